@@ -1,0 +1,517 @@
+"""Checkpoint layout, saving, and loading from a local folder or the Hugging Face Hub.
+
+One folder per model key::
+
+    <root>/<key>/config.json        # arch, arch kwargs, wrapper, σ_train, recipe,
+                                    # metrics, sha256 of the weights
+    <root>/<key>/model.safetensors  # the backbone's state dict (safetensors only)
+    <root>/<key>/README.md          # a short model card
+
+On the Hub the same folders sit at the top of one model repository
+(``<repo>/<key>/...``). Weights are only ever read with ``safetensors`` and only
+after their sha256 matches the one recorded in ``config.json``; pickles are never
+loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from wne import models
+from wne.wrapper import NormEquivariant
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "ChecksumMismatchError",
+    "HubError",
+    "ModelConfig",
+    "available_checkpoints",
+    "build_from_config",
+    "default_root",
+    "load",
+    "load_dir",
+    "push",
+    "read_config",
+    "save",
+    "sha256_file",
+    "update_config",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+Source = Literal["auto", "local", "hub"]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be loaded or written."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint of that key exists where it was looked for."""
+
+
+class ChecksumMismatchError(CheckpointError):
+    """The weights' sha256 differs from the one recorded in config.json."""
+
+
+class HubError(CheckpointError):
+    """The Hub could not be reached or did not serve the checkpoint."""
+
+
+@dataclass
+class ModelConfig:
+    """The content of a checkpoint's ``config.json``.
+
+    Attributes:
+        key: Model key, e.g. ``"dncnn-wne-s25"``.
+        arch: Registered backbone name.
+        arch_kwargs: Backbone constructor arguments.
+        wrapper: ``"wne"`` or ``"none"``.
+        wrapper_mode: ``"direct"`` or ``"residual"`` (WNE only).
+        sigma_train: Training noise level on the 0–255 scale.
+        sha256: Hex digest of the weights file.
+        weights: Weights file name (always a ``.safetensors`` file).
+        recipe: Training recipe (free-form).
+        metrics: Evaluation numbers (free-form).
+        format_version: Layout version.
+        wne_version: Library version that wrote it.
+    """
+
+    key: str
+    arch: str
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    wrapper: str = "none"
+    wrapper_mode: str | None = None
+    sigma_train: float | None = None
+    sha256: str = ""
+    weights: str = WEIGHTS_NAME
+    recipe: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    wne_version: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Validates and builds a config from parsed JSON.
+
+        Args:
+            data: The parsed ``config.json``.
+
+        Returns:
+            The config.
+
+        Raises:
+            CheckpointError: On missing fields, unknown architecture or wrapper,
+                or a weights file that is not safetensors.
+        """
+        if not isinstance(data, dict):
+            raise CheckpointError("config.json must hold a JSON object")
+        known = set(cls.__dataclass_fields__)
+        missing = {"key", "arch", "sha256"} - set(data)
+        if missing:
+            raise CheckpointError(f"config.json lacks {sorted(missing)}")
+        cfg = cls(**{k: v for k, v in data.items() if k in known})
+        if cfg.arch not in models.available():
+            raise CheckpointError(
+                f"config.json names unknown architecture {cfg.arch!r}; "
+                f"known: {', '.join(models.available())}"
+            )
+        if cfg.wrapper not in ("none", "wne"):
+            raise CheckpointError(f"config.json names unknown wrapper {cfg.wrapper!r}")
+        if not cfg.weights.endswith(".safetensors") or "/" in cfg.weights or "\\" in cfg.weights:
+            raise CheckpointError(
+                f"refusing weights file {cfg.weights!r}: only a local .safetensors file is loaded"
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", cfg.sha256):
+            raise CheckpointError("config.json has no valid sha256 for the weights")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dictionary."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def default_root() -> Path:
+    """The bundled checkpoint folder (``$WNE_CHECKPOINT_DIR`` or the repo's ``checkpoints/``)."""
+    env = os.environ.get("WNE_CHECKPOINT_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        raise ValueError(
+            f"invalid model key {key!r}: use lowercase letters, digits, '.', '_' or '-'"
+        )
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_config(folder: str | Path) -> ModelConfig:
+    """Reads and validates ``folder/config.json``.
+
+    Raises:
+        CheckpointNotFoundError: If the file is missing.
+        CheckpointError: If it is not valid JSON or not a valid config.
+    """
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"no {CONFIG_NAME} in {folder}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    return ModelConfig.from_dict(data)
+
+
+def build_from_config(cfg: ModelConfig) -> nn.Module:
+    """Builds the (possibly wrapped) model a config describes, randomly initialized."""
+    try:
+        backbone = models.build(cfg.arch, **cfg.arch_kwargs)
+    except TypeError as exc:
+        raise CheckpointError(f"bad arch_kwargs for {cfg.arch!r}: {exc}") from exc
+    if cfg.wrapper == "wne":
+        return NormEquivariant(backbone, mode=cfg.wrapper_mode or "direct")
+    return backbone
+
+
+def _backbone(model: nn.Module) -> nn.Module:
+    return model.backbone if isinstance(model, NormEquivariant) else model
+
+
+def _load_verified(
+    model: nn.Module, weights: Path, sha256: str, device: torch.device | str | None
+) -> nn.Module:
+    digest = sha256_file(weights)
+    if digest != sha256:
+        raise ChecksumMismatchError(
+            f"sha256 of {weights} is {digest}, config.json records {sha256}: refusing to load"
+        )
+    try:
+        state = load_file(str(weights), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"{weights} is not a readable safetensors file: {exc}") from exc
+    try:
+        _backbone(model).load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {weights} do not fit the architecture: {exc}") from exc
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def load_dir(folder: str | Path, *, device: torch.device | str | None = None) -> nn.Module:
+    """Loads a checkpoint folder (``config.json`` + verified safetensors).
+
+    Args:
+        folder: The checkpoint folder.
+        device: Where to put the model (default: CPU).
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        CheckpointNotFoundError: If files are missing.
+        ChecksumMismatchError: If the weights do not match the recorded sha256.
+        CheckpointError: On any other invalid content.
+    """
+    folder = Path(folder)
+    cfg = read_config(folder)
+    weights = folder / cfg.weights
+    if not weights.is_file():
+        raise CheckpointNotFoundError(f"no {cfg.weights} in {folder}")
+    model = build_from_config(cfg)
+    model.wne_config = cfg  # type: ignore[assignment]
+    return _load_verified(model, weights, cfg.sha256, device)
+
+
+def available_checkpoints(root: str | Path | None = None) -> list[str]:
+    """Keys of the checkpoints in ``root`` (default: the bundled folder), sorted."""
+    root = Path(root) if root is not None else default_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG_NAME).is_file())
+
+
+def _hub_fetch(
+    key: str, repo: str, revision: str | None, timeout: float
+) -> tuple[ModelConfig, Path]:
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            EntryNotFoundError,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+    except ImportError as exc:  # pragma: no cover - huggingface_hub is a requirement
+        raise HubError("huggingface_hub is not installed") from exc
+
+    def fetch(name: str) -> Path:
+        try:
+            return Path(
+                hf_hub_download(repo, f"{key}/{name}", revision=revision, etag_timeout=timeout)
+            )
+        except RepositoryNotFoundError as exc:
+            raise HubError(f"Hub repo {repo!r} not found") from exc
+        except RevisionNotFoundError as exc:
+            raise HubError(f"revision {revision!r} not found in Hub repo {repo!r}") from exc
+        except EntryNotFoundError as exc:
+            raise CheckpointNotFoundError(
+                f"{key}/{name} not found in Hub repo {repo!r} @ {revision}"
+            ) from exc
+        except LocalEntryNotFoundError as exc:
+            raise HubError(
+                f"Hub unreachable (offline or timed out) and {key}/{name} is not cached"
+            ) from exc
+        except (HfHubHTTPError, OSError, ValueError) as exc:
+            raise HubError(f"Hub download of {key}/{name} failed: {exc}") from exc
+
+    cfg_path = fetch(CONFIG_NAME)
+    cfg = read_config(cfg_path.parent)
+    if cfg.key != key:
+        raise CheckpointError(f"config.json in {repo}/{key} names key {cfg.key!r}")
+    return cfg, fetch(cfg.weights)
+
+
+def load(
+    key: str,
+    *,
+    device: torch.device | str | None = None,
+    source: Source = "auto",
+    repo: str | None = None,
+    revision: str | None = None,
+    root: str | Path | None = None,
+    fallback: bool = True,
+    timeout: float = 10.0,
+) -> nn.Module:
+    """Loads a model by key, verified, in eval mode.
+
+    ``source="auto"`` looks in the local folder first and then in the Hub;
+    ``"local"`` only locally; ``"hub"`` on the Hub first, falling back to the
+    local copy (with a logged warning) when the Hub fails and ``fallback`` is set.
+
+    Args:
+        key: Model key, e.g. ``"dncnn-wne-s25"``.
+        device: Target device (default: CPU).
+        source: ``"auto"``, ``"local"`` or ``"hub"``.
+        repo: Hub repo id (default: ``$WNE_HUB_REPO``).
+        revision: Hub revision, ideally a pinned commit (default:
+            ``$WNE_HUB_REVISION`` or ``"main"``).
+        root: Local checkpoint folder (default: :func:`default_root`).
+        fallback: With ``source="hub"``, use the local copy if the Hub fails.
+        timeout: Seconds to wait for the Hub's metadata answer.
+
+    Returns:
+        The model (a :class:`~wne.NormEquivariant` for WNE checkpoints); its
+        :class:`ModelConfig` is attached as ``model.wne_config``.
+
+    Raises:
+        ValueError: On an invalid key or source.
+        CheckpointNotFoundError: If no source has the key.
+        ChecksumMismatchError: If weights do not match their recorded sha256.
+        HubError: If the Hub was needed and failed.
+    """
+    _check_key(key)
+    if source not in ("auto", "local", "hub"):
+        raise ValueError(f"source must be 'auto', 'local' or 'hub', got {source!r}")
+    local = (Path(root) if root is not None else default_root()) / key
+    repo = repo or os.environ.get("WNE_HUB_REPO") or None
+    revision = revision or os.environ.get("WNE_HUB_REVISION") or "main"
+
+    if source == "local" or (source == "auto" and (local / CONFIG_NAME).is_file()):
+        return load_dir(local, device=device)
+    if repo is None:
+        if source == "hub":
+            raise HubError("no Hub repo given: pass repo= or set WNE_HUB_REPO")
+        raise CheckpointNotFoundError(
+            f"no checkpoint {key!r} in {local.parent} and no Hub repo configured (WNE_HUB_REPO)"
+        )
+    try:
+        cfg, weights = _hub_fetch(key, repo, revision, timeout)
+        model = build_from_config(cfg)
+        model.wne_config = cfg  # type: ignore[assignment]
+        return _load_verified(model, weights, cfg.sha256, device)
+    except CheckpointError as exc:
+        if source == "hub" and fallback and (local / CONFIG_NAME).is_file():
+            log.warning("Hub load of %s failed (%s); using the bundled copy", key, exc)
+            return load_dir(local, device=device)
+        raise
+
+
+def _model_card(cfg: ModelConfig) -> str:
+    wrapped = "WNE-wrapped (exactly normalization-equivariant)" if cfg.wrapper == "wne" else "plain"
+    lines = [
+        "---",
+        "library_name: wne",
+        "pipeline_tag: image-to-image",
+        "tags: [image-denoising, normalization-equivariance]",
+        "---",
+        f"# {cfg.key}",
+        "",
+        f"Blind Gaussian denoiser: `{cfg.arch}` backbone, {wrapped}, "
+        f"trained at σ = {cfg.sigma_train} (0–255 scale) on grayscale images.",
+        "",
+        "```python",
+        "import wne",
+        f'model = wne.load("{cfg.key}")  # y in [0, 1], shape [B, 1, H, W]',
+        "```",
+        "",
+        f"Architecture kwargs: `{json.dumps(cfg.arch_kwargs)}`",
+    ]
+    if cfg.metrics:
+        lines += ["", "Metrics:", "", "```json", json.dumps(cfg.metrics, indent=2), "```"]
+    lines += ["", f"Weights sha256: `{cfg.sha256}`", ""]
+    return "\n".join(lines)
+
+
+def save(
+    model: nn.Module,
+    folder: str | Path,
+    *,
+    key: str,
+    arch: str,
+    arch_kwargs: dict[str, Any] | None = None,
+    sigma_train: float | None = None,
+    recipe: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelConfig:
+    """Writes a model in the checkpoint layout.
+
+    The wrapper (if ``model`` is a :class:`~wne.NormEquivariant`) is recorded in
+    the config; only the backbone's tensors are stored.
+
+    Args:
+        model: A registered backbone, or one wrapped in NormEquivariant.
+        folder: Destination folder (created).
+        key: Model key.
+        arch: Registered architecture of the backbone.
+        arch_kwargs: Its constructor arguments.
+        sigma_train: Training noise level (0–255).
+        recipe: Training recipe to record.
+        metrics: Evaluation numbers to record.
+
+    Returns:
+        The written config.
+    """
+    from wne import __version__
+
+    _check_key(key)
+    if arch not in models.available():
+        raise ValueError(f"unknown architecture {arch!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in _backbone(model).state_dict().items()}
+    weights = folder / WEIGHTS_NAME
+    tmp = weights.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"key": key, "arch": arch})
+    os.replace(tmp, weights)
+    wrapped = isinstance(model, NormEquivariant)
+    cfg = ModelConfig(
+        key=key,
+        arch=arch,
+        arch_kwargs=dict(arch_kwargs or {}),
+        wrapper="wne" if wrapped else "none",
+        wrapper_mode=model.mode if wrapped else None,
+        sigma_train=sigma_train,
+        sha256=sha256_file(weights),
+        recipe=dict(recipe or {}),
+        metrics=dict(metrics or {}),
+        wne_version=__version__,
+    )
+    _write_config(folder, cfg)
+    return cfg
+
+
+def _write_config(folder: Path, cfg: ModelConfig) -> None:
+    tmp = folder / (CONFIG_NAME + ".tmp")
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / CONFIG_NAME)
+    (folder / "README.md").write_text(_model_card(cfg), encoding="utf-8")
+
+
+def update_config(folder: str | Path, **changes: Any) -> ModelConfig:
+    """Updates fields of an existing checkpoint's config (e.g. ``metrics``).
+
+    Dict-valued fields are merged, others replaced. The weights are untouched.
+
+    Returns:
+        The new config.
+    """
+    folder = Path(folder)
+    cfg = read_config(folder)
+    for name, value in changes.items():
+        if name not in cfg.__dataclass_fields__ or name in ("sha256", "weights", "key"):
+            raise ValueError(f"cannot update config field {name!r}")
+        old = getattr(cfg, name)
+        setattr(cfg, name, {**old, **value} if isinstance(old, dict) else value)
+    _write_config(folder, cfg)
+    return cfg
+
+
+def push(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    dry_run: bool = True,
+    revision: str | None = None,
+    token: str | None = None,
+) -> list[str]:
+    """Uploads a checkpoint folder to ``<repo_id>/<key>/`` with ``HfApi.upload_folder``.
+
+    The folder is verified first (config, sha256). With ``dry_run`` (the default)
+    nothing is sent and the planned remote paths are returned.
+
+    Args:
+        folder: A checkpoint folder.
+        repo_id: Target model repo.
+        dry_run: Only verify and list.
+        revision: Target branch.
+        token: Hub token (default: the logged-in one).
+
+    Returns:
+        The remote paths of the uploaded (or planned) files.
+    """
+    folder = Path(folder)
+    cfg = read_config(folder)
+    if sha256_file(folder / cfg.weights) != cfg.sha256:
+        raise ChecksumMismatchError(f"{folder}: weights do not match config.json")
+    files = [CONFIG_NAME, cfg.weights, "README.md"]
+    remote = [f"{cfg.key}/{name}" for name in files if (folder / name).is_file()]
+    if dry_run:
+        return remote
+    from huggingface_hub import HfApi
+
+    HfApi(token=token).upload_folder(
+        repo_id=repo_id,
+        folder_path=str(folder),
+        path_in_repo=cfg.key,
+        revision=revision,
+        allow_patterns=files,
+        commit_message=f"Upload {cfg.key}",
+    )
+    return remote

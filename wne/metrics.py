@@ -1,0 +1,90 @@
+"""Image quality metrics in torch: PSNR and SSIM.
+
+SSIM follows Wang et al. (2004) with the standard settings: an 11×11 Gaussian
+window (σ = 1.5), ``K1 = 0.01``, ``K2 = 0.03``, population covariances, mean over
+the valid region and over channels. This equals scikit-image's
+``structural_similarity(..., gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=R)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["psnr", "ssim"]
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
+    if x.shape != y.shape:
+        raise ValueError(f"shape mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range}")
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, in dB.
+
+    Args:
+        x: Estimate, ``[B, C, H, W]`` (or ``[C, H, W]`` / ``[H, W]``: one image).
+        y: Reference, same shape.
+        data_range: The dynamic range ``R`` (1 for [0, 1] images).
+
+    Returns:
+        ``10·log10(R² / MSE)``, shape ``[B]`` (a scalar for one image); ``inf``
+        when the images are equal.
+    """
+    _check_pair(x, y, data_range)
+    single = x.ndim < 4
+    x4 = x.reshape(1, -1) if single else x.flatten(1)
+    y4 = y.reshape(1, -1) if single else y.flatten(1)
+    mse = (x4.double() - y4.double()).square().mean(dim=1)
+    out = 10 * torch.log10(data_range**2 / mse)
+    return out[0] if single else out
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return torch.outer(g, g)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
+    """Structural similarity per image (mean over channels), Wang et al. 2004.
+
+    Args:
+        x: Estimate, ``[B, C, H, W]`` (or ``[C, H, W]`` / ``[H, W]``), sides >= 11.
+        y: Reference, same shape.
+        data_range: The dynamic range ``R``.
+
+    Returns:
+        SSIM in [-1, 1], shape ``[B]`` (a scalar for one image).
+
+    Raises:
+        ValueError: On mismatched shapes, a bad range or sides below 11 pixels.
+    """
+    _check_pair(x, y, data_range)
+    single = x.ndim < 4
+    if single:
+        x = x.reshape((1,) * (4 - x.ndim) + tuple(x.shape))
+        y = y.reshape(x.shape)
+    if min(x.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs sides >= 11 pixels, got {tuple(x.shape[-2:])}")
+    b, c, h, w = x.shape
+    xd = x.double().reshape(b * c, 1, h, w)
+    yd = y.double().reshape(b * c, 1, h, w)
+    win = _gaussian_window().to(xd.device).view(1, 1, 11, 11)
+
+    def filt(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, win)
+
+    mu_x, mu_y = filt(xd), filt(yd)
+    sxx = filt(xd * xd) - mu_x**2
+    syy = filt(yd * yd) - mu_y**2
+    sxy = filt(xd * yd) - mu_x * mu_y
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
+    out = s.mean(dim=(1, 2, 3)).view(b, c).mean(dim=1)
+    return out[0] if single else out
