@@ -1,0 +1,310 @@
+"""Train a blind Gaussian denoiser, plain or WNE-wrapped, with one fair recipe.
+
+Usage::
+
+    python -m wne.train --arch dncnn --wrapper wne --sigma 25 \\
+        --data ../shared/data/train400 --out checkpoints/dncnn-wne-s25
+
+Plain and WNE runs with the same arguments see exactly the same patches,
+augmentations and noise (stateless per-step sampling), the same loss (MSE on the
+raw output), optimizer (Adam), schedule (linear warm-up then cosine decay) and
+step budget. The run is resumable (``--work`` holds the training state as
+safetensors + JSON), deterministic for a given seed and world size, uses CUDA
+with bf16 autocast when present, and runs data-parallel under
+``torchrun --nproc_per_node N`` (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from wne import checkpoints, models
+from wne.data import PatchSampler, list_images, load_gray, step_generator
+from wne.metrics import psnr
+from wne.wrapper import NormEquivariant
+
+STATE_TENSORS = "train_state.safetensors"
+STATE_JSON = "train_state.json"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parses the command line."""
+    p = argparse.ArgumentParser(prog="python -m wne.train", description=__doc__.split("\n")[0])
+    p.add_argument("--arch", required=True, choices=models.available())
+    p.add_argument("--arch-kwargs", default="{}", help="JSON dict of backbone arguments")
+    p.add_argument("--wrapper", choices=("none", "wne"), default="none")
+    p.add_argument("--mode", choices=("direct", "residual"), default="direct", help="WNE mode")
+    p.add_argument("--sigma", type=float, required=True, help="training noise σ (0–255 scale)")
+    p.add_argument("--data", required=True, help="folder of training images")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--key", help="model key (default: the --out folder name)")
+    p.add_argument("--work", help="folder for the resumable state (default: runs/<key>)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=16, help="patches per step per process")
+    p.add_argument("--patch", type=int, default=48)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-min-ratio", type=float, default=0.01, help="final LR / peak LR")
+    p.add_argument("--warmup", type=float, default=0.02, help="warm-up fraction of the steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-images", type=int, default=8, help="held out from the end of --data")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--save-every", type=int, default=250, help="resumable-state cadence")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop (saving the state, no checkpoint) after this many steps in this invocation",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def lr_at(step: int, args: argparse.Namespace) -> float:
+    """Learning rate for ``step``: linear warm-up, then cosine to ``lr·lr_min_ratio``."""
+    warm = max(1, int(args.warmup * args.steps))
+    if step < warm:
+        return args.lr * (step + 1) / warm
+    t = (step - warm) / max(1, args.steps - warm)
+    lo = args.lr * args.lr_min_ratio
+    return lo + 0.5 * (args.lr - lo) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def _device(spec: str, local_rank: int) -> torch.device:
+    if spec == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def _save_state(work: Path, model: nn.Module, opt: torch.optim.Adam, meta: dict[str, Any]) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    names = [n for n, _ in model.named_parameters()]
+    params = dict(model.named_parameters())
+    for name in names:
+        st = opt.state.get(params[name], {})
+        for field in ("exp_avg", "exp_avg_sq", "step"):
+            if field in st:
+                tensors[f"opt.{name}.{field}"] = torch.as_tensor(st[field]).detach().cpu()
+    tmp = work / (STATE_TENSORS + ".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, work / STATE_TENSORS)
+    tmpj = work / (STATE_JSON + ".tmp")
+    tmpj.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    os.replace(tmpj, work / STATE_JSON)
+
+
+def _load_state(work: Path, model: nn.Module, opt: torch.optim.Adam) -> dict[str, Any] | None:
+    if not (work / STATE_JSON).is_file() or not (work / STATE_TENSORS).is_file():
+        return None
+    meta = json.loads((work / STATE_JSON).read_text(encoding="utf-8"))
+    tensors = load_file(str(work / STATE_TENSORS))
+    model.load_state_dict(
+        {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True
+    )
+    for name, p in model.named_parameters():
+        if f"opt.{name}.exp_avg" in tensors:
+            opt.state[p] = {
+                "step": tensors[f"opt.{name}.step"].float(),
+                "exp_avg": tensors[f"opt.{name}.exp_avg"].to(p.device),
+                "exp_avg_sq": tensors[f"opt.{name}.exp_avg_sq"].to(p.device),
+            }
+    return meta
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module, images: list[torch.Tensor], sigma: float, device: torch.device
+) -> float:
+    """Mean PSNR (dB, outputs clamped to [0, 1]) on held-out images at ``sigma``."""
+    was_training = model.training
+    model.eval()
+    vals = []
+    for i, clean in enumerate(images):
+        x = clean.to(device)
+        gen = torch.Generator().manual_seed(10_000 + i)
+        noisy = x + (torch.randn(x.shape, generator=gen) * sigma / 255.0).to(device)
+        vals.append(float(psnr(model(noisy).clamp(0, 1), x, 1.0)))
+    model.train(was_training)
+    return sum(vals) / max(1, len(vals))
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs (or resumes) one training job and writes the checkpoint.
+
+    Returns:
+        A summary with the final validation PSNR, steps and wall time.
+    """
+    world, rank, local_rank = _dist_info()
+    device = _device(args.device, local_rank)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+    key = args.key or Path(args.out).name
+    work = Path(args.work or Path("runs") / key)
+    if rank == 0:
+        work.mkdir(parents=True, exist_ok=True)
+
+    files = list_images(args.data)
+    if args.val_images >= len(files):
+        raise SystemExit(f"--val-images {args.val_images} leaves no training image in {args.data}")
+    split = len(files) - args.val_images
+    train_imgs = [load_gray(p) for p in files[:split]]
+    val_imgs = [torch.from_numpy(load_gray(p)).float().div(255)[None, None] for p in files[split:]]
+    sampler = PatchSampler(train_imgs, args.patch)
+
+    arch_kwargs = json.loads(args.arch_kwargs)
+    torch.manual_seed(args.seed)
+    backbone = models.build(args.arch, **arch_kwargs)
+    model: nn.Module = (
+        NormEquivariant(backbone, mode=args.mode) if args.wrapper == "wne" else backbone
+    )
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+
+    # Every process reads the same state folder (one machine, shared disk).
+    meta = _load_state(work, model, opt)
+    start = int(meta["step"]) if meta else 0
+    wall_before = float(meta["wall_s"]) if meta else 0.0
+    history: list[dict[str, float]] = list(meta["history"]) if meta else []
+
+    ddp_model: nn.Module = model
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    use_amp = args.amp and device.type == "cuda"
+    sigma = args.sigma / 255.0
+    t0 = time.perf_counter()
+    ema = None
+    losses: list[float] = []
+    bar = tqdm(
+        range(start, args.steps),
+        initial=start,
+        total=args.steps,
+        desc=key,
+        disable=args.no_progress or rank != 0,
+        file=sys.stderr,
+    )
+    stop_at = start + args.stop_after if args.stop_after > 0 else args.steps
+    for step in bar:
+        if step >= stop_at:
+            break
+        gen = step_generator(args.seed, step, rank)
+        clean = sampler.sample(args.batch, gen)
+        noisy = clean + torch.randn(clean.shape, generator=gen) * sigma
+        clean, noisy = clean.to(device), noisy.to(device)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = ddp_model(noisy)
+        loss = torch.nn.functional.mse_loss(out.float(), clean)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = float(loss.detach())
+        losses.append(lv)
+        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+        done = step + 1
+        if rank == 0:
+            bar.set_postfix(loss=f"{ema:.2e}", lr=f"{lr_at(step, args):.1e}")
+            if done % args.val_every == 0 or done == args.steps:
+                v = validate(model, val_imgs, args.sigma, device)
+                history.append({"step": done, "val_psnr": round(v, 4), "loss_ema": ema})
+                bar.write(f"[{key}] step {done}: val PSNR {v:.3f} dB, loss {ema:.3e}")
+            if done % args.save_every == 0 or done in (args.steps, stop_at):
+                wall = wall_before + time.perf_counter() - t0
+                _save_state(work, model, opt, {"step": done, "wall_s": wall, "history": history})
+    bar.close()
+    wall = wall_before + time.perf_counter() - t0
+    summary: dict[str, Any] = {}
+    if stop_at < args.steps:  # interrupted on purpose: the state is saved, no checkpoint yet
+        if world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return {"stopped_at": stop_at, "steps": args.steps}
+    if rank == 0:
+        final_val = (
+            history[-1]["val_psnr"] if history else validate(model, val_imgs, args.sigma, device)
+        )
+        recipe = {
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("out", "work", "no_progress", "device", "threads", "key")
+        }
+        recipe.update(
+            {
+                "loss": "mse",
+                "optimizer": "adam",
+                "schedule": "linear warm-up + cosine",
+                "world_size": world,
+                "global_batch": args.batch * world,
+                "device": str(device),
+                "torch": torch.__version__,
+                "wall_time_s": round(wall, 1),
+                "train_images": len(train_imgs),
+                "val_images": len(val_imgs),
+            }
+        )
+        k = max(1, min(5, len(losses) // 2))
+        summary = {
+            "val_psnr": final_val,
+            "steps": args.steps,
+            "wall_time_s": round(wall, 1),
+            "start_step": start,
+            "loss_start": sum(losses[:k]) / k if losses else None,
+            "loss_end": sum(losses[-k:]) / k if losses else None,
+        }
+        checkpoints.save(
+            model.cpu(),
+            args.out,
+            key=key,
+            arch=args.arch,
+            arch_kwargs=arch_kwargs,
+            sigma_train=args.sigma,
+            recipe=recipe,
+            metrics={"train_val_psnr": final_val, "history": history},
+        )
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    args = parse_args(argv)
+    summary = train(args)
+    if summary:
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
