@@ -134,6 +134,13 @@ class ModelConfig:
             )
         if cfg.wrapper not in ("none", "wne"):
             raise CheckpointError(f"config.json names unknown wrapper {cfg.wrapper!r}")
+        if cfg.wrapper_mode not in (None, "direct", "residual"):
+            raise CheckpointError(f"config.json names unknown wrapper_mode {cfg.wrapper_mode!r}")
+        for name in ("arch_kwargs", "recipe", "metrics"):
+            if not isinstance(getattr(cfg, name), dict):
+                raise CheckpointError(f"config.json field {name!r} must be a JSON object")
+        if not isinstance(cfg.weights, str) or not isinstance(cfg.sha256, str):
+            raise CheckpointError("config.json fields 'weights' and 'sha256' must be strings")
         if not cfg.weights.endswith(".safetensors") or "/" in cfg.weights or "\\" in cfg.weights:
             raise CheckpointError(
                 f"refusing weights file {cfg.weights!r}: only a local .safetensors file is loaded"
@@ -190,7 +197,7 @@ def build_from_config(cfg: ModelConfig) -> nn.Module:
     """Builds the (possibly wrapped) model a config describes, randomly initialized."""
     try:
         backbone = models.build(cfg.arch, **cfg.arch_kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"bad arch_kwargs for {cfg.arch!r}: {exc}") from exc
     if cfg.wrapper == "wne":
         return NormEquivariant(backbone, mode=cfg.wrapper_mode or "direct")
@@ -259,8 +266,16 @@ def available_checkpoints(root: str | Path | None = None) -> list[str]:
 def _hub_fetch(
     key: str, repo: str, revision: str | None, timeout: float
 ) -> tuple[ModelConfig, Path]:
+    """Downloads ``<repo>/<key>/config.json`` and the weights it names (into the HF cache).
+
+    ``hf_hub_download`` retries an unanswered metadata request for minutes (a
+    60 s timeout with exponential backoff) when the file is not cached, which
+    would make ``timeout`` meaningless. So the Hub is first probed with a single
+    ``HEAD`` bounded by ``timeout``; if that gets no answer, only the local HF
+    cache is used.
+    """
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
         from huggingface_hub.errors import (
             EntryNotFoundError,
             HfHubHTTPError,
@@ -271,25 +286,53 @@ def _hub_fetch(
     except ImportError as exc:  # pragma: no cover - huggingface_hub is a requirement
         raise HubError("huggingface_hub is not installed") from exc
 
+    unreachable: str | None = None
+    try:
+        get_hf_file_metadata(
+            hf_hub_url(repo, f"{key}/{CONFIG_NAME}", revision=revision), timeout=timeout
+        )
+    except HfHubHTTPError as exc:
+        # The Hub answered (404s are reported precisely by the download below),
+        # unless it is overloaded or failing.
+        status = exc.response.status_code if exc.response is not None else None
+        if status is None or status == 429 or status >= 500:
+            unreachable = f"HTTP {status}"
+    except Exception as exc:  # no answer: connection refused, timeout, offline mode
+        unreachable = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if unreachable is not None:
+        log.warning("Hub unreachable (%s); using the local Hugging Face cache only", unreachable)
+
     def fetch(name: str) -> Path:
         try:
             return Path(
-                hf_hub_download(repo, f"{key}/{name}", revision=revision, etag_timeout=timeout)
+                hf_hub_download(
+                    repo,
+                    f"{key}/{name}",
+                    revision=revision,
+                    etag_timeout=timeout,
+                    local_files_only=unreachable is not None,
+                )
             )
         except RepositoryNotFoundError as exc:
             raise HubError(f"Hub repo {repo!r} not found") from exc
         except RevisionNotFoundError as exc:
             raise HubError(f"revision {revision!r} not found in Hub repo {repo!r}") from exc
+        # LocalEntryNotFoundError subclasses EntryNotFoundError: catch it first, or an
+        # unreachable Hub would be reported as a missing file.
+        except LocalEntryNotFoundError as exc:
+            why = unreachable or "offline or timed out"
+            raise HubError(
+                f"Hub unreachable ({why}, timeout {timeout} s) and {key}/{name} "
+                f"from {repo!r} @ {revision} is not in the local cache"
+            ) from exc
         except EntryNotFoundError as exc:
             raise CheckpointNotFoundError(
                 f"{key}/{name} not found in Hub repo {repo!r} @ {revision}"
             ) from exc
-        except LocalEntryNotFoundError as exc:
-            raise HubError(
-                f"Hub unreachable (offline or timed out) and {key}/{name} is not cached"
-            ) from exc
         except (HfHubHTTPError, OSError, ValueError) as exc:
             raise HubError(f"Hub download of {key}/{name} failed: {exc}") from exc
+        except Exception as exc:  # transport errors (timeouts during the GET, ...)
+            raise HubError(f"Hub download of {key}/{name} failed: {exc!r}") from exc
 
     cfg_path = fetch(CONFIG_NAME)
     cfg = read_config(cfg_path.parent)
@@ -324,7 +367,8 @@ def load(
             ``$WNE_HUB_REVISION`` or ``"main"``).
         root: Local checkpoint folder (default: :func:`default_root`).
         fallback: With ``source="hub"``, use the local copy if the Hub fails.
-        timeout: Seconds to wait for the Hub's metadata answer.
+        timeout: Seconds to wait for the Hub's first answer; without one,
+            only the local Hugging Face cache is used (no retries).
 
     Returns:
         The model (a :class:`~wne.NormEquivariant` for WNE checkpoints); its
@@ -417,15 +461,42 @@ def save(
 
     Returns:
         The written config.
+
+    Raises:
+        ValueError: On an invalid key, an unknown architecture, fields that are
+            not JSON-serializable, or a model whose tensors do not match
+            ``arch`` built with ``arch_kwargs``.
     """
     from wne import __version__
 
     _check_key(key)
     if arch not in models.available():
         raise ValueError(f"unknown architecture {arch!r}")
+    try:
+        # What load() will see: JSON turns tuples into lists.
+        arch_kwargs = json.loads(json.dumps(dict(arch_kwargs or {})))
+        json.dumps([recipe, metrics, sigma_train])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"arch_kwargs, recipe and metrics must be JSON-serializable: {exc}"
+        ) from exc
+    state = {k: v.detach().cpu().contiguous() for k, v in _backbone(model).state_dict().items()}
+    # Refuse to write a checkpoint that load() could not rebuild (strict loading).
+    try:
+        with torch.random.fork_rng(devices=[]):  # leave the caller's RNG stream untouched
+            expected = models.build(arch, **arch_kwargs).state_dict()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot build {arch!r} with arch_kwargs {arch_kwargs}: {exc}") from exc
+    got_shapes = {k: tuple(v.shape) for k, v in state.items()}
+    want_shapes = {k: tuple(v.shape) for k, v in expected.items()}
+    if got_shapes != want_shapes:
+        diff = sorted(set(got_shapes.items()) ^ set(want_shapes.items()))[:4]
+        raise ValueError(
+            f"the model's tensors do not match {arch!r} built with {arch_kwargs} "
+            f"(first differences: {diff}); pass the arch_kwargs it was built with"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in _backbone(model).state_dict().items()}
     weights = folder / WEIGHTS_NAME
     tmp = weights.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"key": key, "arch": arch})
@@ -434,7 +505,7 @@ def save(
     cfg = ModelConfig(
         key=key,
         arch=arch,
-        arch_kwargs=dict(arch_kwargs or {}),
+        arch_kwargs=arch_kwargs,
         wrapper="wne" if wrapped else "none",
         wrapper_mode=model.mode if wrapped else None,
         sigma_train=sigma_train,

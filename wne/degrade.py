@@ -59,10 +59,13 @@ def gaussian_noise(
         The noise tensor.
 
     Raises:
-        ValueError: If ``sigma`` is negative or not finite.
+        ValueError: If ``sigma`` is negative or not finite, or ``dtype`` is not
+            floating point.
     """
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"noise sigma must be a finite number >= 0, got {sigma}")
+    if not dtype.is_floating_point:
+        raise ValueError(f"noise dtype must be floating point, got {dtype}")
     gen = torch.Generator().manual_seed(int(seed))
     noise = torch.randn(tuple(shape), generator=gen, dtype=torch.float32) * (sigma / 255.0)
     return noise.to(dtype=dtype, device=device)
@@ -78,5 +81,11 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor
 
     Returns:
         The noisy images (same shape, dtype and device as ``x``).
+
+    Raises:
+        ValueError: If ``x`` is not floating point (integer images would
+            truncate the noise; convert to [0, 1] floats first).
     """
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating-point image on the [0, 1] scale, got {x.dtype}")
     return x + gaussian_noise(x.shape, sigma, seed, dtype=x.dtype, device=x.device)

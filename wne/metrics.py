@@ -44,10 +44,10 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """The normalized 1-D Gaussian; the 2-D window is its outer product (separable)."""
     coords = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return torch.outer(g, g)
+    return g / g.sum()
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
@@ -74,15 +74,15 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     b, c, h, w = x.shape
     xd = x.double().reshape(b * c, 1, h, w)
     yd = y.double().reshape(b * c, 1, h, w)
-    win = _gaussian_window().to(xd.device).view(1, 1, 11, 11)
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, win)
-
-    mu_x, mu_y = filt(xd), filt(yd)
-    sxx = filt(xd * xd) - mu_x**2
-    syy = filt(yd * yd) - mu_y**2
-    sxy = filt(xd * yd) - mu_x * mu_y
+    g = _gaussian_window().to(xd.device)
+    # One batched, separable ("valid") Gaussian filtering of the five maps: the same
+    # sums as the 11×11 window, several times faster in float64 on CPU.
+    maps = torch.cat([xd, yd, xd * xd, yd * yd, xd * yd])
+    maps = F.conv2d(F.conv2d(maps, g.view(1, 1, 11, 1)), g.view(1, 1, 1, 11))
+    mu_x, mu_y, exx, eyy, exy = maps.chunk(5)
+    sxx = exx - mu_x**2
+    syy = eyy - mu_y**2
+    sxy = exy - mu_x * mu_y
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))

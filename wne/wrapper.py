@@ -36,24 +36,47 @@ def normalization_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     dtype = torch.promote_types(y.dtype, torch.float32)
     y = y.to(dtype)
-    mean = y.mean(dim=(1, 2, 3), keepdim=True)
-    # Two-pass variance: centre first, then average the squares (no cancellation).
-    std = (y - mean).square().mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    dims = (1, 2, 3)
+    # Shift by each sample's first entry before averaging: a constant image then
+    # gives exactly mean == c and std == 0 (a plain fp32 mean of c·1 is often off
+    # by an ulp, which made std tiny but nonzero and bypassed the constant
+    # guardrail), and the shift moves with y -> a·y + b, so round-off stays
+    # relative to the spread of y rather than to its offset.
+    ref = y.flatten(1)[:, :1].reshape(-1, 1, 1, 1)
+    d = y - ref
+    mean_d = d.mean(dim=dims, keepdim=True)
+    mean = ref + mean_d
+    # Two-pass variance (centre first), scaled by the largest deviation so the
+    # squares neither overflow nor underflow. The scale is a constant for
+    # autograd (std is homogeneous in it), and sqrt never sees 0, so a constant
+    # image has finite gradients.
+    centred = d - mean_d
+    scale = centred.detach().abs().amax(dim=dims, keepdim=True)
+    safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    var = (centred / safe_scale).square().mean(dim=dims, keepdim=True)
+    std = scale * torch.where(var > 0, var, torch.ones_like(var)).sqrt()
     return mean, std
 
 
+_SIGMA_HINTS = ("sigma", "noise", "std", "level")
+
+
 def _takes_sigma(module: nn.Module) -> bool:
-    """Whether ``module.forward`` accepts a second (noise level) argument."""
+    """Whether ``module.forward`` takes a noise level as its second argument.
+
+    True when the second positional parameter's name mentions the noise level
+    (``sigma``, ``noise_level``, ``noise_std``, ...): a second argument such as
+    timm's ``attn_mask`` or a ``return_features`` flag must not receive σ.
+    """
     try:
         params = list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature
         return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional)
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2:
+        return False
+    name = positional[1].name.lower()
+    return any(hint in name for hint in _SIGMA_HINTS)
 
 
 class NormEquivariant(nn.Module):
@@ -78,20 +101,27 @@ class NormEquivariant(nn.Module):
     backbone; the backbone receives ``T(y)`` in the input's dtype and the output
     is cast back to it.
 
-    Noise level: a backbone whose ``forward`` takes ``(x, sigma)`` receives
-    ``sigma / s`` (the noise level of the normalized input), which keeps ``f``
-    equivariant jointly in ``(y, sigma) -> (a·y + b, a·sigma)``. A blind backbone
-    receives ``x`` only and any ``sigma`` passed to the wrapper is ignored.
+    Noise level: a backbone whose ``forward`` takes ``(x, sigma)`` (see
+    ``takes_sigma``) receives ``sigma / s`` (the noise level of the normalized
+    input), which keeps ``f`` equivariant jointly in
+    ``(y, sigma) -> (a·y + b, a·sigma)``. A blind backbone receives ``x`` only
+    and any ``sigma`` passed to the wrapper is ignored.
 
     Args:
         backbone: The module ``g`` (or ``h`` in residual mode).
         mode: ``"direct"`` or ``"residual"``.
+        takes_sigma: Whether the backbone takes a noise level as second
+            argument; by default, detected from its ``forward`` signature (a
+            second parameter named like ``sigma`` / ``noise_level``).
 
     Raises:
         ValueError: On an unknown ``mode``.
+        TypeError: If ``backbone`` is not a ``torch.nn.Module``.
     """
 
-    def __init__(self, backbone: nn.Module, *, mode: Mode = "direct") -> None:
+    def __init__(
+        self, backbone: nn.Module, *, mode: Mode = "direct", takes_sigma: bool | None = None
+    ) -> None:
         super().__init__()
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
@@ -99,7 +129,7 @@ class NormEquivariant(nn.Module):
             raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone)}")
         self.backbone = backbone
         self.mode: Mode = mode
-        self.takes_sigma = _takes_sigma(backbone)
+        self.takes_sigma = _takes_sigma(backbone) if takes_sigma is None else bool(takes_sigma)
 
     def extra_repr(self) -> str:
         return f"mode={self.mode!r}, takes_sigma={self.takes_sigma}"

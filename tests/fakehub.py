@@ -1,0 +1,268 @@
+"""A loopback fake of the Hugging Face Hub's file-serving protocol, for offline tests.
+
+A real ``http.server.ThreadingHTTPServer`` on ``127.0.0.1`` (random port) speaking
+the part of the Hub protocol that ``huggingface_hub.hf_hub_download`` (2.x) uses;
+it is not a mock of ``huggingface_hub`` internals:
+
+- ``HEAD``/``GET /{ns}/{name}/resolve/{revision}/{path}`` → 200 with
+  ``X-Repo-Commit`` (40 hex), ``ETag`` (quoted sha256 of the served bytes) and
+  ``Content-Length``;
+- 404 with ``X-Error-Code: RepoNotFound`` (unknown repo), ``RevisionNotFound``
+  (a revision other than ``main`` or the current commit) or ``EntryNotFound``
+  (+ ``X-Repo-Commit``, unknown file);
+- ``GET /api/models/{ns}/{name}/revision/{rev}`` and ``.../tree/{rev}`` (what
+  ``snapshot_download`` asks for), ``/api/agent-harnesses`` → 404 at once.
+
+Faults: :attr:`FakeHub.delay` (seconds slept before answering a repo request, to
+exercise timeouts), :meth:`FakeHub.serve_wrong_bytes` (serve altered bytes for a
+file, with headers consistent with the altered bytes, the way a tampered or
+stale mirror would), and :meth:`FakeHub.stop` (the Hub is down: connections are
+refused). Every request is logged in :attr:`FakeHub.requests`.
+
+Point a client at it by setting ``HF_ENDPOINT=hub.url`` before importing
+``huggingface_hub`` (e.g. in a subprocess), or by patching
+``huggingface_hub.constants.ENDPOINT`` and ``HUGGINGFACE_CO_URL_TEMPLATE``
+(see the ``hub_env`` fixture in ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["FakeHub", "files_from_folder"]
+
+
+def files_from_folder(root: str | Path, keys: list[str] | None = None) -> dict[str, bytes]:
+    """Reads a checkpoint root laid out as ``<key>/config.json``, ``<key>/model.safetensors``.
+
+    Args:
+        root: The folder holding one sub-folder per model key.
+        keys: Only these keys (default: every sub-folder).
+
+    Returns:
+        ``{"<key>/<file>": bytes}`` for every file of the chosen keys.
+    """
+    root = Path(root)
+    out: dict[str, bytes] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        if keys is not None and sub.name not in keys:
+            continue
+        for f in sorted(sub.rglob("*")):
+            if f.is_file():
+                out[f.relative_to(root).as_posix()] = f.read_bytes()
+    return out
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() must not wait for a handler that is sleeping
+    hub: FakeHub
+
+    def handle_error(self, request, client_address) -> None:
+        """Stays quiet when a client hangs up (timeouts are part of the tests)."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.0"  # one request per connection: nothing pooled
+
+    def log_message(self, format: str, *args: object) -> None:
+        """No access log on stderr."""
+
+    def do_HEAD(self) -> None:
+        self.server.hub._answer(self, head=True)
+
+    def do_GET(self) -> None:
+        self.server.hub._answer(self, head=False)
+
+
+class FakeHub:
+    """A loopback fake Hub serving model repos from memory.
+
+    Args:
+        repos: ``{repo_id: {path_in_repo: bytes}}``, e.g.
+            ``{"user/wne": {"dncnn-wne-s25/config.json": b"..."}}``.
+
+    Attributes:
+        url: ``http://127.0.0.1:<port>`` (set by :meth:`start`).
+        delay: Seconds to sleep before answering any repo request (0: none).
+        requests: ``(method, path)`` of every request received, in order.
+    """
+
+    def __init__(self, repos: Mapping[str, Mapping[str, bytes]] | None = None) -> None:
+        self._repos: dict[str, dict[str, bytes]] = {
+            r: dict(files) for r, files in (repos or {}).items()
+        }
+        self._wrong: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+        self.delay = 0.0
+        self.requests: list[tuple[str, str]] = []
+        self.url = ""
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- content -----------------------------------------------------------------
+    @classmethod
+    def from_folder(cls, root: str | Path, repo_id: str, keys: list[str] | None = None) -> FakeHub:
+        """A hub whose repo ``repo_id`` holds the checkpoint folders under ``root``."""
+        return cls({repo_id: files_from_folder(root, keys)})
+
+    def put(self, repo_id: str, path: str, data: bytes) -> None:
+        """Adds or replaces one file (creating the repo if needed)."""
+        with self._lock:
+            self._repos.setdefault(repo_id, {})[path] = bytes(data)
+
+    def serve_wrong_bytes(self, repo_id: str, path: str, data: bytes | None = None) -> None:
+        """Serves ``data`` (default: the file with its middle byte flipped) instead of the file.
+
+        ETag, Content-Length and commit follow the served bytes, so the HTTP
+        client sees a consistent answer; only a check against a sha256 recorded
+        elsewhere (config.json) can notice.
+        """
+        with self._lock:
+            real = self._repos[repo_id][path]
+            if data is None:
+                buf = bytearray(real)
+                buf[len(buf) // 2] ^= 0xFF
+                data = bytes(buf)
+            self._wrong[(repo_id, path)] = data
+
+    def served(self, repo_id: str, path: str) -> bytes:
+        """The bytes currently served for ``path``."""
+        with self._lock:
+            return self._wrong.get((repo_id, path), self._repos[repo_id][path])
+
+    def commit(self, repo_id: str) -> str:
+        """The repo's current commit: 40 hex digits derived from the served content."""
+        with self._lock:
+            files = self._repos[repo_id]
+            h = hashlib.sha1(repo_id.encode())
+            for path in sorted(files):
+                data = self._wrong.get((repo_id, path), files[path])
+                h.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
+            return h.hexdigest()
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start(self) -> FakeHub:
+        """Starts serving on a free loopback port (a restart gets a new port)."""
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.hub = self
+        self._server = server
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving and closes the port (the Hub is 'down'); idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def paths_requested(self, method: str | None = None) -> list[str]:
+        """Request paths received (optionally only those of one HTTP method)."""
+        with self._lock:
+            return [p for m, p in self.requests if method is None or m == method]
+
+    # --- protocol ------------------------------------------------------------------
+    def _answer(self, h: _Handler, *, head: bool) -> None:
+        raw_path = urlsplit(h.path).path
+        with self._lock:
+            self.requests.append((h.command, raw_path))
+        parts = raw_path.strip("/").split("/")
+        if parts[:2] == ["api", "agent-harnesses"]:
+            return self._send(h, 404, b"", {}, head=head)
+        if self.delay > 0:
+            time.sleep(self.delay)
+        if len(parts) >= 5 and parts[0] == "api" and parts[1] == "models":
+            return self._api(h, parts[2:], head=head)
+        if len(parts) >= 5 and parts[2] == "resolve":
+            repo_id = f"{unquote(parts[0])}/{unquote(parts[1])}"
+            revision = unquote(parts[3])
+            path = "/".join(unquote(p) for p in parts[4:])
+            return self._resolve(h, repo_id, revision, path, head=head)
+        return self._send(h, 404, b"not found", {}, head=head)
+
+    def _check_repo(self, h: _Handler, repo_id: str, revision: str, *, head: bool) -> str | None:
+        """The commit if repo and revision exist; otherwise answers the 404 and returns None."""
+        if repo_id not in self._repos:
+            self._send(h, 404, b"Repository not found", {"X-Error-Code": "RepoNotFound"}, head=head)
+            return None
+        commit = self.commit(repo_id)
+        if revision not in ("main", commit):
+            self._send(
+                h, 404, b"Revision not found", {"X-Error-Code": "RevisionNotFound"}, head=head
+            )
+            return None
+        return commit
+
+    def _resolve(self, h: _Handler, repo_id: str, revision: str, path: str, *, head: bool) -> None:
+        commit = self._check_repo(h, repo_id, revision, head=head)
+        if commit is None:
+            return
+        if path not in self._repos[repo_id]:
+            headers = {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit}
+            return self._send(h, 404, b"Entry not found", headers, head=head)
+        data = self.served(repo_id, path)
+        headers = {
+            "X-Repo-Commit": commit,
+            "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+            "Content-Type": "application/octet-stream",
+        }
+        self._send(h, 200, data, headers, head=head)
+
+    def _api(self, h: _Handler, rest: list[str], *, head: bool) -> None:
+        # rest = [ns, name, "revision"|"tree", rev, ...]
+        repo_id = f"{unquote(rest[0])}/{unquote(rest[1])}"
+        kind, revision = rest[2], unquote(rest[3])
+        commit = self._check_repo(h, repo_id, revision, head=head)
+        if commit is None:
+            return
+        files = {p: self.served(repo_id, p) for p in sorted(self._repos[repo_id])}
+        if kind == "revision":
+            body = {"id": repo_id, "sha": commit, "siblings": [{"rfilename": p} for p in files]}
+        elif kind == "tree":
+            body = [
+                {"type": "file", "path": p, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
+                for p, d in files.items()
+            ]
+        else:
+            return self._send(h, 404, b"not found", {}, head=head)
+        data = json.dumps(body).encode()
+        self._send(h, 200, data, {"Content-Type": "application/json"}, head=head)
+
+    @staticmethod
+    def _send(
+        h: _Handler, status: int, body: bytes, headers: dict[str, str], *, head: bool
+    ) -> None:
+        try:
+            h.send_response(status)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            if not head:
+                h.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+            pass

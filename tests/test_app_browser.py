@@ -1,0 +1,136 @@
+"""The page in a real browser: Playwright (Python) driving Debian's /usr/bin/chromium.
+
+Opens the app (launched in-process on loopback, tiny random-init checkpoints),
+uploads an image, moves the contrast slider, runs the comparison, waits for the
+outputs, checks that the PSNR readouts appear and that the ImageSlider shows two
+images, and saves a screenshot under the test's tmp dir. Never installs a
+browser: skipped when /usr/bin/chromium or Playwright is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian chromium not installed at " + str(CHROMIUM)
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # app.py lives at the repository root
+
+from test_demo_logic import make_demo_checkpoints  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("app_browser")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp / "examples_cache"))
+    mp.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    import app
+    from wne.demo import Zoo
+
+    demo = app.build_demo(
+        Zoo.discover(make_demo_checkpoints(tmp / "ckpt"), device="cpu", hub_repo="")
+    )
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=_free_port(),
+        quiet=True,
+        **app.launch_kwargs(),
+    )
+    try:
+        yield url
+    finally:
+        demo.close()
+        mp.undo()
+
+
+@pytest.fixture
+def page(app_url: str) -> Iterator[sync_api.Page]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            pg.set_default_timeout(120_000)
+            pg.goto(app_url)
+            yield pg
+        finally:
+            browser.close()
+
+
+def test_upload_move_slider_run_and_compare(page: sync_api.Page, tmp_path: Path) -> None:
+    """Upload → contrast slider → run: PSNR readouts and a two-image ImageSlider appear."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:128]
+    img = np.stack([(xx * 2) % 256, (yy * 2) % 256, rng.integers(0, 255, (96, 128))], -1)
+    upload = tmp_path / "upload.png"
+    Image.fromarray(img.astype(np.uint8)).save(upload)
+
+    box = page.locator("#input-image")
+    box.get_by_label("Remove Image").click()  # the page starts with an example image
+    box.locator("input[type=file]").set_input_files(str(upload))
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#input-image img')]"
+        ".some(i => i.src.includes('upload'))"
+    )
+
+    number = page.locator("#contrast-a input[type=number]")
+    rng_input = page.locator("#contrast-a input[type=range]")
+    bb = rng_input.bounding_box()
+    assert bb is not None
+    page.mouse.click(bb["x"] + 0.1 * bb["width"], bb["y"] + bb["height"] / 2)  # move the slider
+    page.wait_for_function(
+        "() => parseFloat(document.querySelector('#contrast-a input[type=number]').value) < 0.9"
+    )
+    a_value = float(number.input_value())
+    assert 0.1 <= a_value < 0.9
+
+    page.locator("#run").click()
+    # The image labels change only when the results arrive (the progress overlay does not).
+    sync_api.expect(
+        page.get_by_text(re.compile(r"Transformer · WNE · -?[\d.]+ dB"))
+    ).to_be_visible(timeout=180_000)
+    table_text = page.locator("#scores").inner_text()
+    psnrs = re.findall(r"CNN · (?:plain|WNE)\s+(-?\d+(?:\.\d+)?)", table_text)
+    assert len(psnrs) == 2, table_text  # numeric PSNR readouts for both CNN variants
+    sync_api.expect(page.get_by_text(re.compile(r"CNN · WNE · -?[\d.]+ dB"))).to_be_visible()
+    sync_api.expect(page.get_by_text(f"a = {a_value:g}", exact=False).first).to_be_visible()
+
+    slider = page.locator(".wne-slider").first
+    sync_api.expect(slider.locator("img")).to_have_count(2)
+    srcs = [slider.locator("img").nth(i).get_attribute("src") for i in range(2)]
+    assert all(s and s.endswith(".png") for s in srcs) and srcs[0] != srcs[1]
+
+    shot = tmp_path / "app.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("WNE_SCREENSHOT_DIR"):  # keep a copy for humans (e.g. the README)
+        Path(os.environ["WNE_SCREENSHOT_DIR"], "app.png").write_bytes(shot.read_bytes())

@@ -1,0 +1,283 @@
+"""The app through ``gradio_client``, launched in-process on loopback.
+
+Every public endpoint (``/denoise``, ``/equivariance``, ``/sweep``) with good
+and bad inputs: bad ones come back as errors naming the problem and the server
+keeps serving. Tiny random-init checkpoints from ``test_demo_logic``.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = [
+    pytest.mark.slow,  # imports gradio and starts a server (several seconds)
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),  # pandas 3 notes
+]
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # app.py lives at the repository root
+
+from test_demo_logic import make_demo_checkpoints  # noqa: E402
+
+from wne.demo import imaging  # noqa: E402
+from wne.demo.compare import SWEEP_SIGMAS  # noqa: E402
+
+PARROTS = REPO / "assets" / "examples" / "parrots.png"
+GOOD: dict[str, Any] = {
+    "a": 1.0,
+    "b": 0.0,
+    "sigma": 25,
+    "seed": 0,
+    "sigma_train": 25,
+    "backbones": ["dncnn", "swinir"],
+    "order": "shift-then-noise",
+    "max_side": 64,
+    "clip": False,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    """(handlers, client) for the app on a free loopback port, closed afterwards."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("app_client")
+    old = {k: os.environ.get(k) for k in ("GRADIO_EXAMPLES_CACHE", "GRADIO_ANALYTICS_ENABLED")}
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(tmp / "examples_cache")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from gradio_client import Client
+
+    import app
+    from wne.demo import DemoHandlers, Zoo
+
+    zoo = Zoo.discover(make_demo_checkpoints(tmp / "ckpt"), device="cpu", hub_repo="")
+    handlers = DemoHandlers(zoo, gpu=app._gpu_hook)
+    demo = app.build_demo(handlers=handlers)
+    kwargs = {**app.launch_kwargs(), "max_file_size": "400kb"}
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=_free_port(),
+        quiet=True,
+        **kwargs,
+    )
+    try:
+        yield handlers, Client(url, verbose=False)
+    finally:
+        demo.close()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _denoise(client: Any, path: Path, **override: Any) -> Any:
+    from gradio_client import handle_file
+
+    args = {**GOOD, **override}
+    return client.predict(handle_file(str(path)), *args.values(), api_name="/denoise")
+
+
+def test_public_endpoints_are_exactly_the_documented_ones(served: tuple[Any, Any]) -> None:
+    _, client = served
+    info = client.view_api(print_info=False, return_format="dict")
+    assert set(info["named_endpoints"]) == {"/denoise", "/equivariance", "/sweep"}
+    params = [p["parameter_name"] for p in info["named_endpoints"]["/denoise"]["parameters"]]
+    assert params == ["image", *GOOD]
+
+
+def test_denoise_returns_lossless_pngs_gallery_and_scores(served: tuple[Any, Any]) -> None:
+    """Images come back as PNG equal to the handler's arrays (no lossy webp on the way)."""
+    handlers, client = served
+    noisy, target, gallery, summary = _denoise(client, PARROTS, a=0.5, b=0.3)
+    view = handlers.denoise(str(PARROTS), **{**GOOD, "a": 0.5, "b": 0.3})
+    for path, expected in ((noisy, view.noisy), (target, view.target)):
+        with Image.open(path) as im:
+            assert im.format == "PNG"
+            np.testing.assert_array_equal(np.asarray(im.convert("RGB")), expected)
+    assert [g["caption"].split(" · PSNR")[0] for g in gallery] == [
+        "CNN · plain",
+        "CNN · WNE",
+        "Transformer · plain",
+        "Transformer · WNE",
+    ]
+    with Image.open(gallery[1]["image"]) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), view.gallery[1][0])
+    assert summary["settings"]["a"] == 0.5 and summary["psnr_data_range"] == 0.5
+    assert set(summary["models"]) == {
+        "dncnn-plain-s25",
+        "dncnn-wne-s25",
+        "swinir-plain-s25",
+        "swinir-wne-s25",
+    }
+    assert all(isinstance(m["psnr"], float) for m in summary["models"].values())
+
+
+def test_missing_models_and_large_images_come_back_with_notes(
+    served: tuple[Any, Any], tmp_path: Path
+) -> None:
+    _, client = served
+    big = tmp_path / "big.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(big)
+    _, _, gallery, summary = _denoise(client, big, sigma_train=10, backbones=["dncnn", "swinir"])
+    assert summary["image"] == {"width": 43, "height": 64, "channels": 3}
+    assert any("Downscaled from 200×300" in n for n in summary["notes"])
+    models = summary["models"]
+    assert models["dncnn-plain-s10"]["available"]
+    assert not models["dncnn-wne-s10"]["available"]
+    assert "dncnn-wne-s10" in models["dncnn-wne-s10"]["message"]
+    assert len(gallery) == 1
+
+
+def test_equivariance_endpoint(served: tuple[Any, Any]) -> None:
+    from gradio_client import handle_file
+
+    _, client = served
+    maps, defects = client.predict(
+        handle_file(str(PARROTS)),
+        0.5,
+        0.2,
+        25,
+        0,
+        25,
+        "dncnn",
+        64,
+        False,
+        api_name="/equivariance",
+    )
+    assert len(maps) == 2 and maps[0]["caption"].startswith("plain")
+    d = defects["defects"]
+    assert d["dncnn-wne-s25"]["relative"] < 1e-5 < d["dncnn-plain-s25"]["relative"]
+
+
+def test_sweep_endpoint(served: tuple[Any, Any]) -> None:
+    from gradio_client import handle_file
+
+    _, client = served
+    out = client.predict(
+        handle_file(str(PARROTS)),
+        1.0,
+        0.0,
+        0,
+        25,
+        ["dncnn"],
+        "shift-then-noise",
+        False,
+        api_name="/sweep",
+    )
+    assert len(out["rows"]) == 3 * len(SWEEP_SIGMAS)
+    assert {r["model"] for r in out["rows"]} == {"noisy input", "CNN · plain", "CNN · WNE"}
+    assert "PSNR vs test σ" in out["title"]
+
+
+def _bad_file(kind: str, tmp: Path) -> Path:
+    path = tmp / f"{kind}.png"
+    if kind == "not-an-image":
+        path.write_bytes(b"%PDF-1.4 definitely not a picture")
+    elif kind == "truncated":
+        rng = np.random.default_rng(1)
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+        path.write_bytes(path.read_bytes()[:3000])
+    elif kind == "1x1":
+        Image.new("RGB", (1, 1)).save(path)
+    elif kind == "constant":
+        Image.new("L", (50, 50), 128).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("not-an-image", "not an image"),
+        ("truncated", "truncated or corrupt"),
+        ("1x1", "1×1"),
+        ("constant", "constant"),
+    ],
+)
+def test_bad_images_are_refused_and_the_server_keeps_serving(
+    served: tuple[Any, Any], tmp_path: Path, kind: str, message: str
+) -> None:
+    _, client = served
+    with pytest.raises(Exception, match=message):
+        _denoise(client, _bad_file(kind, tmp_path))
+    assert _denoise(client, PARROTS, backbones=["dncnn"])[3]["models"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"a": "abc"}, "contrast a must be a number"),
+        ({"a": 100}, r"contrast a must be in \[0.1, 4\]"),
+        ({"sigma": -5}, "noise sigma"),
+        ({"seed": 2.5}, "seed must be a whole number"),
+        ({"sigma_train": 30}, "training sigma"),
+        ({"backbones": ["vgg"]}, "unknown value"),
+        ({"backbones": []}, "choose at least 1"),
+        ({"order": "sideways"}, "order of operations"),
+        ({"max_side": 99999}, "working size"),
+        ({"clip": "perhaps"}, "clip"),
+    ],
+)
+def test_bad_arguments_are_refused_with_their_names(
+    served: tuple[Any, Any], override: dict[str, Any], message: str
+) -> None:
+    _, client = served
+    with pytest.raises(Exception, match=message):
+        _denoise(client, PARROTS, **override)
+
+
+def test_bad_arguments_on_the_other_endpoints(served: tuple[Any, Any]) -> None:
+    from gradio_client import handle_file
+
+    _, client = served
+    img = handle_file(str(PARROTS))
+    with pytest.raises(Exception, match="backbone must be one of"):
+        client.predict(img, 0.5, 0.2, 25, 0, 25, "vgg", 64, False, api_name="/equivariance")
+    with pytest.raises(Exception, match="brightness b"):
+        client.predict(
+            img, 1.0, "x", 0, 25, ["dncnn"], "shift-then-noise", False, api_name="/sweep"
+        )
+    assert client.predict(
+        img, 1.0, 0.0, 0, 25, ["dncnn"], "shift-then-noise", False, api_name="/sweep"
+    )["rows"]
+
+
+def test_decompression_bomb_is_refused(
+    served: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server runs in this process: a lowered pixel limit applies to it."""
+    _, client = served
+    monkeypatch.setattr(imaging, "MAX_IMAGE_PIXELS", 2000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
+    path = tmp_path / "bomb.png"
+    Image.new("L", (200, 200)).save(path)
+    with pytest.raises(Exception, match="decompression bomb"):
+        _denoise(client, path)
+
+
+def test_oversized_upload_is_rejected(served: tuple[Any, Any], tmp_path: Path) -> None:
+    """``max_file_size`` (400 kB here) stops big uploads before any decoding."""
+    _, client = served
+    path = tmp_path / "huge.png"
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 255, (600, 600, 3), dtype=np.uint8)).save(path)
+    assert path.stat().st_size > 400_000
+    with pytest.raises(Exception, match=r"(?i)file size|too large|exceed"):
+        _denoise(client, path)
+    assert _denoise(client, PARROTS, backbones=["dncnn"])[3]["models"]

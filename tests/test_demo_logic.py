@@ -1,0 +1,685 @@
+"""The demo's logic as plain functions (no browser, no server).
+
+Covers the validation layer, safe image reading, model discovery, the
+comparison / equivariance / sweep computations and the handlers' views, on
+tiny random-init checkpoints written to a temp folder. ``make_demo_checkpoints``
+is reused by ``test_app_client.py`` and ``test_app_browser.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import wne
+from wne import models
+from wne.demo import compare as cmp
+from wne.demo import imaging
+from wne.demo.errors import user_facing, user_message
+from wne.demo.handlers import (
+    SCENARIOS,
+    DemoConfig,
+    DemoHandlers,
+    load_examples,
+    precomputed_results,
+    scenario,
+)
+from wne.demo.validation import (
+    SIGMA_TRAIN_CHOICES,
+    DemoInputError,
+    Settings,
+    parse_flag,
+    parse_settings,
+)
+from wne.demo.zoo import BACKBONES, ModelUnavailableError, Zoo, model_key, parse_key
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "assets" / "examples"
+
+TINY_ARCH: dict[str, tuple[str, dict[str, Any]]] = {
+    "dncnn": ("dncnn", {"depth": 4, "width": 8}),
+    "swinir": ("swinir", {"embed_dim": 8, "depths": [1], "num_heads": 2, "window_size": 4}),
+    "fdncnn-ne": ("fdncnn_ne", {"depth": 3, "width": 8}),
+}
+DEMO_KEYS = (
+    "dncnn-plain-s25",
+    "dncnn-wne-s25",
+    "swinir-plain-s25",
+    "swinir-wne-s25",
+    "fdncnn-ne-s25",
+    "dncnn-plain-s10",  # its WNE twin is missing on purpose
+)
+
+
+def _tiny_model(backbone: str, variant: str, seed: int) -> nn.Module:
+    """A random-init tiny model whose biases are non-zero (so plain models are not homogeneous)."""
+    arch, kwargs = TINY_ARCH[backbone]
+    torch.manual_seed(seed)
+    model = models.build(arch, **kwargs)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.normal_(0.0, 0.1)
+    return wne.NormEquivariant(model) if variant == "wne" else model
+
+
+def make_demo_checkpoints(root: Path, *, broken: bool = True) -> Path:
+    """Writes tiny checkpoints for :data:`DEMO_KEYS` under ``root`` (plus odd ones).
+
+    With ``broken``, also writes ``swinir-wne-s10`` with tampered weights (fails
+    its sha256 check) and ``other-model`` (a key the demo ignores).
+    """
+    for i, key in enumerate(DEMO_KEYS):
+        backbone, variant, sigma = parse_key(key)  # type: ignore[misc]
+        arch, kwargs = TINY_ARCH[backbone]
+        wne.save(
+            _tiny_model(backbone, variant, seed=i),
+            root / key,
+            key=key,
+            arch=arch,
+            arch_kwargs=kwargs,
+            sigma_train=sigma,
+            recipe={"note": "random init, tests only"},
+        )
+    if broken:
+        arch, kwargs = TINY_ARCH["swinir"]
+        folder = root / "swinir-wne-s10"
+        wne.save(
+            _tiny_model("swinir", "wne", 99),
+            folder,
+            key="swinir-wne-s10",
+            arch=arch,
+            arch_kwargs=kwargs,
+            sigma_train=10,
+        )
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
+        arch, kwargs = TINY_ARCH["dncnn"]
+        wne.save(
+            _tiny_model("dncnn", "plain", 7),
+            root / "other-model",
+            key="other-model",
+            arch=arch,
+            arch_kwargs=kwargs,
+            sigma_train=25,
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def ckpt_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_demo_checkpoints(tmp_path_factory.mktemp("demo_ckpts"))
+
+
+@pytest.fixture(scope="module")
+def zoo(ckpt_root: Path) -> Zoo:
+    return Zoo.discover(ckpt_root, device="cpu", hub_repo="")
+
+
+@pytest.fixture(scope="module")
+def handlers(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> DemoHandlers:
+    results = tmp_path_factory.mktemp("no_results")
+    return DemoHandlers(zoo, DemoConfig(results_dir=results, examples_dir=EXAMPLES))
+
+
+def _scene(h: int = 40, w: int = 48, c: int = 3, seed: int = 0) -> np.ndarray:
+    """A smooth synthetic image with edges, values in [0.1, 0.9]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = 0.5 + 0.3 * np.sin(6 * xx + 3 * yy) * (xx > 0.3)
+    chans = [
+        np.clip(base + 0.05 * k + 0.02 * rng.standard_normal((h, w)), 0.1, 0.9) for k in range(c)
+    ]
+    return np.stack(chans, axis=-1).astype(np.float32)
+
+
+def _png(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
+    Image.fromarray(arr, mode=mode).save(path) if mode else Image.fromarray(arr).save(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def test_parse_settings_coerces_strings_and_orders_backbones() -> None:
+    """API clients may send numbers as strings; backbones come back in display order."""
+    s = parse_settings(
+        "0.5", "-0.25", "30", "7", "25", ["swinir", "dncnn"], "noise-then-shift", "128", "true"
+    )
+    assert s == Settings(
+        0.5, -0.25, 30.0, 7, 25, ("dncnn", "swinir"), "noise-then-shift", 128, True
+    )
+    assert parse_flag(0, "x") is False and parse_flag("False", "x") is False
+
+
+@pytest.mark.parametrize(
+    ("override", "names"),
+    [
+        ({"a": 0}, "contrast a"),
+        ({"a": "abc"}, "contrast a"),
+        ({"a": float("nan")}, "contrast a"),
+        ({"a": None}, "contrast a"),
+        ({"b": 1.5}, "brightness b"),
+        ({"sigma": -1}, "noise sigma"),
+        ({"sigma": [25]}, "noise sigma"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": -3}, "seed"),
+        ({"sigma_train": 30}, "training sigma"),
+        ({"backbones": []}, "backbones"),
+        ({"backbones": ["resnet"]}, "backbones"),
+        ({"backbones": 3}, "backbones"),
+        ({"order": "sideways"}, "order of operations"),
+        ({"max_side": 8}, "working size"),
+        ({"max_side": 4096}, "working size"),
+        ({"clip": "maybe"}, "clip"),
+    ],
+)
+def test_parse_settings_rejects_bad_values_naming_them(override: dict, names: str) -> None:
+    """Each invalid argument raises a DemoInputError whose message names that argument."""
+    kwargs: dict[str, Any] = {
+        "a": 1.0,
+        "b": 0.0,
+        "sigma": 25,
+        "seed": 0,
+        "sigma_train": 25,
+        "backbones": ["dncnn"],
+        "order": "shift-then-noise",
+        "max_side": 256,
+        "clip": False,
+    }
+    kwargs.update(override)
+    with pytest.raises(DemoInputError, match=names):
+        parse_settings(**kwargs)
+
+
+def test_parse_settings_applies_the_hardware_size_limit() -> None:
+    """A lower max_side_limit (CPU) is enforced with a message giving the range."""
+    with pytest.raises(DemoInputError, match=r"working size must be in \[32, 1024\]"):
+        parse_settings(max_side=2048, max_side_limit=1024)
+
+
+# ----------------------------------------------------------------------------- imaging
+
+
+def test_pillow_limit_is_set_on_import() -> None:
+    """Importing the imaging module installs the decompression-bomb limit in Pillow."""
+    assert Image.MAX_IMAGE_PIXELS == imaging.MAX_IMAGE_PIXELS
+
+
+def test_8bit_rgb_is_read_exactly_and_stays_colour(tmp_path: Path) -> None:
+    arr = (np.arange(32 * 24 * 3) % 256).astype(np.uint8).reshape(32, 24, 3)
+    img = imaging.load_image(_png(tmp_path / "rgb.png", arr), max_side=256)
+    assert img.pixels.shape == (32, 24, 3) and img.pixels.dtype == np.float32
+    np.testing.assert_array_equal(np.rint(img.pixels * 255).astype(np.uint8), arr)
+    assert img.is_color
+
+
+def test_16bit_grayscale_keeps_its_precision(tmp_path: Path) -> None:
+    """A 16-bit PNG is scaled by 1/65535, not saturated to 0/255 as Gradio's default would."""
+    arr = np.linspace(0, 65535, 20 * 30).astype(np.uint16).reshape(20, 30)
+    path = tmp_path / "g16.png"
+    Image.fromarray(arr).save(path)
+    assert Image.open(path).mode.startswith("I;16")
+    img = imaging.load_image(path, max_side=256)
+    assert img.pixels.shape == (20, 30, 1)
+    np.testing.assert_allclose(img.pixels[..., 0], arr / 65535.0, atol=1e-6)
+    assert any("16-bit" in n for n in img.notes)
+
+
+def test_large_16bit_image_is_reduced_without_losing_its_scale(tmp_path: Path) -> None:
+    """The cheap pre-reduction path for big images keeps 16-bit scaling (dark image stays dark)."""
+    arr = np.full((300, 1200), 3000, dtype=np.uint16)
+    arr[:, ::2] = 1000
+    path = tmp_path / "big16.png"
+    Image.fromarray(arr).save(path)
+    img = imaging.load_image(path, max_side=128, allow_constant=True)
+    assert img.pixels.shape == (32, 128, 1) and img.original_size == (1200, 300)
+    assert img.pixels.mean() == pytest.approx(2000 / 65535, rel=0.05)
+    assert any("Downscaled" in n for n in img.notes)
+
+
+def test_rgba_is_composited_on_white(tmp_path: Path) -> None:
+    arr = np.zeros((16, 16, 4), dtype=np.uint8)
+    arr[..., 0] = 200
+    arr[:8, :, 3] = 255  # top half opaque red-ish, bottom half fully transparent
+    img = imaging.load_image(_png(tmp_path / "rgba.png", arr), max_side=64)
+    assert img.pixels.shape == (16, 16, 3)
+    np.testing.assert_allclose(img.pixels[12, 5], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(img.pixels[2, 5], [200 / 255, 0, 0], atol=1e-6)
+    assert any("composited" in n for n in img.notes)
+
+
+def test_palette_image_is_read_as_colour(tmp_path: Path) -> None:
+    rgb = np.zeros((20, 20, 3), dtype=np.uint8)
+    rgb[:, :10] = (255, 0, 0)
+    rgb[:, 10:] = (0, 0, 255)
+    path = tmp_path / "p.png"
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(path)
+    assert Image.open(path).mode == "P"
+    img = imaging.load_image(path, max_side=64)
+    np.testing.assert_allclose(img.pixels, rgb / 255.0, atol=1e-6)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    """A JPEG stored landscape with orientation 6 (rotate 90°) is read as portrait."""
+    im = Image.fromarray((np.arange(40 * 60) % 251).astype(np.uint8).reshape(40, 60))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rot.jpg"
+    im.save(path, exif=exif.tobytes(), quality=95)
+    img = imaging.load_image(path, max_side=256)
+    assert img.pixels.shape[:2] == (60, 40)
+    assert any("EXIF" in n for n in img.notes)
+
+
+def test_gray_stored_as_rgb_is_processed_once(tmp_path: Path) -> None:
+    g = (np.arange(24 * 24) % 200).astype(np.uint8).reshape(24, 24)
+    img = imaging.load_image(_png(tmp_path / "g.png", np.stack([g] * 3, -1)), max_side=64)
+    assert img.pixels.shape == (24, 24, 1)
+
+
+def test_multiframe_gif_uses_the_first_frame(tmp_path: Path) -> None:
+    frames = [Image.fromarray(np.full((20, 20), v, np.uint8)).convert("P") for v in (10, 200)]
+    frames[0].putpixel((0, 0), 250)
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    img = imaging.load_image(path, max_side=64)
+    assert any("frames" in n for n in img.notes)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"this is not an image at all"), "not an image"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: Image.new("RGB", (1, 1)).save(p), r"1×1"),
+        (lambda p: Image.new("L", (500, 4)).save(p), "at least 16"),
+        (lambda p: Image.new("RGB", (64, 64), (90, 90, 90)).save(p), "constant"),
+    ],
+    ids=["not-an-image", "empty", "1x1", "thin", "constant"],
+)
+def test_bad_files_raise_errors_naming_the_problem(tmp_path: Path, make: Any, message: str) -> None:
+    path = tmp_path / "bad.png"
+    make(path)
+    with pytest.raises(DemoInputError, match=message):
+        imaging.load_image(path, max_side=256)
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, format="PNG")
+    path = tmp_path / "trunc.png"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(DemoInputError, match="truncated or corrupt"):
+        imaging.load_image(path, max_side=256)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [40, 100], ids=["above-limit", "above-twice-limit"])
+def test_decompression_bombs_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int
+) -> None:
+    """Above the pixel limit (warning zone) and above twice it (Pillow's error) both refuse."""
+    monkeypatch.setattr(imaging, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    path = _png(tmp_path / "bomb.png", np.zeros((side, side), np.uint8))
+    with pytest.raises(DemoInputError, match=r"decompression bomb|megapixels"):
+        imaging.load_image(path, max_side=256)
+
+
+def test_large_image_is_downscaled_with_a_note(tmp_path: Path) -> None:
+    arr = (_scene(300, 500) * 255).astype(np.uint8)
+    img = imaging.load_image(_png(tmp_path / "big.png", arr), max_side=100)
+    assert img.pixels.shape == (60, 100, 3)
+    assert img.original_size == (500, 300)
+    assert any("Downscaled from 500×300 to 100×60" in n for n in img.notes)
+
+
+def test_other_sources_and_missing_source() -> None:
+    """Bytes, Gradio payload dicts and arrays are accepted; None names the problem."""
+    arr = (_scene(20, 20) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    a = imaging.load_image(buf.getvalue(), max_side=64).pixels
+    b = imaging.load_image(arr, max_side=64).pixels
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(DemoInputError, match="no image"):
+        imaging.load_image(None, max_side=64)
+    with pytest.raises(DemoInputError, match="not found"):
+        imaging.load_image({"path": "/nonexistent/x.png"}, max_side=64)
+
+
+def test_to_display_clips_and_reports_the_fraction() -> None:
+    img, frac = imaging.to_display(np.array([[[-0.5], [0.5]], [[1.5], [1.0]]], np.float32))
+    assert img.dtype == np.uint8 and img.shape == (2, 2)
+    assert img.tolist() == [[0, 128], [255, 255]]
+    assert frac == pytest.approx(0.5)
+
+
+def test_heatmap_uses_a_fixed_scale() -> None:
+    m = imaging.heatmap(np.array([[0.0, 1.0], [2.0, 0.5]]), vmax=1.0)
+    assert m.shape == (2, 2, 3) and m.dtype == np.uint8
+    np.testing.assert_array_equal(m[0, 1], m[1, 0])  # values above vmax saturate
+
+
+# ----------------------------------------------------------------------------- zoo
+
+
+def test_zoo_discovers_models_and_reports_missing_and_broken(zoo: Zoo) -> None:
+    assert sorted(zoo.models) == sorted(DEMO_KEYS)
+    assert zoo.sigmas() == [10, 25] and zoo.default_sigma() == 25
+    assert zoo.backbones() == list(BACKBONES)
+    assert "swinir-wne-s10" in zoo.errors and "sha256" in zoo.errors["swinir-wne-s10"]
+    assert "other-model" not in zoo.errors
+    missing = zoo.unavailable_reason("dncnn", "wne", 10)
+    assert missing is not None and "dncnn-wne-s10" in missing and "no checkpoint" in missing
+    broken = zoo.unavailable_reason("swinir", "wne", 10)
+    assert broken is not None and "failed to load" in broken
+    with pytest.raises(ModelUnavailableError, match="dncnn-wne-s50"):
+        zoo.get("dncnn", "wne", 50)
+    table = zoo.summary_markdown()
+    assert "unavailable" in table and "plain + WNE" in table
+
+
+def test_keys_round_trip() -> None:
+    for key in Zoo.standard_keys():
+        assert model_key(*parse_key(key)) == key  # type: ignore[misc]
+    assert parse_key("dncnn-wne-tiny") is None
+    assert len(Zoo.standard_keys()) == 5 * len(SIGMA_TRAIN_CHOICES)
+
+
+def test_models_are_loaded_once(ckpt_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery calls wne.load once per checkpoint; requests never load again."""
+    calls: list[str] = []
+    real = wne.load
+
+    def spy(key: str, **kw: Any) -> nn.Module:
+        calls.append(key)
+        return real(key, **kw)
+
+    monkeypatch.setattr(wne, "load", spy)
+    z = Zoo.discover(ckpt_root, device="cpu", hub_repo="")
+    loaded = sorted(calls)
+    h = DemoHandlers(z)
+    img = _scene(24, 24)
+    h.denoise(img, backbones=["dncnn", "fdncnn-ne"])
+    h.denoise(img, sigma=10, backbones=["dncnn"])
+    assert sorted(calls) == loaded
+    assert len(set(loaded)) == len(loaded)
+
+
+def test_empty_zoo_gives_a_clear_error(tmp_path: Path) -> None:
+    h = DemoHandlers(Zoo.discover(tmp_path, device="cpu", hub_repo=""))
+    with pytest.raises(DemoInputError, match="no model checkpoints"):
+        h.denoise(_scene(24, 24))
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def test_compare_shapes_ranges_and_table(zoo: Zoo) -> None:
+    clean = _scene(40, 48, 3)
+    s = Settings(a=1.3, b=0.1, backbones=("dncnn", "swinir", "fdncnn-ne"))
+    res = cmp.compare(zoo, clean, s)
+    assert res.noisy.shape == res.target.shape == clean.shape
+    np.testing.assert_allclose(res.target, 1.3 * clean + 0.1, atol=1e-6)
+    assert [r.key for r in res.runs] == [
+        "dncnn-plain-s25",
+        "dncnn-wne-s25",
+        "swinir-plain-s25",
+        "swinir-wne-s25",
+        "fdncnn-ne-s25",
+    ]
+    for r in res.runs:
+        assert r.output is not None and r.output.shape == clean.shape
+        assert r.output.dtype == np.float32 and np.isfinite(r.output).all()
+        assert math.isfinite(r.psnr) and -1 <= r.ssim <= 1 and r.seconds > 0
+    assert len(res.table()) == 1 + len(res.runs)
+    json.dumps(res.summary())  # JSON-ready
+
+
+def test_clip_on_keeps_values_in_unit_range(zoo: Zoo) -> None:
+    res = cmp.compare(zoo, _scene(), Settings(a=2.0, b=0.3, clip=True, backbones=("dncnn",)))
+    for arr in (res.noisy, res.target, *(r.output for r in res.runs)):
+        assert arr.min() >= 0.0 and arr.max() <= 1.0
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_wne_psnr_is_invariant_to_a_and_b_while_plain_moves(zoo: Zoo, channels: int) -> None:
+    """Shift applied to the noisy image, clip off: WNE (and NE-arch) PSNR/SSIM do not move."""
+    clean = _scene(40, 48, channels, seed=channels)
+    shifts = [(1.0, 0.0), (0.3, 0.0), (2.5, 0.4), (0.6, -0.7), (1.0, 0.8)]
+    scores: dict[str, list[tuple[float, float]]] = {}
+    for a, b in shifts:
+        s = Settings(a=a, b=b, order="noise-then-shift", backbones=("dncnn", "swinir", "fdncnn-ne"))
+        for r in cmp.compare(zoo, clean, s).runs:
+            scores.setdefault(r.key, []).append((r.psnr, r.ssim))
+    for key, vals in scores.items():
+        psnrs = [p for p, _ in vals]
+        spread = max(psnrs) - min(psnrs)
+        if "plain" in key:
+            assert spread > 0.05, f"{key} PSNR did not move: {psnrs}"
+        else:
+            assert spread < 0.05, f"{key} PSNR moved by {spread:.3f} dB: {psnrs}"
+            # SSIM uses data range a too: invariant to a (b = 0), not to b (luminance term).
+            ssims = [q for (p, q), (_, b) in zip(vals, shifts, strict=True) if b == 0]
+            assert max(ssims) - min(ssims) < 1e-4
+
+
+class _Recorder(nn.Module):
+    """Wraps a model and records the shapes it is called with."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape))
+        return self.inner(x)
+
+
+def test_colour_is_denoised_per_channel_in_one_batched_call(zoo: Zoo) -> None:
+    """Channels become the batch of a single call; the output stays colour."""
+    rec = _Recorder(zoo.models["dncnn-wne-s25"])
+    z = Zoo({"dncnn-wne-s25": rec}, torch.device("cpu"))
+    clean = _scene(32, 40, 3)
+    clean[..., 1] *= 0.5  # make the channels clearly different
+    res = cmp.compare(z, clean, Settings(backbones=("dncnn",)))
+    assert rec.shapes == [(3, 1, 32, 40)]
+    out = res.run("dncnn", "wne").output
+    assert out.shape == (32, 40, 3)
+    assert np.abs(out[..., 0] - out[..., 1]).mean() > 0.05
+
+
+def test_equivariance_map_exact_for_wne_on_all_channels(zoo: Zoo) -> None:
+    """The same shift on every channel keeps WNE exact; plain models show a defect."""
+    for backbone in ("dncnn", "swinir"):
+        res = cmp.equivariance_map(zoo, _scene(32, 40, 3), Settings(a=0.4, b=0.3), backbone)
+        by = {r.variant: r for r in res.runs}
+        assert by["wne"].relative < 1e-5 and by["wne"].max_abs < 1e-4
+        assert by["plain"].relative > 1e-3
+        assert by["wne"].error.shape == (32, 40)
+        assert res.vmax == pytest.approx(by["plain"].max_abs)
+    ne = cmp.equivariance_map(zoo, _scene(32, 40, 1), Settings(a=2.0, b=-0.5), "fdncnn-ne")
+    assert ne.runs[0].relative < 1e-5
+
+
+def test_clipping_breaks_exact_equivariance(zoo: Zoo) -> None:
+    s = Settings(a=2.5, b=0.3, clip=True)
+    res = cmp.equivariance_map(zoo, _scene(32, 40, 3), s, "dncnn")
+    assert {r.variant: r for r in res.runs}["wne"].relative > 1e-3
+    assert any("Clipping" in n for n in res.notes)
+
+
+def test_tiling_keeps_wne_exactly_equivariant(zoo: Zoo) -> None:
+    model = zoo.models["dncnn-wne-s25"]
+    y = torch.from_numpy(_scene(70, 90, 2)).permute(2, 0, 1)
+    assert cmp.tile_count(70, 90, tile=32, overlap=8) > 1
+    f_y = cmp.apply_model(model, y, "cpu", tile=32, overlap=8)
+    f_s = cmp.apply_model(model, 0.3 * y + 0.6, "cpu", tile=32, overlap=8)
+    torch.testing.assert_close(f_s, 0.3 * f_y + 0.6, atol=2e-6, rtol=1e-5)
+    assert f_y.shape == y.shape
+
+
+def test_fast_ssim_matches_the_library_metric() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(3, 40, 37)
+    y = 1.7 * (x + 0.1 * torch.randn_like(x)) + 0.2
+    for rng in (1.0, 1.7):
+        lib = float(wne.metrics.ssim(y[None], (1.7 * x + 0.2)[None], data_range=rng)[0])
+        assert cmp.fast_ssim(y, 1.7 * x + 0.2, rng) == pytest.approx(lib, abs=1e-6)
+
+
+def test_noise_sweep_rows_and_progress(zoo: Zoo) -> None:
+    seen: list[float] = []
+    res = cmp.noise_sweep(
+        zoo,
+        _scene(24, 24, 1),
+        Settings(backbones=("dncnn", "fdncnn-ne")),
+        sigmas=(5, 25, 60),
+        progress=lambda f, desc="": seen.append(f),
+    )
+    models_ = {r["model"] for r in res.rows}
+    assert models_ == {"noisy input", "CNN · plain", "CNN · WNE", "NE-arch"}
+    assert len(res.rows) == 4 * 3
+    assert all(math.isfinite(r["psnr"]) for r in res.rows)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
+    noisy = [r["psnr"] for r in res.rows if r["model"] == "noisy input"]
+    assert noisy == sorted(noisy, reverse=True)  # more noise, lower input PSNR
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def test_denoise_view_display_ready(handlers: DemoHandlers, tmp_path: Path) -> None:
+    path = _png(tmp_path / "in.png", (_scene(40, 48) * 255).astype(np.uint8))
+    v = handlers.denoise(path, a=2.0, b=0.2, backbones=["dncnn", "fdncnn-ne"])
+    assert v.noisy.dtype == np.uint8 and v.noisy.shape == (40, 48, 3)
+    by = {p.backbone: p for p in v.panels}
+    assert not by["swinir"].visible
+    cnn = by["dncnn"]
+    assert cnn.visible and "dB" in cnn.header and cnn.left_label.endswith(" dB")
+    assert cnn.slider is not None and len(cnn.slider) == 2
+    assert cnn.left.dtype == np.uint8 and cnn.right.shape == (40, 48, 3)
+    assert not by["fdncnn-ne"].right_visible and by["fdncnn-ne"].left is not None
+    assert "clipped" in v.notes  # a=2 pushes the target above 1
+    assert "data range a = 2" in v.notes
+    assert len(v.table) == 1 + 3 and all(isinstance(c, str) for row in v.table for c in row)
+    assert v.gallery[0][1].startswith("CNN · plain")
+    json.dumps(v.summary)
+
+
+def test_missing_pairs_are_shown_as_unavailable(handlers: DemoHandlers) -> None:
+    """σ_train=10 has a plain CNN only; σ_train=50 has nothing: no crash, clear messages."""
+    v = handlers.denoise(_scene(24, 24), sigma_train=10, backbones=["dncnn", "swinir"])
+    cnn = {p.backbone: p for p in v.panels}["dncnn"]
+    assert cnn.left is not None and cnn.right is None
+    assert "dncnn-wne-s10" in cnn.header and "unavailable" in cnn.right_label
+    assert cnn.slider is not None  # noisy ↔ plain
+    assert "failed to load" in v.notes  # the tampered swinir-wne-s10
+    v50 = handlers.denoise(_scene(24, 24), sigma_train=50, backbones=["dncnn"])
+    assert all(not m["available"] for m in v50.summary["models"].values())
+
+
+def test_equivariance_and_sweep_views(handlers: DemoHandlers) -> None:
+    e = handlers.equivariance(_scene(32, 32), a=0.5, b=0.2, backbone="swinir")
+    assert e.left.shape == (32, 32, 3) and e.left.dtype == np.uint8 and e.right_visible
+    assert "relative defect" in e.text and len(e.gallery) == 2
+    ne = handlers.equivariance(_scene(32, 32), backbone="fdncnn-ne")
+    assert not ne.right_visible and len(ne.gallery) == 1
+    with pytest.raises(DemoInputError, match="backbone"):
+        handlers.equivariance(_scene(32, 32), backbone="vgg")
+    sw = handlers.sweep(_scene(200, 150), backbones=["dncnn"])
+    assert len(sw.rows) == 3 * len(cmp.SWEEP_SIGMAS)
+    assert f"{cmp.SWEEP_SIDE}×" in sw.title or f"×{cmp.SWEEP_SIDE}" in sw.title
+
+
+def test_gpu_hook_wraps_the_compute_function(zoo: Zoo) -> None:
+    """The ZeroGPU hook gets the compute function and a duration estimate with its arguments."""
+    seen: dict[str, Any] = {}
+
+    def hook(fn: Any, duration: Any = None) -> Any:
+        def wrapped(*args: Any) -> Any:
+            seen["duration"] = duration(*args)
+            return fn(*args)
+
+        return wrapped
+
+    DemoHandlers(zoo, gpu=hook).denoise(_scene(24, 24))
+    assert isinstance(seen["duration"], int) and 15 <= seen["duration"] <= 120
+
+
+def test_scenarios_examples_and_results(tmp_path: Path) -> None:
+    for name in SCENARIOS:
+        vals = scenario(name, 25)
+        parse_settings(vals["a"], vals["b"], vals["sigma"], order=vals["order"], clip=vals["clip"])
+    assert scenario("noise higher than training", 25)["sigma"] > 25
+    with pytest.raises(DemoInputError):
+        scenario("make it pop", 25)
+    examples = load_examples(EXAMPLES)
+    assert len(examples) >= 3 and all(e.path.is_file() and e.label for e in examples)
+    modes = {Image.open(e.path).mode for e in examples}
+    assert "L" in modes and "RGB" in modes
+    for e in examples:
+        parse_settings(**e.settings)
+        assert e.path.stat().st_size < 200_000
+    pngs, csvs, note = precomputed_results(tmp_path)
+    assert not pngs and not csvs and "No precomputed" in note
+    (tmp_path / "curve.png").write_bytes(b"x")
+    (tmp_path / "table.csv").write_text("sigma,psnr\n")
+    pngs, csvs, note = precomputed_results(tmp_path)
+    assert [p.name for p in pngs] == ["curve.png"] and [p.name for p in csvs] == ["table.csv"]
+
+
+# ----------------------------------------------------------------------------- errors, imports
+
+
+def test_user_facing_turns_every_failure_into_a_gradio_error() -> None:
+    import gradio as gr
+
+    @user_facing
+    def bad_input(x: int, progress: int = 0) -> None:
+        raise DemoInputError("contrast a must be in [0.1, 4], got 9")
+
+    @user_facing
+    def crash() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(gr.Error, match=r"contrast a must be in \[0.1, 4\], got 9"):
+        bad_input(1)
+    with pytest.raises(gr.Error, match="Internal error"):
+        crash()
+    assert "working size" in user_message(torch.OutOfMemoryError())
+    import inspect
+
+    assert list(inspect.signature(bad_input).parameters) == ["x", "progress"]
+
+
+@pytest.mark.slow
+def test_demo_package_does_not_import_gradio() -> None:
+    code = (
+        "import sys, wne.demo, wne.demo.handlers, wne.demo.compare, wne.demo.imaging, "
+        "wne.demo.zoo, wne.demo.errors; print('gradio' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,331 @@
+"""Loading checkpoints through a loopback fake Hugging Face Hub (real HTTP, real client).
+
+The fake (tests/fakehub.py) is a stdlib HTTP server speaking the Hub's file protocol;
+``huggingface_hub`` itself is not mocked: the ``hub_env`` fixture only points its
+endpoint and cache at the fake and a temporary folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import HUB_REPO, make_tiny_model
+from fakehub import FakeHub
+from safetensors.torch import save_file
+
+import wne
+from wne.checkpoints import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ChecksumMismatchError,
+    HubError,
+)
+
+KEY = "dncnn-wne-tiny"
+
+
+def _outputs_match(model: torch.nn.Module, key: str = KEY, seed: int = 0) -> bool:
+    torch.manual_seed(21)
+    y = torch.rand(2, 1, 17, 19)
+    with torch.no_grad():
+        return torch.equal(model(y), make_tiny_model(key, seed)(y))
+
+
+def _weights_gets(hub: FakeHub, key: str = KEY, name: str = "model.safetensors") -> int:
+    return sum(p.endswith(f"/{key}/{name}") for p in hub.paths_requested("GET"))
+
+
+# --- the fake itself speaks the protocol ------------------------------------------------
+
+
+def _request(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_fake_hub_answers_like_the_hub(fake_hub: FakeHub, tiny_checkpoint_dir: Path) -> None:
+    """HEAD/GET resolve: X-Repo-Commit (40 hex), quoted sha256 ETag, Content-Length; 404s
+    carry X-Error-Code; /api/agent-harnesses is a quick 404."""
+    content = (tiny_checkpoint_dir / KEY / "config.json").read_bytes()
+    url = f"{fake_hub.url}/{HUB_REPO}/resolve/main/{KEY}/config.json"
+    status, headers, body = _request(url, "HEAD")
+    assert status == 200 and body == b""
+    commit = headers["X-Repo-Commit"]
+    assert len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
+    assert headers["ETag"] == f'"{hashlib.sha256(content).hexdigest()}"'
+    assert int(headers["Content-Length"]) == len(content)
+    assert _request(url)[2] == content
+    pinned = f"{fake_hub.url}/{HUB_REPO}/resolve/{commit}/{KEY}/config.json"
+    assert _request(pinned)[0] == 200
+
+    def error_code(path: str) -> tuple[int, str | None, str | None]:
+        status, headers, _ = _request(fake_hub.url + path, "HEAD")
+        return status, headers.get("X-Error-Code"), headers.get("X-Repo-Commit")
+
+    assert error_code(f"/nobody/nothing/resolve/main/{KEY}/config.json")[:2] == (
+        404,
+        "RepoNotFound",
+    )
+    assert error_code(f"/{HUB_REPO}/resolve/v9/{KEY}/config.json")[:2] == (404, "RevisionNotFound")
+    assert error_code(f"/{HUB_REPO}/resolve/main/{KEY}/nope.bin") == (404, "EntryNotFound", commit)
+    assert _request(f"{fake_hub.url}/api/agent-harnesses")[0] == 404
+
+
+def test_fake_hub_wrong_bytes_changes_served_content_consistently(fake_hub: FakeHub) -> None:
+    """serve_wrong_bytes alters the bytes and the ETag/commit follow them."""
+    path = f"{KEY}/model.safetensors"
+    url = f"{fake_hub.url}/{HUB_REPO}/resolve/main/{path}"
+    good = _request(url)
+    fake_hub.serve_wrong_bytes(HUB_REPO, path)
+    bad = _request(url)
+    assert bad[2] != good[2] and len(bad[2]) == len(good[2])
+    assert bad[1]["ETag"] == f'"{hashlib.sha256(bad[2]).hexdigest()}"'
+    assert bad[1]["X-Repo-Commit"] != good[1]["X-Repo-Commit"]
+
+
+# --- loading through the Hub --------------------------------------------------------------
+
+
+def test_load_from_hub_matches_the_saved_model(hub_env: FakeHub, tmp_path: Path) -> None:
+    """source='hub' downloads config + weights (verified) and reproduces the saved model,
+    at 'main' and at the pinned commit."""
+    empty = tmp_path / "no-bundled-copy"
+    model = wne.load(KEY, source="hub", repo=HUB_REPO, revision="main", root=empty)
+    assert _outputs_match(model)
+    assert model.wne_config.key == KEY
+    assert _weights_gets(hub_env) == 1
+    commit = hub_env.commit(HUB_REPO)
+    pinned = wne.load("swinir-wne-tiny", source="hub", repo=HUB_REPO, revision=commit, root=empty)
+    assert _outputs_match(pinned, "swinir-wne-tiny")
+
+
+def test_pinned_revision_loads_from_cache_when_hub_is_down(
+    hub_env: FakeHub, tmp_path: Path
+) -> None:
+    """Once cached, a pinned commit loads with the Hub stopped (no bundled copy needed)."""
+    empty = tmp_path / "none"
+    commit = hub_env.commit(HUB_REPO)
+    wne.load(KEY, source="hub", repo=HUB_REPO, revision=commit, root=empty)
+    hub_env.stop()
+    model = wne.load(KEY, source="hub", repo=HUB_REPO, revision=commit, root=empty, timeout=1)
+    assert _outputs_match(model)
+
+
+def test_auto_with_local_copy_never_touches_the_hub(
+    hub_env: FakeHub, bundled_checkpoints: Path
+) -> None:
+    """source='auto' (the default) uses the bundled copy: zero requests to the Hub."""
+    hub_env.requests.clear()
+    model = wne.load(KEY, repo=HUB_REPO)
+    assert _outputs_match(model)
+    assert hub_env.requests == []
+
+
+def test_auto_without_local_copy_uses_the_hub(
+    hub_env: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """source='auto' falls through to the Hub repo named by $WNE_HUB_REPO."""
+    monkeypatch.setenv("WNE_HUB_REPO", HUB_REPO)
+    model = wne.load(KEY, root=tmp_path / "none")
+    assert _outputs_match(model)
+    assert _weights_gets(hub_env) == 1
+
+
+def test_hub_down_falls_back_to_bundled_copy(
+    hub_env: FakeHub, bundled_checkpoints: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hub stopped + bundled copy: source='hub' loads the bundled copy with a warning."""
+    hub_env.stop()
+    with caplog.at_level(logging.WARNING, logger="wne.checkpoints"):
+        model = wne.load(KEY, source="hub", repo=HUB_REPO, fallback=True, timeout=1)
+    assert _outputs_match(model)
+    assert any("bundled copy" in r.getMessage() for r in caplog.records)
+    with pytest.raises(HubError, match="unreachable"):
+        wne.load(KEY, source="hub", repo=HUB_REPO, fallback=False, timeout=1)
+
+
+def test_hub_down_without_bundled_copy_is_a_clear_hub_error(
+    hub_env: FakeHub, tmp_path: Path
+) -> None:
+    """Hub stopped, nothing bundled or cached → HubError saying the Hub is unreachable."""
+    hub_env.stop()
+    with pytest.raises(HubError, match="unreachable") as info:
+        wne.load(KEY, source="hub", repo=HUB_REPO, root=tmp_path / "none", timeout=1)
+    assert KEY in str(info.value)
+
+
+def test_slow_hub_times_out_into_error_or_fallback(
+    hub_env: FakeHub, tmp_path: Path, bundled_checkpoints: Path
+) -> None:
+    """A Hub that answers after 3 s with timeout=1 s: HubError without a bundled copy,
+    the bundled copy with one (no minutes-long retries)."""
+    hub_env.delay = 3.0
+    with pytest.raises(HubError, match="unreachable"):
+        wne.load(KEY, source="hub", repo=HUB_REPO, root=tmp_path / "none", timeout=1)
+    model = wne.load(KEY, source="hub", repo=HUB_REPO, fallback=True, timeout=1)
+    assert _outputs_match(model)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"repo": "nobody/nothing"}, HubError, "repo 'nobody/nothing' not found"),
+        ({"repo": HUB_REPO, "revision": "v9"}, HubError, "revision 'v9' not found"),
+        ({"repo": HUB_REPO, "key": "not-on-the-hub"}, CheckpointNotFoundError, "not found"),
+    ],
+)
+def test_hub_404s_are_clear_errors(
+    hub_env: FakeHub, tmp_path: Path, kwargs: dict, error: type, match: str
+) -> None:
+    """Unknown repo / revision / file → HubError or CheckpointNotFoundError naming it."""
+    key = kwargs.pop("key", KEY)
+    with pytest.raises(error, match=match):
+        wne.load(key, source="hub", root=tmp_path / "none", **kwargs)
+
+
+def test_wrong_bytes_are_refused_and_fallback_uses_verified_copy(
+    hub_env: FakeHub, bundled_checkpoints: Path, tmp_path: Path
+) -> None:
+    """The Hub serves a *valid* safetensors of other weights under the recorded sha256:
+    ChecksumMismatchError without a bundled copy; with one, the bundled (original)
+    weights load, never the served ones."""
+    other = tmp_path / "other.safetensors"
+    save_file(make_tiny_model(KEY, seed=1).backbone.state_dict(), str(other))
+    hub_env.serve_wrong_bytes(HUB_REPO, f"{KEY}/model.safetensors", other.read_bytes())
+    with pytest.raises(ChecksumMismatchError):
+        wne.load(KEY, source="hub", repo=HUB_REPO, root=tmp_path / "none")
+    model = wne.load(KEY, source="hub", repo=HUB_REPO, fallback=True)
+    assert _weights_gets(hub_env) >= 1
+    assert _outputs_match(model, seed=0)
+    assert not _outputs_match(model, seed=1)
+
+
+def _put_config(hub: FakeHub, folder: str, payload: bytes, **fields: object) -> None:
+    """Serves ``<folder>/config.json`` (dncnn 3×8 WNE unless overridden) and the payload
+    under the weights name it records, with the payload's sha256."""
+    config = {
+        "key": folder,
+        "arch": "dncnn",
+        "arch_kwargs": {"depth": 3, "width": 8},
+        "wrapper": "wne",
+        "wrapper_mode": "direct",
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "weights": "model.safetensors",
+        **fields,
+    }
+    hub.put(HUB_REPO, f"{folder}/config.json", json.dumps(config).encode())
+    hub.put(HUB_REPO, f"{folder}/{config['weights']}", payload)
+
+
+def test_hub_config_with_unknown_architecture(hub_env: FakeHub, tmp_path: Path) -> None:
+    """config.json naming an architecture this library lacks → CheckpointError, and the
+    weights are not even downloaded."""
+    _put_config(hub_env, "future-net", b"weights of a future architecture", arch="unet9000")
+    with pytest.raises(CheckpointError, match="unknown architecture 'unet9000'"):
+        wne.load("future-net", source="hub", repo=HUB_REPO, root=tmp_path / "none")
+    assert _weights_gets(hub_env, "future-net") == 0
+
+
+def test_hub_config_key_must_match(hub_env: FakeHub, tmp_path: Path) -> None:
+    """A config.json that names another key is refused."""
+    _put_config(hub_env, "alias", hub_env.served(HUB_REPO, f"{KEY}/model.safetensors"), key=KEY)
+    with pytest.raises(CheckpointError, match="names key"):
+        wne.load("alias", source="hub", repo=HUB_REPO, root=tmp_path / "none")
+
+
+class _Marker:
+    """Unpickling this creates a file: proof that a pickle was (or was not) loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.path,))
+
+
+def test_pickle_payload_would_be_detected(tmp_path: Path) -> None:
+    """Control: unpickling the payload really creates the marker file."""
+    marker = tmp_path / "control-marker"
+    pickle.loads(pickle.dumps(_Marker(marker)))
+    assert marker.exists()
+
+
+def test_pytorch_model_bin_is_refused_without_unpickling(hub_env: FakeHub, tmp_path: Path) -> None:
+    """A repo offering only pytorch_model.bin (config weights = that file) is refused; the
+    pickle is never downloaded nor unpickled (its marker file never appears)."""
+    marker = tmp_path / "unpickled-marker"
+    payload = pickle.dumps(_Marker(marker))
+    _put_config(hub_env, "pickled-net", payload, weights="pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="refusing"):
+        wne.load("pickled-net", source="hub", repo=HUB_REPO, root=tmp_path / "none")
+    # Same repo, config claiming safetensors that the repo does not have.
+    _put_config(hub_env, "pickled-net2", payload, weights="pytorch_model.bin")
+    hub_env.put(
+        HUB_REPO,
+        "pickled-net2/config.json",
+        json.dumps(
+            {
+                "key": "pickled-net2",
+                "arch": "dncnn",
+                "arch_kwargs": {"depth": 3, "width": 8},
+                "sha256": hashlib.sha256(payload).hexdigest(),
+            }
+        ).encode(),
+    )
+    with pytest.raises(CheckpointNotFoundError):
+        wne.load("pickled-net2", source="hub", repo=HUB_REPO, root=tmp_path / "none")
+    assert not marker.exists()
+    assert _weights_gets(hub_env, "pickled-net", "pytorch_model.bin") == 0
+    assert _weights_gets(hub_env, "pickled-net2", "pytorch_model.bin") == 0
+
+
+def test_snapshot_download_works_against_the_fake(hub_env: FakeHub) -> None:
+    """The fake also answers snapshot_download's revision/tree API calls."""
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(HUB_REPO, allow_patterns=[f"{KEY}/*"]))
+    assert (folder / KEY / "config.json").read_bytes() == hub_env.served(
+        HUB_REPO, f"{KEY}/config.json"
+    )
+
+
+@pytest.mark.slow
+def test_hf_endpoint_environment_in_a_fresh_process(
+    fake_hub: FakeHub, hub_subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A fresh interpreter with HF_ENDPOINT set (no patching) loads through the fake Hub."""
+    code = (
+        "import sys, torch, wne\n"
+        f"m = wne.load({KEY!r}, source='hub', repo={HUB_REPO!r}, root=sys.argv[1])\n"
+        "torch.manual_seed(21)\n"
+        "y = torch.rand(2, 1, 17, 19)\n"
+        "print(float(m(y).double().sum()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "none")],
+        env=hub_subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    torch.manual_seed(21)
+    y = torch.rand(2, 1, 17, 19)
+    with torch.no_grad():
+        expected = float(make_tiny_model(KEY)(y).double().sum())
+    assert float(result.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-6)
+    assert _weights_gets(fake_hub) == 1

@@ -1,0 +1,372 @@
+"""Reading any PIL-readable image safely, converting it for the models, and display helpers.
+
+The demo does its own conversion instead of Gradio's (``image_mode=None``):
+8- and 16-bit, grayscale, RGB, RGBA/LA (composited on white), palette, CMYK,
+32-bit integer and float images, EXIF orientation, multi-frame files (first
+frame). Colour stays colour: the result is ``[H, W, 1]`` for grayscale and
+``[H, W, 3]`` otherwise. Decompression bombs, truncated files, non-images and
+images too small to denoise are refused with a :class:`DemoInputError` naming
+the problem; large images are reduced to the working size with a notice.
+
+Importing this module sets Pillow's global ``Image.MAX_IMAGE_PIXELS`` to
+:data:`MAX_IMAGE_PIXELS`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from wne.demo.validation import DemoInputError
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "MIN_SIDE",
+    "LoadedImage",
+    "heatmap",
+    "load_image",
+    "resize_max_side",
+    "to_display",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGE_PIXELS = 40_000_000
+"""Largest accepted image (pixels); Pillow refuses twice this while decoding the header."""
+MIN_SIDE = 16
+"""Smallest accepted side in pixels (the models need 8, SSIM needs 11)."""
+
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+
+@dataclass
+class LoadedImage:
+    """An image ready for the models.
+
+    Attributes:
+        pixels: ``[H, W, C]`` float32 in [0, 1], ``C`` is 1 (grayscale) or 3.
+        notes: Human-readable notes on the conversion (shown in the UI).
+        original_size: ``(width, height)`` of the file, after EXIF rotation.
+        mode: The file's Pillow mode (``"RGB"``, ``"I;16"``, ...).
+    """
+
+    pixels: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    original_size: tuple[int, int] = (0, 0)
+    mode: str = ""
+
+    @property
+    def is_color(self) -> bool:
+        """Whether the image has three channels."""
+        return self.pixels.shape[-1] == 3
+
+
+def _source_path(source: Any) -> Path | None:
+    """The file path of a str/Path, a Gradio file payload (dict or object), or None."""
+    if isinstance(source, str | os.PathLike):
+        return Path(source)
+    if isinstance(source, dict):
+        path = source.get("path")
+        return Path(path) if isinstance(path, str) and path else None
+    path = getattr(source, "path", None)
+    return Path(path) if isinstance(path, str) and path else None
+
+
+def _open(source: Any) -> Image.Image:
+    """Opens and fully decodes an image from a path, bytes, payload or PIL image."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, bytes | bytearray):
+        fp: Any = io.BytesIO(bytes(source))
+        name = "the uploaded data"
+    else:
+        path = _source_path(source)
+        if path is None:
+            raise DemoInputError(
+                f"expected an image file, got {type(source).__name__}; upload an image"
+            )
+        if not path.is_file():
+            raise DemoInputError(f"image file not found: {path.name}")
+        if path.stat().st_size == 0:
+            raise DemoInputError(f"{path.name} is empty (0 bytes)")
+        fp, name = path, path.name
+    try:
+        im = Image.open(fp)
+    except UnidentifiedImageError:
+        raise DemoInputError(
+            f"{name} is not an image format Pillow can read (PNG, JPEG, TIFF, WebP, BMP, ...)"
+        ) from None
+    except Image.DecompressionBombError:
+        raise DemoInputError(
+            f"{name} is refused as a possible decompression bomb: it declares more than "
+            f"{2 * MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
+        ) from None
+    except OSError as exc:
+        raise DemoInputError(f"could not read {name}: {exc}") from None
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise DemoInputError(
+            f"{name} has {w}×{h} = {w * h / 1e6:.1f} megapixels, more than the "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP limit; downscale it first"
+        )
+    return im
+
+
+def _decode(im: Image.Image, max_side: int, notes: list[str]) -> Image.Image:
+    """Decodes the first frame, applies EXIF orientation, and cheaply pre-reduces big images."""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        im.seek(0)
+        notes.append(f"The file has {frames} frames; the first one is used.")
+    if im.format == "JPEG" and max(im.size) > 2 * max_side:
+        im.draft(im.mode, (2 * max_side, 2 * max_side))  # DCT-domain downscale while decoding
+    try:
+        im.load()
+    except Image.DecompressionBombError:
+        raise DemoInputError("the image is refused as a possible decompression bomb") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DemoInputError(f"the image file is truncated or corrupt ({exc})") from None
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # malformed EXIF blocks raise assorted errors
+        orientation = 1
+    if orientation not in (1, None):
+        try:
+            im = ImageOps.exif_transpose(im)
+            notes.append("Rotated according to the EXIF orientation tag.")
+        except Exception as exc:
+            log.warning("EXIF transpose failed: %s", exc)
+    return im
+
+
+def _to_array(im: Image.Image, notes: list[str], file_mode: str | None = None) -> np.ndarray:
+    """Converts a decoded image to ``[H, W, C]`` float32 in [0, 1] (C in 1, 3, alpha dropped).
+
+    ``file_mode`` is the mode the file declared (16-bit images may already have
+    been converted to mode ``"I"`` for reduction).
+    """
+    mode = im.mode
+    file_mode = file_mode or mode
+    if mode == "1":
+        im = im.convert("L")
+    elif mode in ("P", "PA"):
+        im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        im = im.convert("RGB")
+        notes.append(f"{mode} image converted to RGB.")
+    elif mode in ("RGBa", "La"):
+        im = im.convert("RGBA" if mode == "RGBa" else "LA")
+    elif mode.startswith("I;16") or mode == "I":
+        im = im.convert("I") if mode != "I" else im
+    elif mode not in ("L", "LA", "RGB", "RGBA", "F", "RGBX"):
+        try:
+            im = im.convert("RGB")
+        except (ValueError, OSError) as exc:
+            raise DemoInputError(f"unsupported image mode {mode!r}: {exc}") from None
+    if im.mode == "RGBX":
+        im = im.convert("RGB")
+
+    arr = np.asarray(im)
+    if im.mode == "I":
+        values = arr.astype(np.float64)
+        if file_mode.startswith("I;16"):
+            scale = 65535.0
+            notes.append("16-bit image: scaled from 0–65535 to [0, 1].")
+        else:
+            top = float(values.max()) if values.size else 0.0
+            scale = 255.0 if top <= 255 else 65535.0 if top <= 65535 else max(top, 1.0)
+            notes.append(f"32-bit integer image: scaled by 1/{scale:g}.")
+        out = (values / scale).clip(0.0, 1.0)[..., None]
+    elif im.mode == "F":
+        values = arr.astype(np.float64)
+        lo, hi = float(values.min()), float(values.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise DemoInputError("the float image holds NaN or infinite values")
+        if lo < 0 or hi > 1:
+            values = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+            notes.append(f"Float image with range [{lo:g}, {hi:g}] rescaled to [0, 1].")
+        out = values[..., None]
+    else:
+        out = arr.astype(np.float64) / 255.0
+        if out.ndim == 2:
+            out = out[..., None]
+        if out.shape[-1] in (2, 4):  # LA / RGBA: composite on white
+            alpha = out[..., -1:]
+            color = out[..., :-1]
+            if float(alpha.min()) < 1.0:
+                notes.append("Transparent pixels composited on white (alpha is not denoised).")
+            out = color * alpha + (1.0 - alpha)
+    if (
+        out.shape[-1] == 3
+        and np.array_equal(out[..., 0], out[..., 1])
+        and np.array_equal(out[..., 0], out[..., 2])
+    ):
+        out = out[..., :1]
+        notes.append("All three colour channels are equal: processed as a grayscale image.")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscales ``[H, W, C]`` so its longest side is ``max_side`` (never upscales).
+
+    Antialiased bilinear resampling, kept inside the input's value range.
+
+    Args:
+        pixels: ``[H, W, C]`` float array.
+        max_side: Longest side of the result.
+
+    Returns:
+        The (possibly unchanged) array, float32.
+    """
+    h, w = pixels.shape[:2]
+    if max(h, w) <= max_side:
+        return pixels
+    scale = max_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)[None]
+    y = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    y = y.clamp(float(pixels.min()), float(pixels.max()))
+    return y[0].permute(1, 2, 0).contiguous().numpy()
+
+
+def _array_source(arr: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Converts an in-memory array (H×W, H×W×{1,3,4}) to ``[H, W, C]`` float32 in [0, 1]."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise DemoInputError(f"expected an H×W or H×W×{{1,3,4}} image array, got {arr.shape}")
+    if arr.dtype == np.uint8:
+        out = arr.astype(np.float64) / 255.0
+    elif arr.dtype == np.uint16:
+        out = arr.astype(np.float64) / 65535.0
+        notes.append("16-bit image: scaled from 0–65535 to [0, 1].")
+    elif arr.dtype == np.bool_:
+        out = arr.astype(np.float64)
+    elif np.issubdtype(arr.dtype, np.floating):
+        out = arr.astype(np.float64)
+        if not np.isfinite(out).all():
+            raise DemoInputError("the image array holds NaN or infinite values")
+        if out.min() < 0 or out.max() > 1:
+            raise DemoInputError(
+                f"float image values must lie in [0, 1], got [{out.min():g}, {out.max():g}]"
+            )
+    else:
+        raise DemoInputError(f"unsupported image array dtype {arr.dtype}")
+    if out.shape[-1] in (2, 4):
+        alpha = out[..., -1:]
+        out = out[..., :-1] * alpha + (1.0 - alpha)
+    if out.shape[-1] == 3 and bool((out == out[..., :1]).all()):
+        out = out[..., :1]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def load_image(source: Any, *, max_side: int, allow_constant: bool = False) -> LoadedImage:
+    """Reads an image and prepares it for the models.
+
+    Args:
+        source: A file path, a Gradio file payload (``{"path": ...}``), raw bytes,
+            a PIL image or a numpy array.
+        max_side: Working size: larger images are downscaled to this longest
+            side (with a note).
+        allow_constant: Accept images whose pixels are all equal.
+
+    Returns:
+        The converted image with notes.
+
+    Raises:
+        DemoInputError: For a missing source, a non-image, a truncated or corrupt
+            file, a decompression bomb, sides below :data:`MIN_SIDE`, or a
+            constant image.
+    """
+    if source is None:
+        raise DemoInputError("no image given: upload an image or pick an example")
+    notes: list[str] = []
+    if isinstance(source, np.ndarray):
+        pixels = _array_source(source, notes)
+        mode = str(source.dtype)
+    else:
+        im = _open(source)
+        mode = im.mode
+        im = _decode(im, max_side, notes)
+        original = im.size
+        if min(im.size) < MIN_SIDE:
+            raise DemoInputError(
+                f"the image is {im.width}×{im.height} pixels; each side needs at least "
+                f"{MIN_SIDE} pixels"
+            )
+        factor = min(im.size) // MIN_SIDE
+        factor = min(factor, max(im.size) // (2 * max_side))
+        if factor >= 2:
+            im = (im.convert("I") if im.mode.startswith("I;16") else im).reduce(factor)
+        pixels = _to_array(im, notes, file_mode=mode)
+    h, w = pixels.shape[:2]
+    if isinstance(source, np.ndarray):
+        original = (w, h)
+    if min(h, w) < MIN_SIDE:
+        raise DemoInputError(
+            f"the image is {w}×{h} pixels; each side needs at least {MIN_SIDE} pixels"
+        )
+    if max(h, w) > max_side:
+        pixels = resize_max_side(pixels, max_side)
+        nh, nw = pixels.shape[:2]
+        notes.append(
+            f"Downscaled from {original[0]}×{original[1]} to {nw}×{nh} (working size "
+            f"{max_side} px)."
+        )
+        if min(nh, nw) < MIN_SIDE:
+            raise DemoInputError(
+                f"the image is too elongated: at working size {max_side} it becomes "
+                f"{nw}×{nh}, and each side needs at least {MIN_SIDE} pixels"
+            )
+    if not allow_constant and float(pixels.max()) - float(pixels.min()) == 0.0:
+        raise DemoInputError(
+            f"the image is constant (every pixel is {float(pixels.flat[0]):.3f}): there is "
+            "no structure to denoise and no contrast to shift; use an image with content"
+        )
+    return LoadedImage(pixels=pixels, notes=notes, original_size=original, mode=mode)
+
+
+def to_display(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Clips to [0, 1] and quantizes to uint8 for display.
+
+    Args:
+        pixels: ``[H, W, C]`` (C = 1 or 3) or ``[H, W]`` float values.
+
+    Returns:
+        ``(image, clipped_fraction)``: ``[H, W]`` (grayscale) or ``[H, W, 3]``
+        uint8, and the fraction of values that lay outside [0, 1].
+    """
+    arr = np.asarray(pixels, dtype=np.float32)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    outside = float(np.mean((arr < 0) | (arr > 1))) if arr.size else 0.0
+    img = np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return img, outside
+
+
+def heatmap(error: np.ndarray, vmax: float, cmap: str = "inferno") -> np.ndarray:
+    """Colours a non-negative error map on a fixed scale ``[0, vmax]``.
+
+    Args:
+        error: ``[H, W]`` non-negative values.
+        vmax: Value mapped to the top of the colour map (> 0).
+        cmap: A matplotlib colour map name.
+
+    Returns:
+        ``[H, W, 3]`` uint8 RGB.
+    """
+    from matplotlib import colormaps
+
+    scale = vmax if vmax > 0 and np.isfinite(vmax) else 1.0
+    t = np.clip(np.asarray(error, dtype=np.float64) / scale, 0.0, 1.0)
+    rgba = colormaps[cmap](t)
+    return np.rint(rgba[..., :3] * 255.0).astype(np.uint8)
