@@ -271,18 +271,6 @@ def test_batched_defect_matches_ne_defect() -> None:
     assert got == pytest.approx(want, rel=1e-4)
 
 
-def test_fast_ssim_equals_metrics_ssim() -> None:
-    """The evaluator's separable SSIM equals wne.metrics.ssim (11×11 Gaussian window)."""
-    from wne.metrics import ssim
-
-    torch.manual_seed(0)
-    x = torch.rand(3, 1, 23, 31)
-    y = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
-    assert ev._ssim(x, y) == pytest.approx(ssim(x, y, 1.0), abs=1e-12)
-    x3, y3 = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    assert ev._ssim(x3, y3) == pytest.approx(ssim(x3, y3, 1.0), abs=1e-12)
-
-
 def test_different_sizes_and_batch_size_do_not_change_results() -> None:
     """Images of different sizes work, the forward batch size does not change numbers, and
     the defect sweep uses the first ``defect_images`` images."""
