@@ -237,8 +237,8 @@ def _sync_fn(device: torch.device) -> Callable[[], None]:
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
+    """Keeps Python's cyclic collector from running inside timed code."""
     was_enabled = gc.isenabled()
-    gc.collect()
     gc.disable()
     try:
         yield
@@ -375,7 +375,6 @@ def measure_peak_memory(step: Callable[[], None], device: torch.device) -> int |
     Returns:
         The increase in bytes (>= 0), or ``None`` where the method is unavailable.
     """
-    gc.collect()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -667,6 +666,7 @@ def _run_cell(
             "params": sum(p.numel() for p in model.parameters()),
         }
         steps[v.name] = make_step(model.to(device), mode, x, target, dtype)
+    gc.collect()  # cheap: older objects are frozen by run_models
     times, inner = time_interleaved(
         steps,
         repeats=_repeats_for(args, shape),
@@ -675,7 +675,10 @@ def _run_cell(
         min_sample_s=args.min_sample_time,
         max_cell_s=args.max_cell_seconds,
     )
-    memory = {name: measure_peak_memory(step, device) for name, step in steps.items()}
+    memory = {}
+    for name, step in steps.items():
+        gc.collect()
+        memory[name] = measure_peak_memory(step, device)
     return summarize_cell(
         family=family,
         mode=mode,
