@@ -22,11 +22,47 @@ Mode = Literal["direct", "residual"]
 _MODES: tuple[str, ...] = ("direct", "residual")
 
 
+def _stats(
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Shared statistics pass: ``(y_s, d, ref, mean_d, std)`` with ``d = y_s − ref``.
+
+    ``y_s`` is ``y`` in the statistics dtype, ``ref`` each sample's first entry,
+    ``mean = ref + mean_d`` and ``std`` the population standard deviation.
+    """
+    dtype = torch.promote_types(y.dtype, torch.float32)
+    y_s = y.to(dtype)
+    dims = (1, 2, 3)
+    # Shift by each sample's first entry before averaging: a constant image then
+    # gives exactly mean == c and std == 0 (a plain fp32 mean of c·1 is often off
+    # by an ulp, which made std tiny but nonzero and bypassed the constant
+    # guardrail), and the shift moves with y -> a·y + b, so round-off stays
+    # relative to the spread of y rather than to its offset.
+    ref = y_s.flatten(1)[:, :1].reshape(-1, 1, 1, 1)
+    d = y_s - ref
+    var, mean_d = torch.var_mean(d, dim=dims, correction=0, keepdim=True)
+    if not bool(torch.isfinite(var).all()) and bool(torch.isfinite(mean_d).all()):
+        # Finite but huge inputs: the squares overflowed. Redo the variance scaled
+        # by the largest deviation (the scale is a constant for autograd).
+        centred = d - mean_d
+        scale = centred.detach().abs().amax(dim=dims, keepdim=True)
+        safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        var_s = (centred / safe_scale).square().mean(dim=dims, keepdim=True)
+        pos = var_s > 0
+        std = scale * torch.where(pos, var_s, torch.ones_like(var_s)).sqrt() * pos
+    else:
+        # sqrt never sees 0, so a constant image (std = 0) has finite gradients.
+        pos = var > 0
+        std = torch.where(pos, var, torch.ones_like(var)).sqrt() * pos
+    return y_s, d, ref, mean_d, std
+
+
 def normalization_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample mean and population standard deviation over all of C×H×W.
 
     Statistics are computed in at least float32 (float64 inputs stay float64),
     jointly over every channel and pixel of each sample, never across the batch.
+    A constant image gives exactly ``std == 0``.
 
     Args:
         y: Images, ``[B, C, H, W]``.
@@ -34,28 +70,8 @@ def normalization_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Returns:
         ``(mean, std)``, each ``[B, 1, 1, 1]`` in the statistics dtype.
     """
-    dtype = torch.promote_types(y.dtype, torch.float32)
-    y = y.to(dtype)
-    dims = (1, 2, 3)
-    # Shift by each sample's first entry before averaging: a constant image then
-    # gives exactly mean == c and std == 0 (a plain fp32 mean of c·1 is often off
-    # by an ulp, which made std tiny but nonzero and bypassed the constant
-    # guardrail), and the shift moves with y -> a·y + b, so round-off stays
-    # relative to the spread of y rather than to its offset.
-    ref = y.flatten(1)[:, :1].reshape(-1, 1, 1, 1)
-    d = y - ref
-    mean_d = d.mean(dim=dims, keepdim=True)
-    mean = ref + mean_d
-    # Two-pass variance (centre first), scaled by the largest deviation so the
-    # squares neither overflow nor underflow. The scale is a constant for
-    # autograd (std is homogeneous in it), and sqrt never sees 0, so a constant
-    # image has finite gradients.
-    centred = d - mean_d
-    scale = centred.detach().abs().amax(dim=dims, keepdim=True)
-    safe_scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    var = (centred / safe_scale).square().mean(dim=dims, keepdim=True)
-    std = scale * torch.where(var > 0, var, torch.ones_like(var)).sqrt()
-    return mean, std
+    _, _, ref, mean_d, std = _stats(y)
+    return ref + mean_d, std
 
 
 _SIGMA_HINTS = ("sigma", "noise", "std", "level")
@@ -154,13 +170,17 @@ class NormEquivariant(nn.Module):
             raise ValueError(f"expected images of shape [B, C, H, W], got {tuple(y.shape)}")
         if not y.is_floating_point():
             raise ValueError(f"expected a floating-point tensor, got {y.dtype}")
-        if not torch.isfinite(y).all():
+        y_s, d, ref, mean_d, std = _stats(y)
+        mean = ref + mean_d
+        # NaN/inf anywhere in y make these [B, 1, 1, 1] statistics non-finite: checking
+        # them is as strict as checking y and costs no extra pass over the image.
+        if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
             raise ValueError("input holds NaN or infinite values; NE statistics are undefined")
-        mean, std = normalization_stats(y)
         stat_dtype = mean.dtype
         constant = std == 0
         safe_std = torch.where(constant, torch.ones_like(std), std)
-        z = torch.where(constant, torch.zeros_like(std), (y.to(stat_dtype) - mean) / safe_std)
+        inv_std = torch.where(constant, torch.zeros_like(std), 1.0 / safe_std)
+        z = (d - mean_d) * inv_std  # T(y); exactly 0 for a constant image
 
         if self.takes_sigma and sigma is not None:
             sigma_t = torch.as_tensor(sigma, dtype=stat_dtype, device=y.device)
@@ -175,13 +195,11 @@ class NormEquivariant(nn.Module):
             )
         out = out.to(stat_dtype)
 
+        # std = 0 for a constant image, so both forms return it exactly (0·g + c).
         if self.mode == "direct":
-            res = std * out + mean
-            res = torch.where(constant, mean.expand_as(res), res)
+            res = torch.addcmul(mean, std, out)
         else:
-            y_s = y.to(stat_dtype)
-            res = y_s - std * out
-            res = torch.where(constant, y_s, res)
+            res = torch.addcmul(y_s, std, out, value=-1.0)
         return res.to(y.dtype)
 
 
