@@ -128,6 +128,34 @@ def test_denoise_returns_lossless_pngs_gallery_and_scores(served: tuple[Any, Any
     assert all(isinstance(m["psnr"], float) for m in summary["models"].values())
 
 
+def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> None:
+    """The README's snippet style: only the image, everything else from the page."""
+    from gradio_client import handle_file
+
+    handlers, client = served
+    *_, summary = client.predict(image=handle_file(str(PARROTS)), api_name="/denoise")
+    s = summary["settings"]
+    assert (s["a"], s["b"], s["sigma"], s["order"], s["clip"]) == (
+        1.0,
+        0.0,
+        25.0,
+        "shift-then-noise",
+        False,
+    )
+    assert s["max_side"] == handlers.config.default_max_side
+    assert s["backbones"] == ["dncnn", "swinir"]
+
+
+def test_app_builds_without_any_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty checkpoint folder gives a page (with an explanation), not a crash."""
+    import app
+    from wne.demo import Zoo
+
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cache"))
+    demo = app.build_demo(Zoo.discover(tmp_path, device="cpu", hub_repo=""))
+    assert {d.api_name for d in demo.fns.values()} >= {"denoise", "equivariance", "sweep"}
+
+
 def test_missing_models_and_large_images_come_back_with_notes(
     served: tuple[Any, Any], tmp_path: Path
 ) -> None:

@@ -265,7 +265,7 @@ def test_cli_rejects_cuda_when_absent(tmp_path, capsys):
 def test_profile_wrapper_cli_lists_the_wrapper_ops_by_function(tmp_path, capsys, one_thread):
     """--profile-wrapper times the wrapper around an identity backbone and lists its
     operators in call order under the wrapper function that issued them (statistics
-    in normalization_stats, the finiteness check in forward), plus the autograd
+    in _stats, the finiteness check of the statistics in forward), plus the autograd
     nodes in train mode; it compares with plain times of an existing bench JSON."""
     plain = {"family": "dncnn", "variant": "plain", "dtype": "fp32", "median_s": 0.5}
     (tmp_path / "bench-cpu.json").write_text(
@@ -280,7 +280,7 @@ def test_profile_wrapper_cli_lists_the_wrapper_ops_by_function(tmp_path, capsys,
         assert r["shape"] == "1x1x16x16" and r["wrapper_s"] > 0
         where = {(o["op"], o["where"].split(": ")[-1]) for o in r["ops"]}
         assert ("aten::isfinite", "forward") in where
-        assert ("aten::mean", "normalization_stats") in where
+        assert ("aten::var_mean", "_stats") in where
     assert any(o["where"] == "backward" for o in by_mode["train"]["ops"])
     assert not any(o["where"] == "backward" for o in by_mode["infer"]["ops"])
     text = (tmp_path / "wrapper-profile-cpu.txt").read_text()

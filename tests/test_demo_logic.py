@@ -31,6 +31,7 @@ from wne.demo.handlers import (
     SCENARIOS,
     DemoConfig,
     DemoHandlers,
+    calibrate_max_side,
     load_examples,
     precomputed_results,
     scenario,
@@ -622,6 +623,20 @@ def test_gpu_hook_wraps_the_compute_function(zoo: Zoo) -> None:
     assert isinstance(seen["duration"], int) and 15 <= seen["duration"] <= 120
 
 
+def test_cpu_working_size_is_calibrated_to_the_latency_target(
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default working size shrinks with a tighter target; the env variable overrides it."""
+    monkeypatch.delenv("WNE_DEMO_MAX_SIDE", raising=False)
+    assert calibrate_max_side(zoo, 1e-9) == 128
+    assert calibrate_max_side(zoo, 1e9) == 512
+    side = DemoConfig.for_zoo(zoo, target_seconds=0.5).default_max_side
+    assert 128 <= side <= 512 and side % 16 == 0
+    monkeypatch.setenv("WNE_DEMO_MAX_SIDE", "320")
+    assert DemoConfig.for_zoo(zoo).default_max_side == 320
+    assert DemoConfig.for_device(torch.device("cuda")).max_side_limit == 2048
+
+
 def test_scenarios_examples_and_results(tmp_path: Path) -> None:
     for name in SCENARIOS:
         vals = scenario(name, 25)
@@ -638,15 +653,20 @@ def test_scenarios_examples_and_results(tmp_path: Path) -> None:
         assert e.path.stat().st_size < 200_000
     pngs, csvs, note = precomputed_results(tmp_path)
     assert not pngs and not csvs and "No precomputed" in note
-    (tmp_path / "curve.png").write_bytes(b"x")
-    (tmp_path / "table.csv").write_text("sigma,psnr\n")
+    (tmp_path / "bench-cpu.png").write_bytes(b"x")  # another tool's output: ignored
+    assert precomputed_results(tmp_path)[:2] == ([], [])
+    (tmp_path / "sigma25").mkdir()
+    (tmp_path / "sigma25" / "mismatch.png").write_bytes(b"x")
+    (tmp_path / "sigma25" / "psnr.csv").write_text("model,sigma_test,psnr\n")
     pngs, csvs, note = precomputed_results(tmp_path)
-    assert [p.name for p in pngs] == ["curve.png"] and [p.name for p in csvs] == ["table.csv"]
+    assert [p.name for p in pngs] == ["mismatch.png"] and [p.name for p in csvs] == ["psnr.csv"]
+    assert "1 figure(s)" in note
 
 
 # ----------------------------------------------------------------------------- errors, imports
 
 
+@pytest.mark.slow  # imports gradio
 def test_user_facing_turns_every_failure_into_a_gradio_error() -> None:
     import gradio as gr
 

@@ -4,7 +4,7 @@ The wrapper is timed and profiled around an identity backbone, so everything
 measured is wrapper work: the input checks, the statistics, the normalization,
 the de-normalization and the casts. :func:`torch.profiler.profile` with Python
 stacks lists every operator the wrapper calls, in call order, with the wrapper
-function that called it (``normalization_stats`` or ``forward``) and its CPU time;
+function that called it (``_stats`` or ``forward``) and its CPU time;
 in train mode the autograd nodes of the backward pass follow. On CUDA the
 operator times are host-side; ``wrapper_s`` is the synchronized wall time.
 """

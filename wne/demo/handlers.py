@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "Example",
     "Panel",
     "SweepView",
+    "calibrate_max_side",
     "load_examples",
     "precomputed_results",
     "scenario",
@@ -75,20 +77,102 @@ class DemoConfig:
 
     @classmethod
     def for_device(cls, device: torch.device) -> DemoConfig:
-        """CPU: 256 px default (latency target), up to 1024; GPU: 512 px, up to 2048.
+        """CPU: 256 px default, up to 1024; GPU: 512 px, up to 2048.
 
         ``$WNE_DEMO_MAX_SIDE`` overrides the default working size.
         """
         gpu = device.type == "cuda"
         limit = 2048 if gpu else 1024
-        default = 512 if gpu else 256
-        env = os.environ.get("WNE_DEMO_MAX_SIDE")
-        if env:
-            try:
-                default = max(32, min(limit, int(env)))
-            except ValueError:
-                log.warning("ignoring WNE_DEMO_MAX_SIDE=%r (not an integer)", env)
+        default = _env_side(limit) or (512 if gpu else 256)
         return cls(default_max_side=default, max_side_limit=limit)
+
+    @classmethod
+    def for_zoo(cls, zoo: Zoo, target_seconds: float | None = None) -> DemoConfig:
+        """Like :meth:`for_device`, with the CPU default sized for a latency target.
+
+        On CPU (unless ``$WNE_DEMO_MAX_SIDE`` is set) the default comparison is
+        timed on small colour probes (:func:`calibrate_max_side`) and the default
+        working size is the largest multiple of 16 in [128, 512] whose estimated
+        model time stays within ``target_seconds`` (default ``$WNE_LATENCY_TARGET``
+        or 1.8 s, which leaves room for I/O within a 3 s answer). This also warms
+        the models up.
+        """
+        base = cls.for_device(zoo.device)
+        if zoo.device.type == "cuda" or _env_side(base.max_side_limit) or not zoo.models:
+            return base
+        if target_seconds is None:
+            try:
+                target_seconds = float(os.environ.get("WNE_LATENCY_TARGET", "1.8"))
+            except ValueError:
+                target_seconds = 1.8
+        side = calibrate_max_side(zoo, target_seconds)
+        return cls(default_max_side=side, max_side_limit=base.max_side_limit)
+
+
+def _env_side(limit: int) -> int | None:
+    env = os.environ.get("WNE_DEMO_MAX_SIDE")
+    if not env:
+        return None
+    try:
+        return max(32, min(limit, int(env)))
+    except ValueError:
+        log.warning("ignoring WNE_DEMO_MAX_SIDE=%r (not an integer)", env)
+        return None
+
+
+def calibrate_max_side(
+    zoo: Zoo,
+    target_seconds: float,
+    *,
+    probes: tuple[int, int] = (64, 128),
+    lo: int = 128,
+    hi: int = 512,
+) -> int:
+    """The largest working size (multiple of 16 in ``[lo, hi]``) meeting a model-time target.
+
+    Times the default comparison (CNN + transformer, plain + WNE) on two square
+    colour probes (after a warm-up) and fits ``time = overhead + cost · pixels``
+    (convolutions and windowed attention scale with the pixel count).
+
+    Args:
+        zoo: The loaded models.
+        target_seconds: Model time allowed for a square colour image.
+        probes: Sides of the two timing images.
+        lo: Smallest result.
+        hi: Largest result.
+
+    Returns:
+        The working size in pixels.
+    """
+    backbones = tuple(b for b in ("dncnn", "swinir") if b in zoo.backbones()) or tuple(
+        zoo.backbones()[:1]
+    )
+    settings = Settings(sigma_train=zoo.default_sigma(), backbones=backbones)
+
+    def probe(side: int) -> float:
+        yy, xx = np.mgrid[0:side, 0:side] / side
+        img = np.stack([0.5 + 0.3 * np.sin(7 * xx + k) * np.cos(5 * yy) for k in range(3)], -1)
+        start = time.perf_counter()
+        cmp.compare(zoo, img.astype(np.float32), settings)
+        return time.perf_counter() - start
+
+    small, big = probes
+    probe(small)  # warm-up (first-call allocations)
+    t_small, t_big = probe(small), probe(big)
+    cost = max(t_big - t_small, 1e-6) / (big * big - small * small)
+    overhead = max(t_small - cost * small * small, 0.0)
+    budget = max(target_seconds - overhead, 0.0)
+    side = int(math.sqrt(budget / cost)) // 16 * 16
+    chosen = max(lo, min(hi, side))
+    log.info(
+        "CPU calibration: default comparison %.2f s at %d px, %.2f s at %d px; working size %d px",
+        t_small,
+        small,
+        t_big,
+        big,
+        chosen,
+    )
+    return chosen
 
 
 @dataclass
@@ -238,24 +322,30 @@ def load_examples(folder: str | Path) -> list[Example]:
 
 
 def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str]:
-    """The precomputed Set12 curves written by ``python -m wne.evaluate``.
+    """The precomputed Set12 curves written by ``python -m wne.evaluate --out <folder>``.
+
+    Looks (recursively, e.g. ``sigma25/``) for its ``mismatch*.png`` figures and its
+    ``psnr.csv`` / ``defect.csv`` tables; other files in the folder are ignored.
 
     Returns:
-        ``(png_files, csv_files, note)``; the note says what was found or that
-        nothing is there yet.
+        ``(figures, tables, note)``; the note says what was found or that nothing
+        is there yet.
     """
     folder = Path(folder)
-    pngs = sorted(folder.glob("*.png")) if folder.is_dir() else []
-    csvs = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if folder.is_dir():
+        pngs = sorted(folder.rglob("mismatch*.png"))
+        csvs = sorted([*folder.rglob("psnr.csv"), *folder.rglob("defect.csv")])
+    else:
+        pngs, csvs = [], []
     if not pngs and not csvs:
         note = (
-            f"No precomputed Set12 curves yet: `{folder.name}/` holds no PNG or CSV files. "
-            "They are written by `python -m wne.evaluate` (see the README)."
+            f"No precomputed Set12 curves yet: `{folder.name}/` holds no `mismatch*.png` or "
+            "`psnr.csv` from `python -m wne.evaluate` (see the README)."
         )
     else:
         note = (
-            f"Precomputed Set12 mismatch curves ({len(pngs)} figure(s), {len(csvs)} table(s)) "
-            "from `python -m wne.evaluate`: output PSNR vs test σ for models trained at one σ."
+            f"Precomputed on Set12 by `python -m wne.evaluate` ({len(pngs)} figure(s), "
+            f"{len(csvs)} table(s)): output PSNR vs test σ for models trained at one σ."
         )
     return pngs, csvs, note
 
@@ -388,7 +478,8 @@ class DemoHandlers:
             def label(r: cmp.ModelRun | None) -> str:
                 if r is None or r.output is None:
                     return f"{VARIANT_LABELS[r.variant] if r else ''} · unavailable"
-                return f"{r.label} · {_fmt_db(r.psnr)}"
+                name = "output" if r.variant == "ne" else VARIANT_LABELS[r.variant]
+                return f"{name} · {_fmt_db(r.psnr)}"
 
             gallery += [
                 (
@@ -525,6 +616,11 @@ class DemoHandlers:
             lines.append(f"| {name} | {_sci(r.relative)} | {_sci(r.max_abs)} |")
         lines += [
             "",
+            *(
+                ["**⚠ a = 1, b = 0 is the identity: move the contrast or brightness slider.**", ""]
+                if settings.a == 1.0 and settings.b == 0.0
+                else []
+            ),
             f"Colour scale shared by both maps: black = 0 … yellow = {vmax:.3g} "
             "(in [0, 1] image units). WNE defects are float round-off (~1e-7).",
             *[f"- {n}" for n in [*loaded.notes, *res.notes]],
