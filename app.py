@@ -61,7 +61,11 @@ f(y) = \operatorname{std}(y)\; g\!\left(\frac{y - \operatorname{mean}(y)}{\opera
 Scores: PSNR and SSIM are measured against the target *a·x + b* with data range *a*, so with the
 shift applied to the noisy image an equivariant model gets the same PSNR at every *a*, *b*.
 """
-CSS = ".wne-panel h3 {margin-bottom: 0.2em}"
+# Small working sizes are shown enlarged (pixelated, so the noise stays visible).
+CSS = """
+.wne-panel h3 {margin-bottom: 0.2em}
+.wne-out img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}
+"""
 API_DOCS = {
     "denoise": "Plain vs WNE comparison. Returns (noisy image, target image, gallery of "
     "(output, caption) per model, JSON with settings, PSNR/SSIM (data range a) and timings).",
@@ -193,8 +197,16 @@ def _compare_tab(default_backbones: list[str]) -> SimpleNamespace:
     """Noisy input and target, one plain/WNE panel per backbone, scores and notes."""
     t = SimpleNamespace(panels=[])
     with gr.Row():
-        t.noisy = gr.Image(label="noisy input", format="png", height=300, interactive=False)
-        t.target = gr.Image(label="target a·x + b", format="png", height=300, interactive=False)
+        t.noisy = gr.Image(
+            label="noisy input", format="png", height=300, interactive=False, elem_classes="wne-out"
+        )
+        t.target = gr.Image(
+            label="target a·x + b",
+            format="png",
+            height=300,
+            interactive=False,
+            elem_classes="wne-out",
+        )
     for bid, bb in BACKBONES.items():
         shown = bid in default_backbones
         single = bb.variants == ("ne",)
@@ -207,6 +219,7 @@ def _compare_tab(default_backbones: list[str]) -> SimpleNamespace:
                     height=300,
                     interactive=False,
                     visible=shown,
+                    elem_classes="wne-out",
                 )
                 right = gr.Image(
                     label=f"{bb.short} · WNE",
@@ -214,6 +227,7 @@ def _compare_tab(default_backbones: list[str]) -> SimpleNamespace:
                     height=300,
                     interactive=False,
                     visible=shown and not single,
+                    elem_classes="wne-out",
                 )
                 slider = gr.ImageSlider(
                     label="plain ↔ WNE",
@@ -252,8 +266,12 @@ def _equivariance_tab(default_backbones: list[str]) -> SimpleNamespace:
     )
     t.run = gr.Button("Measure equivariance", variant="primary")
     with gr.Row():
-        t.left = gr.Image(label="plain", format="png", height=300, interactive=False)
-        t.right = gr.Image(label="WNE", format="png", height=300, interactive=False)
+        t.left = gr.Image(
+            label="plain", format="png", height=300, interactive=False, elem_classes="wne-out"
+        )
+        t.right = gr.Image(
+            label="WNE", format="png", height=300, interactive=False, elem_classes="wne-out"
+        )
     t.text = gr.Markdown()
     return t
 
