@@ -17,6 +17,7 @@ except ImportError:  # not on Hugging Face Spaces: @spaces.GPU becomes a no-op
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,6 +30,7 @@ from wne.demo import DemoConfig, DemoHandlers, Zoo
 from wne.demo.compare import SWEEP_SIDE, TILE_SIZE
 from wne.demo.errors import user_facing
 from wne.demo.handlers import (
+    ASSETS_DIR,
     SCENARIOS,
     TABLE_HEADERS,
     DenoiseView,
@@ -36,6 +38,7 @@ from wne.demo.handlers import (
     precomputed_results,
     scenario,
 )
+from wne.demo.imaging import require_uploaded
 from wne.demo.validation import A_RANGE, B_RANGE, ORDERS, SEED_RANGE, SIGMA_RANGE
 from wne.demo.validation import SIGMA_TRAIN_CHOICES as SIGMAS
 from wne.demo.zoo import BACKBONES
@@ -94,6 +97,48 @@ def _examples_cache(fingerprint: str) -> Iterator[None]:
         yield
     finally:
         os.environ.pop("GRADIO_EXAMPLES_CACHE", None)
+
+
+def _uploaded(image: Any) -> Any:
+    """The request's image, if it names no server file outside Gradio's upload and example
+    caches or the bundled examples (the handlers get raw payloads: ``preprocess=False``)."""
+    from gradio import utils
+
+    roots = [utils.get_upload_folder(), utils.get_cache_folder(), ASSETS_DIR / "examples"]
+    return require_uploaded(image, roots)
+
+
+def _save_pil_to_cache_atomically(
+    img: Any, cache_dir: str, name: str = "image", format: str = "webp"
+) -> str:
+    """Gradio's ``processing_utils.save_pil_to_cache``, writing through a temporary file.
+
+    Gradio names each output file by the hash of its bytes and rewrites it in place on
+    every request, so a client downloading an identical earlier output (a class running
+    the same example) could receive a truncated file. Here an existing file is kept and
+    a new one appears only complete (``os.replace``).
+    """
+    from gradio import processing_utils as pu
+
+    data = pu.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / pu.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    path = (folder / f"{name}.{format}").resolve()
+    if path.is_file() and path.stat().st_size == len(data):
+        with contextlib.suppress(OSError):
+            os.utime(path)  # `delete_cache` ages files by their time stamps
+        return str(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def _atomic_output_files() -> None:
+    """Installs :func:`_save_pil_to_cache_atomically` for every image output (idempotent)."""
+    from gradio import processing_utils
+
+    processing_utils.save_pil_to_cache = _save_pil_to_cache_atomically
 
 
 def _skip(n: int) -> tuple[Any, ...]:
@@ -340,6 +385,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
         handlers = DemoHandlers(zoo, DemoConfig.for_zoo(zoo), gpu=_gpu_hook)
     h = handlers
     z = h.zoo
+    _atomic_output_files()
     default_backbones = [b for b in ("dncnn", "swinir") if b in z.backbones()] or z.backbones()[:1]
     examples = load_examples(h.config.examples_dir)
     device = "GPU (CUDA)" if z.device.type == "cuda" else "CPU"
@@ -399,6 +445,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             clip: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> list[Any]:
+            image = _uploaded(image)  # a file payload may not name server files
             args = (image, a, b, sigma, seed, sigma_train, backbones, order, max_side, clip)
             return _denoise_outputs(h.denoise(*args, progress=progress))
 
@@ -416,6 +463,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             clip: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> tuple[Any, ...]:
+            image = _uploaded(image)  # a file payload may not name server files
             args = (image, a, b, sigma, seed, sigma_train, backbones, order, max_side, clip)
             v = h.denoise(*args, progress=progress)
             return v.noisy, v.target, v.gallery, v.summary
@@ -439,6 +487,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             clip: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> list[Any]:
+            image = _uploaded(image)  # a file payload may not name server files
             args = (image, a, b, sigma, seed, sigma_train, backbone, max_side, clip)
             v = h.equivariance(*args, progress=progress)
             return [
@@ -460,6 +509,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             clip: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> tuple[Any, ...]:
+            image = _uploaded(image)  # a file payload may not name server files
             args = (image, a, b, sigma, seed, sigma_train, backbone, max_side, clip)
             v = h.equivariance(*args, progress=progress)
             return v.gallery, v.summary
@@ -476,6 +526,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             clip: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> list[Any]:
+            image = _uploaded(image)  # a file payload may not name server files
             args = (image, a, b, seed, sigma_train, backbones, order, clip)
             v = h.sweep(*args, progress=progress)
             return [pd.DataFrame(v.rows), f"**{v.title}**\n\n{v.notes}"]
@@ -492,6 +543,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             clip: Any,
             progress: gr.Progress = gr.Progress(),  # noqa: B008
         ) -> dict[str, Any]:
+            image = _uploaded(image)  # a file payload may not name server files
             args = (image, a, b, seed, sigma_train, backbones, order, clip)
             v = h.sweep(*args, progress=progress)
             return {"title": v.title, "rows": v.rows, "notes": v.notes}

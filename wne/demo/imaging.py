@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "LoadedImage",
     "heatmap",
     "load_image",
+    "require_uploaded",
     "resize_max_side",
     "to_display",
 ]
@@ -81,6 +83,37 @@ def _source_path(source: Any) -> Path | None:
     return Path(path) if isinstance(path, str) and path else None
 
 
+def require_uploaded(source: Any, roots: Sequence[str | Path]) -> Any:
+    """Refuses a file payload naming a path outside ``roots`` (e.g. Gradio's upload folder).
+
+    The app hands raw request values to the handlers, so an API client could send
+    ``{"path": "/somewhere/private.png"}`` instead of uploading a file, and the demo
+    would read (and return) any image on the server. The check runs before the file
+    is opened, and its message does not depend on whether the file exists.
+
+    Args:
+        source: A request's image value (file payload, path, or in-memory data).
+        roots: Folders whose files may be named.
+
+    Returns:
+        ``source`` unchanged.
+
+    Raises:
+        DemoInputError: If ``source`` names a file outside every root.
+    """
+    if source is None or isinstance(source, bytes | bytearray | np.ndarray | Image.Image):
+        return source
+    path = _source_path(source)
+    if path is None:
+        return source  # not a file payload: load_image says what is wrong with it
+    real = Path(os.path.realpath(path))
+    if any(real.is_relative_to(os.path.realpath(root)) for root in roots):
+        return source
+    raise DemoInputError(
+        "the image must be uploaded with the request; files on the server cannot be named"
+    )
+
+
 def _open(source: Any) -> Image.Image:
     """Opens and fully decodes an image from a path, bytes, payload or PIL image."""
     if isinstance(source, Image.Image):
@@ -110,7 +143,7 @@ def _open(source: Any) -> Image.Image:
             f"{name} is refused as a possible decompression bomb: it declares more than "
             f"{2 * MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
         ) from None
-    except OSError as exc:
+    except (OSError, ValueError, SyntaxError) as exc:  # e.g. a PNG text chunk above the limit
         raise DemoInputError(f"could not read {name}: {exc}") from None
     w, h = im.size
     if w * h > MAX_IMAGE_PIXELS:
@@ -121,8 +154,16 @@ def _open(source: Any) -> Image.Image:
     return im
 
 
-def _decode(im: Image.Image, max_side: int, notes: list[str]) -> Image.Image:
-    """Decodes the first frame, applies EXIF orientation, and cheaply pre-reduces big images."""
+def _decode(
+    im: Image.Image, max_side: int, notes: list[str]
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Decodes the first frame, applies EXIF orientation, and cheaply pre-reduces big images.
+
+    Returns:
+        The image and the file's ``(width, height)`` after EXIF rotation (the image
+        itself may be smaller: JPEG draft mode).
+    """
+    size = im.size
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         im.seek(0)
@@ -143,9 +184,11 @@ def _decode(im: Image.Image, max_side: int, notes: list[str]) -> Image.Image:
         try:
             im = ImageOps.exif_transpose(im)
             notes.append("Rotated according to the EXIF orientation tag.")
+            if orientation in (5, 6, 7, 8):  # a quarter turn swaps width and height
+                size = size[::-1]
         except Exception as exc:
             log.warning("EXIF transpose failed: %s", exc)
-    return im
+    return im, size
 
 
 def _to_array(im: Image.Image, notes: list[str], file_mode: str | None = None) -> np.ndarray:
@@ -296,8 +339,7 @@ def load_image(source: Any, *, max_side: int, allow_constant: bool = False) -> L
     else:
         im = _open(source)
         mode = im.mode
-        im = _decode(im, max_side, notes)
-        original = im.size
+        im, original = _decode(im, max_side, notes)
         if min(im.size) < MIN_SIDE:
             raise DemoInputError(
                 f"the image is {im.width}×{im.height} pixels; each side needs at least "

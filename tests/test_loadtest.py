@@ -1,0 +1,95 @@
+"""The load/latency script (``python -m wne.loadtest``): a reduced smoke run and its guards.
+
+The smoke run starts the real ``app.py`` in a child process (tiny random-init
+checkpoints, working size 64, queue max_size 4) with ``WNE_HUB_REPO`` set and the
+Hub endpoint pointing at a closed loopback port: the app must start on its bundled
+models and serve. Then 4 clients × 2 requests get no error, a burst beyond the
+queue's max_size is partly refused with "Queue is full" and nothing else, and the
+server still answers afterwards. The full 16 × 5 run is done by hand (README).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from test_demo_logic import make_demo_checkpoints
+
+from wne import loadtest
+
+
+def test_summarize_percentiles() -> None:
+    s = loadtest.summarize([float(x) for x in range(1, 21)])  # 1 … 20
+    assert s["n"] == 20 and s["p50_s"] == 10.5 and s["min_s"] == 1 and s["max_s"] == 20
+    assert s["p95_s"] == pytest.approx(19.05)
+    assert loadtest.summarize([]) == {"n": 0}
+
+
+def test_only_loopback_servers_are_started(tmp_path: Path) -> None:
+    """Asking for another bind address fails before any process starts."""
+    with (
+        pytest.raises(ValueError, match="loopback"),
+        loadtest.launch_app(
+            checkpoint_dir=None, workdir=tmp_path, env={"GRADIO_SERVER_NAME": "0.0.0.0"}
+        ),
+    ):
+        pass
+    assert not (tmp_path / "app.log").exists()
+
+
+@pytest.mark.parametrize("arg", ["--clients=0", "--requests=1000", "--sequential=-1"])
+def test_the_cli_stays_bounded(arg: str) -> None:
+    with pytest.raises(SystemExit):
+        loadtest.main([arg, "--no-write"])
+
+
+@pytest.mark.slow
+def test_smoke_run_with_a_dead_hub(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on: the "Hub" is down
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    env = {
+        "WNE_HUB_REPO": "wne-test/models",
+        "HF_ENDPOINT": dead,
+        "HF_HUB_OFFLINE": "0",
+        "HF_HOME": str(tmp_path / "hf"),
+        "WNE_QUEUE_SIZE": "4",
+        "WNE_DEMO_MAX_SIDE": "64",
+        "OMP_NUM_THREADS": "1",
+    }
+    out = loadtest.run(
+        mode="all",
+        checkpoint_dir=make_demo_checkpoints(tmp_path / "ckpt"),
+        checkpoint_source="tiny random-init (tests)",
+        sequential=3,
+        concurrent=2,
+        concurrent_requests=2,
+        clients=4,
+        requests=2,
+        rss_at=(3, 14),
+        overflow_extra=6,
+        request_timeout=120,
+        max_seconds=400,
+        env=env,
+        out_dir=tmp_path / "results",
+        log=lambda _: None,
+    )
+    lat, load = out["latency"], out["load"]
+    assert lat["server"]["cold_start_s"] > 0
+    assert lat["sequential"]["errors"] == 0 and lat["sequential"]["latency"]["n"] == 3
+    assert lat["concurrent_2"]["errors"] == 0 and lat["concurrent_2"]["latency"]["n"] == 4
+    assert lat["request"]["max_side"] == 64 and set(lat["met"]) == {"p50", "cold_start"}
+    assert load["load"]["errors"] == 0, load["load"]["error_samples"]
+    assert load["load"]["latency"]["n"] == 8
+    assert set(load["memory"]["rss_mb_after_requests"]) == {"3", "14"}
+    burst = load["overflow"]
+    assert burst["submitted"] == 10 and burst["other_errors"] == 0, burst
+    assert burst["refused_queue_full"] >= 1 and burst["completed"] >= 1
+    assert burst["completed"] + burst["refused_queue_full"] == 10
+    assert load["after"] == {"ok": True, "error": "", "alive": True}
+    assert not lat["stopped_by_deadline"]
+    written = json.loads((tmp_path / "results" / "app-load.json").read_text())
+    assert written["load"] == load["load"]
+    assert (tmp_path / "results" / "app-latency.json").is_file()

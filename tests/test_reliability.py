@@ -1,0 +1,494 @@
+"""Reliability: a bad-input corpus, concurrent identical requests, and Hub faults.
+
+- The corpus of :mod:`badinputs` (≥ 25 unusual files and bad API arguments) goes
+  through the Python handler and through the live app (``gradio_client`` on
+  loopback, the app launched in-process once for the module). Every case must
+  end in a :class:`DemoInputError` / ``AppError`` whose message matches the
+  case, or in a correct result (the image read as the case expects). After the
+  whole corpus the server still answers a normal request exactly like the handler.
+- Concurrent clients sending the same request all get complete answers.
+- The app's model loading (:meth:`Zoo.discover`) with ``WNE_HUB_REPO`` pointing
+  at a dead, slow, missing or corrupt loopback fake Hub keeps the bundled models,
+  never loads unverified weights or unpickles anything, and the app still serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import test_app_client
+import torch
+from badinputs import BASE_ARGS, BOMB_SIDE, Case, build_corpus
+from conftest import HUB_REPO
+from fakehub import FakeHub
+from PIL import Image
+from test_demo_logic import make_demo_checkpoints
+
+import wne
+from wne.demo import DemoHandlers, DemoInputError, Zoo
+from wne.demo.imaging import MAX_IMAGE_PIXELS, to_display
+
+served = test_app_client.served
+"""Fixture: (handlers, client) of the app on loopback, one in-process server for this module."""
+
+pytestmark = [
+    pytest.mark.slow,  # starts the app; the corpus is ~70 requests
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+]
+
+REQUIRED = {
+    "text-as-png",
+    "zip-as-png",
+    "truncated-png",
+    "truncated-jpeg",
+    "empty-file",
+    "1x1",
+    "2x3",
+    "8000x8000",
+    "decompression-bomb",
+    "gray-16bit",
+    "rgb-16bit",
+    "rgba-transparent",
+    "la-transparent",
+    "palette-transparent",
+    "cmyk-jpeg",
+    "exif-rotated-jpeg",
+    "animated-gif",
+    "float-tiff-nan",
+    "float-tiff-inf",
+    "constant-black",
+    "constant-white",
+    "aspect-4x4000",
+    "a-zero",
+    "a-huge",
+    "sigma-negative",
+    "sigma-nan",
+    "seed-text",
+    "model-unknown",
+}
+"""Cases the issue names explicitly."""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
+    return build_corpus(tmp_path_factory.mktemp("badinputs"))
+
+
+def _call_handler(handlers: DemoHandlers, case: Case) -> Any:
+    args = case.request
+    image = str(case.path) if case.path is not None else None
+    if case.endpoint == "/equivariance":
+        keys = ("a", "b", "sigma", "seed", "sigma_train", "backbone", "max_side", "clip")
+        return handlers.equivariance(image, **{k: args.get(k, "dncnn") for k in keys})
+    return handlers.denoise(image, **args)
+
+
+def _check_result(case: Case, clean: np.ndarray) -> list[str]:
+    """Why the working-size image ``clean`` is not what ``case`` expects (empty: it is)."""
+    problems = []
+    if case.expected is not None:
+        if clean.shape != case.expected.shape:
+            return [f"shape {clean.shape}, expected {case.expected.shape}"]
+        diff = np.abs(clean.astype(np.float64) - case.expected)
+        if diff.max() > case.atol or diff.mean() > case.mean_atol:
+            problems.append(f"pixels differ: max {diff.max():.3g}, mean {diff.mean():.3g}")
+    if case.expected_shape is not None and clean.shape != case.expected_shape:
+        problems.append(f"shape {clean.shape}, expected {case.expected_shape}")
+    if case.expected_mean is not None and abs(float(clean.mean()) - case.expected_mean) > 0.02:
+        problems.append(f"mean {clean.mean():.4f}, expected {case.expected_mean:.4f}")
+    return problems
+
+
+def test_corpus_is_large_and_covers_the_issue(corpus: list[Case]) -> None:
+    """≥ 25 cases, unique names, every case the issue names, errors and successes both."""
+    names = [c.name for c in corpus]
+    assert len(corpus) >= 25 and len(set(names)) == len(names)
+    assert set(names) >= REQUIRED, REQUIRED - set(names)
+    assert sum(c.error is None for c in corpus) >= 10
+    assert sum(c.error is not None for c in corpus) >= 25
+
+
+def test_generated_bombs_are_genuine(corpus: list[Case]) -> None:
+    """The big PNGs are small files that really decode (zero_png writes valid streams) and
+    really exceed Pillow's limits."""
+    from badinputs import zero_png
+
+    small = zero_png(300, 200)
+    with Image.open(__import__("io").BytesIO(small)) as im:
+        assert im.size == (300, 200) and not np.asarray(im).any()
+    bomb = next(c for c in corpus if c.name == "decompression-bomb")
+    assert bomb.path is not None and bomb.path.stat().st_size < 200_000
+    assert BOMB_SIDE**2 > 2 * MAX_IMAGE_PIXELS == 2 * Image.MAX_IMAGE_PIXELS
+    with Image.open(bomb.path.parent / "8000x8000.png") as im:
+        assert im.size == (8000, 8000)
+
+
+def test_corpus_through_the_handler(served: tuple[Any, Any], corpus: list[Case], subtests) -> None:
+    """Each case: a DemoInputError matching the case, or the image read as expected (the
+    target at a = 1, b = 0 is the image itself) with finite outputs."""
+    handlers, _ = served
+    for case in corpus:
+        with subtests.test(msg=case.name):
+            if case.error is not None:
+                with pytest.raises(DemoInputError, match=case.error):
+                    _call_handler(handlers, case)
+                continue
+            view = _call_handler(handlers, case)
+            clean = view.comparison.clean
+            assert _check_result(case, clean) == []
+            np.testing.assert_array_equal(view.target, to_display(clean)[0])
+            assert len(view.gallery) == 2  # CNN plain and WNE
+            assert all(np.isfinite(m["psnr"]) for m in view.summary["models"].values())
+
+
+def _raw_api_call(url: str, endpoint: str, data_json: str) -> tuple[str, str]:
+    """Calls ``/gradio_api/call/<endpoint>`` with a hand-written JSON body (which may hold
+    ``NaN``, which gradio_client refuses to send); returns (SSE event, data)."""
+    import httpx
+
+    base = url.rstrip("/")
+    with httpx.Client(timeout=60) as http:
+        r = http.post(
+            f"{base}/gradio_api/call{endpoint}",
+            content=data_json,
+            headers={"Content-Type": "application/json"},
+        )
+        r.raise_for_status()
+        event_id = r.json()["event_id"]
+        text = http.get(f"{base}/gradio_api/call{endpoint}/{event_id}").text
+    events = re.findall(r"event: (\w+)\ndata: (.*)", text)
+    return events[-1] if events else ("", text)
+
+
+def _upload(url: str, path: Path) -> dict[str, Any]:
+    import httpx
+
+    r = httpx.post(
+        f"{url.rstrip('/')}/gradio_api/upload",
+        files=[("files", (path.name, path.read_bytes()))],
+        timeout=60,
+    )
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
+def _png_pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im)
+
+
+def _client_call(client: Any, case: Case) -> Any:
+    from gradio_client import handle_file
+
+    image = handle_file(str(case.path)) if case.path is not None else None
+    args = case.request
+    if case.endpoint == "/equivariance":
+        keys = ("a", "b", "sigma", "seed", "sigma_train", "backbone", "max_side", "clip")
+        return client.predict(image, *(args.get(k) for k in keys), api_name="/equivariance")
+    return client.predict(image, *args.values(), api_name="/denoise")
+
+
+def _live_outcome(client: Any, case: Case) -> tuple[str, Any]:
+    """Sends one case to the live app: ``("ok", outputs)``, ``("error", message)`` for an
+    error reported by the app, or ``("failure", exception)`` for anything else."""
+    from gradio_client.exceptions import AppError
+
+    try:
+        if any(isinstance(v, float) and np.isnan(v) for v in case.args.values()):
+            assert case.path is not None
+            values = [_upload(client.src, case.path), *case.request.values()]
+            body = json.dumps({"data": values}, allow_nan=True)
+            assert "NaN" in body
+            event, data = _raw_api_call(client.src, "/denoise", body)
+            return ("error", data) if event == "error" else ("failure", (event, data))
+        return "ok", _client_call(client, case)
+    except AppError as exc:
+        return "error", str(exc)
+    except Exception as exc:
+        return "failure", exc
+
+
+def test_corpus_through_the_live_app(served: tuple[Any, Any], corpus: list[Case], subtests) -> None:
+    """Each case through gradio_client: an AppError carrying the same clear message, or the
+    same PNG as the handler's result. NaN, which gradio_client cannot encode, is sent as a
+    literal ``NaN`` in a hand-written JSON body. Four clients send the cases concurrently
+    (well below the queue's max_size)."""
+    from gradio_client import Client
+
+    handlers, client = served
+    clients = [Client(client.src, verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(4)]
+    groups = [list(enumerate(corpus))[i :: len(clients)] for i in range(len(clients))]
+
+    def send(i: int) -> list[tuple[int, tuple[str, Any]]]:
+        return [(k, _live_outcome(clients[i], case)) for k, case in groups[i]]
+
+    results: dict[int, tuple[str, Any]] = {}
+    with ThreadPoolExecutor(len(clients)) as pool:
+        for part in pool.map(send, range(len(clients))):
+            results.update(part)
+    outcomes = [results[k] for k in range(len(corpus))]
+    for case, (kind, value) in zip(corpus, outcomes, strict=True):
+        with subtests.test(msg=case.name):
+            assert kind != "failure", value
+            if case.error is not None:
+                assert kind == "error" and re.search(case.error, value), value
+                continue
+            assert kind == "ok", value
+            noisy, target, gallery, summary = value
+            view = _call_handler(handlers, case)
+            np.testing.assert_array_equal(_png_pixels(target), view.target)
+            np.testing.assert_array_equal(_png_pixels(noisy), view.noisy)
+            h, w, c = view.comparison.clean.shape
+            assert summary["image"] == {"width": w, "height": h, "channels": c}
+            assert len(gallery) == len(view.gallery) == 2
+
+
+def test_server_still_answers_correctly_after_the_corpus(served: tuple[Any, Any]) -> None:
+    """Runs after the corpus tests (file order): a normal request gets the handler's answer."""
+    from gradio_client import handle_file
+
+    handlers, client = served
+    parrots = Path(__file__).resolve().parents[1] / "assets" / "examples" / "parrots.png"
+    args = {**BASE_ARGS, "a": 0.5, "b": 0.2, "backbones": ["dncnn", "swinir"]}
+    _, target, gallery, summary = client.predict(
+        handle_file(str(parrots)), *args.values(), api_name="/denoise"
+    )
+    view = handlers.denoise(str(parrots), **args)
+    np.testing.assert_array_equal(_png_pixels(target), view.target)
+    for item, (expected, caption) in zip(gallery, view.gallery, strict=True):
+        np.testing.assert_array_equal(_png_pixels(item["image"]), expected)
+        # Same model, PSNR and SSIM; only the timing at the end differs.
+        assert item["caption"].rsplit(" · ", 1)[0] == caption.rsplit(" · ", 1)[0]
+    assert summary["settings"]["a"] == 0.5 and len(summary["models"]) == 4
+
+
+def test_concurrent_identical_requests_all_get_complete_answers(
+    served: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """6 clients send the same request twice at once (a classroom clicking the same example):
+    every answer arrives complete and identical (identical outputs share one cache file, which
+    must never be served half-written)."""
+    from gradio_client import Client, handle_file
+
+    _, client = served
+    image = tmp_path / "same.png"
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(image)
+    args = {**BASE_ARGS, "backbones": ["dncnn", "swinir"]}
+
+    def user(_: int) -> list[bytes]:
+        c = Client(client.src, verbose=False)
+        out = []
+        for _ in range(2):
+            noisy, target, gallery, _summary = c.predict(
+                handle_file(str(image)), *args.values(), api_name="/denoise"
+            )
+            out.append(
+                b"".join(
+                    Path(p).read_bytes() for p in [noisy, target, *(g["image"] for g in gallery)]
+                )
+            )
+        return out
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = [a for user_answers in pool.map(user, range(6)) for a in user_answers]
+    assert len(answers) == 12 and len(set(answers)) == 1
+
+
+# --------------------------------------------------------------------------- Hub faults
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled models: tiny demo checkpoints (σ 25 and dncnn-plain-s10), no broken ones."""
+    return make_demo_checkpoints(tmp_path_factory.mktemp("bundled"), broken=False)
+
+
+@pytest.fixture(scope="module")
+def hub_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Valid checkpoints of σ = 50 keys (missing locally) to serve from the fake Hub."""
+    from test_demo_logic import TINY_ARCH, _tiny_model
+
+    root = tmp_path_factory.mktemp("hub_models")
+    for i, key in enumerate(("dncnn-plain-s50", "dncnn-wne-s50", "swinir-plain-s50")):
+        backbone, variant, _ = key.split("-")
+        arch, kwargs = TINY_ARCH[backbone]
+        wne.save(
+            _tiny_model(backbone, variant, seed=50 + i),
+            root / key,
+            key=key,
+            arch=arch,
+            arch_kwargs=kwargs,
+            sigma_train=50,
+        )
+    return root
+
+
+class _Marker:
+    """Unpickling this creates a file: proof that a pickle was executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.path,))
+
+
+def _serve(hub: FakeHub, folder: Path) -> None:
+    for f in folder.iterdir():
+        hub.put(HUB_REPO, f"{folder.name}/{f.name}", f.read_bytes())
+
+
+def _gets(hub: FakeHub, key: str) -> list[str]:
+    return [p for p in hub.paths_requested("GET") if f"/{key}/" in p]
+
+
+def _same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    y = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        return torch.equal(a(y), b(y))
+
+
+def test_app_models_with_a_corrupt_hub(
+    hub_env: FakeHub, demo_root: Path, hub_models: Path, tmp_path: Path
+) -> None:
+    """WNE_HUB_REPO serving σ = 50 keys: a valid one (loaded, verified), tampered weights,
+    an unknown architecture and a pickle. Only the valid one loads; the others are reported
+    with their reason, nothing is unpickled, the bundled keys never touch the Hub, and the
+    app serves every slot it can."""
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(_Marker(marker))
+    for key in ("dncnn-plain-s50", "dncnn-wne-s50"):
+        _serve(hub_env, hub_models / key)
+    hub_env.serve_wrong_bytes(HUB_REPO, "dncnn-wne-s50/model.safetensors")
+    unknown = json.loads((hub_models / "swinir-plain-s50" / "config.json").read_text())
+    unknown["arch"] = "unet9000"
+    hub_env.put(HUB_REPO, "swinir-plain-s50/config.json", json.dumps(unknown).encode())
+    hub_env.put(HUB_REPO, "swinir-plain-s50/model.safetensors", b"unused")
+    pickled = {
+        "key": "swinir-wne-s50",
+        "arch": "swinir",
+        "arch_kwargs": unknown["arch_kwargs"],
+        "wrapper": "wne",
+        "weights": "pytorch_model.bin",
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    hub_env.put(HUB_REPO, "swinir-wne-s50/config.json", json.dumps(pickled).encode())
+    hub_env.put(HUB_REPO, "swinir-wne-s50/pytorch_model.bin", payload)
+
+    zoo = Zoo.discover(demo_root, device="cpu", hub_repo=HUB_REPO)
+
+    local = set(wne.available_checkpoints(demo_root))
+    assert set(zoo.models) == local | {"dncnn-plain-s50"}
+    assert _same_outputs(
+        zoo.models["dncnn-plain-s50"], wne.checkpoints.load_dir(hub_models / "dncnn-plain-s50")
+    )
+    assert "sha256" in zoo.errors["dncnn-wne-s50"]
+    assert "unknown architecture 'unet9000'" in zoo.errors["swinir-plain-s50"]
+    assert "refusing weights file 'pytorch_model.bin'" in zoo.errors["swinir-wne-s50"]
+    assert not marker.exists()
+    assert _gets(hub_env, "swinir-wne-s50") == [
+        f"/{HUB_REPO}/resolve/main/swinir-wne-s50/config.json"
+    ]
+    assert _gets(hub_env, "swinir-plain-s50") == [
+        f"/{HUB_REPO}/resolve/main/swinir-plain-s50/config.json"
+    ]
+    assert not any(_gets(hub_env, k) for k in local)  # bundled copies are used as they are
+
+    handlers = DemoHandlers(zoo)
+    parrots = Path(__file__).resolve().parents[1] / "assets" / "examples" / "parrots.png"
+    view = handlers.denoise(
+        str(parrots), **{**BASE_ARGS, "sigma_train": 50, "backbones": ["dncnn", "swinir"]}
+    )
+    assert [caption.split(" · PSNR")[0] for _, caption in view.gallery] == ["CNN · plain"]
+    models = view.summary["models"]
+    assert "sha256" in models["dncnn-wne-s50"]["message"]
+    assert "unknown architecture" in models["swinir-plain-s50"]["message"]
+    assert "pytorch_model.bin" in models["swinir-wne-s50"]["message"]
+
+
+@pytest.fixture
+def short_hub_timeout(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app asks the Hub with a 10 s timeout; 1 s here keeps the slow-Hub test short."""
+    real = wne.load
+    monkeypatch.setattr(wne, "load", lambda *a, **k: real(*a, **{**k, "timeout": 1.0}))
+    yield
+
+
+@pytest.mark.parametrize("fault", ["down", "repo-404", "revision-404", "slow"])
+def test_app_models_survive_an_unusable_hub(
+    fault: str,
+    hub_env: FakeHub,
+    demo_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    short_hub_timeout: None,
+) -> None:
+    """Hub stopped, unknown repo, unknown revision, or answering after 3 s (timeout 1 s): the
+    app keeps exactly its bundled models, stops asking the Hub after the first failure
+    (start-up stays bounded), and serves."""
+    repo = HUB_REPO
+    if fault == "down":
+        hub_env.stop()
+    elif fault == "repo-404":
+        repo = "nobody/nothing"
+    elif fault == "revision-404":
+        monkeypatch.setenv("WNE_HUB_REVISION", "v9")
+    else:
+        hub_env.delay = 3.0
+    hub_env.requests.clear()
+
+    zoo = Zoo.discover(demo_root, device="cpu", hub_repo=repo)
+
+    assert set(zoo.models) == set(wne.available_checkpoints(demo_root))
+    assert zoo.errors == {}
+    assert len(hub_env.requests) <= 2  # one probe (HEAD), at most one download attempt
+    view = DemoHandlers(zoo).denoise(
+        str(Path(__file__).resolve().parents[1] / "assets" / "examples" / "parrots.png"),
+        **BASE_ARGS,
+    )
+    assert len(view.gallery) == 2
+
+
+def test_concurrent_cache_writes_never_expose_a_partial_file(tmp_path: Path) -> None:
+    """Gradio writes each output image to a content-addressed cache file; the same image
+    written again (an identical request) must never be readable half-written by a
+    concurrent download. Checked on Gradio's own writer as the app configures it."""
+    from gradio import processing_utils
+
+    import app  # noqa: F401  (installs the app's Gradio settings, if any)
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    path = Path(processing_utils.save_pil_to_cache(img, str(tmp_path), format="png"))
+    size = path.stat().st_size
+    stop = threading.Event()
+    short: list[int] = []
+
+    def writer() -> None:
+        while not stop.is_set():
+            processing_utils.save_pil_to_cache(img, str(tmp_path), format="png")
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3000):
+            n = len(path.read_bytes())
+            if n != size:
+                short.append(n)
+                break
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert short == [], f"read {short[0]} of {size} bytes"

@@ -1,0 +1,675 @@
+"""Load and latency test of the Gradio demo, on loopback (a script, not a unit test).
+
+``python -m wne.loadtest`` starts ``python app.py`` in a child process on a free
+``127.0.0.1`` port (Hub access off: ``WNE_HUB_REPO`` unset, ``HF_HUB_OFFLINE=1``),
+talks to it only through ``gradio_client`` and plain loopback HTTP, and stops it
+at the end. Every phase is bounded in requests and in time (``--max-seconds``);
+the script always terminates the server.
+
+Phases (each request is the app's default comparison: the first example image,
+every other argument the app's own default, read from its API description):
+
+1. **cold start**: process start → first ``/denoise`` answer;
+2. **sequential**: ``--sequential`` requests one after the other (p50/p95);
+3. **concurrent**: ``--concurrent`` clients × ``--concurrent-requests`` (p50/p95);
+4. **load**: ``--clients`` clients × ``--requests`` each, all at once (errors, p50/p95,
+   throughput);
+5. **memory**: the server's RSS after the 10th and after the 100th request
+   (more requests are sent if the phases above made fewer than 100);
+6. **overflow**: one burst of ``queue max_size + --overflow-extra`` cheap requests
+   (64 px, CNN only) submitted at once: the surplus must be refused cleanly
+   ("Queue is full") while the accepted ones complete; then a normal request must
+   still succeed.
+
+``--mode latency`` runs 1–3 and writes ``app-latency.json``; ``--mode load`` runs
+1 and 4–6 and writes ``app-load.json``; ``--mode all`` (default) runs everything and
+writes both (into ``--out``, default ``assets/results``). ``--latency`` is short for
+``--mode latency``. Checkpoints: ``--checkpoints DIR``, the bundled ones (default),
+or ``--random`` (random-init models of the bundled recipes' sizes: same compute).
+``--profile N`` also times N default requests in this process, stage by stage
+(image reading, models, display conversion, PNG encoding) with a cProfile summary.
+The machine's load average is recorded: on a shared machine latencies are inflated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AppProcess", "launch_app", "main", "run", "summarize"]
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10}
+"""Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def summarize(seconds: list[float]) -> dict[str, Any]:
+    """Count, p50, p95, mean, min and max of latencies (seconds, 3 decimals)."""
+    if not seconds:
+        return {"n": 0}
+    xs = sorted(seconds)
+
+    def pct(q: float) -> float:
+        # Linear interpolation between closest ranks (numpy's default).
+        pos = q * (len(xs) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(xs) - 1)
+        return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+    return {
+        "n": len(xs),
+        "p50_s": round(pct(0.50), 3),
+        "p95_s": round(pct(0.95), 3),
+        "mean_s": round(statistics.fmean(xs), 3),
+        "min_s": round(xs[0], 3),
+        "max_s": round(xs[-1], 3),
+    }
+
+
+@dataclass
+class AppProcess:
+    """A running ``app.py`` child process.
+
+    Attributes:
+        proc: The process.
+        url: ``http://127.0.0.1:<port>``.
+        started: ``time.perf_counter()`` at launch.
+        ready_s: Seconds from launch until the HTTP server answered.
+        log: The server's combined stdout/stderr file.
+    """
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    started: float
+    ready_s: float
+    log: Path
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (MiB)."""
+        import psutil
+
+        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server has used so far."""
+        import psutil
+
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return t.user + t.system
+
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self.proc.poll() is None
+
+    def log_tail(self, n: int = 3000) -> str:
+        """The end of the server's log."""
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+@contextlib.contextmanager
+def launch_app(
+    *,
+    checkpoint_dir: Path | None,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
+) -> Iterator[AppProcess]:
+    """Starts ``python app.py`` on a free loopback port; always stops it on exit.
+
+    Args:
+        checkpoint_dir: ``WNE_CHECKPOINT_DIR`` for the app (None: its default).
+        workdir: The app's working directory (Gradio writes ``.gradio/`` there) and
+            where its log and upload cache go.
+        env: Extra environment variables (override the defaults set here).
+        timeout: Seconds to wait for the server to answer.
+
+    Yields:
+        The running app.
+
+    Raises:
+        RuntimeError: If the app exits or does not answer within ``timeout``.
+    """
+    import urllib.request
+
+    port = _free_port()
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in ("WNE_HUB_REPO", "WNE_HUB_REVISION")
+    }
+    full_env.update(
+        {
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "GRADIO_TEMP_DIR": str(workdir / "gradio-cache"),
+            "GRADIO_EXAMPLES_CACHE": str(workdir / "examples-cache"),
+            "HF_HUB_OFFLINE": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
+    )
+    if checkpoint_dir is not None:
+        full_env["WNE_CHECKPOINT_DIR"] = str(checkpoint_dir)
+    full_env.update(env or {})
+    if full_env["GRADIO_SERVER_NAME"] not in ("127.0.0.1", "localhost"):
+        raise ValueError("the load test only talks to loopback servers")
+    log = workdir / "app.log"
+    start = time.perf_counter()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "app.py")],
+            cwd=workdir,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    app = AppProcess(proc, url, start, 0.0, log)
+    try:
+        deadline = start + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with code {proc.returncode}:\n{app.log_tail()}")
+            try:
+                with urllib.request.urlopen(url + "/gradio_api/info", timeout=5):
+                    break
+            except OSError:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(
+                        f"app.py did not answer within {timeout:.0f} s:\n{app.log_tail()}"
+                    ) from None
+                time.sleep(0.25)
+        app.ready_s = time.perf_counter() - start
+        yield app
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+
+
+@dataclass
+class _Counter:
+    """Counts finished requests and calls hooks when given counts are reached."""
+
+    hooks: dict[int, Callable[[], None]] = field(default_factory=dict)
+    n: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def done(self) -> None:
+        with self.lock:
+            self.n += 1
+            hook = self.hooks.pop(self.n, None)
+        if hook is not None:
+            hook()
+
+
+@dataclass
+class _Result:
+    seconds: float
+    ok: bool
+    error: str = ""
+    server_model_s: float = 0.0
+
+
+def _client(url: str) -> Any:
+    from gradio_client import Client
+
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
+
+
+def _request(client: Any, image: Any, counter: _Counter, timeout: float, **over: Any) -> _Result:
+    """One default ``/denoise`` request (optionally with overrides), timed."""
+    t = time.perf_counter()
+    try:
+        job = client.submit(image=image, api_name="/denoise", **over)
+        out = job.result(timeout=timeout)
+        summary = out[3]
+        ok = any(m.get("available") for m in summary.get("models", {}).values())
+        model_s = sum(m.get("seconds") or 0 for m in summary["models"].values())
+        return _Result(time.perf_counter() - t, ok, "" if ok else "no model output", model_s)
+    except Exception as exc:
+        return _Result(time.perf_counter() - t, False, f"{type(exc).__name__}: {exc}"[:300])
+    finally:
+        counter.done()
+
+
+def _phase(results: list[_Result], wall: float) -> dict[str, Any]:
+    ok = [r for r in results if r.ok]
+    errors = [r.error for r in results if not r.ok]
+    return {
+        "requests": len(results),
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:5],
+        "latency": summarize([r.seconds for r in ok]),
+        "model_time": summarize([r.server_model_s for r in ok]),
+        "wall_s": round(wall, 2),
+        "throughput_rps": round(len(ok) / wall, 3) if wall > 0 else None,
+    }
+
+
+def _parallel(
+    url: str,
+    image: Any,
+    clients: int,
+    per_client: int,
+    counter: _Counter,
+    timeout: float,
+    deadline: float,
+) -> tuple[list[_Result], float]:
+    """``clients`` threads, each with its own gradio_client, sending requests in a row."""
+    conns = [_client(url) for _ in range(clients)]  # connected before the clock starts
+    barrier = threading.Barrier(clients)
+
+    def user(i: int) -> list[_Result]:
+        barrier.wait()
+        out = []
+        for _ in range(per_client):
+            if time.monotonic() > deadline:
+                break
+            out.append(_request(conns[i], image, counter, timeout))
+        return out
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for rs in pool.map(user, range(clients)) for r in rs]
+    return results, time.perf_counter() - t
+
+
+def _overflow(url: str, image: Any, burst: int, timeout: float) -> dict[str, Any]:
+    """Submits ``burst`` cheap requests at once; counts completed / refused / other."""
+    client = _client(url)
+    cheap = {"backbones": ["dncnn"], "max_side": 64}
+    t = time.perf_counter()
+    jobs = [client.submit(image=image, api_name="/denoise", **cheap) for _ in range(burst)]
+    completed, refused, other = 0, 0, []
+    messages = set()
+    for job in jobs:
+        try:
+            job.result(timeout=timeout)
+            completed += 1
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            if "queue is full" in text.lower():
+                refused += 1
+                messages.add(text[:200])
+            else:
+                other.append(text[:300])
+    return {
+        "submitted": burst,
+        "completed": completed,
+        "refused_queue_full": refused,
+        "other_errors": len(other),
+        "other_error_samples": sorted(set(other))[:5],
+        "refusal_message": sorted(messages)[:1],
+        "wall_s": round(time.perf_counter() - t, 2),
+    }
+
+
+def _machine() -> dict[str, Any]:
+    import gradio_client
+    import torch
+
+    try:
+        import gradio
+
+        gradio_version = gradio.__version__
+    except Exception:  # pragma: no cover - gradio is a requirement of the app
+        gradio_version = None
+    return {
+        "cpu_count": os.cpu_count(),
+        "loadavg_1_5_15": [round(x, 2) for x in os.getloadavg()],
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads_client": torch.get_num_threads(),
+        "gradio": gradio_version,
+        "gradio_client": gradio_client.__version__,
+    }
+
+
+def _checkpoint_info(root: Path | None, source: str) -> dict[str, Any]:
+    import wne
+
+    keys = wne.available_checkpoints(root)
+    params: dict[str, Any] = {}
+    for key in keys:
+        try:
+            cfg = wne.checkpoints.read_config((root or wne.checkpoints.default_root()) / key)
+            params[key] = {"arch": cfg.arch, "arch_kwargs": cfg.arch_kwargs}
+        except Exception as exc:  # a broken folder is reported, not fatal
+            params[key] = {"error": str(exc)}
+    return {"source": source, "dir": str(root) if root else None, "keys": keys, "models": params}
+
+
+def _queue_size(env: dict[str, str]) -> int:
+    try:
+        return int(env.get("WNE_QUEUE_SIZE") or os.environ.get("WNE_QUEUE_SIZE") or 16)
+    except ValueError:
+        return 16
+
+
+def run(
+    *,
+    mode: str = "all",
+    checkpoint_dir: Path | None = None,
+    checkpoint_source: str = "bundled",
+    image: Path | None = None,
+    sequential: int = 20,
+    concurrent: int = 4,
+    concurrent_requests: int = 5,
+    clients: int = 16,
+    requests: int = 5,
+    rss_at: tuple[int, int] = (10, 100),
+    overflow_extra: int = 8,
+    request_timeout: float = 300.0,
+    max_seconds: float = 1800.0,
+    env: dict[str, str] | None = None,
+    out_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Runs the phases of ``mode`` against a fresh app process; returns (and writes) JSON.
+
+    Args:
+        mode: ``"all"``, ``"latency"`` or ``"load"``.
+        checkpoint_dir: The app's checkpoint folder (None: the bundled one).
+        checkpoint_source: How the checkpoints were obtained (recorded).
+        image: The request's image (default: the app's first example).
+        sequential: Requests of the sequential latency phase.
+        concurrent: Clients of the concurrent latency phase.
+        concurrent_requests: Requests per client there.
+        clients: Clients of the load phase.
+        requests: Requests per client there.
+        rss_at: Request counts after which the server's RSS is recorded.
+        overflow_extra: Requests beyond the queue's max_size in the overflow burst
+            (0: no overflow phase).
+        request_timeout: Seconds one request may take.
+        max_seconds: Time budget; phases stop sending requests once it is spent.
+        env: Extra environment variables for the app.
+        out_dir: Where to write ``app-latency.json`` / ``app-load.json`` (None: nowhere).
+        log: Progress messages.
+
+    Returns:
+        ``{"latency": {...}, "load": {...}}`` (the parts ``mode`` ran).
+    """
+    from gradio_client import handle_file
+
+    from wne.demo.handlers import load_examples
+
+    if mode not in ("all", "latency", "load"):
+        raise ValueError(f"mode must be 'all', 'latency' or 'load', got {mode!r}")
+    if image is None:
+        examples = load_examples(REPO / "assets" / "examples")
+        if not examples:
+            raise FileNotFoundError("no example image in assets/examples; pass --image")
+        image = examples[0].path
+    deadline = time.monotonic() + max_seconds
+    machine_start = _machine()
+    common = {
+        "machine": machine_start,
+        "checkpoints": _checkpoint_info(checkpoint_dir, checkpoint_source),
+        "image": image.name,
+        "note": (
+            "Measured on a shared machine: other jobs were running (see loadavg), so the "
+            "latencies are upper bounds of what the same cores would give when idle."
+        ),
+    }
+    latency: dict[str, Any] = {}
+    load: dict[str, Any] = {}
+    rss: dict[str, float] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="wne-loadtest-") as tmp,
+        launch_app(checkpoint_dir=checkpoint_dir, workdir=Path(tmp), env=env) as app,
+    ):
+        counter = _Counter()
+        for n in rss_at:
+            counter.hooks[n] = lambda n=n: rss.__setitem__(str(n), round(app.rss_mb(), 1))
+        img = handle_file(str(image))
+        client = _client(app.url)
+        info = client.view_api(print_info=False, return_format="dict")
+        defaults = {
+            p["parameter_name"]: p.get("parameter_default")
+            for p in info["named_endpoints"]["/denoise"]["parameters"]
+            if p["parameter_name"] != "image"
+        }
+        first = _request(client, img, counter, request_timeout)
+        cold = time.perf_counter() - app.started
+        if not first.ok:
+            raise RuntimeError(f"first request failed: {first.error}\n{app.log_tail()}")
+        log(f"server ready after {app.ready_s:.1f} s, first answer after {cold:.1f} s")
+        common["request"] = {"image": image.name, **defaults}
+        common["server"] = {"ready_s": round(app.ready_s, 2), "cold_start_s": round(cold, 2)}
+        cpu0 = app.cpu_s()
+
+        if mode in ("all", "latency"):
+            seq = []
+            t = time.perf_counter()
+            for _ in range(sequential):
+                if time.monotonic() > deadline:
+                    break
+                seq.append(_request(client, img, counter, request_timeout))
+            wall = time.perf_counter() - t
+            latency["sequential"] = _phase(seq, wall)
+            latency["sequential"]["server_cpu_s_per_request"] = round(
+                (app.cpu_s() - cpu0) / max(len(seq), 1), 3
+            )
+            log(f"sequential: {latency['sequential']['latency']}")
+            res, wall = _parallel(
+                app.url, img, concurrent, concurrent_requests, counter,
+                request_timeout, deadline,
+            )  # fmt: skip
+            latency[f"concurrent_{concurrent}"] = _phase(res, wall)
+            log(f"{concurrent} concurrent: {latency[f'concurrent_{concurrent}']['latency']}")
+
+        if mode in ("all", "load"):
+            res, wall = _parallel(
+                app.url, img, clients, requests, counter, request_timeout, deadline
+            )
+            load["load"] = {"clients": clients, "requests_per_client": requests}
+            load["load"].update(_phase(res, wall))
+            log(f"load {clients}×{requests}: {load['load']['errors']} errors, "
+                f"{load['load']['latency']}")  # fmt: skip
+            extra = []
+            while counter.n < max(rss_at) and time.monotonic() < deadline:
+                extra.append(_request(client, img, counter, request_timeout))
+            load["memory"] = {
+                "rss_mb_after_requests": dict(rss),
+                "extra_sequential_requests": len(extra),
+                "extra_errors": sum(not r.ok for r in extra),
+            }
+            lo, hi = (rss.get(str(n)) for n in rss_at)
+            if lo and hi:
+                growth = hi / lo - 1
+                load["memory"]["growth"] = round(growth, 4)
+                load["memory"]["within_10_percent"] = abs(growth) <= TARGETS["rss_growth"]
+            if overflow_extra > 0 and time.monotonic() < deadline:
+                burst = _queue_size(env or {}) + overflow_extra
+                load["overflow"] = {"queue_max_size": _queue_size(env or {})}
+                load["overflow"].update(_overflow(app.url, img, burst, request_timeout))
+                log(f"overflow: {load['overflow']}")
+            after = _request(client, img, counter, request_timeout)
+            load["after"] = {"ok": after.ok, "error": after.error, "alive": app.alive()}
+        common["requests_total"] = counter.n
+        common["server"]["log_tail_on_error"] = "" if app.alive() else app.log_tail()
+    common["machine_end_loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    common["stopped_by_deadline"] = time.monotonic() > deadline
+    out: dict[str, dict[str, Any]] = {}
+    if mode in ("all", "latency"):
+        seq_lat = latency["sequential"]["latency"]
+        out["latency"] = {
+            **common,
+            **latency,
+            "targets": {"p50_s": TARGETS["p50_s"], "cold_start_s": TARGETS["cold_start_s"]},
+            "met": {
+                "p50": seq_lat.get("p50_s", float("inf")) <= TARGETS["p50_s"],
+                "cold_start": common["server"]["cold_start_s"] <= TARGETS["cold_start_s"],
+            },
+        }
+    if mode in ("all", "load"):
+        out["load"] = {**common, **load}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in out.items():
+            path = out_dir / f"app-{name}.json"
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            log(f"wrote {path}")
+    return out
+
+
+def profile(
+    checkpoint_dir: Path | None, image: Path, repeats: int, max_side: int | None
+) -> dict[str, Any]:
+    """Times the default comparison in this process, stage by stage, plus a cProfile top list.
+
+    Stages: settings + image reading (``load_image``), the models (``compare``),
+    conversion for display (``_denoise_view``) and PNG encoding of the images the
+    API returns (what Gradio does with each output).
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from PIL import Image
+
+    from wne.demo import DemoHandlers, Zoo
+    from wne.demo import compare as cmp
+    from wne.demo.imaging import load_image
+
+    zoo = Zoo.discover(checkpoint_dir, hub_repo="")
+    h = DemoHandlers(zoo)
+    side = max_side or h.config.default_max_side
+    backbones = [b for b in ("dncnn", "swinir") if b in zoo.backbones()]
+    settings = h.settings(1.0, 0.0, 25, 0, zoo.default_sigma(), backbones, "shift-then-noise", side)
+    stages: dict[str, list[float]] = {k: [] for k in ("read", "models", "view", "png", "total")}
+    prof = cProfile.Profile()
+    for i in range(repeats + 1):  # the first run warms up and is not counted
+        if i == 1:
+            prof.enable()
+        t0 = time.perf_counter()
+        loaded = load_image(str(image), max_side=side)
+        t1 = time.perf_counter()
+        res = cmp.compare(zoo, loaded.pixels, settings)
+        t2 = time.perf_counter()
+        view = h._denoise_view(res, loaded)
+        t3 = time.perf_counter()
+        for arr in [view.noisy, view.target, *(g[0] for g in view.gallery)]:
+            Image.fromarray(arr).save(io.BytesIO(), format="png")
+        t4 = time.perf_counter()
+        if i > 0:
+            for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
+                stages[k].append(v)
+    prof.disable()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(25)
+    return {
+        "working_size": side,
+        "backbones": backbones,
+        "repeats": repeats,
+        "stages_p50_s": {k: round(statistics.median(v), 4) for k, v in stages.items()},
+        "model_seconds": {r.key: round(r.seconds or 0, 4) for r in res.runs},
+        "cprofile_top": text.getvalue().splitlines()[:60],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Command line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=["all", "latency", "load"], default="all")
+    p.add_argument("--latency", action="store_true", help="short for --mode latency")
+    p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder")
+    p.add_argument(
+        "--random", action="store_true", help="random-init models of the bundled recipes' sizes"
+    )
+    p.add_argument("--image", type=Path, default=None, help="default: the first example")
+    p.add_argument("--sequential", type=int, default=20)
+    p.add_argument("--concurrent", type=int, default=4)
+    p.add_argument("--concurrent-requests", type=int, default=5)
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--requests", type=int, default=5)
+    p.add_argument("--overflow-extra", type=int, default=8)
+    p.add_argument("--max-seconds", type=float, default=1800.0, help="time budget")
+    p.add_argument("--out", type=Path, default=REPO / "assets" / "results")
+    p.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+    p.add_argument("--profile", type=int, default=0, metavar="N", help="in-process stage timing")
+    args = p.parse_args(argv)
+    mode = "latency" if args.latency else args.mode
+    limits = {
+        "--sequential": args.sequential,
+        "--clients": args.clients,
+        "--requests": args.requests,
+        "--concurrent": args.concurrent,
+    }
+    for name, value in limits.items():
+        if not 0 < value <= 64:
+            p.error(f"{name} must be in [1, 64] (the test is bounded), got {value}")
+    with tempfile.TemporaryDirectory(prefix="wne-loadtest-ckpt-") as tmp:
+        ckpt, source = args.checkpoints, "dir" if args.checkpoints else "bundled"
+        if args.random:
+            from wne.demo.bench import write_random_checkpoints
+
+            ckpt, source = write_random_checkpoints(Path(tmp)), "random-init (recipe sizes)"
+        result: dict[str, Any] = run(
+            mode=mode,
+            checkpoint_dir=ckpt,
+            checkpoint_source=source,
+            image=args.image,
+            sequential=args.sequential,
+            concurrent=args.concurrent,
+            concurrent_requests=args.concurrent_requests,
+            clients=args.clients,
+            requests=args.requests,
+            overflow_extra=args.overflow_extra,
+            max_seconds=args.max_seconds,
+            out_dir=None if args.no_write else args.out,
+        )
+        if args.profile > 0:
+            img = args.image or REPO / "assets" / "examples" / "parrots.png"
+            side = result.get("latency", result.get("load", {})).get("request", {}).get("max_side")
+            prof = profile(ckpt, img, args.profile, side)
+            result["profile"] = prof
+            if "latency" in result:
+                e2e = result["latency"]["sequential"]["latency"].get("p50_s")
+                inproc = prof["stages_p50_s"]["total"]
+                prof["end_to_end_p50_s"] = e2e
+                prof["outside_handler_s"] = round(e2e - inproc, 3) if e2e else None
+            if not args.no_write:
+                path = args.out / "app-profile.json"
+                path.write_text(json.dumps(prof, indent=2) + "\n", encoding="utf-8")
+                print(f"wrote {path}")
+    for name, data in result.items():
+        if name == "profile":
+            print(json.dumps({k: v for k, v in data.items() if k != "cprofile_top"}, indent=2))
+            continue
+        keep = {k: v for k, v in data.items() if k not in ("machine", "checkpoints", "note")}
+        print(f"== {name} ==\n{json.dumps(keep, indent=2)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
