@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +39,7 @@ from wne.demo.handlers import (
     scenario,
 )
 from wne.demo.imaging import require_uploaded
+from wne.demo.runtime import limit_malloc_arenas
 from wne.demo.validation import A_RANGE, B_RANGE, ORDERS, SEED_RANGE, SIGMA_RANGE
 from wne.demo.validation import SIGMA_TRAIN_CHOICES as SIGMAS
 from wne.demo.zoo import BACKBONES
@@ -84,19 +85,6 @@ def _gpu_hook(fn: Callable[..., Any], duration: Callable[..., int] | None = None
     if spaces is None:
         return fn
     return spaces.GPU(duration=duration)(fn) if duration else spaces.GPU(fn)
-
-
-@contextlib.contextmanager
-def _examples_cache(fingerprint: str) -> Iterator[None]:
-    """Keys Gradio's example cache by the loaded checkpoints (stale outputs never show)."""
-    if os.environ.get("GRADIO_EXAMPLES_CACHE"):
-        yield
-        return
-    os.environ["GRADIO_EXAMPLES_CACHE"] = str(Path(".gradio", "cached_examples", fingerprint))
-    try:
-        yield
-    finally:
-        os.environ.pop("GRADIO_EXAMPLES_CACHE", None)
 
 
 def _uploaded(image: Any) -> Any:
@@ -609,8 +597,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
             ).then(ui_denoise, controls, cmp_tab.outputs, **ui)
 
         if examples:
-            cache_key = f"{z.fingerprint()}-{h.config.default_max_side}"
-            with left_column, _examples_cache(cache_key):
+            with left_column:
                 gr.Examples(
                     [
                         [
@@ -631,8 +618,11 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                     outputs=cmp_tab.outputs,
                     fn=ui_denoise,
                     example_labels=[e.label for e in examples],
-                    cache_examples=True,
-                    cache_mode="lazy",
+                    # Run on click, uncached: Gradio 6.31's lazy caching fails for these
+                    # outputs (gr.update inside a click builds half-initialized components;
+                    # cached None images cannot be read back), so every example click errored.
+                    cache_examples=False,
+                    run_on_click=True,
                     preprocess=False,
                     label="Examples: Kodak images (click to load and run)",
                 )
@@ -653,6 +643,7 @@ def launch_kwargs() -> dict[str, Any]:
 def main() -> None:
     """Loads the models once and serves the demo."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas(int(os.environ.get("WNE_MALLOC_ARENAS", "2")))  # bounded RSS under load
     demo = build_demo()
     demo.launch(**launch_kwargs())
 

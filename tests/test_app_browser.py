@@ -133,3 +133,23 @@ def test_upload_move_slider_run_and_compare(page: sync_api.Page, tmp_path: Path)
     assert shot.stat().st_size > 10_000
     if os.environ.get("WNE_SCREENSHOT_DIR"):  # keep a copy for humans (e.g. the README)
         Path(os.environ["WNE_SCREENSHOT_DIR"], "app.png").write_bytes(shot.read_bytes())
+
+
+def test_clicking_an_example_loads_its_settings_and_runs(page: sync_api.Page) -> None:
+    """An example click fills the image and sliders from examples.json and runs the comparison.
+
+    Regression: with Gradio's lazy example cache every example click ended in an error toast.
+    """
+    import json
+
+    spec = json.loads((REPO / "assets" / "examples" / "examples.json").read_text())
+    example = next(e for e in spec if e["settings"].get("sigma", 25) != 25)
+    page.get_by_text(example["label"], exact=True).first.click()
+    page.wait_for_function(
+        "s => parseFloat(document.querySelector('#noise-sigma input[type=number]').value) === s",
+        arg=float(example["settings"]["sigma"]),
+    )
+    wne_labels = page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))
+    sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
+    sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+    assert "Error" not in page.locator("#scores").inner_text()

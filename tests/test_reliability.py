@@ -492,3 +492,18 @@ def test_concurrent_cache_writes_never_expose_a_partial_file(tmp_path: Path) -> 
         stop.set()
         thread.join(timeout=10)
     assert short == [], f"read {short[0]} of {size} bytes"
+
+
+def test_the_server_caps_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo caps glibc arenas (bounded RSS under concurrent load), respects the env var."""
+    import platform
+
+    from wne.demo.runtime import limit_malloc_arenas
+
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        limit_malloc_arenas(0)
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas(2) is False  # glibc already applied the user's value
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    if platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas(8) is True  # 8 = glibc's own per-core scale: harmless here

@@ -219,15 +219,20 @@ class _Counter:
     """Counts finished requests and calls hooks when given counts are reached."""
 
     hooks: dict[int, Callable[[], None]] = field(default_factory=dict)
+    every: int = 0
+    on_every: Callable[[int], None] | None = None
     n: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def done(self) -> None:
         with self.lock:
             self.n += 1
-            hook = self.hooks.pop(self.n, None)
+            n = self.n
+            hook = self.hooks.pop(n, None)
         if hook is not None:
             hook()
+        if self.every and self.on_every is not None and n % self.every == 0:
+            self.on_every(n)
 
 
 @dataclass
@@ -388,6 +393,7 @@ def run(
     requests: int = 5,
     rss_at: tuple[int, int] = (10, 100),
     overflow_extra: int = 8,
+    soak: int = 0,
     request_timeout: float = 300.0,
     max_seconds: float = 1800.0,
     env: dict[str, str] | None = None,
@@ -409,6 +415,8 @@ def run(
         rss_at: Request counts after which the server's RSS is recorded.
         overflow_extra: Requests beyond the queue's max_size in the overflow burst
             (0: no overflow phase).
+        soak: Sequential requests after the load phase (the server's RSS is recorded
+            every 10 requests throughout, to tell a leak from a plateau).
         request_timeout: Seconds one request may take.
         max_seconds: Time budget; phases stop sending requests once it is spent.
         env: Extra environment variables for the app.
@@ -447,7 +455,10 @@ def run(
         tempfile.TemporaryDirectory(prefix="wne-loadtest-") as tmp,
         launch_app(checkpoint_dir=checkpoint_dir, workdir=Path(tmp), env=env) as app,
     ):
-        counter = _Counter()
+        trace: dict[str, float] = {}
+        counter = _Counter(
+            every=10, on_every=lambda n: trace.__setitem__(str(n), round(app.rss_mb(), 1))
+        )
         for n in rss_at:
             counter.hooks[n] = lambda n=n: rss.__setitem__(str(n), round(app.rss_mb(), 1))
         img = handle_file(str(image))
@@ -496,12 +507,13 @@ def run(
             log(f"load {clients}×{requests}: {load['load']['errors']} errors, "
                 f"{load['load']['latency']}")  # fmt: skip
             extra = []
-            while counter.n < max(rss_at) and time.monotonic() < deadline:
+            while (counter.n < max(rss_at) or len(extra) < soak) and time.monotonic() < deadline:
                 extra.append(_request(client, img, counter, request_timeout))
             load["memory"] = {
                 "rss_mb_after_requests": dict(rss),
                 "extra_sequential_requests": len(extra),
                 "extra_errors": sum(not r.ok for r in extra),
+                "rss_mb_every_10_requests": dict(trace),
             }
             lo, hi = (rss.get(str(n)) for n in rss_at)
             if lo and hi:
@@ -545,7 +557,7 @@ def run(
 def profile(
     checkpoint_dir: Path | None, image: Path, repeats: int, max_side: int | None
 ) -> dict[str, Any]:
-    """Times the default comparison in this process, stage by stage, plus a cProfile top list.
+    """Times the default comparison in this process, stage by stage, plus a cProfile run.
 
     Stages: settings + image reading (``load_image``), the models (``compare``),
     conversion for display (``_denoise_view``) and PNG encoding of the images the
@@ -568,8 +580,8 @@ def profile(
     settings = h.settings(1.0, 0.0, 25, 0, zoo.default_sigma(), backbones, "shift-then-noise", side)
     stages: dict[str, list[float]] = {k: [] for k in ("read", "models", "view", "png", "total")}
     prof = cProfile.Profile()
-    for i in range(repeats + 1):  # the first run warms up and is not counted
-        if i == 1:
+    for i in range(repeats + 2):  # run 0 warms up; the last one runs under cProfile only
+        if i == repeats + 1:
             prof.enable()
         t0 = time.perf_counter()
         loaded = load_image(str(image), max_side=side)
@@ -581,7 +593,7 @@ def profile(
         for arr in [view.noisy, view.target, *(g[0] for g in view.gallery)]:
             Image.fromarray(arr).save(io.BytesIO(), format="png")
         t4 = time.perf_counter()
-        if i > 0:
+        if 0 < i <= repeats:
             for k, v in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
                 stages[k].append(v)
     prof.disable()
@@ -613,6 +625,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--requests", type=int, default=5)
     p.add_argument("--overflow-extra", type=int, default=8)
+    p.add_argument("--soak", type=int, default=0, help="sequential requests after the load")
     p.add_argument("--max-seconds", type=float, default=1800.0, help="time budget")
     p.add_argument("--out", type=Path, default=REPO / "assets" / "results")
     p.add_argument("--no-write", action="store_true", help="print only, write no JSON")
@@ -645,6 +658,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             clients=args.clients,
             requests=args.requests,
             overflow_extra=args.overflow_extra,
+            soak=args.soak,
             max_seconds=args.max_seconds,
             out_dir=None if args.no_write else args.out,
         )

@@ -11,7 +11,6 @@ reason.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -220,14 +219,6 @@ class Zoo:
         """25 when available, else the smallest available σ_train (25 for an empty zoo)."""
         sigmas = self.sigmas()
         return 25 if 25 in sigmas or not sigmas else sigmas[0]
-
-    def fingerprint(self) -> str:
-        """A short hash of the loaded checkpoints (keys and weight digests)."""
-        h = hashlib.sha256()
-        for key in sorted(self.models):
-            cfg = getattr(self.models[key], "wne_config", None)
-            h.update(f"{key}:{getattr(cfg, 'sha256', '')};".encode())
-        return h.hexdigest()[:12]
 
     def summary_markdown(self) -> str:
         """A Markdown table of which (backbone, σ_train) pairs are available."""
