@@ -643,7 +643,9 @@ def launch_kwargs() -> dict[str, Any]:
 def main() -> None:
     """Loads the models once and serves the demo."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    limit_malloc_arenas(int(os.environ.get("WNE_MALLOC_ARENAS", "2")))  # bounded RSS under load
+    arenas = int(os.environ.get("WNE_MALLOC_ARENAS", "2"))  # 0: glibc's default (one per thread)
+    if arenas > 0:
+        limit_malloc_arenas(arenas)  # bounded RSS under concurrent load
     demo = build_demo()
     demo.launch(**launch_kwargs())
 
