@@ -51,11 +51,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AppProcess", "launch_app", "main", "run", "summarize"]
+__all__ = ["AppProcess", "launch_app", "main", "run", "summarize", "write_random_checkpoints"]
 
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10}
 """Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10)."""
+
+
+RANDOM_KEYS = (
+    "dncnn-plain-s25",
+    "dncnn-wne-s25",
+    "swinir-plain-s25",
+    "swinir-wne-s25",
+    "fdncnn-ne-s25",
+)
+
+
+def write_random_checkpoints(root: Path) -> Path:
+    """Writes random-init checkpoints with the bundled recipes' architectures (σ_train 25)."""
+    import torch
+
+    import wne
+    from wne import models
+
+    arch = {"dncnn": "dncnn", "swinir": "swinir", "fdncnn": "fdncnn_ne"}
+    for i, key in enumerate(RANDOM_KEYS):
+        family, variant = key.split("-")[:2]
+        torch.manual_seed(i)
+        model = models.build(arch[family])
+        if variant == "wne":
+            model = wne.NormEquivariant(model)
+        wne.save(
+            model,
+            root / key,
+            key=key,
+            arch=arch[family],
+            sigma_train=25,
+            recipe={"note": "random init, benchmark only"},
+        )
+    return root
 
 
 def _free_port() -> int:
@@ -644,8 +678,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wne-loadtest-ckpt-") as tmp:
         ckpt, source = args.checkpoints, "dir" if args.checkpoints else "bundled"
         if args.random:
-            from wne.demo.bench import write_random_checkpoints
-
             ckpt, source = write_random_checkpoints(Path(tmp)), "random-init (recipe sizes)"
         result: dict[str, Any] = run(
             mode=mode,
