@@ -85,6 +85,21 @@ def test_resume_continues_exactly(image_dir: Path, tmp_path: Path) -> None:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
+def test_resume_with_a_different_recipe_is_refused(image_dir: Path, tmp_path: Path) -> None:
+    """A state saved under one step budget is not silently continued under another."""
+    first = train.train(
+        train.parse_args(_args(image_dir, tmp_path, "dncnn", "none", 20, "--stop-after", "5"))
+    )
+    assert first == {"stopped_at": 5, "steps": 20}
+    state = json.loads((tmp_path / "work" / "train_state.json").read_text())
+    assert state["recipe"]["steps"] == 20 and state["recipe"]["wrapper"] == "none"
+    with pytest.raises(SystemExit, match=r"different recipe: steps: state 20 != now 40"):
+        train.train(train.parse_args(_args(image_dir, tmp_path, "dncnn", "none", 40)))
+    with pytest.raises(SystemExit, match=r"wrapper: state 'none' != now 'wne'"):
+        train.train(train.parse_args(_args(image_dir, tmp_path, "dncnn", "wne", 20)))
+    assert not (tmp_path / "ck").exists()
+
+
 def test_plain_and_wne_see_identical_batches() -> None:
     """The per-step sampler depends on (seed, step, rank) only, so twins get the same data."""
     imgs = [np.arange(40 * 40, dtype=np.uint8).reshape(40, 40)] * 3

@@ -9,15 +9,17 @@ Plain and WNE runs with the same arguments see exactly the same patches,
 augmentations and noise (stateless per-step sampling), the same loss (MSE on the
 raw output), optimizer (Adam), schedule (linear warm-up then cosine decay) and
 step budget. The run is resumable (``--work`` holds the training state as
-safetensors + JSON), deterministic for a given seed and world size, uses CUDA
-with bf16 autocast when present, and runs data-parallel under
-``torchrun --nproc_per_node N`` (gloo on CPU, nccl on GPU).
+safetensors + JSON; resuming under a different recipe is refused),
+deterministic for a given seed and world size, uses CUDA with bf16 autocast
+when present, and runs data-parallel under ``torchrun --nproc_per_node N``
+(gloo on CPU, nccl on GPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -35,6 +37,8 @@ from wne import checkpoints, models
 from wne.data import PatchSampler, list_images, load_gray, step_generator
 from wne.metrics import psnr
 from wne.wrapper import NormEquivariant
+
+log = logging.getLogger(__name__)
 
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
@@ -85,6 +89,36 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
     return lo + 0.5 * (args.lr - lo) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+# The arguments that fix a run's trajectory: resuming under different values would
+# silently mix two recipes (and record only the second), so it is refused.
+RECIPE_FIELDS = (
+    "arch", "arch_kwargs", "wrapper", "mode", "sigma", "steps", "batch", "patch",
+    "lr", "lr_min_ratio", "warmup", "seed", "val_images",
+)  # fmt: skip
+
+
+def recipe_fingerprint(args: argparse.Namespace) -> dict[str, Any]:
+    """The trajectory-defining arguments of a run, as stored in its resumable state."""
+    out = {k: getattr(args, k) for k in RECIPE_FIELDS}
+    out["arch_kwargs"] = json.loads(args.arch_kwargs)
+    return out
+
+
+def _check_resume(work: Path, meta: dict[str, Any], args: argparse.Namespace) -> None:
+    saved = meta.get("recipe")
+    if saved is None:
+        log.warning("resuming %s: state has no recorded recipe (older format)", work)
+        return
+    now = recipe_fingerprint(args)
+    diff = [f"{k}: state {saved.get(k)!r} != now {now[k]!r}" for k in now if saved.get(k) != now[k]]
+    if diff:
+        raise SystemExit(
+            f"refusing to resume {work} (step {meta.get('step')}) with a different recipe: "
+            + "; ".join(diff)
+            + ". Use another --work folder or delete the old state."
+        )
+
+
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -115,10 +149,13 @@ def _save_state(work: Path, model: nn.Module, opt: torch.optim.Adam, meta: dict[
     os.replace(tmpj, work / STATE_JSON)
 
 
-def _load_state(work: Path, model: nn.Module, opt: torch.optim.Adam) -> dict[str, Any] | None:
+def _load_state(
+    work: Path, model: nn.Module, opt: torch.optim.Adam, args: argparse.Namespace
+) -> dict[str, Any] | None:
     if not (work / STATE_JSON).is_file() or not (work / STATE_TENSORS).is_file():
         return None
     meta = json.loads((work / STATE_JSON).read_text(encoding="utf-8"))
+    _check_resume(work, meta, args)
     tensors = load_file(str(work / STATE_TENSORS))
     model.load_state_dict(
         {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True
@@ -190,7 +227,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     # Every process reads the same state folder (one machine, shared disk).
-    meta = _load_state(work, model, opt)
+    meta = _load_state(work, model, opt, args)
     start = int(meta["step"]) if meta else 0
     wall_before = float(meta["wall_s"]) if meta else 0.0
     history: list[dict[str, float]] = list(meta["history"]) if meta else []
@@ -241,7 +278,17 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 bar.write(f"[{key}] step {done}: val PSNR {v:.3f} dB, loss {ema:.3e}")
             if done % args.save_every == 0 or done in (args.steps, stop_at):
                 wall = wall_before + time.perf_counter() - t0
-                _save_state(work, model, opt, {"step": done, "wall_s": wall, "history": history})
+                _save_state(
+                    work,
+                    model,
+                    opt,
+                    {
+                        "step": done,
+                        "wall_s": wall,
+                        "history": history,
+                        "recipe": recipe_fingerprint(args),
+                    },
+                )
     bar.close()
     wall = wall_before + time.perf_counter() - t0
     summary: dict[str, Any] = {}
@@ -301,6 +348,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summary = train(args)
     if summary:
         print(json.dumps(summary))
