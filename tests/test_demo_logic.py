@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from badinputs import BASE_ARGS
 from PIL import Image
 from torch import nn
 
@@ -188,18 +189,8 @@ def test_parse_settings_coerces_strings_and_orders_backbones() -> None:
 )
 def test_parse_settings_rejects_bad_values_naming_them(override: dict, names: str) -> None:
     """Each invalid argument raises a DemoInputError whose message names that argument."""
-    kwargs: dict[str, Any] = {
-        "a": 1.0,
-        "b": 0.0,
-        "sigma": 25,
-        "seed": 0,
-        "sigma_train": 25,
-        "backbones": ["dncnn"],
-        "order": "shift-then-noise",
-        "max_side": 256,
-        "clip": False,
-    }
-    kwargs.update(override)
+    parse_settings(**BASE_ARGS)  # the base is valid: only the override can be at fault
+    kwargs: dict[str, Any] = {**BASE_ARGS, **override}
     with pytest.raises(DemoInputError, match=names):
         parse_settings(**kwargs)
 
