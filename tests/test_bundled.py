@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import wne
+from wne import train, zoo
 from wne.checkpoints import default_root, sha256_file
 from wne.degrade import add_gaussian_noise
 from wne.metrics import psnr
@@ -56,3 +57,16 @@ def test_bundled_checkpoint_loads_and_denoises(key: str) -> None:
         out = model(noisy).clamp(0, 1)
     gain = float(psnr(out, clean, 1.0) - psnr(noisy, clean, 1.0))
     assert gain >= 5.0, f"{key}: only {gain:.2f} dB over the noisy input"
+
+
+@pytest.mark.parametrize(
+    "key", KEYS or [pytest.param("none", marks=pytest.mark.skip("no bundled checkpoints yet"))]
+)
+def test_bundled_checkpoint_was_trained_by_its_zoo_recipe(key: str) -> None:
+    """`python -m wne.zoo --print KEY` is the exact recipe recorded in the checkpoint."""
+    cfg = json.loads((ROOT / "checkpoints" / key / "config.json").read_text())
+    recorded = dict(cfg["recipe"])
+    if isinstance(recorded["arch_kwargs"], str):
+        recorded["arch_kwargs"] = json.loads(recorded["arch_kwargs"])
+    expected = train.recipe_fingerprint(train.parse_args(zoo.command(key)))
+    assert {k: recorded[k] for k in expected} == expected
