@@ -58,35 +58,29 @@ TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10}
 """Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10)."""
 
 
-RANDOM_KEYS = (
-    "dncnn-plain-s25",
-    "dncnn-wne-s25",
-    "swinir-plain-s25",
-    "swinir-wne-s25",
-    "fdncnn-ne-s25",
-)
-
-
 def write_random_checkpoints(root: Path) -> Path:
-    """Writes random-init checkpoints with the bundled recipes' architectures (σ_train 25)."""
+    """Writes random-init checkpoints of the zoo's σ_train = 25 recipes (same sizes and
+    wrappers as the bundled models, so the same compute), built from ``wne.zoo``."""
     import torch
 
     import wne
-    from wne import models
+    from wne import models, train
+    from wne.zoo import command, keys
 
-    arch = {"dncnn": "dncnn", "swinir": "swinir", "fdncnn": "fdncnn_ne"}
-    for i, key in enumerate(RANDOM_KEYS):
-        family, variant = key.split("-")[:2]
+    for i, key in enumerate(k for k in keys() if k.endswith("-s25")):
+        recipe = train.parse_args(command(key))
+        kwargs = json.loads(recipe.arch_kwargs)
         torch.manual_seed(i)
-        model = models.build(arch[family])
-        if variant == "wne":
-            model = wne.NormEquivariant(model)
+        model = models.build(recipe.arch, **kwargs)
+        if recipe.wrapper == "wne":
+            model = wne.NormEquivariant(model, mode=recipe.mode)
         wne.save(
             model,
             root / key,
             key=key,
-            arch=arch[family],
-            sigma_train=25,
+            arch=recipe.arch,
+            arch_kwargs=kwargs,
+            sigma_train=recipe.sigma,
             recipe={"note": "random init, benchmark only"},
         )
     return root
