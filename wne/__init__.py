@@ -9,18 +9,26 @@ satisfy ``f(a·y + b) = a·f(y) + b`` for ``a > 0``.
 
 __version__ = "0.1.0"
 
-from wne import models
+from wne import catalog, degrade, imageio, metrics, models
 from wne.checkpoints import available_checkpoints, load, push, save
+from wne.device import pick_device
+from wne.tiling import apply_tiled
 from wne.wrapper import NormEquivariant, ne_defect, normalization_stats
 
 __all__ = [
     "NormEquivariant",
     "__version__",
+    "apply_tiled",
     "available_checkpoints",
+    "catalog",
+    "degrade",
+    "imageio",
     "load",
+    "metrics",
     "models",
     "ne_defect",
     "normalization_stats",
+    "pick_device",
     "push",
     "save",
 ]

@@ -24,18 +24,18 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wne.degrade import gaussian_noise
 from wne.demo.validation import ORDERS, Settings
 from wne.demo.zoo import BACKBONES, VARIANT_LABELS, ModelUnavailableError, Zoo, model_key
-from wne.metrics import psnr
+from wne.device import synchronize
+from wne.metrics import psnr, ssim
+from wne.tiling import TILE_SIZE, apply_tiled, tile_count
 
 __all__ = [
     "SWEEP_SIDE",
     "SWEEP_SIGMAS",
-    "TILE_OVERLAP",
     "TILE_SIZE",
     "Comparison",
     "EquivarianceMap",
@@ -46,13 +46,9 @@ __all__ = [
     "compare",
     "degrade",
     "equivariance_map",
-    "fast_ssim",
     "noise_sweep",
 ]
 
-TILE_SIZE = 512
-"""Images with a side above this are denoised in overlapping tiles."""
-TILE_OVERLAP = 32
 SWEEP_SIDE = 128
 """Longest side of the image used by the noise sweep (kept small for speed)."""
 SWEEP_SIGMAS = (5.0, 10.0, 15.0, 25.0, 35.0, 50.0, 75.0, 100.0)
@@ -73,63 +69,14 @@ def _report(progress: Progress | None, fraction: float, desc: str) -> None:
         progress(min(max(fraction, 0.0), 1.0), desc=desc)
 
 
-def _tiles(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile start offsets covering ``[0, length)``, overlapping by ``overlap``."""
-    if length <= tile:
-        return [0]
-    stride = tile - overlap
-    starts = list(range(0, length - tile, stride))
-    return [*starts, length - tile]
-
-
-def tile_count(height: int, width: int, tile: int = TILE_SIZE, overlap: int = TILE_OVERLAP) -> int:
-    """How many tiles :func:`apply_model` uses for an image of that size."""
-    return len(_tiles(height, tile, overlap)) * len(_tiles(width, tile, overlap))
-
-
-def apply_model(
-    model: nn.Module,
-    images: torch.Tensor,
-    device: torch.device | str,
-    *,
-    tile: int = TILE_SIZE,
-    overlap: int = TILE_OVERLAP,
-) -> torch.Tensor:
-    """Runs a grayscale model on a stack of single-channel images in one batch.
-
-    Images larger than ``tile`` are processed in overlapping tiles (each tile
-    moved to the device on its own) and averaged with fixed weights, which keeps
-    an exactly equivariant model exactly equivariant.
-
-    Args:
-        model: A ``[B, 1, H, W] → [B, 1, H, W]`` model.
-        images: ``[N, H, W]`` (e.g. the channels of one colour image), on CPU.
-        device: Where the model lives.
-        tile: Tile side.
-        overlap: Tile overlap.
+def apply_model(model: nn.Module, images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """Runs a grayscale model on ``[N, H, W]`` images (e.g. a colour image's channels)
+    in one batch, tiled above :data:`~wne.tiling.TILE_SIZE` (:func:`wne.tiling.apply_tiled`).
 
     Returns:
         ``[N, H, W]`` float32 outputs on CPU, unclipped.
     """
-    x = images.to(torch.float32).unsqueeze(1)
-    h, w = x.shape[-2:]
-    with torch.inference_mode():
-        if h <= tile and w <= tile:
-            return model(x.to(device)).float().cpu().squeeze(1)
-        out = torch.zeros_like(x)
-        weight = torch.zeros(1, 1, h, w)
-        for top in _tiles(h, tile, overlap):
-            for left in _tiles(w, tile, overlap):
-                th, tw = min(tile, h), min(tile, w)
-                patch = x[..., top : top + th, left : left + tw].to(device)
-                out[..., top : top + th, left : left + tw] += model(patch).float().cpu()
-                weight[..., top : top + th, left : left + tw] += 1.0
-        return (out / weight).squeeze(1)
-
-
-def _sync(device: torch.device | str) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+    return apply_tiled(model, images.unsqueeze(1), device=device).squeeze(1)
 
 
 def _chw(pixels: np.ndarray) -> torch.Tensor:
@@ -174,54 +121,9 @@ def _psnr(out: torch.Tensor, target: torch.Tensor, data_range: float) -> float:
     return float(psnr(out[None], target[None], data_range=data_range)[0])
 
 
-def _gauss1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    return (g / g.sum()).float()
-
-
-def fast_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> float:
-    """SSIM of two ``[C, H, W]`` images, mean over channels.
-
-    The same definition as :func:`wne.metrics.ssim` (11×11 Gaussian window,
-    σ = 1.5, K1 = 0.01, K2 = 0.03, valid region) computed with a separable
-    float32 filter on mean-centred values: about 20× faster on CPU, equal to
-    within 1e-5.
-
-    Args:
-        x: Estimate, ``[C, H, W]``, sides >= 11.
-        y: Reference, same shape.
-        data_range: Dynamic range ``R``.
-
-    Returns:
-        The SSIM.
-    """
-    c = x.shape[0]
-    center = y.double().mean()
-    xs = (x.double() - center).float().reshape(c, 1, *x.shape[-2:])
-    ys = (y.double() - center).float().reshape(c, 1, *y.shape[-2:])
-    g = _gauss1d()
-
-    def filt(t: torch.Tensor) -> torch.Tensor:
-        t = F.conv2d(t, g.view(1, 1, 1, -1))
-        return F.conv2d(t, g.view(1, 1, -1, 1))
-
-    mu_x, mu_y = filt(xs), filt(ys)
-    sxx = filt(xs * xs) - mu_x**2
-    syy = filt(ys * ys) - mu_y**2
-    sxy = filt(xs * ys) - mu_x * mu_y
-    # SSIM's luminance term uses the un-centred means.
-    mx, my = mu_x.double() + center, mu_y.double() + center
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
-    num = (2 * mx * my + c1) * (2 * sxy.double() + c2)
-    den = (mx**2 + my**2 + c1) * (sxx.double() + syy.double() + c2)
-    return float((num / den).mean(dim=(1, 2, 3)).mean())
-
-
 def _scores(out: torch.Tensor, target: torch.Tensor, data_range: float) -> tuple[float, float]:
     """PSNR (dB) and SSIM of ``[C, H, W]`` images against the target."""
-    return _psnr(out, target, data_range), fast_ssim(out, target, data_range)
+    return _psnr(out, target, data_range), float(ssim(out, target, data_range))
 
 
 @dataclass
@@ -386,10 +288,10 @@ def compare(
             result.notes.append(str(exc) + ".")
             continue
         _report(progress, i / len(slots), f"{run.label} (σ_train={settings.sigma_train})")
-        _sync(zoo.device)
+        synchronize(zoo.device)
         start = time.perf_counter()
         out = apply_model(model, noisy, zoo.device)
-        _sync(zoo.device)
+        synchronize(zoo.device)
         run.seconds = time.perf_counter() - start
         if settings.clip:
             out = out.clamp(0, 1)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wne.demo.validation import DemoInputError
+from wne.imageio import ImageReadError, pil_to_array
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -192,70 +193,11 @@ def _decode(
 
 
 def _to_array(im: Image.Image, notes: list[str], file_mode: str | None = None) -> np.ndarray:
-    """Converts a decoded image to ``[H, W, C]`` float32 in [0, 1] (C in 1, 3, alpha dropped).
-
-    ``file_mode`` is the mode the file declared (16-bit images may already have
-    been converted to mode ``"I"`` for reduction).
-    """
-    mode = im.mode
-    file_mode = file_mode or mode
-    if mode == "1":
-        im = im.convert("L")
-    elif mode in ("P", "PA"):
-        im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
-    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
-        im = im.convert("RGB")
-        notes.append(f"{mode} image converted to RGB.")
-    elif mode in ("RGBa", "La"):
-        im = im.convert("RGBA" if mode == "RGBa" else "LA")
-    elif mode.startswith("I;16") or mode == "I":
-        im = im.convert("I") if mode != "I" else im
-    elif mode not in ("L", "LA", "RGB", "RGBA", "F", "RGBX"):
-        try:
-            im = im.convert("RGB")
-        except (ValueError, OSError) as exc:
-            raise DemoInputError(f"unsupported image mode {mode!r}: {exc}") from None
-    if im.mode == "RGBX":
-        im = im.convert("RGB")
-
-    arr = np.asarray(im)
-    if im.mode == "I":
-        values = arr.astype(np.float64)
-        if file_mode.startswith("I;16"):
-            scale = 65535.0
-            notes.append("16-bit image: scaled from 0–65535 to [0, 1].")
-        else:
-            top = float(values.max()) if values.size else 0.0
-            scale = 255.0 if top <= 255 else 65535.0 if top <= 65535 else max(top, 1.0)
-            notes.append(f"32-bit integer image: scaled by 1/{scale:g}.")
-        out = (values / scale).clip(0.0, 1.0)[..., None]
-    elif im.mode == "F":
-        values = arr.astype(np.float64)
-        lo, hi = float(values.min()), float(values.max())
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise DemoInputError("the float image holds NaN or infinite values")
-        if lo < 0 or hi > 1:
-            values = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
-            notes.append(f"Float image with range [{lo:g}, {hi:g}] rescaled to [0, 1].")
-        out = values[..., None]
-    else:
-        out = arr.astype(np.float64) / 255.0
-        if out.ndim == 2:
-            out = out[..., None]
-        if out.shape[-1] in (2, 4):  # LA / RGBA: composite on white
-            alpha = out[..., -1:]
-            color = out[..., :-1]
-            if float(alpha.min()) < 1.0:
-                notes.append("Transparent pixels composited on white (alpha is not denoised).")
-            out = color * alpha + (1.0 - alpha)
-    if (
-        out.shape[-1] == 3
-        and np.array_equal(out[..., 0], out[..., 1])
-        and np.array_equal(out[..., 0], out[..., 2])
-    ):
-        out = out[..., :1]
-        notes.append("All three colour channels are equal: processed as a grayscale image.")
-    return np.ascontiguousarray(out, dtype=np.float32)
+    """:func:`wne.imageio.pil_to_array`, its errors turned into :class:`DemoInputError`."""
+    try:
+        return pil_to_array(im, notes, file_mode)
+    except ImageReadError as exc:
+        raise DemoInputError(str(exc)) from None
 
 
 def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:

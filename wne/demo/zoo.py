@@ -24,6 +24,7 @@ from torch import nn
 import wne
 from wne.checkpoints import CheckpointNotFoundError, HubError
 from wne.demo.validation import SIGMA_TRAIN_CHOICES, DemoInputError
+from wne.device import pick_device
 
 __all__ = [
     "BACKBONES",
@@ -84,14 +85,6 @@ def parse_key(key: str) -> tuple[str, str, int] | None:
     if m.group(1):
         return m.group(1), m.group(2), int(m.group(5))
     return "fdncnn-ne", "ne", int(m.group(5))
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device``, else ``$WNE_DEVICE``, else CUDA when available, else CPU."""
-    choice = device or os.environ.get("WNE_DEVICE") or None
-    if choice is None:
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
 
 
 class Zoo:
