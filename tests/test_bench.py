@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from wne import bench
-from wne.bench_report import CSV_FIELDS, headline_table, summarize_cell
+from wne.lab import bench
+from wne.lab.bench_report import CSV_FIELDS, headline_table, summarize_cell
 from wne.wrapper import NormEquivariant
 
 RATIO_KEYS = ("ratio_of_medians", "paired_ratio_median", "paired_ratio_q1", "paired_ratio_q3")

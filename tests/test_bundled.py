@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 import wne
-from wne import train, zoo
 from wne.checkpoints import default_root, sha256_file
 from wne.degrade import add_gaussian_noise
+from wne.lab import train, zoo
 from wne.metrics import psnr
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,10 +17,11 @@ from PIL import Image
 from torch import nn
 
 import wne
-from wne import evaluate as ev
-from wne import models, paper
+from wne import models
 from wne.checkpoints import read_config
 from wne.degrade import gaussian_noise
+from wne.lab import evaluate as ev
+from wne.lab import paper
 from wne.metrics import psnr
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -388,7 +389,7 @@ def test_load_images_modes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     Image.fromarray(grey_rgb, mode="RGB").save(d / "b_grey.bmp")
     Image.fromarray(np.full((16, 16), 65535, np.uint16)).save(d / "c_16bit.png")
     (d / "notes.txt").write_text("not an image")
-    with caplog.at_level("WARNING", logger="wne.evaluate"):
+    with caplog.at_level("WARNING", logger="wne.lab.evaluate"):
         imgs = ev.load_images(d)
     assert [n for n, _ in imgs] == ["a_colour.png", "b_grey.bmp", "c_16bit.png"]
     assert all(t.shape == (1, 1, 16, 16) and t.dtype == torch.float32 for _, t in imgs)
@@ -483,7 +484,7 @@ def test_paper_column_mapping() -> None:
 
 def test_mismatch_plot_with_overlay(tmp_path: Path) -> None:
     """plots.mismatch_plot writes a PNG with measured and paper curves."""
-    from wne.plots import Curve, curve_style, mismatch_plot
+    from wne.lab.plots import Curve, curve_style, mismatch_plot
 
     px, py = paper.curve(25, "wne_dncnn")
     c = Curve("dncnn-wne-s25", px, [v - 1 for v in py], paper_column="wne_dncnn")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_demo_logic import make_demo_checkpoints
 
-from wne import loadtest
+from wne.lab import loadtest
 
 
 def test_summarize_percentiles() -> None:

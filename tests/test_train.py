@@ -15,7 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import wne
-from wne import train
+from wne.lab import train
 
 TINY = {
     "dncnn": {"depth": 4, "width": 8},
@@ -103,7 +103,7 @@ def test_resume_with_a_different_recipe_is_refused(image_dir: Path, tmp_path: Pa
 def test_plain_and_wne_see_identical_batches() -> None:
     """The per-step sampler depends on (seed, step, rank) only, so twins get the same data."""
     imgs = [np.arange(40 * 40, dtype=np.uint8).reshape(40, 40)] * 3
-    from wne.data import PatchSampler, step_generator
+    from wne.lab.data import PatchSampler, step_generator
 
     s = PatchSampler(imgs, 16)
     x1 = s.sample(4, step_generator(0, 7))
@@ -118,7 +118,7 @@ def test_torchrun_two_processes_gloo(image_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "wne.train",
+        "-m", "wne.lab.train",
         *_args(image_dir, tmp_path, "dncnn", "wne", 6),
     ]  # fmt: skip
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)

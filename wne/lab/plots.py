@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wne import paper
+from wne.lab import paper
 
 __all__ = ["Curve", "curve_style", "mismatch_plot"]
 

@@ -34,7 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from wne import checkpoints, models
-from wne.data import PatchSampler, list_images, load_gray, step_generator
+from wne.lab.data import PatchSampler, list_images, load_gray, step_generator
 from wne.metrics import psnr
 from wne.wrapper import NormEquivariant
 

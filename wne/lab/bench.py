@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wne import models
-from wne.bench_report import (
+from wne.lab.bench_report import (
     headline_rows,
     headline_table,
     ratio_table,
@@ -800,7 +800,7 @@ def run_models(args: argparse.Namespace, device: torch.device) -> dict[str, Any]
 
 def _run_profile(args: argparse.Namespace, device: torch.device) -> None:
     """The ``--profile-wrapper`` action on one device."""
-    from wne.bench_profile import format_wrapper_profile, profile_wrapper
+    from wne.lab.bench_profile import format_wrapper_profile, profile_wrapper
 
     shapes: list[Shape] = [(1, 1, s, s) for s in args.sizes]
     if args.batch_shape is not None:

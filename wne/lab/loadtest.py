@@ -53,7 +53,7 @@ from typing import Any
 
 __all__ = ["AppProcess", "launch_app", "main", "run", "summarize", "write_random_checkpoints"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10}
 """Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10)."""
 
@@ -64,8 +64,9 @@ def write_random_checkpoints(root: Path) -> Path:
     import torch
 
     import wne
-    from wne import models, train
-    from wne.zoo import command, keys
+    from wne import models
+    from wne.lab import train
+    from wne.lab.zoo import command, keys
 
     for i, key in enumerate(k for k in keys() if k.endswith("-s25")):
         recipe = train.parse_args(command(key))

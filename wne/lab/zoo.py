@@ -15,7 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from wne import train
+from wne.lab import train
 
 # One CPU-sized recipe per backbone family, sized for a 2-core machine (each
 # checkpoint records its wall time in config.json).

@@ -53,8 +53,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from wne import __version__, checkpoints, paper
+from wne import __version__, checkpoints
 from wne.degrade import gaussian_noise
+from wne.lab import paper
 from wne.metrics import psnr, ssim
 
 __all__ = [
@@ -713,7 +714,7 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]
 
 
 def _curves(models: Sequence[EvalModel], result: RunResult, metric: str) -> list[Any]:
-    from wne.plots import Curve
+    from wne.lab.plots import Curve
 
     curves = []
     for m in models:
@@ -752,7 +753,7 @@ def write_outputs(
     Returns:
         The summary written to ``summary.json``.
     """
-    from wne.plots import mismatch_plot
+    from wne.lab.plots import mismatch_plot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
