@@ -1,0 +1,265 @@
+"""The library core besides the wrapper: catalog, tiling, image reader, device, packaging."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import wne
+from wne import catalog, imageio
+from wne.tiling import apply_tiled, tile_count, tile_starts
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- catalog ------------------------------------------------------------------------------
+
+
+def test_catalog_keys_are_unique_and_round_trip() -> None:
+    """Every key is built by catalog.key from its entry's fields, and get() returns it."""
+    keys = catalog.keys()
+    assert len(keys) == len(set(keys)) == 13
+    for k in keys:
+        e = catalog.get(k)
+        assert e.key == k == catalog.key(e.family.id, e.variant, e.sigma_train)
+    assert keys[:5] == [
+        "dncnn-plain-s25",
+        "dncnn-wne-s25",
+        "swinir-plain-s25",
+        "swinir-wne-s25",
+        "fdncnn-ne-s25",
+    ]
+
+
+def test_catalog_families_build_and_describe_back() -> None:
+    """Each family's arch is registered and builds at CPU and paper size; describe() inverts."""
+    for fam in catalog.families():
+        assert fam.arch in wne.models.available()
+        for recipe in (fam.cpu, fam.paper):
+            model = wne.models.build(fam.arch, **recipe.arch_kwargs)
+            assert sum(p.numel() for p in model.parameters()) > 0
+        for variant in fam.variants:
+            wrapper = "wne" if variant == "wne" else "none"
+            found = catalog.describe(fam.arch, wrapper)
+            assert found is not None and found == (fam, variant)
+    assert catalog.describe("no-such-arch") is None
+    assert catalog.describe("fdncnn_ne", "wne") is None  # the NE-arch family has no WNE twin
+
+
+def test_catalog_twins_share_every_recipe_field() -> None:
+    """Plain and WNE twins are trained by the same recipe (only the wrapper differs)."""
+    for e in catalog.entries():
+        if e.variant == "wne":
+            twin = catalog.get(catalog.key(e.family.id, "plain", e.sigma_train))
+            assert twin.recipe() == e.recipe() and twin.recipe(paper=True) == e.recipe(paper=True)
+    assert catalog.get("dncnn-wne-s25").recipe().steps == 6000  # the σ-specific override
+    assert catalog.get("dncnn-wne-s10").recipe().steps == 3000
+
+
+def test_catalog_rejects_unknown_keys_and_slots() -> None:
+    with pytest.raises(ValueError, match="not a zoo key"):
+        catalog.get("dncnn-wne-s26")
+    with pytest.raises(ValueError, match="no 'wne' variant"):
+        catalog.key("fdncnn-ne", "wne", 25)
+    with pytest.raises(ValueError, match="family 'resnet'"):
+        catalog.key("resnet", "plain", 25)
+
+
+def _key_builders(path: Path) -> list[str]:
+    """f-strings that format ``...-s{σ}`` and regular expressions that parse such keys."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.JoinedStr):
+            for part, nxt in itertools.pairwise(node.values):
+                if (
+                    isinstance(part, ast.Constant)
+                    and str(part.value).endswith("-s")
+                    and isinstance(nxt, ast.FormattedValue)
+                ):
+                    found.append(f"{path.name}:{node.lineno}: f-string builds a key")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("compile", "match", "search", "fullmatch")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and re.search(r"-s\\?\(|plain\|wne", str(node.args[0].value))
+        ):
+            found.append(f"{path.name}:{node.lineno}: regex parses a key")
+    return found
+
+
+def test_only_the_catalog_builds_or_parses_key_strings() -> None:
+    """Keys come from catalog.key(); loaded models are described by config.json, not their key."""
+    offenders = [
+        hit
+        for path in sorted((ROOT / "wne").rglob("*.py"))
+        if path.name != "catalog.py"
+        for hit in _key_builders(path)
+    ]
+    assert not offenders, "\n".join(offenders)
+    assert _key_builders(ROOT / "wne" / "catalog.py"), "the detector finds the catalog's builder"
+
+
+# --- tiling -------------------------------------------------------------------------------
+
+
+# (h, w) hitting every branch for tile=32, overlap=8: one tile; h <= tile < w; both > tile;
+# odd sizes whose last tile overlaps more than `overlap`; exactly one tile plus one pixel.
+SIZES = [(20, 30), (32, 32), (20, 70), (70, 20), (70, 90), (33, 33), (57, 101), (95, 41)]
+
+
+@pytest.mark.parametrize(("h", "w"), SIZES)
+def test_tiled_identity_returns_its_input_bit_exactly(h: int, w: int) -> None:
+    """A stitching error (off-by-one offset, double-counted overlap) changes some pixel."""
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h * w))
+    assert torch.equal(apply_tiled(nn.Identity(), x, tile=32, overlap=8), x)
+
+
+@pytest.mark.parametrize(("h", "w"), SIZES)
+def test_tiled_3x3_conv_net_equals_untiled(h: int, w: int) -> None:
+    """Receptive field radius 2 <= overlap // 2: seams mid-overlap are invisible."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
+    x = torch.rand(2, 1, h, w, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = net(x)
+    torch.testing.assert_close(apply_tiled(net, x, tile=32, overlap=8), full, rtol=0, atol=1e-6)
+
+
+def test_tiled_wne_model_stays_exactly_equivariant() -> None:
+    torch.manual_seed(0)
+    model = wne.NormEquivariant(wne.models.build("dncnn", depth=3, width=8)).eval()
+    y = torch.rand(1, 1, 70, 90)
+    assert tile_count(70, 90, 32, 8) > 1
+    # apply_tiled works in float32: equal up to float32 round-off (a broken tiling: ~1e-1).
+    shifted = apply_tiled(model, 0.3 * y + 0.6, tile=32, overlap=8)
+    torch.testing.assert_close(
+        shifted, 0.3 * apply_tiled(model, y, tile=32, overlap=8) + 0.6, rtol=0, atol=2e-6
+    )
+
+
+def test_tile_starts_cover_and_overlap() -> None:
+    for length in range(1, 200):
+        starts = tile_starts(length, 32, 8)
+        assert starts[0] == 0 and starts[-1] + min(32, length) == length
+        assert all(b - a <= 32 - 8 for a, b in itertools.pairwise(starts))
+    assert tile_count(70, 90, 32, 8) == len(tile_starts(70, 32, 8)) * len(tile_starts(90, 32, 8))
+    with pytest.raises(ValueError, match="overlap"):
+        tile_starts(100, 32, 32)
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        apply_tiled(nn.Identity(), torch.rand(3, 40, 40))
+
+
+# --- image reader -------------------------------------------------------------------------
+
+
+def test_reader_keeps_16_bit_precision_and_8_bit_values(tmp_path: Path) -> None:
+    """16-bit files are divided by 65535 (not squeezed through 8 bits); 8-bit by 255."""
+    values = np.array([[0, 1, 257, 65535]] * 16, dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    got = imageio.read_image(tmp_path / "deep.png")
+    assert got.shape == (16, 4, 1) and got.dtype == np.float32
+    np.testing.assert_array_equal(got[0, :, 0], (values[0] / 65535).astype(np.float32))
+    assert got[0, 1, 0] > 0  # 1/65535 survives: an 8-bit path would give 0
+
+    gray = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    np.testing.assert_array_equal(
+        imageio.read_image(tmp_path / "g.png")[..., 0], gray.astype(np.float32) / 255
+    )
+
+
+def test_reader_channels(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    assert imageio.read_image(tmp_path / "c.png").shape == (16, 20, 3)
+    luma = imageio.read_image(tmp_path / "c.png", channels=1)
+    pil_l = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32) / 255
+    assert luma.shape == (16, 20, 1)
+    assert np.abs(luma[..., 0] - pil_l).max() <= 1 / 255  # Pillow rounds to 8 bits
+    assert imageio.read_image(tmp_path / "c.png", channels=3).shape == (16, 20, 3)
+    rgba = np.dstack([rgb, np.zeros((16, 20), np.uint8)])  # fully transparent → white
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    assert (imageio.read_image(tmp_path / "t.png") == 1.0).all()
+
+
+def test_reader_errors_name_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"not an image")
+    with pytest.raises(imageio.ImageReadError, match=r"x\.png"):
+        imageio.read_image(tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError, match=r"nothing\.png"):
+        imageio.read_image(tmp_path / "nothing.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        imageio.list_images(tmp_path / "empty")
+    with pytest.raises(ValueError, match="channels"):
+        imageio.to_channels(np.zeros((4, 4, 1), np.float32), 2)
+
+
+# --- device -------------------------------------------------------------------------------
+
+
+def test_pick_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WNE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert wne.pick_device().type == expected == wne.pick_device("auto").type
+    monkeypatch.setenv("WNE_DEVICE", "cpu")
+    assert wne.pick_device() == torch.device("cpu")
+    with pytest.raises(ValueError, match="not a device"):
+        wne.pick_device("gpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            wne.pick_device("cuda")
+
+
+# --- packaging ----------------------------------------------------------------------------
+
+
+def _third_party_imports(files: list[Path]) -> set[str]:
+    names: set[str] = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n != "wne" and n not in sys.stdlib_module_names}
+
+
+def test_core_library_imports_only_declared_dependencies() -> None:
+    """`pip install .` brings everything `import wne` needs (no gradio, matplotlib, pandas)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {
+        re.split(r"[<>=!; \[]", d)[0].lower().replace("-", "_") for d in project["dependencies"]
+    }
+    dist_to_module = {"pillow": "PIL", "huggingface_hub": "huggingface_hub"}
+    provided = {dist_to_module.get(d, d) for d in declared}
+    core = [
+        p
+        for p in (ROOT / "wne").rglob("*.py")
+        if not {"lab", "demo"} & set(p.relative_to(ROOT / "wne").parts)
+    ]
+    used = _third_party_imports(core)
+    assert used <= provided, f"undeclared: {sorted(used - provided)}"
+    assert not used & {"gradio", "matplotlib", "pandas"}
+
+
+def test_console_scripts_point_at_callables() -> None:
+    import importlib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) >= {"wne-train", "wne-zoo", "wne-evaluate", "wne-bench", "wne-loadtest"}
+    for target in scripts.values():
+        module, func = target.split(":")
+        assert callable(getattr(importlib.import_module(module), func))
