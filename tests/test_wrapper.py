@@ -69,6 +69,11 @@ def fresh(name: str, channels: int = 1, mode: str = "direct") -> NormEquivariant
     return copy.deepcopy(_cached(name, channels, mode))
 
 
+KAPPA_CAP = 100.0
+"""Largest cancellation allowance: ``tol`` grows at most 100-fold (a broken wrapper's
+defects are 1e-2 to 1, so even the capped bound of a 1e-5 check stays far below)."""
+
+
 def check_equivariant(
     model: nn.Module, y: torch.Tensor, a: float, b: float, tol: float
 ) -> torch.Tensor:
@@ -78,16 +83,16 @@ def check_equivariant(
     near-constant output sits at ``−b/a`` (random-init nets produce such outputs);
     then even the rounding of ``f(y)`` itself is amplified by the cancellation
     factor ``κ = (a‖f(y)‖ + |b|·√n) / ‖a·f(y) + b‖``. The tolerance is therefore
-    ``tol · max(1, κ / 10)``: exactly ``tol`` unless the denominator lost more
-    than a factor 10 to cancellation. A broken wrapper gives defects of order 1e-2
-    to 1, far above either bound.
+    ``tol · clamp(κ / 10, 1, 100)``: exactly ``tol`` unless the denominator lost more
+    than a factor 10 to cancellation, and never more than 100 · ``tol``. A broken
+    wrapper gives defects of order 1e-2 to 1, far above either bound.
     """
     d = ne_defect(model, y, a, b)
     with torch.no_grad():
         f = model(y).flatten(1).double()
     den = (a * f + b).norm(dim=1)
     kappa = (a * f.norm(dim=1) + abs(b) * math.sqrt(f.shape[1])) / den.clamp_min(1e-300)
-    allowed = tol * torch.clamp(kappa / 10, min=1.0)
+    allowed = tol * torch.clamp(kappa / 10, min=1.0, max=KAPPA_CAP)
     assert torch.isfinite(d).all()
     assert (d.double() <= allowed).all(), f"defect {d.tolist()} > allowed {allowed.tolist()}"
     return d
@@ -432,3 +437,56 @@ def test_second_argument_that_is_not_a_noise_level_gets_no_sigma() -> None:
     forced = NormEquivariant(spy, takes_sigma=True).eval()
     forced(torch.rand(1, 1, 10, 10), sigma=0.3)
     assert spy.seen[-1] is not None
+
+
+# --- the oracle itself: ne_defect ------------------------------------------------------
+
+
+class _AddConstant(nn.Module):
+    """f(y) = y + c: equivariant to a but not to b, with a closed-form defect."""
+
+    def __init__(self, c: float) -> None:
+        super().__init__()
+        self.c = c
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y + self.c
+
+
+@pytest.mark.parametrize(("a", "b", "c"), [(2.0, 0.5, 0.3), (0.25, -1.0, -2.0), (1.0, 3.0, 0.7)])
+def test_ne_defect_has_the_closed_form_for_a_translation(a: float, b: float, c: float) -> None:
+    """f(y) = y + c: f(a·y+b) − (a·f(y)+b) = c·(1 − a) at every pixel, so
+    ε = |c(1 − a)|·√n / ‖a·y + a·c + b‖, checked to 1e-12 in float64."""
+    y = torch.rand(3, 2, 7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    n = y[0].numel()
+    expected = abs(c * (1 - a)) * math.sqrt(n) / (a * y + a * c + b).flatten(1).norm(dim=1)
+    got = ne_defect(_AddConstant(c), y, a, b)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-15)
+    if a == 1.0:  # a translation is equivariant to brightness alone: only round-off is left
+        assert (got <= 1e-15).all()
+
+
+def test_ne_defect_takes_a_and_b_per_sample() -> None:
+    """Tensor a, b apply to their own batch item: equal to three single-sample calls."""
+    y = torch.rand(3, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    a = torch.tensor([0.5, 2.0, 4.0], dtype=torch.float64)
+    b = torch.tensor([-1.0, 0.0, 0.25], dtype=torch.float64)
+    f = _AddConstant(0.3)
+    batched = ne_defect(f, y, a, b)
+    single = torch.cat([ne_defect(f, y[i : i + 1], float(a[i]), float(b[i])) for i in range(3)])
+    torch.testing.assert_close(batched, single, rtol=1e-14, atol=0)
+    assert len(set(batched.tolist())) == 3
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, torch.tensor([1.0, -0.5])])
+def test_ne_defect_refuses_non_positive_a(bad: float | torch.Tensor) -> None:
+    with pytest.raises(ValueError, match="a must be > 0"):
+        ne_defect(_AddConstant(0.1), torch.rand(2, 1, 4, 4), bad, 0.0)
+
+
+def test_check_equivariant_tolerance_is_bounded() -> None:
+    """The helper's cancellation allowance is capped: a broken wrapper cannot hide behind it."""
+    y = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    with pytest.raises(AssertionError):
+        # f(y) = y + 0.5 at a = 2, b = −2·mean: near-total cancellation in ‖a·f(y)+b‖.
+        check_equivariant(_AddConstant(0.5), y, 2.0, -2.0 * float(y.mean()) - 1.0, tol=1e-5)
