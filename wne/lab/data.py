@@ -1,5 +1,7 @@
-"""Image folders and on-the-fly training patches.
+"""Training patches, sampled statelessly from grayscale images.
 
+Images are read with the library's one reader, :func:`wne.imageio.read_image`
+(``[H, W, C]`` float32 in [0, 1]; 8-bit values divided by 255, 16-bit by 65535).
 Sampling is stateless: the patches, augmentations and noise of step ``t`` on
 rank ``r`` come from a generator seeded with ``(seed, t, r)``, so a run resumed
 at step ``t`` sees exactly the batches an uninterrupted run would have seen.
@@ -8,50 +10,29 @@ at step ``t`` sees exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "PatchSampler",
-    "list_images",
-    "load_folder",
-    "load_gray",
-    "step_generator",
-]
+from wne.imageio import list_images, read_image
+
+__all__ = ["PatchSampler", "load_folder", "step_generator"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
+def load_folder(folder: str | Path) -> list[np.ndarray]:
+    """All images of a folder as grayscale ``[H, W]`` float32 arrays in [0, 1].
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files of a folder (by suffix), sorted by name.
+    Colour images are converted to luma by :func:`wne.imageio.read_image`.
 
     Raises:
         FileNotFoundError: If the folder does not exist or holds no image.
+        wne.imageio.ImageReadError: For an unreadable image.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
-
-
-def load_gray(path: str | Path) -> np.ndarray:
-    """One image as grayscale uint8 ``[H, W]`` (colour images are converted to L)."""
-    with Image.open(path) as im:
-        return np.array(im.convert("L"), dtype=np.uint8)
-
-
-def load_folder(folder: str | Path) -> list[np.ndarray]:
-    """All images of a folder as grayscale uint8 arrays."""
-    return [load_gray(p) for p in list_images(folder)]
+    return [read_image(p, channels=1)[..., 0] for p in list_images(folder)]
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
@@ -64,17 +45,31 @@ class PatchSampler:
     """Random square patches with the 8 dihedral augmentations, in [0, 1].
 
     Args:
-        images: Grayscale uint8 images, each at least ``patch`` pixels per side.
+        images: Grayscale images in [0, 1], ``[H, W]`` or ``[H, W, 1]`` float arrays
+            (as :func:`load_folder` returns), each at least ``patch`` pixels per side.
         patch: Patch side.
+
+    Raises:
+        ValueError: On no images, images that are not grayscale floats, or images
+            smaller than ``patch``.
     """
 
-    def __init__(self, images: list[np.ndarray], patch: int) -> None:
+    def __init__(self, images: Sequence[np.ndarray], patch: int) -> None:
         if not images:
             raise ValueError("no training images")
-        small = [i for i, im in enumerate(images) if min(im.shape[:2]) < patch]
+        arrays = [im[..., 0] if im.ndim == 3 and im.shape[-1] == 1 else im for im in images]
+        bad = [i for i, im in enumerate(arrays) if im.ndim != 2 or im.dtype.kind != "f"]
+        if bad:
+            raise ValueError(
+                f"{len(bad)} image(s) are not grayscale float arrays [H, W] in [0, 1] "
+                "(read them with wne.imageio.read_image(path, channels=1))"
+            )
+        small = [i for i, im in enumerate(arrays) if min(im.shape) < patch]
         if small:
             raise ValueError(f"{len(small)} image(s) smaller than the patch size {patch}")
-        self.images = [torch.from_numpy(np.ascontiguousarray(im)) for im in images]
+        self.images = [
+            torch.from_numpy(np.ascontiguousarray(im, dtype=np.float32)) for im in arrays
+        ]
         self.patch = patch
 
     def sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
@@ -87,7 +82,7 @@ class PatchSampler:
             h, w = im.shape
             top = int(torch.randint(h - p + 1, (1,), generator=gen))
             left = int(torch.randint(w - p + 1, (1,), generator=gen))
-            crop = im[top : top + p, left : left + p].float() / 255.0
+            crop = im[top : top + p, left : left + p]
             t = int(torch.randint(8, (1,), generator=gen))
             crop = torch.rot90(crop, t % 4, dims=(0, 1))
             if t >= 4:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m wne.train --arch dncnn --wrapper wne --sigma 25 \\
+    wne-train --arch dncnn --wrapper wne --sigma 25 \\
         --data ../shared/data/train400 --out checkpoints/dncnn-wne-s25
 
 Plain and WNE runs with the same arguments see exactly the same patches,
@@ -18,6 +18,7 @@ when present, and runs data-parallel under ``torchrun --nproc_per_node N``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -34,7 +35,9 @@ from torch import nn
 from tqdm import tqdm
 
 from wne import checkpoints, models
-from wne.lab.data import PatchSampler, list_images, load_gray, step_generator
+from wne.device import pick_device
+from wne.imageio import list_images, read_image
+from wne.lab.data import PatchSampler, step_generator
 from wne.metrics import psnr
 from wne.wrapper import NormEquivariant
 
@@ -46,7 +49,7 @@ STATE_JSON = "train_state.json"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parses the command line."""
-    p = argparse.ArgumentParser(prog="python -m wne.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="wne-train", description=__doc__.split("\n")[0])
     p.add_argument("--arch", required=True, choices=models.available())
     p.add_argument("--arch-kwargs", default="{}", help="JSON dict of backbone arguments")
     p.add_argument("--wrapper", choices=("none", "wne"), default="none")
@@ -127,9 +130,40 @@ def _dist_info() -> tuple[int, int, int]:
 
 
 def _device(spec: str, local_rank: int) -> torch.device:
-    if spec == "auto":
-        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
+    """The device of this process: :func:`wne.device.pick_device`, and for an
+    unindexed CUDA device the GPU of this process's local rank."""
+    try:
+        dev = pick_device(spec)
+    except ValueError as exc:
+        raise SystemExit(f"--device: {exc}") from None
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", local_rank)
+    return dev
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of a model's parameters (names and float32 values), to compare replicas."""
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode())
+        h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _replica_digests(model: nn.Module, world: int) -> list[str]:
+    """:func:`weights_digest` of every data-parallel process, in rank order.
+
+    Data-parallel replicas must end with identical weights; a divergence (which
+    would mean rank 0's checkpoint is not what the other ranks trained) is logged.
+    """
+    digest = weights_digest(model)
+    if world == 1:
+        return [digest]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, digest)
+    if len(set(gathered)) > 1:
+        log.warning("data-parallel replicas ended with different weights: %s", gathered)
+    return [str(d) for d in gathered]
 
 
 def _save_state(work: Path, model: nn.Module, opt: torch.optim.Adam, meta: dict[str, Any]) -> None:
@@ -213,8 +247,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.val_images >= len(files):
         raise SystemExit(f"--val-images {args.val_images} leaves no training image in {args.data}")
     split = len(files) - args.val_images
-    train_imgs = [load_gray(p) for p in files[:split]]
-    val_imgs = [torch.from_numpy(load_gray(p)).float().div(255)[None, None] for p in files[split:]]
+    # Grayscale float32 in [0, 1] (8-bit images: exactly uint8 / 255).
+    train_imgs = [read_image(p, channels=1)[..., 0] for p in files[:split]]
+    val_imgs = [
+        torch.from_numpy(read_image(p, channels=1)[..., 0])[None, None] for p in files[split:]
+    ]
     sampler = PatchSampler(train_imgs, args.patch)
 
     arch_kwargs = json.loads(args.arch_kwargs)
@@ -297,6 +334,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             dist.barrier()
             dist.destroy_process_group()
         return {"stopped_at": stop_at, "steps": args.steps}
+    replicas = _replica_digests(model, world)
     if rank == 0:
         final_val = (
             history[-1]["val_psnr"] if history else validate(model, val_imgs, args.sigma, device)
@@ -320,6 +358,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 "val_images": len(val_imgs),
             }
         )
+        if world > 1:
+            recipe["replica_weights_sha256"] = replicas
         k = max(1, min(5, len(losses) // 2))
         summary = {
             "val_psnr": final_val,
@@ -346,7 +386,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point."""
+    """Command-line entry point (``wne-train``).
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+    """
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summary = train(args)
