@@ -490,3 +490,29 @@ def test_check_equivariant_tolerance_is_bounded() -> None:
     with pytest.raises(AssertionError):
         # f(y) = y + 0.5 at a = 2, b = −2·mean: near-total cancellation in ‖a·f(y)+b‖.
         check_equivariant(_AddConstant(0.5), y, 2.0, -2.0 * float(y.mean()) - 1.0, tol=1e-5)
+
+
+# --- the pipeline step by step -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dncnn", "swinir"])
+@pytest.mark.parametrize("mode", ["direct", "residual"])
+def test_steps_reproduce_forward_exactly_and_show_why_wne_is_exact(name: str, mode: str) -> None:
+    """``steps`` is the forward pass: same output bit for bit, and the normalized inputs
+    of ``y`` and ``a·y + b`` agree to float round-off (the reason WNE is exact)."""
+    model = wrapped(name, mode=mode)
+    y = make_images(2, 1, 24, 20, 0.2, seed=3)
+    with torch.no_grad():
+        st = model.steps(y)
+        assert torch.equal(st.output, model(y))
+        mean, std = normalization_stats(y)
+        assert torch.equal(st.mean, mean) and torch.equal(st.std, std)
+        torch.testing.assert_close(st.normalized, (y - mean) / std, rtol=0, atol=1e-5)
+        expected = (
+            std * st.backbone_output + mean if mode == "direct" else y - std * st.backbone_output
+        )
+        torch.testing.assert_close(st.output, expected, rtol=0, atol=1e-6)
+        shifted = model.steps(0.3 * y + 0.7)
+    assert (shifted.normalized - st.normalized).abs().max() <= 1e-5
+    torch.testing.assert_close(shifted.mean, 0.3 * st.mean + 0.7, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(shifted.std, 0.3 * st.std, rtol=1e-6, atol=0)

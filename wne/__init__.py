@@ -13,10 +13,11 @@ from wne import catalog, degrade, imageio, metrics, models
 from wne.checkpoints import available_checkpoints, load, push, save
 from wne.device import pick_device
 from wne.tiling import apply_tiled
-from wne.wrapper import NormEquivariant, ne_defect, normalization_stats
+from wne.wrapper import NormEquivariant, WrapperSteps, ne_defect, normalization_stats
 
 __all__ = [
     "NormEquivariant",
+    "WrapperSteps",
     "__version__",
     "apply_tiled",
     "available_checkpoints",

@@ -11,12 +11,13 @@ Backbones, with Application to Image Denoising", ICML 2026.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-__all__ = ["Mode", "NormEquivariant", "ne_defect", "normalization_stats"]
+__all__ = ["Mode", "NormEquivariant", "WrapperSteps", "ne_defect", "normalization_stats"]
 
 Mode = Literal["direct", "residual"]
 _MODES: tuple[str, ...] = ("direct", "residual")
@@ -95,6 +96,26 @@ def _takes_sigma(module: nn.Module) -> bool:
     return any(hint in name for hint in _SIGMA_HINTS)
 
 
+@dataclass(frozen=True)
+class WrapperSteps:
+    """The wrapper's pipeline on one input, step by step (:meth:`NormEquivariant.steps`).
+
+    Attributes:
+        mean: ``m = mean(y)`` per sample, ``[B, 1, 1, 1]``, statistics dtype.
+        std: ``s = std(y)`` (population) per sample, ``[B, 1, 1, 1]``, statistics dtype.
+        normalized: ``T(y) = (y − m) / s`` as given to the backbone (0 where ``s = 0``).
+        backbone_output: ``g(T(y))`` (``h(T(y))`` in residual mode), statistics dtype.
+        output: ``f(y)``: ``s·g(T(y)) + m`` (direct) or ``y − s·h(T(y))`` (residual),
+            in ``y``'s dtype; the very tensor :meth:`NormEquivariant.forward` returns.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    normalized: torch.Tensor
+    backbone_output: torch.Tensor
+    output: torch.Tensor
+
+
 class NormEquivariant(nn.Module):
     """Makes any image-to-image backbone exactly normalization-equivariant.
 
@@ -151,7 +172,7 @@ class NormEquivariant(nn.Module):
         return f"mode={self.mode!r}, takes_sigma={self.takes_sigma}"
 
     def forward(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
-        """Applies the wrapped backbone.
+        """Applies the wrapped backbone: ``f(y)``.
 
         Args:
             y: Images, ``[B, C, H, W]``, finite.
@@ -165,6 +186,24 @@ class NormEquivariant(nn.Module):
         Raises:
             ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN
                 or infinite values.
+        """
+        return self.steps(y, sigma).output
+
+    def steps(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> WrapperSteps:
+        """Runs the wrapper and returns every intermediate step (for teaching and tests).
+
+        This is the one implementation of the pipeline: :meth:`forward` returns
+        ``steps(y, sigma).output``.
+
+        Args:
+            y: Images, ``[B, C, H, W]``, finite.
+            sigma: As in :meth:`forward`.
+
+        Returns:
+            The statistics, ``T(y)``, the backbone's output and ``f(y)``.
+
+        Raises:
+            ValueError: As :meth:`forward`.
         """
         if y.ndim != 4:
             raise ValueError(f"expected images of shape [B, C, H, W], got {tuple(y.shape)}")
@@ -200,7 +239,7 @@ class NormEquivariant(nn.Module):
             res = torch.addcmul(mean, std, out)
         else:
             res = torch.addcmul(y_s, std, out, value=-1.0)
-        return res.to(y.dtype)
+        return WrapperSteps(mean, std, z.to(y.dtype), out, res.to(y.dtype))
 
 
 @torch.no_grad()
