@@ -1,4 +1,4 @@
-"""Degradations: seeded, unclipped Gaussian noise and validated contrast/brightness shifts."""
+"""Degradations: seeded, unclipped noise of every kind, low light, JPEG, validated shifts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import math
 import pytest
 import torch
 
-from wne.degrade import add_gaussian_noise, gaussian_noise, shift
+from wne.degrade import (
+    RAYLEIGH_MEAN,
+    add_gaussian_noise,
+    add_noise,
+    equivalent_sigma,
+    gaussian_noise,
+    jpeg,
+    low_light,
+    noise,
+    shift,
+)
 
 
 def test_noise_is_seeded() -> None:
@@ -75,3 +85,89 @@ def test_shift_validates_its_arguments(a: float, b: float) -> None:
     """a must be positive and finite, b finite."""
     with pytest.raises(ValueError):
         shift(torch.rand(1, 1, 8, 8), a, b)
+
+
+# --- other noise kinds (the paper's App. P), low light, JPEG --------------------------------
+
+N = (1, 1, 400, 500)  # 200k samples: sample mean/std within ~0.5 % of their values
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "uniform", "laplace", "rayleigh"])
+def test_noise_kinds_have_std_sigma_and_their_defining_statistics(kind: str) -> None:
+    z = noise(kind, N, 25.0, seed=7).double() * 255 / 25  # unit-std units
+    assert z.std().item() == pytest.approx(1.0, abs=0.01)
+    if kind == "rayleigh":  # not recentred, as the paper defines it
+        assert z.mean().item() == pytest.approx(RAYLEIGH_MEAN, abs=0.01)
+        assert abs(RAYLEIGH_MEAN - 1.913) <= 1e-3
+        assert z.min().item() >= 0
+    else:
+        assert abs(z.mean().item()) <= 0.01
+    if kind == "uniform":
+        assert z.abs().max().item() <= math.sqrt(3)
+        assert z.abs().max().item() >= math.sqrt(3) * 0.999
+    if kind == "laplace":  # E|z| = b = 1/√2 for Laplace(0, b) with std 1
+        assert z.abs().mean().item() == pytest.approx(1 / math.sqrt(2), abs=0.01)
+    if kind == "gaussian":
+        assert torch.equal(noise(kind, (2, 3), 5.0, 1), gaussian_noise((2, 3), 5.0, 1))
+    assert torch.equal(noise(kind, (4, 4), 10.0, 3), noise(kind, (4, 4), 10.0, 3))
+    assert not torch.equal(noise(kind, (4, 4), 10.0, 3), noise(kind, (4, 4), 10.0, 4))
+
+
+def test_add_noise_and_bad_kinds() -> None:
+    x = torch.full((1, 1, 8, 8), 0.5)
+    torch.testing.assert_close(
+        add_noise(x, "laplace", 10.0, 1) - x, noise("laplace", x.shape, 10.0, 1)
+    )
+    with pytest.raises(ValueError, match="unknown noise kind 'poisson'"):
+        noise("poisson", (2, 2), 10.0, 0)
+    with pytest.raises(ValueError, match="sigma"):
+        noise("uniform", (2, 2), -1.0, 0)
+
+
+@pytest.mark.parametrize(("photons", "read"), [(5.0, 0.0), (50.0, 2.0), (1000.0, 5.0)])
+def test_low_light_is_unbiased_with_signal_dependent_variance(photons: float, read: float) -> None:
+    """E[y] = x and Var[y] = x/photons + (read/photons)², per brightness level."""
+    levels = torch.tensor([0.05, 0.3, 1.0])
+    x = levels.repeat_interleave(60_000).reshape(1, 1, 3, 60_000)
+    y = low_light(x, photons, seed=1, read_noise=read).double()
+    for i, v in enumerate(levels.tolist()):
+        row = y[0, 0, i]
+        var = v / photons + (read / photons) ** 2
+        assert row.mean().item() == pytest.approx(v, abs=4 * math.sqrt(var / row.numel()))
+        assert row.var().item() == pytest.approx(var, rel=0.03)
+    # Dark pixels are relatively noisier: the SNR grows like √(photons·x).
+    snr = [levels[i].item() / y[0, 0, i].std().item() for i in range(3)]
+    assert snr[0] < snr[1] < snr[2]
+    sigma = equivalent_sigma(y, x)
+    assert sigma == pytest.approx(255 * y.sub(x.double()).square().mean().sqrt().item())
+
+
+def test_low_light_seeding_clipping_and_errors() -> None:
+    x = torch.rand(1, 1, 16, 16)
+    assert torch.equal(low_light(x, 10.0, 3), low_light(x, 10.0, 3))
+    assert low_light(x, 2.0, 0, clip=True).max() <= 1.0
+    assert low_light(x, 2.0, 0).max() > 1.0  # not clipped unless asked
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="photons"):
+            low_light(x, bad, 0)
+    with pytest.raises(ValueError, match="read noise"):
+        low_light(x, 10.0, 0, read_noise=-1.0)
+
+
+def test_jpeg_round_trips_and_degrades_with_quality() -> None:
+    gen = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    x = (0.5 + 0.4 * torch.sin(8 * xx) * torch.cos(6 * yy))[None, None]
+    noisy = x + 0.05 * torch.randn(x.shape, generator=gen)
+    errs = [float((jpeg(noisy, q) - noisy.clamp(0, 1)).square().mean()) for q in (5, 30, 90)]
+    assert errs[0] > errs[1] > errs[2] > 0
+    out = jpeg(noisy, 90)
+    assert out.shape == noisy.shape and out.min() >= 0 and out.max() <= 1
+    assert torch.equal(out * 255, (out * 255).round())  # 8-bit values
+    rgb = torch.rand(3, 32, 32, generator=gen)
+    assert jpeg(rgb, 50).shape == (3, 32, 32)
+    for q in (0, 96, 50.5, True):
+        with pytest.raises(ValueError, match="quality"):
+            jpeg(x, q)
+    with pytest.raises(ValueError, match="C in"):
+        jpeg(torch.rand(1, 2, 8, 8), 50)
