@@ -1,0 +1,225 @@
+"""A denoiser as an image prior: Kadkhodaie & Simoncelli's unified sampler.
+
+Given any denoiser ``D`` (a callable image → image), its residual ``R(y) = D(y) − y``
+points towards the image manifold with a length proportional to the noise left in
+``y``. The sampler walks from noise towards an image consistent with a linear
+measurement ``x_c = P·x*`` (``P`` an orthogonal projector onto the observed
+coordinates; ``P = 0`` for plain denoising). One step ``t = 1, 2, …``:
+
+1. direction ``u_t = (I − P)·R(y_{t−1}) + x_c − P·y_{t−1}``;
+2. effective noise ``σ̂_t = ‖u_t‖₂ / √d`` (``d`` = number of pixel values);
+3. stop when ``σ̂_t ≤ σ_L`` (or after ``max_steps``, or when the state stops being finite);
+4. step size ``h_t = h0·t / (1 + h0·(t − 1))``;
+5. injected noise ``γ_t = √(max(0, ((1 − β·h_t)² − (1 − h_t)²)·σ̂_t²))``;
+6. ``y_t = y_{t−1} + h_t·u_t + γ_t·z``, ``z ~ N(0, I)``.
+
+The output is ``x̂ = x_c + (I − P)·y``. The state is never clamped. Because the walk
+starts far above any training noise level (σ0 = 1 is 255 on the 0–255 scale), only a
+denoiser that works at every noise level survives it: a normalization-equivariant one
+(Saied & Fleuret 2026, App. N).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["Measurement", "SampleResult", "sample"]
+
+Denoiser = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A linear measurement ``x_c = P·x*`` with ``P`` an orthogonal projector.
+
+    Build one with :meth:`denoise`, :meth:`inpaint`, :meth:`center_hole` or
+    :meth:`superres`.
+
+    Attributes:
+        task: ``"denoise"``, ``"inpaint"``, ``"center_hole"`` or ``"superres"``.
+        observed: ``x_c = P·x*``, ``[1, C, H, W]``.
+        mask: For masking tasks, 1 where a pixel is observed (``P = diag(mask)``).
+        factor: For ``superres``, the block side (``P`` = replace each block by its mean).
+    """
+
+    task: str
+    observed: torch.Tensor
+    mask: torch.Tensor | None = None
+    factor: int = 0
+
+    def project(self, y: torch.Tensor) -> torch.Tensor:
+        """``P·y``."""
+        if self.task == "denoise":
+            return torch.zeros_like(y)
+        if self.task == "superres":
+            k = self.factor
+            return F.interpolate(F.avg_pool2d(y, k), scale_factor=k, mode="nearest")
+        assert self.mask is not None
+        return y * self.mask
+
+    @classmethod
+    def denoise(cls, shape: tuple[int, ...] | torch.Size) -> Measurement:
+        """No measurement (``P = 0``): residual-stopped denoising of the initial state."""
+        return cls("denoise", torch.zeros(_check_shape(shape)))
+
+    @classmethod
+    def inpaint(cls, clean: torch.Tensor, keep: float, seed: int) -> Measurement:
+        """Keeps a random fraction ``keep`` of the pixels (all channels of a pixel together).
+
+        Raises:
+            ValueError: If ``keep`` is not in (0, 1].
+        """
+        _check_shape(clean.shape)
+        if not 0 < keep <= 1:
+            raise ValueError(f"keep fraction must be in (0, 1], got {keep}")
+        gen = torch.Generator().manual_seed(int(seed))
+        h, w = clean.shape[-2:]
+        mask = (torch.rand((1, 1, h, w), generator=gen) < keep).to(clean.dtype).to(clean.device)
+        return cls("inpaint", clean * mask, mask=mask)
+
+    @classmethod
+    def center_hole(cls, clean: torch.Tensor, fraction: float = 0.25) -> Measurement:
+        """Hides a centred square covering ``fraction`` of the image's area.
+
+        Raises:
+            ValueError: If ``fraction`` is not in (0, 1).
+        """
+        _check_shape(clean.shape)
+        if not 0 < fraction < 1:
+            raise ValueError(f"hole fraction must be in (0, 1), got {fraction}")
+        h, w = clean.shape[-2:]
+        side_h, side_w = round(h * math.sqrt(fraction)), round(w * math.sqrt(fraction))
+        mask = torch.ones((1, 1, h, w), dtype=clean.dtype, device=clean.device)
+        top, left = (h - side_h) // 2, (w - side_w) // 2
+        mask[..., top : top + side_h, left : left + side_w] = 0
+        return cls("center_hole", clean * mask, mask=mask)
+
+    @classmethod
+    def superres(cls, clean: torch.Tensor, factor: int = 4) -> Measurement:
+        """Observes the means of ``factor × factor`` blocks (average-pooling super-resolution).
+
+        Raises:
+            ValueError: If ``factor`` < 2 or does not divide both sides.
+        """
+        _check_shape(clean.shape)
+        h, w = clean.shape[-2:]
+        if factor < 2 or h % factor or w % factor:
+            raise ValueError(f"factor must be >= 2 and divide {h}×{w}, got {factor}")
+        m = cls("superres", torch.zeros_like(clean), factor=factor)
+        return cls("superres", m.project(clean), factor=factor)
+
+
+def _check_shape(shape: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    if len(shape) != 4 or shape[0] != 1:
+        raise ValueError(f"the sampler takes one image [1, C, H, W], got {tuple(shape)}")
+    return tuple(shape)
+
+
+@dataclass
+class SampleResult:
+    """What :func:`sample` returns.
+
+    Attributes:
+        image: The result ``x_c + (I − P)·y`` (unclamped), ``[1, C, H, W]``.
+        sigmas: ``σ̂_t`` per step (the last one is the one that stopped the walk).
+        steps: Steps taken (updates of the state).
+        stop: ``"converged"`` (σ̂ ≤ σ_L), ``"max_steps"`` or ``"diverged"`` (the
+            denoiser's output or the state stopped being finite; ``image`` is then the
+            last finite state's result).
+        frames: ``(step, image)`` every ``frame_every`` steps (and the start), if asked.
+    """
+
+    image: torch.Tensor
+    sigmas: list[float]
+    steps: int
+    stop: str
+    frames: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+
+
+@torch.no_grad()
+def sample(
+    denoiser: Denoiser,
+    measurement: Measurement,
+    *,
+    h0: float = 0.01,
+    beta: float = 0.01,
+    sigma0: float = 1.0,
+    sigma_stop: float = 0.01,
+    max_steps: int = 1000,
+    seed: int = 0,
+    init: torch.Tensor | None = None,
+    frame_every: int = 0,
+) -> SampleResult:
+    """Runs the unified sampler (see the module docstring) with a denoiser as the prior.
+
+    Args:
+        denoiser: ``[1, C, H, W] → [1, C, H, W]`` on the [0, 1] scale (e.g. a model in
+            eval mode).
+        measurement: What is observed (:class:`Measurement`).
+        h0: Initial step size, in (0, 1].
+        beta: Noise-injection parameter, in [0, 1] (1: no injected noise).
+        sigma0: Initial noise std on the [0, 1] scale (ignored when ``init`` is given).
+        sigma_stop: Stop when the effective noise σ̂_t falls to this level.
+        max_steps: Largest number of steps.
+        seed: Seed of the initial and injected noise.
+        init: Initial state ``y0`` (default: ``x_c + 0.5·(I − P)·1 + sigma0·z``).
+        frame_every: Keep the current result every this many steps (0: none).
+
+    Returns:
+        The result, the σ̂ trajectory and why it stopped.
+
+    Raises:
+        ValueError: On parameters out of range or an ``init`` of another shape.
+    """
+    if not 0 < h0 <= 1:
+        raise ValueError(f"h0 must be in (0, 1], got {h0}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if sigma_stop <= 0 or sigma0 < 0 or max_steps < 1:
+        raise ValueError("need sigma_stop > 0, sigma0 >= 0 and max_steps >= 1")
+    xc = measurement.observed
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def randn() -> torch.Tensor:
+        return torch.randn(xc.shape, generator=gen, dtype=xc.dtype).to(xc.device)
+
+    def unobserved(t: torch.Tensor) -> torch.Tensor:
+        return t - measurement.project(t)
+
+    if init is None:
+        y = xc + 0.5 * unobserved(torch.ones_like(xc)) + sigma0 * randn()
+    else:
+        if init.shape != xc.shape:
+            raise ValueError(f"init has shape {tuple(init.shape)}, expected {tuple(xc.shape)}")
+        y = init.to(xc)
+    d = xc.numel()
+    sigmas: list[float] = []
+    frames: list[tuple[int, torch.Tensor]] = [(0, xc + unobserved(y))] if frame_every else []
+    stop, t = "max_steps", 0
+    while t < max_steps:
+        r = denoiser(y).to(y) - y
+        u = unobserved(r) + xc - measurement.project(y)
+        sig = float(u.norm()) / math.sqrt(d)
+        if not math.isfinite(sig):
+            stop = "diverged"
+            break
+        sigmas.append(sig)
+        if sig <= sigma_stop:
+            stop = "converged"
+            break
+        t += 1
+        h = h0 * t / (1 + h0 * (t - 1))
+        gamma = math.sqrt(max(0.0, ((1 - beta * h) ** 2 - (1 - h) ** 2) * sig**2))
+        y_next = y + h * u + (gamma * randn() if gamma > 0 else 0)
+        if not bool(torch.isfinite(y_next).all()):
+            stop = "diverged"
+            break
+        y = y_next
+        if frame_every and t % frame_every == 0:
+            frames.append((t, xc + unobserved(y)))
+    return SampleResult(xc + unobserved(y), sigmas, t, stop, frames)
