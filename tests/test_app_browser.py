@@ -1,6 +1,7 @@
 """The page in a real browser: Playwright (Python) driving Debian's /usr/bin/chromium.
 
-Opens the app (launched in-process on loopback, tiny random-init checkpoints),
+Opens the app (served once for the session by :mod:`app_fixtures`, tiny random-init
+checkpoints),
 uploads an image, moves the contrast slider, runs the comparison, waits for the
 outputs, checks that the PSNR readouts appear and that the ImageSlider shows two
 images, and saves a screenshot under the test's tmp dir. Never installs a
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
+pytest_plugins = ["app_fixtures"]  # the session's served app (`app_url`)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
@@ -32,41 +32,6 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # app.py lives at the repository root
-
-from test_demo_logic import make_demo_checkpoints  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("app_browser")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("GRADIO_EXAMPLES_CACHE", str(tmp / "examples_cache"))
-    mp.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    import app
-    from wne.demo import Zoo
-
-    demo = app.build_demo(
-        Zoo.discover(make_demo_checkpoints(tmp / "ckpt"), device="cpu", hub_repo="")
-    )
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        server_port=_free_port(),
-        quiet=True,
-        **app.launch_kwargs(),
-    )
-    try:
-        yield url
-    finally:
-        demo.close()
-        mp.undo()
 
 
 @pytest.fixture

@@ -2,35 +2,30 @@
 
 Every public endpoint (``/denoise``, ``/equivariance``, ``/sweep``) with good
 and bad inputs: bad ones come back as errors naming the problem and the server
-keeps serving. Tiny random-init checkpoints from ``test_demo_logic``.
+keeps serving. The app is served once for the session (:mod:`app_fixtures`, tiny
+random-init checkpoints).
 """
 
 from __future__ import annotations
 
-import socket
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from app_fixtures import PARROTS
 from PIL import Image
 
+from wne.demo import imaging
+from wne.demo.compare import SWEEP_SIGMAS
+
+pytest_plugins = ["app_fixtures"]  # the session's served app (`served`)
 pytestmark = [
     pytest.mark.slow,  # imports gradio and starts a server (several seconds)
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),  # pandas 3 notes
 ]
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # app.py lives at the repository root
-
-from test_demo_logic import make_demo_checkpoints  # noqa: E402
-
-from wne.demo import imaging  # noqa: E402
-from wne.demo.compare import SWEEP_SIGMAS  # noqa: E402
-
-PARROTS = REPO / "assets" / "examples" / "parrots.png"
+ENDPOINT_NAMES = ("denoise", "equivariance", "sweep")
 GOOD: dict[str, Any] = {
     "a": 1.0,
     "b": 0.0,
@@ -42,48 +37,6 @@ GOOD: dict[str, Any] = {
     "max_side": 64,
     "clip": False,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    """(handlers, client) for the app on a free loopback port, closed afterwards."""
-    import os
-
-    tmp = tmp_path_factory.mktemp("app_client")
-    old = {k: os.environ.get(k) for k in ("GRADIO_EXAMPLES_CACHE", "GRADIO_ANALYTICS_ENABLED")}
-    os.environ["GRADIO_EXAMPLES_CACHE"] = str(tmp / "examples_cache")
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from gradio_client import Client
-
-    import app
-    from wne.demo import DemoHandlers, Zoo
-
-    zoo = Zoo.discover(make_demo_checkpoints(tmp / "ckpt"), device="cpu", hub_repo="")
-    handlers = DemoHandlers(zoo, gpu=app._gpu_hook)
-    demo = app.build_demo(handlers=handlers)
-    kwargs = {**app.launch_kwargs(), "max_file_size": "400kb"}
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        server_port=_free_port(),
-        quiet=True,
-        **kwargs,
-    )
-    try:
-        yield handlers, Client(url, verbose=False)
-    finally:
-        demo.close()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _denoise(client: Any, path: Path, **override: Any) -> Any:
@@ -99,6 +52,30 @@ def test_public_endpoints_are_exactly_the_documented_ones(served: tuple[Any, Any
     assert set(info["named_endpoints"]) == {"/denoise", "/equivariance", "/sweep"}
     params = [p["parameter_name"] for p in info["named_endpoints"]["/denoise"]["parameters"]]
     assert params == ["image", *GOOD]
+
+
+def test_each_endpoint_is_the_event_of_its_page_button(served: tuple[Any, Any]) -> None:
+    """No hidden components or invisible buttons: each named endpoint is triggered by a
+    visible button of the page, and its inputs and outputs are visible page components
+    (or per-session state, which the API leaves out)."""
+    _, client = served
+    config = client.config
+    comps = {c["id"]: c for c in config["components"]}
+
+    def shown(cid: int) -> bool:
+        c = comps[cid]
+        return c["type"] == "state" or c.get("props", {}).get("visible", True) is not False
+
+    named = [d for d in config["dependencies"] if d.get("api_name") in ENDPOINT_NAMES]
+    assert sorted(d["api_name"] for d in named) == sorted(ENDPOINT_NAMES)
+    for dep in named:
+        (target, event), *_ = dep["targets"]
+        assert event == "click" and comps[target]["type"] == "button" and shown(target)
+        assert all(shown(i) for i in [*dep["inputs"], *dep["outputs"]]), dep["api_name"]
+    assert not any(
+        c["type"] == "button" and c.get("props", {}).get("visible") is False
+        for c in config["components"]
+    )
 
 
 def test_denoise_returns_lossless_pngs_gallery_and_scores(served: tuple[Any, Any]) -> None:
@@ -134,6 +111,7 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
 
     handlers, client = served
     *_, summary = client.predict(image=handle_file(str(PARROTS)), api_name="/denoise")
+    assert summary["settings"] == handlers.settings().to_dict()
     s = summary["settings"]
     assert (s["a"], s["b"], s["sigma"], s["order"], s["clip"]) == (
         1.0,

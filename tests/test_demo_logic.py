@@ -2,12 +2,12 @@
 
 Covers the validation layer, safe image reading, model discovery, the
 comparison / equivariance / sweep computations and the handlers' views, on
-tiny random-init checkpoints written to a temp folder. ``make_demo_checkpoints``
-is reused by ``test_app_client.py`` and ``test_app_browser.py``.
+tiny random-init checkpoints written to a temp folder (:mod:`app_fixtures`).
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import math
@@ -19,104 +19,40 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from app_fixtures import DEMO_KEYS, make_demo_checkpoints, save_demo_checkpoint
 from badinputs import BASE_ARGS
 from PIL import Image
 from torch import nn
 
 import wne
-from wne import models
+from wne import catalog
 from wne.demo import compare as cmp
 from wne.demo import imaging
-from wne.demo.errors import user_facing, user_message
-from wne.demo.handlers import (
+from wne.demo.content import (
     SCENARIOS,
-    DemoConfig,
-    DemoHandlers,
-    calibrate_max_side,
+    example_rows,
     load_examples,
     precomputed_results,
     scenario,
 )
-from wne.demo.validation import (
-    SIGMA_TRAIN_CHOICES,
+from wne.demo.endpoints import ENDPOINTS
+from wne.demo.errors import user_facing, user_message
+from wne.demo.handlers import DemoConfig, DemoHandlers, calibrate_max_side
+from wne.demo.outputs import OutputFiles
+from wne.demo.settings import (
+    COMPARE_PARAMS,
     DemoInputError,
     Settings,
+    params,
     parse_flag,
     parse_settings,
 )
-from wne.demo.zoo import BACKBONES, ModelUnavailableError, Zoo, model_key, parse_key
+from wne.demo.zoo import ModelUnavailableError, Zoo
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "assets" / "examples"
-
-TINY_ARCH: dict[str, tuple[str, dict[str, Any]]] = {
-    "dncnn": ("dncnn", {"depth": 4, "width": 8}),
-    "swinir": ("swinir", {"embed_dim": 8, "depths": [1], "num_heads": 2, "window_size": 4}),
-    "fdncnn-ne": ("fdncnn_ne", {"depth": 3, "width": 8}),
-}
-DEMO_KEYS = (
-    "dncnn-plain-s25",
-    "dncnn-wne-s25",
-    "swinir-plain-s25",
-    "swinir-wne-s25",
-    "fdncnn-ne-s25",
-    "dncnn-plain-s10",  # its WNE twin is missing on purpose
-)
-
-
-def _tiny_model(backbone: str, variant: str, seed: int) -> nn.Module:
-    """A random-init tiny model whose biases are non-zero (so plain models are not homogeneous)."""
-    arch, kwargs = TINY_ARCH[backbone]
-    torch.manual_seed(seed)
-    model = models.build(arch, **kwargs)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.normal_(0.0, 0.1)
-    return wne.NormEquivariant(model) if variant == "wne" else model
-
-
-def make_demo_checkpoints(root: Path, *, broken: bool = True) -> Path:
-    """Writes tiny checkpoints for :data:`DEMO_KEYS` under ``root`` (plus odd ones).
-
-    With ``broken``, also writes ``swinir-wne-s10`` with tampered weights (fails
-    its sha256 check) and ``other-model`` (a key the demo ignores).
-    """
-    for i, key in enumerate(DEMO_KEYS):
-        backbone, variant, sigma = parse_key(key)  # type: ignore[misc]
-        arch, kwargs = TINY_ARCH[backbone]
-        wne.save(
-            _tiny_model(backbone, variant, seed=i),
-            root / key,
-            key=key,
-            arch=arch,
-            arch_kwargs=kwargs,
-            sigma_train=sigma,
-            recipe={"note": "random init, tests only"},
-        )
-    if broken:
-        arch, kwargs = TINY_ARCH["swinir"]
-        folder = root / "swinir-wne-s10"
-        wne.save(
-            _tiny_model("swinir", "wne", 99),
-            folder,
-            key="swinir-wne-s10",
-            arch=arch,
-            arch_kwargs=kwargs,
-            sigma_train=10,
-        )
-        weights = folder / "model.safetensors"
-        weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
-        arch, kwargs = TINY_ARCH["dncnn"]
-        wne.save(
-            _tiny_model("dncnn", "plain", 7),
-            root / "other-model",
-            key="other-model",
-            arch=arch,
-            arch_kwargs=kwargs,
-            sigma_train=25,
-        )
-    return root
+KEYS = [catalog.key(*slot) for slot in DEMO_KEYS]
+FAMILY_IDS = [f.id for f in catalog.families(zoo_only=True)]
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +135,49 @@ def test_parse_settings_applies_the_hardware_size_limit() -> None:
     """A lower max_side_limit (CPU) is enforced with a message giving the range."""
     with pytest.raises(DemoInputError, match=r"working size must be in \[32, 1024\]"):
         parse_settings(max_side=2048, max_side_limit=1024)
+
+
+def test_settings_are_defined_once() -> None:
+    """The dataclass's defaults are the controls' defaults; parse_settings() with nothing
+    gives them; every range and choice is the one validation checks."""
+    spec = params()
+    assert list(spec)[: len(COMPARE_PARAMS)] == list(COMPARE_PARAMS)
+    assert parse_settings() == Settings()
+    assert {n: spec[n].default for n in COMPARE_PARAMS} == {
+        n: getattr(Settings(), n) for n in COMPARE_PARAMS
+    }
+    assert spec["sigma_train"].values == list(catalog.SIGMA_TRAINS)
+    assert spec["backbones"].values == FAMILY_IDS == spec["backbone"].values
+    for name in ("a", "b", "sigma", "seed", "max_side"):
+        p = spec[name]
+        parse_settings(**{name: p.lo})
+        parse_settings(**{name: p.hi})
+        with pytest.raises(DemoInputError, match=f"{p.arg} must be in"):
+            parse_settings(**{name: p.hi + 1})
+    with pytest.raises(DemoInputError, match=r"unknown argument\(s\) \['contrast'\]"):
+        parse_settings(contrast=2)
+
+
+def test_hardware_and_models_adjust_the_one_definition(
+    handlers: DemoHandlers, tmp_path: Path
+) -> None:
+    """The working size's default and limit come from the hardware config, σ_train's default
+    and labels from the loaded models; validation and left-out arguments follow them."""
+    h = DemoHandlers(handlers.zoo, DemoConfig(default_max_side=96, max_side_limit=512))
+    p = h.params()
+    assert (p["max_side"].default, p["max_side"].lo, p["max_side"].hi) == (96, 32, 512)
+    assert p["sigma_train"].default == 25
+    assert dict((v, lab) for lab, v in p["sigma_train"].choices)[50].endswith("(no models)")
+    assert h.defaults()["backbones"] == ["dncnn", "swinir"]
+    assert h.settings().max_side == 96
+    with pytest.raises(DemoInputError, match=r"working size must be in \[32, 512\]"):
+        h.settings(max_side=1024)
+    with pytest.raises(DemoInputError, match=r"unknown argument\(s\) \['sigma'\]"):
+        h.sweep(_scene(24, 24), sigma=10)
+    rows = example_rows(load_examples(EXAMPLES), h.defaults(), COMPARE_PARAMS)
+    assert all(len(r) == 1 + len(COMPARE_PARAMS) for r in rows)
+    assert all(parse_settings(**dict(zip(COMPARE_PARAMS, r[1:], strict=True))) for r in rows)
+    assert rows[0][COMPARE_PARAMS.index("max_side") + 1] == 96
 
 
 # ----------------------------------------------------------------------------- imaging
@@ -370,9 +349,9 @@ def test_heatmap_uses_a_fixed_scale() -> None:
 
 
 def test_zoo_discovers_models_and_reports_missing_and_broken(zoo: Zoo) -> None:
-    assert sorted(zoo.models) == sorted(DEMO_KEYS)
+    assert sorted(zoo.models) == sorted(KEYS)
     assert zoo.sigmas() == [10, 25] and zoo.default_sigma() == 25
-    assert zoo.backbones() == list(BACKBONES)
+    assert zoo.backbones() == FAMILY_IDS
     assert "swinir-wne-s10" in zoo.errors and "sha256" in zoo.errors["swinir-wne-s10"]
     assert "other-model" not in zoo.errors
     missing = zoo.unavailable_reason("dncnn", "wne", 10)
@@ -385,11 +364,33 @@ def test_zoo_discovers_models_and_reports_missing_and_broken(zoo: Zoo) -> None:
     assert "unavailable" in table and "plain + WNE" in table
 
 
-def test_keys_round_trip() -> None:
-    for key in Zoo.standard_keys():
-        assert model_key(*parse_key(key)) == key  # type: ignore[misc]
-    assert parse_key("dncnn-wne-tiny") is None
-    assert len(Zoo.standard_keys()) == 5 * len(SIGMA_TRAIN_CHOICES)
+def test_zoo_reads_the_catalog_and_files_models_by_their_config(tmp_path: Path) -> None:
+    """The demo's keys are the catalog's; a checkpoint whose config.json describes another
+    slot than its key (a plain model stored as ``dncnn-wne-s25``) is refused with the reason,
+    and a model is found under the slot its config describes."""
+    assert Zoo.standard_keys() == catalog.keys()
+    folder = save_demo_checkpoint(tmp_path, "dncnn", "plain", 25, seed=0)
+    folder.rename(tmp_path / "dncnn-wne-s25")
+    cfg = json.loads((tmp_path / "dncnn-wne-s25" / "config.json").read_text())
+    cfg["key"] = "dncnn-wne-s25"
+    (tmp_path / "dncnn-wne-s25" / "config.json").write_text(json.dumps(cfg))
+    save_demo_checkpoint(tmp_path, "swinir", "wne", 50, seed=1)
+    z = Zoo.discover(tmp_path, device="cpu", hub_repo="")
+    assert sorted(z.models) == ["swinir-wne-s50"]
+    assert "describes dncnn-plain-s25" in z.errors["dncnn-wne-s25"]
+    assert z.has("swinir", "wne", 50) and z.sigmas() == [50] and z.default_sigma() == 50
+
+
+def test_unavailable_device_falls_back_to_the_cpu(
+    ckpt_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUDA asked for ($WNE_DEVICE) where there is none: the app starts on the CPU and says why."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("WNE_DEVICE", "cuda")
+    z = Zoo.discover(ckpt_root, hub_repo="")
+    assert z.device.type == "cpu" and z.models
+    assert any("CUDA is not available" in n for n in z.notes)
+    assert "CUDA is not available" in z.summary_markdown()
 
 
 def test_models_are_loaded_once(ckpt_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -485,8 +486,10 @@ class _Recorder(nn.Module):
 
 def test_colour_is_denoised_per_channel_in_one_batched_call(zoo: Zoo) -> None:
     """Channels become the batch of a single call; the output stays colour."""
-    rec = _Recorder(zoo.models["dncnn-wne-s25"])
-    z = Zoo({"dncnn-wne-s25": rec}, torch.device("cpu"))
+    inner = zoo.models["dncnn-wne-s25"]
+    rec = _Recorder(inner)
+    rec.wne_config = inner.wne_config  # described like the model it wraps
+    z = Zoo({"recorded": rec}, torch.device("cpu"))
     clean = _scene(32, 40, 3)
     clean[..., 1] *= 0.5  # make the channels clearly different
     res = cmp.compare(z, clean, Settings(backbones=("dncnn",)))
@@ -514,25 +517,6 @@ def test_clipping_breaks_exact_equivariance(zoo: Zoo) -> None:
     res = cmp.equivariance_map(zoo, _scene(32, 40, 3), s, "dncnn")
     assert {r.variant: r for r in res.runs}["wne"].relative > 1e-3
     assert any("Clipping" in n for n in res.notes)
-
-
-def test_tiling_keeps_wne_exactly_equivariant(zoo: Zoo) -> None:
-    model = zoo.models["dncnn-wne-s25"]
-    y = torch.from_numpy(_scene(70, 90, 2)).permute(2, 0, 1)
-    assert cmp.tile_count(70, 90, tile=32, overlap=8) > 1
-    f_y = cmp.apply_model(model, y, "cpu", tile=32, overlap=8)
-    f_s = cmp.apply_model(model, 0.3 * y + 0.6, "cpu", tile=32, overlap=8)
-    torch.testing.assert_close(f_s, 0.3 * f_y + 0.6, atol=2e-6, rtol=1e-5)
-    assert f_y.shape == y.shape
-
-
-def test_fast_ssim_matches_the_library_metric() -> None:
-    torch.manual_seed(0)
-    x = torch.rand(3, 40, 37)
-    y = 1.7 * (x + 0.1 * torch.randn_like(x)) + 0.2
-    for rng in (1.0, 1.7):
-        lib = float(wne.metrics.ssim(y[None], (1.7 * x + 0.2)[None], data_range=rng)[0])
-        assert cmp.fast_ssim(y, 1.7 * x + 0.2, rng) == pytest.approx(lib, abs=1e-6)
 
 
 def test_noise_sweep_rows_and_progress(zoo: Zoo) -> None:
@@ -654,6 +638,60 @@ def test_scenarios_examples_and_results(tmp_path: Path) -> None:
     assert "1 figure(s)" in note
 
 
+def test_output_files_are_content_addressed_and_complete(tmp_path: Path) -> None:
+    files = OutputFiles(tmp_path / "out")
+    img = (np.arange(24 * 20 * 3) % 256).astype(np.uint8).reshape(24, 20, 3)
+    first = files.png(img)
+    assert first is not None and files.png(img.copy()) == first
+    assert files.png(img[..., 0]) != first and files.png(None) is None
+    with Image.open(first) as im:
+        assert im.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(im), img)
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".png", ".png"]
+
+
+@pytest.mark.slow  # imports gradio
+def test_one_function_per_computation_names_the_api_parameters(
+    handlers: DemoHandlers, tmp_path: Path
+) -> None:
+    """Each endpoint's function takes the image and its settings by their API names, returns
+    plain values (PNG paths equal to the handler's arrays, JSON) plus the page's updates, and
+    refuses an image naming a server file outside the allowed folders."""
+    import gradio as gr
+
+    from wne.demo.endpoints import Endpoints
+
+    fns = Endpoints(handlers, OutputFiles(tmp_path / "out"), [EXAMPLES])
+    for name, ep in ENDPOINTS.items():
+        sig = inspect.signature(getattr(fns, name))
+        assert list(sig.parameters) == ["image", *ep.params, "progress"]
+    parrots = str(EXAMPLES / "parrots.png")
+    args = {**BASE_ARGS, "a": 0.5, "backbones": ["dncnn", "fdncnn-ne"]}
+    noisy, target, gallery, summary, page = fns.denoise(parrots, *args.values())
+    view = handlers.denoise(parrots, **args)
+    for path, expected in [
+        (noisy, view.noisy),
+        (target, view.target),
+        (gallery[1][0], view.gallery[1][0]),
+    ]:
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), expected)
+    assert [c.split(" · PSNR")[0] for _, c in gallery] == ["CNN · plain", "CNN · WNE", "NE-arch"]
+    assert summary["settings"]["a"] == 0.5
+    json.dumps(summary)
+    assert page[0]["label"].startswith("noisy input · PSNR")
+    assert len(page) == 2 + 4 * len(FAMILY_IDS) + 2 and "frame" in page[-2]
+    maps, defects, _ = fns.equivariance(parrots, 0.5, 0.2, 25, 0, 25, "dncnn", 64, False)
+    assert len(maps) == 2 and set(defects["defects"]) == {"dncnn-plain-s25", "dncnn-wne-s25"}
+    curves, sw_page = fns.sweep(parrots, 1.0, 0.0, 0, 25, ["dncnn"], "shift-then-noise", False)
+    assert set(curves) == {"title", "rows", "notes"} and sw_page[0]["frame"] == curves["rows"]
+    outside = tmp_path / "private.png"
+    outside.write_bytes((EXAMPLES / "parrots.png").read_bytes())
+    with pytest.raises(gr.Error, match="files on the server cannot be named"):
+        fns.denoise({"path": str(outside)}, *args.values())
+    with pytest.raises(gr.Error, match=r"contrast a must be in \[0.1, 4\]"):
+        fns.denoise(parrots, *{**args, "a": 9}.values())
+
+
 # ----------------------------------------------------------------------------- errors, imports
 
 
@@ -680,10 +718,12 @@ def test_user_facing_turns_every_failure_into_a_gradio_error() -> None:
 
 
 @pytest.mark.slow
-def test_demo_package_does_not_import_gradio() -> None:
+def test_demo_package_does_not_import_gradio_pandas_or_matplotlib() -> None:
     code = (
         "import sys, wne.demo, wne.demo.handlers, wne.demo.compare, wne.demo.imaging, "
-        "wne.demo.zoo, wne.demo.errors; print('gradio' in sys.modules)"
+        "wne.demo.zoo, wne.demo.errors, wne.demo.settings, wne.demo.content, "
+        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime; "
+        "print(sorted({'gradio', 'pandas', 'matplotlib'} & set(sys.modules)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -693,4 +733,4 @@ def test_demo_package_does_not_import_gradio() -> None:
         timeout=240,
         check=True,
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"

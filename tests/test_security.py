@@ -1,7 +1,8 @@
 """Security of the public demo: file routes, API file arguments, uploads, sharing, secrets.
 
-Against the app launched in-process on loopback (the ``served`` fixture of
-``test_app_client``: tiny random-init checkpoints, upload cap 400 kB), with
+Against the app served once for the session in-process on loopback (``served``
+from :mod:`app_fixtures`: tiny random-init checkpoints, upload cap 400 kB, a fake
+secret in the environment from before the app is built), with
 plain HTTP requests where ``gradio_client`` would not send what an attacker can:
 
 - Gradio's file routes serve Gradio's upload/cache folder only: ``/etc/passwd``,
@@ -23,42 +24,20 @@ import ast
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-import test_app_client
+from app_fixtures import CANARY, PARROTS
 
+pytest_plugins = ["app_fixtures"]  # the session's served app (`served`)
 pytestmark = [
     pytest.mark.slow,  # starts the app
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),
 ]
 
 REPO = Path(__file__).resolve().parents[1]
-PARROTS = REPO / "assets" / "examples" / "parrots.png"
-CANARY = f"wne-canary-{uuid.uuid4().hex}"
-"""A fake secret in the server's environment; it must never reach a client."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _secret_in_environment() -> Iterator[None]:
-    """Puts :data:`CANARY` in the environment as typical secrets before the app starts
-    (autouse: set up before ``served``)."""
-    names = ("HF_TOKEN", "WNE_TEST_SECRET")
-    old = {k: os.environ.get(k) for k in names}
-    os.environ.update(dict.fromkeys(names, CANARY))
-    yield
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-served = test_app_client.served
-"""Fixture: (handlers, client) of the app on loopback, one in-process server for this module."""
 
 
 def _get(client: Any, path: str) -> tuple[int, bytes]:

@@ -1,17 +1,22 @@
 """The Gradio demo's logic, importable and testable without Gradio.
 
-- :mod:`wne.demo.validation`: the single validation layer (raw values → :class:`Settings`).
+- :mod:`wne.demo.settings`: the request's settings defined once (defaults, ranges,
+  labels) and the single validation layer (raw values → :class:`Settings`).
 - :mod:`wne.demo.imaging`: safe image reading/conversion and display helpers.
-- :mod:`wne.demo.zoo`: discovering the checkpoints and loading each model once.
+- :mod:`wne.demo.zoo`: discovering the catalogued checkpoints, loading each model once.
 - :mod:`wne.demo.compare`: comparison, equivariance map and noise sweep.
 - :mod:`wne.demo.handlers`: request handlers returning display-ready views.
+- :mod:`wne.demo.endpoints`: one event function per computation, for the page and the API.
+- :mod:`wne.demo.outputs`: output images as complete, content-addressed PNG files.
+- :mod:`wne.demo.content`: scenarios, examples, precomputed results, page texts.
 - :mod:`wne.demo.errors`: turning exceptions into user-facing ``gr.Error``.
+- :mod:`wne.demo.runtime`: process-level settings of the server.
 
 ``app.py`` at the repository root lays out the page and wires these together.
 """
 
 from wne.demo.handlers import DemoConfig, DemoHandlers
-from wne.demo.validation import DemoInputError, Settings, parse_settings
+from wne.demo.settings import DemoInputError, Settings, parse_settings
 from wne.demo.zoo import Zoo
 
 __all__ = ["DemoConfig", "DemoHandlers", "DemoInputError", "Settings", "Zoo", "parse_settings"]

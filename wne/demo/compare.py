@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from wne import catalog
 from wne.degrade import gaussian_noise
-from wne.demo.validation import ORDERS, Settings
-from wne.demo.zoo import BACKBONES, VARIANT_LABELS, ModelUnavailableError, Zoo, model_key
+from wne.demo.settings import ORDERS, Settings
+from wne.demo.zoo import ModelUnavailableError, Zoo, run_label
 from wne.device import synchronize
 from wne.metrics import psnr, ssim
 from wne.tiling import TILE_SIZE, apply_tiled, tile_count
@@ -57,13 +58,6 @@ Progress = Callable[..., Any]
 """``progress(fraction, desc=...)``, e.g. a ``gr.Progress``."""
 
 
-def run_label(backbone: str, variant: str) -> str:
-    """Display name of a model, e.g. ``"CNN · WNE"``; ``"NE-arch"`` for the NE-arch baseline."""
-    if variant == "ne":
-        return BACKBONES[backbone].short
-    return f"{BACKBONES[backbone].short} · {VARIANT_LABELS[variant]}"
-
-
 def _report(progress: Progress | None, fraction: float, desc: str) -> None:
     if progress is not None:
         progress(min(max(fraction, 0.0), 1.0), desc=desc)
@@ -77,6 +71,11 @@ def apply_model(model: nn.Module, images: torch.Tensor, device: torch.device | s
         ``[N, H, W]`` float32 outputs on CPU, unclipped.
     """
     return apply_tiled(model, images.unsqueeze(1), device=device).squeeze(1)
+
+
+def _slots(settings: Settings) -> list[tuple[str, str]]:
+    """(backbone, variant) of every model a request selects, in display order."""
+    return [(b, v) for b in settings.backbones for v in catalog.FAMILIES[b].variants]
 
 
 def _chw(pixels: np.ndarray) -> torch.Tensor:
@@ -276,9 +275,9 @@ def compare(
         noisy_ssim=n_ssim,
         device=str(zoo.device),
     )
-    slots = [(b, v) for b in settings.backbones for v in BACKBONES[b].variants]
+    slots = _slots(settings)
     for i, (backbone, variant) in enumerate(slots):
-        key = model_key(backbone, variant, settings.sigma_train)
+        key = catalog.key(backbone, variant, settings.sigma_train)
         run = ModelRun(backbone, variant, key)
         result.runs.append(run)
         try:
@@ -391,15 +390,15 @@ def equivariance_map(
         y, shifted = y.clamp(0, 1), shifted.clamp(0, 1)
     c = y.shape[0]
     runs: list[EquivarianceRun] = []
-    variants = BACKBONES[backbone].variants
+    variants = catalog.FAMILIES[backbone].variants
     for i, variant in enumerate(variants):
-        key = model_key(backbone, variant, settings.sigma_train)
+        key = catalog.key(backbone, variant, settings.sigma_train)
         try:
             model = zoo.get(backbone, variant, settings.sigma_train)
         except ModelUnavailableError as exc:
             runs.append(EquivarianceRun(variant, key, message=str(exc)))
             continue
-        _report(progress, i / len(variants), f"{VARIANT_LABELS[variant]} model")
+        _report(progress, i / len(variants), f"{catalog.VARIANT_LABELS[variant]} model")
         out = apply_model(model, torch.cat([y, shifted]), zoo.device).double()
         expected = settings.a * out[:c] + settings.b
         diff = (out[c:] - expected).abs()
@@ -465,9 +464,8 @@ def noise_sweep(
         rows.append(
             {"sigma": float(s), "psnr": _psnr(noisy, target, settings.a), "model": "noisy input"}
         )
-    slots = [(b, v) for b in settings.backbones for v in BACKBONES[b].variants]
     avail = []
-    for b, v in slots:
+    for b, v in _slots(settings):
         try:
             avail.append((b, v, zoo.get(b, v, settings.sigma_train)))
         except ModelUnavailableError as exc:

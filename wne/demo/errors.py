@@ -1,7 +1,7 @@
 """One place where the demo's exceptions become messages for the user.
 
 :func:`user_facing` wraps every event handler of the app: a
-:class:`~wne.demo.validation.DemoInputError` (bad input, unavailable model)
+:class:`~wne.demo.settings.DemoInputError` (bad input, unavailable model)
 becomes a ``gr.Error`` with its message; running out of memory becomes a
 ``gr.Error`` suggesting a smaller working size; anything else is logged with
 its traceback and shown as a short internal-error message. In every case the
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from wne.demo.validation import DemoInputError
+from wne.demo.settings import DemoInputError
 
 __all__ = ["user_facing", "user_message"]
 

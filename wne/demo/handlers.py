@@ -1,93 +1,102 @@
 """The demo's request handlers, independent of Gradio.
 
-:class:`DemoHandlers` validates raw UI/API values (:mod:`wne.demo.validation`),
-reads the image (:mod:`wne.demo.imaging`), runs the computation
-(:mod:`wne.demo.compare`) through an optional GPU hook (``@spaces.GPU`` on
-ZeroGPU) and returns display-ready views: uint8 images, labels, tables and
-Markdown. ``app.py`` only maps these views onto components.
+:class:`DemoHandlers` validates raw UI/API values (:func:`wne.demo.settings.parse_settings`,
+with this hardware's limits), reads the image (:mod:`wne.demo.imaging`), runs the
+computation (:mod:`wne.demo.compare`) through an optional GPU hook (``@spaces.GPU`` on
+ZeroGPU) and returns display-ready views: uint8 images, labels, tables and Markdown.
+:mod:`wne.demo.endpoints` turns those views into the page's and the API's values.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from wne import catalog
 from wne.demo import compare as cmp
 from wne.demo.imaging import LoadedImage, heatmap, load_image, to_display
-from wne.demo.validation import (
-    BACKBONE_IDS,
+from wne.demo.settings import (
+    COMPARE_PARAMS,
+    DEFAULT_BACKBONES,
+    EQUIVARIANCE_PARAMS,
     ORDERS,
+    SWEEP_PARAMS,
     DemoInputError,
+    Param,
     Settings,
-    parse_choice,
+    params,
+    parse_param,
     parse_settings,
 )
-from wne.demo.zoo import BACKBONES, VARIANT_LABELS, Zoo
+from wne.demo.zoo import Zoo
 
 __all__ = [
-    "ASSETS_DIR",
-    "SCENARIOS",
+    "TABLE_HEADERS",
     "DemoConfig",
     "DemoHandlers",
     "DenoiseView",
     "EquivarianceView",
-    "Example",
     "Panel",
     "SweepView",
     "calibrate_max_side",
-    "load_examples",
-    "precomputed_results",
-    "scenario",
+    "default_backbones",
 ]
 
 log = logging.getLogger(__name__)
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-"""The repository's ``assets/`` folder (examples and precomputed results)."""
 TABLE_HEADERS = ["model", "PSNR (dB)", "SSIM", "time (ms)"]
 GpuHook = Callable[..., Callable[..., Any]]
 """``hook(fn, duration=callable) -> fn'`` (``spaces.GPU`` or identity)."""
+_SIDE = params()["max_side"]
+CPU_MAX_SIDE_LIMIT = 1024
+"""Largest working size on CPU (the GPU accepts :class:`Settings`' whole range)."""
+GPU_MAX_SIDE = 512
+"""Default working size on a GPU (on CPU: :class:`Settings`' default, or calibrated)."""
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Size limits that depend on the hardware.
+    """Size limits that depend on the hardware, and the asset folders.
 
     Attributes:
         default_max_side: Default working size (longest side, px).
         max_side_limit: Largest working size accepted.
-        results_dir: Folder of precomputed Set12 curves.
-        examples_dir: Folder of example images and ``examples.json``.
+        results_dir: Folder of precomputed Set12 curves (None: none).
+        examples_dir: Folder of example images and ``examples.json`` (None: none).
     """
 
-    default_max_side: int = 256
-    max_side_limit: int = 1024
-    results_dir: Path = ASSETS_DIR / "results"
-    examples_dir: Path = ASSETS_DIR / "examples"
+    default_max_side: int = _SIDE.default
+    max_side_limit: int = CPU_MAX_SIDE_LIMIT
+    results_dir: Path | None = None
+    examples_dir: Path | None = None
 
     @classmethod
-    def for_device(cls, device: torch.device) -> DemoConfig:
-        """CPU: 256 px default, up to 1024; GPU: 512 px, up to 2048.
+    def for_device(cls, device: torch.device, **folders: Path | None) -> DemoConfig:
+        """CPU: the default working size of :class:`Settings`, up to 1024; GPU: 512 px, up to
+        the whole range. ``$WNE_DEMO_MAX_SIDE`` overrides the default working size.
 
-        ``$WNE_DEMO_MAX_SIDE`` overrides the default working size.
+        Args:
+            device: Where the models run.
+            **folders: ``results_dir`` / ``examples_dir``.
         """
         gpu = device.type == "cuda"
-        limit = 2048 if gpu else 1024
-        default = _env_side(limit) or (512 if gpu else 256)
-        return cls(default_max_side=default, max_side_limit=limit)
+        limit = int(_SIDE.hi or CPU_MAX_SIDE_LIMIT) if gpu else CPU_MAX_SIDE_LIMIT
+        default = _env_side(limit) or (GPU_MAX_SIDE if gpu else _SIDE.default)
+        return cls(default_max_side=default, max_side_limit=limit, **folders)
 
     @classmethod
-    def for_zoo(cls, zoo: Zoo, target_seconds: float | None = None) -> DemoConfig:
+    def for_zoo(
+        cls, zoo: Zoo, target_seconds: float | None = None, **folders: Path | None
+    ) -> DemoConfig:
         """Like :meth:`for_device`, with the CPU default sized for a latency target.
 
         On CPU (unless ``$WNE_DEMO_MAX_SIDE`` is set) the default comparison is
@@ -97,7 +106,7 @@ class DemoConfig:
         or 1.8 s, which leaves room for I/O within a 3 s answer). This also warms
         the models up.
         """
-        base = cls.for_device(zoo.device)
+        base = cls.for_device(zoo.device, **folders)
         if zoo.device.type == "cuda" or _env_side(base.max_side_limit) or not zoo.models:
             return base
         if target_seconds is None:
@@ -105,8 +114,7 @@ class DemoConfig:
                 target_seconds = float(os.environ.get("WNE_LATENCY_TARGET", "1.8"))
             except ValueError:
                 target_seconds = 1.8
-        side = calibrate_max_side(zoo, target_seconds)
-        return cls(default_max_side=side, max_side_limit=base.max_side_limit)
+        return replace(base, default_max_side=calibrate_max_side(zoo, target_seconds))
 
 
 def _env_side(limit: int) -> int | None:
@@ -114,10 +122,16 @@ def _env_side(limit: int) -> int | None:
     if not env:
         return None
     try:
-        return max(32, min(limit, int(env)))
+        return max(int(_SIDE.lo or 32), min(limit, int(env)))
     except ValueError:
         log.warning("ignoring WNE_DEMO_MAX_SIDE=%r (not an integer)", env)
         return None
+
+
+def default_backbones(zoo: Zoo) -> tuple[str, ...]:
+    """The default comparison's backbones that have models (else the first that has)."""
+    have = zoo.backbones()
+    return tuple(b for b in DEFAULT_BACKBONES if b in have) or tuple(have[:1])
 
 
 def calibrate_max_side(
@@ -144,10 +158,7 @@ def calibrate_max_side(
     Returns:
         The working size in pixels.
     """
-    backbones = tuple(b for b in ("dncnn", "swinir") if b in zoo.backbones()) or tuple(
-        zoo.backbones()[:1]
-    )
-    settings = Settings(sigma_train=zoo.default_sigma(), backbones=backbones)
+    settings = Settings(sigma_train=zoo.default_sigma(), backbones=default_backbones(zoo))
 
     def probe(side: int) -> float:
         yy, xx = np.mgrid[0:side, 0:side] / side
@@ -236,120 +247,6 @@ class SweepView:
     notes: str
 
 
-@dataclass(frozen=True)
-class Example:
-    """An example image with its label and suggested settings."""
-
-    path: Path
-    label: str
-    settings: dict[str, Any]
-
-
-SCENARIOS: dict[str, str] = {
-    "noise higher than training": (
-        "The test noise is more than twice the training noise: plain models leave noise "
-        "behind, WNE models adapt because they see the image normalized by its own std."
-    ),
-    "dim the lights": (
-        "A noisy photo darkened to 30% contrast (a = 0.3, shift applied to the noisy image): "
-        "WNE scores exactly as at a = 1, plain models do not."
-    ),
-    "brighten the scene": (
-        "A noisy photo brightened (a = 1.5, b = +0.3; values above 1 stay unclipped): "
-        "WNE is unaffected, plain models see inputs outside their training range."
-    ),
-}
-
-
-def scenario(name: str, sigma_train: int) -> dict[str, Any]:
-    """Control values of a classroom scenario.
-
-    Args:
-        name: A key of :data:`SCENARIOS`.
-        sigma_train: The training σ to keep (the noise level is set relative to it).
-
-    Returns:
-        Values for ``a``, ``b``, ``sigma``, ``order`` and ``clip``.
-    """
-    name = parse_choice(name, "scenario", SCENARIOS)
-    if name == "noise higher than training":
-        return {
-            "a": 1.0,
-            "b": 0.0,
-            "sigma": float(min(100, max(2.4 * sigma_train, 40))),
-            "order": "shift-then-noise",
-            "clip": False,
-        }
-    if name == "dim the lights":
-        return {
-            "a": 0.3,
-            "b": 0.0,
-            "sigma": float(sigma_train),
-            "order": "noise-then-shift",
-            "clip": False,
-        }
-    return {
-        "a": 1.5,
-        "b": 0.3,
-        "sigma": float(sigma_train),
-        "order": "noise-then-shift",
-        "clip": False,
-    }
-
-
-def load_examples(folder: str | Path) -> list[Example]:
-    """Reads ``examples.json`` (``[{"file", "label", "settings"}]``) from ``folder``.
-
-    Entries whose file is missing are skipped; a missing or invalid index gives
-    no examples (logged), never an exception.
-    """
-    folder = Path(folder)
-    index = folder / "examples.json"
-    try:
-        entries = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        log.warning("no usable example index %s: %s", index, exc)
-        return []
-    out = []
-    for entry in entries if isinstance(entries, list) else []:
-        try:
-            path = folder / str(entry["file"])
-            if path.is_file():
-                out.append(Example(path, str(entry["label"]), dict(entry.get("settings", {}))))
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("skipping malformed example entry %r: %s", entry, exc)
-    return out
-
-
-def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str]:
-    """The precomputed Set12 curves written by ``python -m wne.evaluate --out <folder>``.
-
-    Looks (recursively, e.g. ``sigma25/``) for its ``mismatch*.png`` figures and its
-    ``psnr.csv`` / ``defect.csv`` tables; other files in the folder are ignored.
-
-    Returns:
-        ``(figures, tables, note)``; the note says what was found or that nothing
-        is there yet.
-    """
-    folder = Path(folder)
-    if folder.is_dir():
-        pngs = sorted(folder.rglob("mismatch*.png"))
-        csvs = sorted([*folder.rglob("psnr.csv"), *folder.rglob("defect.csv")])
-    else:
-        pngs, csvs = [], []
-    if not pngs and not csvs:
-        note = (
-            f"No precomputed Set12 curves yet: `{folder.name}/` holds no `mismatch*.png` or "
-            "`psnr.csv` from `python -m wne.evaluate` (see the README)."
-        )
-    else:
-        note = (
-            f"Precomputed on Set12 by `python -m wne.evaluate` ({len(pngs)} figure(s), "
-            f"{len(csvs)} table(s)): output PSNR vs test σ for models trained at one σ."
-        )
-    return pngs, csvs, note
-
-
 def _fmt_db(value: float | None) -> str:
     if value is None:
         return "–"
@@ -396,7 +293,7 @@ class DemoHandlers:
     ) -> int:
         """A generous GPU time budget for one call (ZeroGPU's ``duration``)."""
         h, w, c = clean.shape
-        models = sum(len(BACKBONES[b].variants) for b in settings.backbones)
+        models = sum(len(catalog.FAMILIES[b].variants) for b in settings.backbones)
         work = h * w * c * max(models, 1) * (len(cmp.SWEEP_SIGMAS) if kind == "sweep" else 2)
         return int(min(120, 15 + work / 2e6))
 
@@ -411,14 +308,63 @@ class DemoHandlers:
         if kind == "compare":
             return cmp.compare(self.zoo, clean, settings, progress)
         if kind == "equivariance":
-            return cmp.equivariance_map(self.zoo, clean, settings, backbone or "dncnn", progress)
+            bid = backbone or settings.backbones[0]
+            return cmp.equivariance_map(self.zoo, clean, settings, bid, progress)
         if kind == "sweep":
             return cmp.noise_sweep(self.zoo, clean, settings, progress=progress)
         raise ValueError(f"unknown computation {kind!r}")
 
-    def settings(self, *args: Any, **kwargs: Any) -> Settings:
-        """:func:`~wne.demo.validation.parse_settings` with this hardware's size limit."""
-        return parse_settings(*args, max_side_limit=self.config.max_side_limit, **kwargs)
+    def params(self) -> dict[str, Param]:
+        """Every request argument's :class:`~wne.demo.settings.Param` for this hardware and
+        these models: the page's controls and the API's defaults.
+
+        The working size gets the hardware's default and upper limit; σ_train the
+        zoo's default (choices without models are marked); the backbones default to
+        the default comparison's that have models.
+        """
+        spec = params()
+        have = self.zoo.sigmas()
+        st = spec["sigma_train"]
+        spec["sigma_train"] = replace(
+            st,
+            default=self.zoo.default_sigma(),
+            choices=tuple(
+                (label + ("" if value in have else " (no models)"), value)
+                for label, value in st.choices
+            ),
+        )
+        backbones = default_backbones(self.zoo) or DEFAULT_BACKBONES
+        spec["backbones"] = replace(spec["backbones"], default=backbones)
+        spec["backbone"] = replace(spec["backbone"], default=backbones[0])
+        spec["max_side"] = replace(
+            spec["max_side"],
+            default=self.config.default_max_side,
+            hi=self.config.max_side_limit,
+            info=f"larger images are downscaled; above {cmp.TILE_SIZE} px the models run in tiles",
+        )
+        return spec
+
+    def defaults(self) -> dict[str, Any]:
+        """The page's default value of every request argument (lists for multiple choices)."""
+        return {
+            name: list(p.default) if isinstance(p.default, tuple) else p.default
+            for name, p in self.params().items()
+        }
+
+    def settings(self, *args: Any, **raw: Any) -> Settings:
+        """:func:`~wne.demo.settings.parse_settings` with this hardware's limits and the
+        page's defaults (:meth:`params`) for arguments left out."""
+        return parse_settings(
+            *args, max_side_limit=self.config.max_side_limit, defaults=self.defaults(), **raw
+        )
+
+    def _request(self, allowed: Sequence[str], raw: dict[str, Any], **fixed: Any) -> Settings:
+        """The settings of a request that takes the arguments ``allowed`` (others are
+        fixed by the computation)."""
+        unknown = sorted(set(raw) - set(allowed))
+        if unknown:
+            raise DemoInputError(f"unknown argument(s) {unknown}; expected some of {list(allowed)}")
+        return self.settings(**raw, **fixed)
 
     def _require_models(self) -> None:
         if not self.zoo.models:
@@ -429,26 +375,19 @@ class DemoHandlers:
 
     # -- compare ----------------------------------------------------------------------------
 
-    def denoise(
-        self,
-        image: Any,
-        a: Any = 1.0,
-        b: Any = 0.0,
-        sigma: Any = 25.0,
-        seed: Any = 0,
-        sigma_train: Any = 25,
-        backbones: Any = ("dncnn", "swinir"),
-        order: Any = "shift-then-noise",
-        max_side: Any = 256,
-        clip: Any = False,
-        progress: cmp.Progress | None = None,
-    ) -> DenoiseView:
+    def denoise(self, image: Any, progress: cmp.Progress | None = None, **raw: Any) -> DenoiseView:
         """Validates a request, runs the comparison and prepares it for display.
+
+        Args:
+            image: The image (path, file payload, bytes, PIL image or array).
+            progress: Optional progress callback.
+            **raw: Raw values of :data:`~wne.demo.settings.COMPARE_PARAMS` (left out:
+                the page's defaults).
 
         Raises:
             DemoInputError: On invalid arguments or image, or when no model exists.
         """
-        settings = self.settings(a, b, sigma, seed, sigma_train, backbones, order, max_side, clip)
+        settings = self._request(COMPARE_PARAMS, raw)
         self._require_models()
         loaded = load_image(image, max_side=settings.max_side)
         result = self._compute("compare", loaded.pixels, settings, None, progress)
@@ -468,7 +407,8 @@ class DemoHandlers:
         target = show("target", res.target)
         gallery: list[tuple[np.ndarray, str]] = []
         panels = []
-        for bid, bb in BACKBONES.items():
+        for bb in catalog.families(zoo_only=True):
+            bid = bb.id
             if bid not in s.backbones:
                 panels.append(Panel(bid, False, f"### {bb.label}\nnot selected"))
                 continue
@@ -477,8 +417,8 @@ class DemoHandlers:
 
             def label(r: cmp.ModelRun | None) -> str:
                 if r is None or r.output is None:
-                    return f"{VARIANT_LABELS[r.variant] if r else ''} · unavailable"
-                name = "output" if r.variant == "ne" else VARIANT_LABELS[r.variant]
+                    return f"{catalog.VARIANT_LABELS[r.variant] if r else ''} · unavailable"
+                name = "output" if r.variant == "ne" else catalog.VARIANT_LABELS[r.variant]
                 return f"{name} · {_fmt_db(r.psnr)}"
 
             gallery += [
@@ -507,7 +447,7 @@ class DemoHandlers:
                 elif outs:
                     only = next(iter(outs))
                     pair = (noisy, outs[only])
-                    slider_label = f"noisy ↔ {VARIANT_LABELS[only]}"
+                    slider_label = f"noisy ↔ {catalog.VARIANT_LABELS[only]}"
                 else:
                     pair, slider_label = None, "no model available"
                 panels.append(
@@ -568,27 +508,23 @@ class DemoHandlers:
     # -- equivariance -----------------------------------------------------------------------
 
     def equivariance(
-        self,
-        image: Any,
-        a: Any = 0.5,
-        b: Any = 0.2,
-        sigma: Any = 25.0,
-        seed: Any = 0,
-        sigma_train: Any = 25,
-        backbone: Any = "dncnn",
-        max_side: Any = 256,
-        clip: Any = False,
-        progress: cmp.Progress | None = None,
+        self, image: Any, progress: cmp.Progress | None = None, **raw: Any
     ) -> EquivarianceView:
         """Heat maps of ``|f(a·y+b) − (a·f(y)+b)|`` for a backbone's variants.
+
+        Args:
+            image: The image (path, file payload, bytes, PIL image or array).
+            progress: Optional progress callback.
+            **raw: Raw values of :data:`~wne.demo.settings.EQUIVARIANCE_PARAMS` (left
+                out: the page's defaults).
 
         Raises:
             DemoInputError: On invalid arguments or image, or when no model exists.
         """
-        bid = parse_choice(backbone, "backbone", BACKBONE_IDS)
-        settings = self.settings(
-            a, b, sigma, seed, sigma_train, [bid], "noise-then-shift", max_side, clip
-        )
+        spec = self.params()["backbone"]
+        bid = parse_param(spec, raw.pop("backbone", spec.default))
+        allowed = [p for p in EQUIVARIANCE_PARAMS if p != "backbone"]
+        settings = self._request(allowed, raw, backbones=[bid], order="noise-then-shift")
         self._require_models()
         loaded = load_image(image, max_side=settings.max_side)
         res: cmp.EquivarianceMap = self._compute(
@@ -598,14 +534,14 @@ class DemoHandlers:
         maps: list[np.ndarray | None] = []
         labels: list[str] = []
         lines = [
-            f"**{BACKBONES[bid].label}**, trained at σ = {settings.sigma_train}; "
+            f"**{catalog.FAMILIES[bid].label}**, trained at σ = {settings.sigma_train}; "
             f"y = noisy image (σ = {settings.sigma:g}), a = {settings.a:g}, b = {settings.b:g}.",
             "",
             "| model | relative defect ‖f(a·y+b) − (a·f(y)+b)‖ / ‖a·f(y)+b‖ | max abs. defect |",
             "|---|---|---|",
         ]
         for r in res.runs:
-            name = VARIANT_LABELS[r.variant]
+            name = catalog.VARIANT_LABELS[r.variant]
             if r.error is None:
                 maps.append(None)
                 labels.append(f"{name} · unavailable")
@@ -647,26 +583,19 @@ class DemoHandlers:
 
     # -- noise sweep ------------------------------------------------------------------------
 
-    def sweep(
-        self,
-        image: Any,
-        a: Any = 1.0,
-        b: Any = 0.0,
-        seed: Any = 0,
-        sigma_train: Any = 25,
-        backbones: Any = ("dncnn", "swinir"),
-        order: Any = "shift-then-noise",
-        clip: Any = False,
-        progress: cmp.Progress | None = None,
-    ) -> SweepView:
+    def sweep(self, image: Any, progress: cmp.Progress | None = None, **raw: Any) -> SweepView:
         """Output PSNR vs σ on the user's image (downscaled to :data:`~compare.SWEEP_SIDE`).
+
+        Args:
+            image: The image (path, file payload, bytes, PIL image or array).
+            progress: Optional progress callback.
+            **raw: Raw values of :data:`~wne.demo.settings.SWEEP_PARAMS` (left out: the
+                page's defaults).
 
         Raises:
             DemoInputError: On invalid arguments or image, or when no model exists.
         """
-        settings = self.settings(
-            a, b, 25.0, seed, sigma_train, backbones, order, cmp.SWEEP_SIDE, clip
-        )
+        settings = self._request(SWEEP_PARAMS, raw, sigma=25.0, max_side=cmp.SWEEP_SIDE)
         self._require_models()
         loaded = load_image(image, max_side=cmp.SWEEP_SIDE)
         res: cmp.Sweep = self._compute("sweep", loaded.pixels, settings, None, progress)

@@ -1,99 +1,81 @@
 """Discovering the demo's checkpoints and loading each model once.
 
-Model keys follow ``{dncnn|swinir}-{plain|wne}-s{σ}`` and ``fdncnn-ne-s{σ}``
-(the NE-arch baseline has a single variant). Checkpoints come from
-:func:`wne.available_checkpoints` (``$WNE_CHECKPOINT_DIR`` or ``checkpoints/``);
-with ``$WNE_HUB_REPO`` set, the standard keys missing locally are also tried on
-the Hub through :func:`wne.load`. A missing or broken checkpoint never stops
-the app: its (backbone, variant, σ) slot is reported as unavailable with the
-reason.
+What the demo can show comes from :mod:`wne.catalog`: the families with
+checkpoints (``families(zoo_only=True)``), their variants and the training σ
+values. Checkpoints come from :func:`wne.available_checkpoints`
+(``$WNE_CHECKPOINT_DIR`` or ``checkpoints/``); with ``$WNE_HUB_REPO`` set, the
+catalogued keys missing locally are also tried on the Hub through
+:func:`wne.load`. A loaded model is filed under the (family, variant, σ_train)
+slot its own ``config.json`` describes (:func:`wne.catalog.describe`), never by
+parsing its key. A missing or broken checkpoint never stops the app: its slot is
+reported as unavailable with the reason.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 import wne
+from wne import catalog
 from wne.checkpoints import CheckpointNotFoundError, HubError
-from wne.demo.validation import SIGMA_TRAIN_CHOICES, DemoInputError
+from wne.demo.settings import DemoInputError
 from wne.device import pick_device
 
-__all__ = [
-    "BACKBONES",
-    "Backbone",
-    "ModelUnavailableError",
-    "Zoo",
-    "model_key",
-    "parse_key",
-    "pick_device",
-]
+__all__ = ["ModelUnavailableError", "Slot", "Zoo", "describe_model", "run_label"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Backbone:
-    """A backbone family shown in the demo.
-
-    Attributes:
-        id: Identifier used by the UI and the API (``"dncnn"``, ...).
-        label: Human-readable name.
-        short: Short name for tables and plots.
-        variants: The variants that exist for it, in display order.
-    """
-
-    id: str
-    label: str
-    short: str
-    variants: tuple[str, ...]
-
-
-BACKBONES: dict[str, Backbone] = {
-    "dncnn": Backbone("dncnn", "CNN (DnCNN)", "CNN", ("plain", "wne")),
-    "swinir": Backbone("swinir", "Transformer (SwinIR)", "Transformer", ("plain", "wne")),
-    "fdncnn-ne": Backbone("fdncnn-ne", "NE-arch baseline (FDnCNN-NE)", "NE-arch", ("ne",)),
-}
-
-VARIANT_LABELS = {"plain": "plain", "wne": "WNE", "ne": "NE-arch"}
-_KEY_RE = re.compile(r"^(?:(dncnn|swinir)-(plain|wne)|(fdncnn)-(ne))-s(\d{1,3})$")
+Slot = tuple[str, str, int]
+"""``(family id, variant, σ_train)``."""
 
 
 class ModelUnavailableError(DemoInputError):
     """The requested (backbone, variant, σ_train) has no loadable checkpoint."""
 
 
-def model_key(backbone: str, variant: str, sigma_train: int) -> str:
-    """The checkpoint key of a slot, e.g. ``("dncnn", "wne", 25) → "dncnn-wne-s25"``."""
-    if backbone == "fdncnn-ne":
-        return f"fdncnn-ne-s{sigma_train}"
-    return f"{backbone}-{variant}-s{sigma_train}"
+def describe_model(model: nn.Module) -> Slot | None:
+    """The slot of a loaded model, from its ``wne_config`` (arch, wrapper, σ_train).
 
-
-def parse_key(key: str) -> tuple[str, str, int] | None:
-    """``"swinir-plain-s10" → ("swinir", "plain", 10)``; None for keys the demo does not use."""
-    m = _KEY_RE.match(key)
-    if m is None:
+    Returns:
+        ``(family, variant, sigma_train)``, or None for a model the demo's
+        catalog families do not cover (or one without a config).
+    """
+    cfg = getattr(model, "wne_config", None)
+    if cfg is None or cfg.sigma_train is None:
         return None
-    if m.group(1):
-        return m.group(1), m.group(2), int(m.group(5))
-    return "fdncnn-ne", "ne", int(m.group(5))
+    found = catalog.describe(cfg.arch, cfg.wrapper)
+    if found is None or not found[0].sigmas:
+        return None
+    family, variant = found
+    return family.id, variant, round(float(cfg.sigma_train))
+
+
+def run_label(backbone: str, variant: str) -> str:
+    """Display name of a model, e.g. ``"CNN · WNE"``; just ``"NE-arch"`` for a
+    single-variant family."""
+    family = catalog.FAMILIES[backbone]
+    if len(family.variants) == 1:
+        return family.short
+    return f"{family.short} · {catalog.VARIANT_LABELS[variant]}"
 
 
 class Zoo:
     """The loaded models, indexed by (backbone, variant, σ_train).
 
     Args:
-        models: Loaded models by key.
+        models: Loaded models (each with its ``wne_config``), by any name; each is
+            filed under the slot its config describes, named by
+            :func:`wne.catalog.key`. Models the catalog does not describe are
+            left out (logged).
         device: The device they live on.
-        errors: Reasons why keys failed to load, by key.
+        errors: Reasons why checkpoints failed to load, by key.
+        notes: Start-up notes for the page (e.g. a device fallback).
     """
 
     def __init__(
@@ -101,12 +83,21 @@ class Zoo:
         models: dict[str, nn.Module],
         device: torch.device,
         errors: dict[str, str] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
-        self.models = dict(models)
+        self.models: dict[str, nn.Module] = {}
         self.device = device
         self.errors = dict(errors or {})
-        for model in self.models.values():
+        self.notes = list(notes or [])
+        self._slots: set[Slot] = set()
+        for name, model in models.items():
+            slot = describe_model(model)
+            if slot is None:
+                log.info("ignoring model %s: not one of the demo's catalogued families", name)
+                continue
             model.eval()
+            self.models[catalog.key(*slot)] = model
+            self._slots.add(slot)
 
     @classmethod
     def discover(
@@ -121,22 +112,32 @@ class Zoo:
         Args:
             root: Checkpoint folder (default: the bundled one, see
                 :func:`wne.checkpoints.default_root`).
-            device: Where to put the models (default: :func:`pick_device`).
-            hub_repo: Hub repo to try for standard keys missing locally
+            device: Where to put the models (default: :func:`wne.device.pick_device`,
+                i.e. ``$WNE_DEVICE`` or CUDA when available). A device that is not
+                available falls back to the CPU with a logged error and a note.
+            hub_repo: Hub repo to try for catalogued keys missing locally
                 (default: ``$WNE_HUB_REPO``; none: local only).
 
         Returns:
             The zoo (possibly empty; failures are recorded in ``errors``).
         """
-        dev = pick_device(device)
+        notes: list[str] = []
+        try:
+            dev = pick_device(device)
+        except ValueError as exc:
+            log.error("%s; running the models on the CPU", exc)
+            notes.append(f"{exc}; the models run on the CPU.")
+            dev = torch.device("cpu")
         hub_repo = hub_repo if hub_repo is not None else os.environ.get("WNE_HUB_REPO") or None
-        local = [k for k in wne.available_checkpoints(root) if parse_key(k) is not None]
-        skipped = sorted(set(wne.available_checkpoints(root)) - set(local))
+        known = cls.standard_keys()
+        found = wne.available_checkpoints(root)
+        local = [k for k in known if k in found]
+        skipped = sorted(set(found) - set(local))
         if skipped:
             log.info("ignoring checkpoints the demo does not use: %s", ", ".join(skipped))
         keys = list(local)
         if hub_repo:
-            keys += [k for k in cls.standard_keys() if k not in local]
+            keys += [k for k in known if k not in local]
         models: dict[str, nn.Module] = {}
         errors: dict[str, str] = {}
         hub_down = False
@@ -144,44 +145,51 @@ class Zoo:
             if hub_down and key not in local:
                 continue
             try:
-                models[key] = wne.load(
+                model = wne.load(
                     key, device=dev, root=root, repo=hub_repo, source="auto", timeout=10.0
                 )
             except CheckpointNotFoundError as exc:
                 if key in local:
                     errors[key] = str(exc)
                 log.debug("no checkpoint %s: %s", key, exc)
+                continue
             except HubError as exc:  # unreachable Hub: stop asking it for the other keys
                 hub_down = True
                 log.warning(
                     "Hub repo %s unavailable (%s); using local checkpoints only", hub_repo, exc
                 )
+                continue
             except Exception as exc:  # a broken checkpoint must not stop the app
                 errors[key] = f"{type(exc).__name__}: {exc}"
                 log.warning("could not load checkpoint %s: %s", key, exc)
+                continue
+            slot = describe_model(model)
+            if slot is None or catalog.key(*slot) != key:
+                errors[key] = (
+                    f"its config.json describes {catalog.key(*slot) if slot else 'another model'}"
+                )
+                log.warning("checkpoint %s: %s", key, errors[key])
+                continue
+            models[key] = model
         log.info("demo models on %s: %s", dev, ", ".join(sorted(models)) or "none")
-        return cls(models, dev, errors)
+        return cls(models, dev, errors, notes)
 
     @staticmethod
     def standard_keys() -> list[str]:
-        """Every key the demo knows how to show."""
-        return [
-            model_key(b.id, v, s)
-            for s in SIGMA_TRAIN_CHOICES
-            for b in BACKBONES.values()
-            for v in b.variants
-        ]
+        """Every key of the catalog's zoo (the checkpoints the demo can show)."""
+        return catalog.keys()
 
     def has(self, backbone: str, variant: str, sigma_train: int) -> bool:
         """Whether that slot has a loaded model."""
-        return model_key(backbone, variant, sigma_train) in self.models
+        return (backbone, variant, sigma_train) in self._slots
 
     def unavailable_reason(self, backbone: str, variant: str, sigma_train: int) -> str | None:
         """Why a slot has no model (None when it has one)."""
-        key = model_key(backbone, variant, sigma_train)
-        if key in self.models:
+        if self.has(backbone, variant, sigma_train):
             return None
-        name = f"{BACKBONES[backbone].label} {VARIANT_LABELS[variant]} at training σ={sigma_train}"
+        key = catalog.key(backbone, variant, sigma_train)
+        family = catalog.FAMILIES[backbone]
+        name = f"{family.label} {catalog.VARIANT_LABELS[variant]} at training σ={sigma_train}"
         if key in self.errors:
             return f"{name} is unavailable: checkpoint {key!r} failed to load ({self.errors[key]})"
         return f"{name} is unavailable: no checkpoint {key!r} is installed"
@@ -195,18 +203,17 @@ class Zoo:
         reason = self.unavailable_reason(backbone, variant, sigma_train)
         if reason is not None:
             raise ModelUnavailableError(reason)
-        return self.models[model_key(backbone, variant, sigma_train)]
+        return self.models[catalog.key(backbone, variant, sigma_train)]
 
     def sigmas(self, backbones: Iterable[str] | None = None) -> list[int]:
         """Training σ values with at least one model (of the given backbones)."""
-        wanted = set(backbones) if backbones is not None else set(BACKBONES)
-        found = {p[2] for k in self.models if (p := parse_key(k)) and p[0] in wanted}
-        return sorted(found)
+        wanted = set(backbones) if backbones is not None else None
+        return sorted({s for b, _, s in self._slots if wanted is None or b in wanted})
 
     def backbones(self) -> list[str]:
         """Backbone ids with at least one model, in display order."""
-        have = {p[0] for k in self.models if (p := parse_key(k))}
-        return [b for b in BACKBONES if b in have]
+        have = {b for b, _, _ in self._slots}
+        return [f.id for f in catalog.families(zoo_only=True) if f.id in have]
 
     def default_sigma(self) -> int:
         """25 when available, else the smallest available σ_train (25 for an empty zoo)."""
@@ -215,15 +222,17 @@ class Zoo:
 
     def summary_markdown(self) -> str:
         """A Markdown table of which (backbone, σ_train) pairs are available."""
-        head = "| backbone | " + " | ".join(f"σ_train={s}" for s in SIGMA_TRAIN_CHOICES) + " |"
-        rows = [head, "|---|" + "---|" * len(SIGMA_TRAIN_CHOICES)]
-        for b in BACKBONES.values():
+        sigmas = catalog.SIGMA_TRAINS
+        head = "| backbone | " + " | ".join(f"σ_train={s}" for s in sigmas) + " |"
+        rows = [head, "|---|" + "---|" * len(sigmas)]
+        for f in catalog.families(zoo_only=True):
             cells = []
-            for s in SIGMA_TRAIN_CHOICES:
-                have = [VARIANT_LABELS[v] for v in b.variants if self.has(b.id, v, s)]
+            for s in sigmas:
+                have = [catalog.VARIANT_LABELS[v] for v in f.variants if self.has(f.id, v, s)]
                 cells.append(" + ".join(have) if have else "unavailable")
-            rows.append(f"| {b.label} | " + " | ".join(cells) + " |")
-        if self.errors:
+            rows.append(f"| {f.label} | " + " | ".join(cells) + " |")
+        if self.errors or self.notes:
             rows.append("")
             rows += [f"- `{k}` failed to load: {msg}" for k, msg in sorted(self.errors.items())]
+            rows += [f"- {n}" for n in self.notes]
         return "\n".join(rows)

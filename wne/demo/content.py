@@ -1,0 +1,204 @@
+"""The demo's content: classroom scenarios, example images, precomputed results, page texts.
+
+Plain data and functions; the folders are passed in by the caller (``app.py``
+knows where the repository's ``assets/`` lie), never derived from this
+package's location.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wne.demo.settings import params, parse_choice
+
+__all__ = [
+    "ABOUT",
+    "API_DOCS",
+    "COLOR_NOTE",
+    "EQUIVARIANCE_HELP",
+    "INTRO",
+    "SCENARIOS",
+    "SWEEP_HELP",
+    "Example",
+    "example_rows",
+    "load_examples",
+    "precomputed_results",
+    "scenario",
+]
+
+log = logging.getLogger(__name__)
+
+INTRO = (
+    "# Plain vs normalization-equivariant (WNE) denoisers\n"
+    "Upload an image, shift its contrast *a* and brightness *b*, add noise, and watch "
+    "plain denoisers break while their WNE-wrapped twins hold: for a CNN and a "
+    "transformer, side by side, with numbers. Running on **{device}**.\n\n*{color}*"
+)
+"""The page's heading (``device``: where the models run; ``color``: :data:`COLOR_NOTE`)."""
+EQUIVARIANCE_HELP = (
+    "For the chosen backbone, the maps show |f(a·y+b) − (a·f(y)+b)| per pixel, where y is "
+    "the noisy image and a, b come from the sliders. An exactly equivariant model gives a "
+    "black map."
+)
+SWEEP_HELP = (
+    "Output PSNR vs test σ on your image (downscaled to {side} px) for the selected "
+    "backbones, with the current a, b, order and clip. Plain models degrade away from their "
+    "training σ; WNE models much less."
+)
+COLOR_NOTE = (
+    "Colour images are denoised channel by channel by the same grayscale model in one batched "
+    "call (never turned gray); a shift a·y + b applied to all channels keeps WNE exactly "
+    "equivariant."
+)
+ABOUT = r"""
+### Normalization equivariance in three sentences
+A denoiser *f* is **normalization-equivariant** when changing the contrast and brightness of
+its input changes its output in exactly the same way. Ordinary networks only learn this
+approximately, near the brightness, contrast and noise levels of their training images, so they
+fail on images that are darker, brighter or noisier than those. The **WNE** wrapper makes any
+backbone (here a CNN and a transformer) exactly equivariant without new parameters: it denoises
+the image normalized by its own mean and standard deviation and then undoes the normalization.
+
+$$f(a\,y + b) = a\,f(y) + b \quad (a > 0), \qquad
+f(y) = \operatorname{std}(y)\; g\!\left(\frac{y - \operatorname{mean}(y)}{\operatorname{std}(y)}
+\right) + \operatorname{mean}(y)$$
+
+Scores: PSNR and SSIM are measured against the target *a·x + b* with data range *a*, so with the
+shift applied to the noisy image an equivariant model gets the same PSNR at every *a*, *b*.
+"""
+API_DOCS = {
+    "denoise": "Plain vs WNE comparison. Returns (noisy image, target image, gallery of "
+    "(output, caption) per model, JSON with settings, PSNR/SSIM (data range a) and timings).",
+    "equivariance": "Defect maps |f(a·y+b) − (a·f(y)+b)| for one backbone. Returns (gallery of "
+    "(map, caption), JSON with the relative and max defects).",
+    "sweep": "Output PSNR vs test σ on the image (downscaled). Returns JSON "
+    "{title, rows: [{sigma, psnr, model}], notes}.",
+}
+"""The API description of each endpoint."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """An example image with its label and suggested settings."""
+
+    path: Path
+    label: str
+    settings: dict[str, Any]
+
+
+SCENARIOS: dict[str, str] = {
+    "noise higher than training": (
+        "The test noise is more than twice the training noise: plain models leave noise "
+        "behind, WNE models adapt because they see the image normalized by its own std."
+    ),
+    "dim the lights": (
+        "A noisy photo darkened to 30% contrast (a = 0.3, shift applied to the noisy image): "
+        "WNE scores exactly as at a = 1, plain models do not."
+    ),
+    "brighten the scene": (
+        "A noisy photo brightened (a = 1.5, b = +0.3; values above 1 stay unclipped): "
+        "WNE is unaffected, plain models see inputs outside their training range."
+    ),
+}
+
+
+def scenario(name: str, sigma_train: int) -> dict[str, Any]:
+    """Control values of a classroom scenario.
+
+    Args:
+        name: A key of :data:`SCENARIOS`.
+        sigma_train: The training σ to keep (the noise level is set relative to it).
+
+    Returns:
+        Values for ``a``, ``b``, ``sigma``, ``order`` and ``clip``.
+    """
+    name = parse_choice(name, "scenario", SCENARIOS)
+    if name == "noise higher than training":
+        return {
+            "a": 1.0,
+            "b": 0.0,
+            "sigma": float(min(params()["sigma"].hi or 100, max(2.4 * sigma_train, 40))),
+            "order": "shift-then-noise",
+            "clip": False,
+        }
+    if name == "dim the lights":
+        return {
+            "a": 0.3,
+            "b": 0.0,
+            "sigma": float(sigma_train),
+            "order": "noise-then-shift",
+            "clip": False,
+        }
+    return {
+        "a": 1.5,
+        "b": 0.3,
+        "sigma": float(sigma_train),
+        "order": "noise-then-shift",
+        "clip": False,
+    }
+
+
+def load_examples(folder: str | Path) -> list[Example]:
+    """Reads ``examples.json`` (``[{"file", "label", "settings"}]``) from ``folder``.
+
+    Entries whose file is missing are skipped; a missing or invalid index gives
+    no examples (logged), never an exception.
+    """
+    folder = Path(folder)
+    index = folder / "examples.json"
+    try:
+        entries = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        log.warning("no usable example index %s: %s", index, exc)
+        return []
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            path = folder / str(entry["file"])
+            if path.is_file():
+                out.append(Example(path, str(entry["label"]), dict(entry.get("settings", {}))))
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("skipping malformed example entry %r: %s", entry, exc)
+    return out
+
+
+def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str]:
+    """The precomputed Set12 curves written by ``python -m wne.lab.evaluate --out <folder>``.
+
+    Looks (recursively, e.g. ``sigma25/``) for its ``mismatch*.png`` figures and its
+    ``psnr.csv`` / ``defect.csv`` tables; other files in the folder are ignored.
+
+    Returns:
+        ``(figures, tables, note)``; the note says what was found or that nothing
+        is there yet.
+    """
+    folder = Path(folder)
+    if folder.is_dir():
+        pngs = sorted(folder.rglob("mismatch*.png"))
+        csvs = sorted([*folder.rglob("psnr.csv"), *folder.rglob("defect.csv")])
+    else:
+        pngs, csvs = [], []
+    if not pngs and not csvs:
+        note = (
+            f"No precomputed Set12 curves yet: `{folder.name}/` holds no `mismatch*.png` or "
+            "`psnr.csv` from `python -m wne.lab.evaluate` (see the README)."
+        )
+    else:
+        note = (
+            f"Precomputed on Set12 by `python -m wne.lab.evaluate` ({len(pngs)} figure(s), "
+            f"{len(csvs)} table(s)): output PSNR vs test σ for models trained at one σ."
+        )
+    return pngs, csvs, note
+
+
+def example_rows(
+    examples: Sequence[Example], defaults: Mapping[str, Any], params: Sequence[str]
+) -> list[list[Any]]:
+    """The rows of a ``gr.Examples`` table: each example's path, then the value of every
+    argument in ``params`` (its own setting, else the page default)."""
+    return [[str(e.path), *(e.settings.get(p, defaults[p]) for p in params)] for e in examples]

@@ -1,0 +1,180 @@
+"""The demo's three computations as event functions: each serves the page and its API.
+
+:class:`Endpoints` builds one function per computation (``denoise``,
+``equivariance``, ``sweep``). Its parameters are the image followed by the
+computation's arguments from :mod:`wne.demo.settings` (the API's parameter
+names and order) and a ``progress`` that Gradio fills in. It checks that the
+image was uploaded, runs the handler and returns:
+
+- the API's values, plain and JSON-ready: output images as paths of PNG files
+  written by :class:`~wne.demo.outputs.OutputFiles`, galleries as
+  ``(path, caption)`` pairs, JSON records;
+- last, the updates of the page's other components as a list of dicts
+  (``value`` / ``label`` / ``visible``; ``frame`` for a table or plot's rows),
+  which the app keeps in a ``gr.State`` (not part of the API) and shows in a
+  chained step.
+
+Every failure reaches the user as a ``gr.Error`` (:func:`wne.demo.errors.user_facing`).
+Gradio is imported only when the functions are built.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wne.demo.content import API_DOCS
+from wne.demo.errors import user_facing
+from wne.demo.handlers import TABLE_HEADERS, DemoHandlers, DenoiseView
+from wne.demo.imaging import require_uploaded
+from wne.demo.outputs import OutputFiles
+from wne.demo.settings import COMPARE_PARAMS, EQUIVARIANCE_PARAMS, SWEEP_PARAMS
+
+__all__ = ["ENDPOINTS", "Endpoint", "Endpoints", "compare_page_updates"]
+
+Update = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A named API endpoint.
+
+    Attributes:
+        name: The API name (``/denoise`` is ``"denoise"``).
+        params: Its arguments after the image, in order.
+        description: The API description.
+    """
+
+    name: str
+    params: tuple[str, ...]
+    description: str
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "denoise": Endpoint("denoise", COMPARE_PARAMS, API_DOCS["denoise"]),
+    "equivariance": Endpoint("equivariance", EQUIVARIANCE_PARAMS, API_DOCS["equivariance"]),
+    "sweep": Endpoint("sweep", SWEEP_PARAMS, API_DOCS["sweep"]),
+}
+
+
+def _saver(files: OutputFiles) -> Callable[[np.ndarray | None], str | None]:
+    """``files.png`` remembering the arrays of one request (each is encoded once)."""
+    memo: dict[int, str | None] = {}
+    keep: list[np.ndarray] = []  # ids stay unique while the arrays live
+
+    def save(pixels: np.ndarray | None) -> str | None:
+        if pixels is None:
+            return None
+        if id(pixels) not in memo:
+            keep.append(pixels)
+            memo[id(pixels)] = files.png(pixels)
+        return memo[id(pixels)]
+
+    return save
+
+
+def compare_page_updates(
+    view: DenoiseView, save: Callable[[np.ndarray | None], str | None]
+) -> list[Update]:
+    """The Compare tab's updates: noisy and target labels; per catalogued backbone its
+    header, plain (or only) output, WNE output and slider; the scores table; the notes."""
+    out: list[Update] = [{"label": view.noisy_label}, {"label": view.target_label}]
+    for p in view.panels:
+        slider = (save(p.slider[0]), save(p.slider[1])) if p.slider is not None else None
+        out += [
+            {"value": p.header, "visible": p.visible},
+            {"value": save(p.left), "label": p.left_label or "–", "visible": p.visible},
+            {
+                "value": save(p.right),
+                "label": p.right_label or "–",
+                "visible": p.visible and p.right_visible,
+            },
+            {"value": slider, "label": p.slider_label or "–", "visible": p.visible},
+        ]
+    out += [
+        {"frame": [dict(zip(TABLE_HEADERS, row, strict=True)) for row in view.table]},
+        {"value": view.notes},
+    ]
+    return out
+
+
+class Endpoints:
+    """The demo's event functions around one :class:`~wne.demo.handlers.DemoHandlers`.
+
+    Attributes:
+        denoise: ``(image, a, b, sigma, seed, sigma_train, backbones, order, max_side,
+            clip, progress) -> (noisy, target, gallery, summary, page updates)``.
+        equivariance: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip,
+            progress) -> (gallery of maps, defects, page updates)``.
+        sweep: ``(image, a, b, seed, sigma_train, backbones, order, clip, progress) ->
+            ({title, rows, notes}, page updates)``.
+
+    Args:
+        handlers: The handlers.
+        files: Where output images are written.
+        upload_roots: The folders a request's image may name (Gradio's upload
+            folder, the examples); any other server path is refused.
+    """
+
+    def __init__(
+        self, handlers: DemoHandlers, files: OutputFiles, upload_roots: Sequence[str | Path]
+    ) -> None:
+        self.handlers = handlers
+        self.files = files
+        self.upload_roots = list(upload_roots)
+        self.denoise = self._function(ENDPOINTS["denoise"], self._denoise)
+        self.equivariance = self._function(ENDPOINTS["equivariance"], self._equivariance)
+        self.sweep = self._function(ENDPOINTS["sweep"], self._sweep)
+
+    def _function(
+        self, endpoint: Endpoint, run: Callable[[Any, Any, dict[str, Any]], tuple[Any, ...]]
+    ) -> Callable[..., tuple[Any, ...]]:
+        """The event function of an endpoint: its signature names the API's parameters
+        (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default)."""
+        import gradio as gr
+
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        signature = inspect.Signature(
+            [
+                inspect.Parameter("image", kind),
+                *(inspect.Parameter(name, kind) for name in endpoint.params),
+                inspect.Parameter("progress", kind, default=gr.Progress()),
+            ]
+        )
+
+        def call(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = dict(bound.arguments)
+            image = require_uploaded(values.pop("image"), self.upload_roots)
+            progress = values.pop("progress")
+            return run(image, progress, values)
+
+        call.__signature__ = signature  # type: ignore[attr-defined]
+        call.__name__ = call.__qualname__ = endpoint.name
+        call.__doc__ = endpoint.description
+        call.__annotations__ = {}
+        return user_facing(call)
+
+    def _denoise(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
+        view = self.handlers.denoise(image, progress=progress, **raw)
+        save = _saver(self.files)
+        gallery = [(save(img), caption) for img, caption in view.gallery]
+        page = compare_page_updates(view, save)
+        return save(view.noisy), save(view.target), gallery, view.summary, page
+
+    def _equivariance(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
+        view = self.handlers.equivariance(image, progress=progress, **raw)
+        save = _saver(self.files)
+        gallery = [(save(m), caption) for m, caption in view.gallery]
+        return gallery, view.summary, [{"value": view.text}]
+
+    def _sweep(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
+        view = self.handlers.sweep(image, progress=progress, **raw)
+        curves = {"title": view.title, "rows": view.rows, "notes": view.notes}
+        return curves, [{"frame": view.rows}, {"value": f"**{view.title}**\n\n{view.notes}"}]

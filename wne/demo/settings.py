@@ -1,0 +1,390 @@
+"""The demo's settings, defined once: defaults, ranges, labels and validation.
+
+:class:`Settings` is the one definition of a request's controls. Each field
+carries a :class:`Param` (label, range, step, choices, help) in its metadata;
+from it the app builds the page's controls, the API's parameters (names,
+order, defaults) and :func:`parse_settings`, the single validation layer that
+every value from a browser or an API client passes through. Problems raise
+:class:`DemoInputError`, whose message names the argument and the accepted
+range; the app turns it into a ``gr.Error`` in one place
+(:func:`wne.demo.errors.user_facing`).
+
+Values that depend on the hardware or on the loaded models (the working size's
+default and upper limit, the default backbones and σ_train) are resolved by
+:meth:`wne.demo.handlers.DemoHandlers.params` from these definitions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from wne import catalog
+
+__all__ = [
+    "BACKBONE",
+    "COMPARE_PARAMS",
+    "DEFAULT_BACKBONES",
+    "EQUIVARIANCE_PARAMS",
+    "ORDERS",
+    "SWEEP_PARAMS",
+    "DemoInputError",
+    "Param",
+    "Settings",
+    "params",
+    "parse_choice",
+    "parse_choices",
+    "parse_flag",
+    "parse_number",
+    "parse_param",
+    "parse_settings",
+]
+
+ORDERS: dict[str, str] = {
+    "shift-then-noise": "shift the clean scene, then add noise",
+    "noise-then-shift": "add noise, then shift the noisy image",
+}
+DEFAULT_BACKBONES: tuple[str, ...] = ("dncnn", "swinir")
+"""The backbones compared by default: a CNN and a transformer."""
+
+
+class DemoInputError(ValueError):
+    """A problem with a user's request; the message names it and is shown as is."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """How one request argument is shown, documented and validated.
+
+    Attributes:
+        kind: ``"float"``, ``"int"``, ``"choice"``, ``"choices"`` or ``"flag"``.
+        label: The control's label on the page.
+        arg: The argument's name in error messages (``"contrast a"``).
+        default: The default value (the page's initial value, the API's default).
+        lo: Smallest accepted number.
+        hi: Largest accepted number.
+        step: The slider's step.
+        choices: ``(label, value)`` pairs of a choice; every value is accepted.
+        info: One line of help under the control.
+        name: The argument's name in the API (set by :func:`params`).
+    """
+
+    kind: str
+    label: str
+    arg: str
+    default: Any = None
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+    choices: tuple[tuple[str, Any], ...] = ()
+    info: str = ""
+    name: str = ""
+
+    @property
+    def values(self) -> list[Any]:
+        """The accepted values of a choice."""
+        return [v for _, v in self.choices]
+
+
+def _spec(default: Any, param: Param) -> Any:
+    """A dataclass field whose default and :class:`Param` are given together."""
+    return field(default=default, metadata={"param": replace(param, default=default)})
+
+
+_FAMILIES = tuple((f.label, f.id) for f in catalog.families(zoo_only=True))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One validated request (the fields' metadata define the controls).
+
+    Attributes:
+        a: Contrast factor, ``x → a·x + b``.
+        b: Brightness offset in [0, 1] units.
+        sigma: Test noise level on the 0–255 scale.
+        seed: Noise seed.
+        sigma_train: The models' training noise level (selects checkpoints).
+        backbones: Backbone ids to show, in display order.
+        order: ``"shift-then-noise"`` (target ``a·x+b`` observed with noise σ) or
+            ``"noise-then-shift"`` (the noisy image ``x+n`` is shifted, so the
+            noise becomes ``a·σ``).
+        max_side: Working size: longest side of the processed image in pixels
+            (the hardware may lower the upper limit and change the default).
+        clip: Clip the model inputs (and outputs) to [0, 1], as an 8-bit image
+            would be; this breaks exact equivariance where values saturate.
+    """
+
+    a: float = _spec(
+        1.0,
+        Param("float", "contrast a", "contrast a", lo=0.1, hi=4.0, step=0.01, info="x → a·x + b"),
+    )
+    b: float = _spec(
+        0.0,
+        Param(
+            "float",
+            "brightness b",
+            "brightness b",
+            lo=-1.0,
+            hi=1.0,
+            step=0.01,
+            info="in [0, 1] units",
+        ),
+    )
+    sigma: float = _spec(
+        25.0, Param("float", "noise σ (0–255 scale)", "noise sigma", lo=0.0, hi=100.0, step=1)
+    )
+    seed: int = _spec(0, Param("int", "noise seed", "seed", lo=0, hi=2**31 - 1))
+    sigma_train: int = _spec(
+        25,
+        Param(
+            "choice",
+            "models' training σ",
+            "training sigma",
+            choices=tuple((f"σ = {s}", s) for s in catalog.SIGMA_TRAINS),
+        ),
+    )
+    backbones: tuple[str, ...] = _spec(
+        DEFAULT_BACKBONES, Param("choices", "backbones", "backbones", choices=_FAMILIES)
+    )
+    order: str = _spec(
+        "shift-then-noise",
+        Param(
+            "choice",
+            "order of operations",
+            "order of operations",
+            choices=tuple((text, key) for key, text in ORDERS.items()),
+        ),
+    )
+    max_side: int = _spec(
+        256,
+        Param(
+            "int",
+            "working size (longest side, px)",
+            "working size",
+            lo=32,
+            hi=2048,
+            step=16,
+            info="larger images are downscaled; large ones run in tiles",
+        ),
+    )
+    clip: bool = _spec(
+        False,
+        Param(
+            "flag",
+            "clip to [0, 1]",
+            "clip to [0,1]",
+            info="as an 8-bit image would be; breaks exact equivariance where values saturate",
+        ),
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the backbones as a list)."""
+        out = asdict(self)
+        out["backbones"] = list(self.backbones)
+        return out
+
+
+BACKBONE = Param(
+    "choice",
+    "backbone",
+    "backbone",
+    default=DEFAULT_BACKBONES[0],
+    choices=_FAMILIES,
+    name="backbone",
+)
+"""The equivariance tab's single backbone (not a :class:`Settings` field)."""
+
+COMPARE_PARAMS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
+"""The arguments of ``/denoise`` after the image, in API order."""
+EQUIVARIANCE_PARAMS: tuple[str, ...] = (
+    "a",
+    "b",
+    "sigma",
+    "seed",
+    "sigma_train",
+    "backbone",
+    "max_side",
+    "clip",
+)
+"""The arguments of ``/equivariance`` after the image, in API order."""
+SWEEP_PARAMS: tuple[str, ...] = ("a", "b", "seed", "sigma_train", "backbones", "order", "clip")
+"""The arguments of ``/sweep`` after the image, in API order (σ and size are swept/fixed)."""
+
+
+def params() -> dict[str, Param]:
+    """Every request argument's :class:`Param` by name (the :class:`Settings` fields, then
+    ``backbone``), before any hardware- or zoo-specific adjustment."""
+    out = {f.name: replace(f.metadata["param"], name=f.name) for f in fields(Settings)}
+    out["backbone"] = BACKBONE
+    return out
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def parse_number(
+    value: Any,
+    name: str,
+    lo: float,
+    hi: float,
+    *,
+    integer: bool = False,
+) -> float | int:
+    """Parses a finite number within ``[lo, hi]``.
+
+    Accepts ints, floats and numeric strings (API clients send either).
+
+    Args:
+        value: The raw value.
+        name: The argument's name, used in the message.
+        lo: Smallest accepted value.
+        hi: Largest accepted value.
+        integer: Require an integral value and return an ``int``.
+
+    Returns:
+        The number.
+
+    Raises:
+        DemoInputError: If the value is missing, not numeric, not finite, not
+            integral when required, or out of range.
+    """
+    if value is None or isinstance(value, bool):
+        raise DemoInputError(f"{name} must be a number in [{lo:g}, {hi:g}], got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise DemoInputError(
+                f"{name} must be a number in [{lo:g}, {hi:g}], got {text[:40]!r}"
+            ) from None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DemoInputError(
+            f"{name} must be a number in [{lo:g}, {hi:g}], got a {type(value).__name__}"
+        ) from None
+    if not math.isfinite(number):
+        raise DemoInputError(f"{name} must be a finite number, got {number}")
+    if integer and number != int(number):
+        raise DemoInputError(f"{name} must be a whole number, got {number:g}")
+    if not lo <= number <= hi:
+        raise DemoInputError(f"{name} must be in [{lo:g}, {hi:g}], got {number:g}")
+    return int(number) if integer else number
+
+
+def parse_flag(value: Any, name: str) -> bool:
+    """Parses a boolean (``True/False``, ``0/1``, ``"true"/"false"``).
+
+    Raises:
+        DemoInputError: On anything else.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise DemoInputError(f"{name} must be true or false, got {value!r}")
+
+
+def parse_choice(value: Any, name: str, allowed: Iterable[Any]) -> Any:
+    """Parses one value from ``allowed``; numeric choices also accept numeric strings.
+
+    Raises:
+        DemoInputError: If ``value`` is not one of them.
+    """
+    allowed = list(allowed)
+    if allowed and all(isinstance(v, int) for v in allowed):
+        number = parse_number(value, name, 0, 1000)
+        if number not in allowed:
+            raise DemoInputError(f"{name} must be one of {allowed}, got {number:g}")
+        return int(number)
+    if not isinstance(value, str) or value not in allowed:
+        raise DemoInputError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def parse_choices(
+    values: Any, name: str, allowed: Sequence[str], *, min_count: int = 1
+) -> tuple[str, ...]:
+    """Parses a list of distinct values from ``allowed``, returned in ``allowed``'s order.
+
+    A single string is accepted as a one-element list.
+
+    Raises:
+        DemoInputError: On unknown values or fewer than ``min_count`` of them.
+    """
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, list | tuple):
+        raise DemoInputError(f"{name} must be a list drawn from {list(allowed)}, got {values!r}")
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise DemoInputError(f"{name}: unknown value(s) {unknown}; choose from {list(allowed)}")
+    if len(set(values)) < min_count:
+        raise DemoInputError(f"{name}: choose at least {min_count} of {list(allowed)}")
+    return tuple(v for v in allowed if v in values)
+
+
+def parse_param(param: Param, value: Any) -> Any:
+    """Validates one raw value against its :class:`Param`.
+
+    Raises:
+        DemoInputError: Naming the argument (``param.arg``) and what it accepts.
+    """
+    if param.kind in ("float", "int"):
+        assert param.lo is not None and param.hi is not None
+        number = parse_number(value, param.arg, param.lo, param.hi, integer=param.kind == "int")
+        return int(number) if param.kind == "int" else float(number)
+    if param.kind == "choice":
+        return parse_choice(value, param.arg, param.values)
+    if param.kind == "choices":
+        return parse_choices(value, param.arg, param.values)
+    if param.kind == "flag":
+        return parse_flag(value, param.arg)
+    raise ValueError(f"unknown parameter kind {param.kind!r}")
+
+
+def parse_settings(
+    *args: Any,
+    max_side_limit: int | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    **raw: Any,
+) -> Settings:
+    """Validates the raw controls of a request.
+
+    Arguments may be given by name or positionally in :class:`Settings` field
+    order; those left out take their default.
+
+    Args:
+        *args: Raw values in field order (``a, b, sigma, ...``).
+        max_side_limit: A lower upper bound for ``max_side`` (e.g. on CPU).
+        defaults: Defaults overriding the fields' own (e.g. the hardware's working size).
+        **raw: Raw values by name.
+
+    Returns:
+        The settings.
+
+    Raises:
+        DemoInputError: Naming the first invalid (or unknown) argument.
+    """
+    names = [f.name for f in fields(Settings)]
+    if len(args) > len(names):
+        raise DemoInputError(f"at most {len(names)} settings, got {len(args)}")
+    values = dict(zip(names, args, strict=False))
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise DemoInputError(f"unknown argument(s) {unknown}; expected some of {names}")
+    values.update(raw)
+    spec = params()
+    if max_side_limit is not None:
+        hi = min(max_side_limit, spec["max_side"].hi or max_side_limit)
+        spec["max_side"] = replace(spec["max_side"], hi=hi)
+    out = {}
+    for name in names:
+        default = (defaults or {}).get(name, spec[name].default)
+        out[name] = parse_param(spec[name], values.get(name, default))
+    return Settings(**out)
