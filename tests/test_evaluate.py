@@ -1,4 +1,5 @@
-"""Tests of the evaluation CLI (wne.evaluate), the paper's curve data (wne.paper) and plots."""
+"""Tests of the evaluation (wne.lab.protocol, wne.lab.report and the wne-evaluate CLI), the
+paper's curve data (wne.lab.paper) and plots."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from PIL import Image
 from torch import nn
 
 import wne
-from wne import models
+from wne import catalog, models
 from wne.checkpoints import read_config
 from wne.degrade import gaussian_noise
 from wne.lab import evaluate as ev
 from wne.lab import paper
+from wne.lab import protocol as pr
 from wne.metrics import psnr
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -119,9 +121,9 @@ def test_psnr_csv_is_well_formed_with_sigma_train_in_grid(run: dict[str, object]
     path = Path(run["out"]) / "psnr.csv"
     with path.open(encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")
-    assert header == list(ev.PSNR_COLUMNS)
+    assert header == list(pr.PSNR_COLUMNS)
     rows = _read_csv(path)
-    grid = ev.paper_grid([25])
+    grid = pr.paper_grid([25])
     assert len(grid) == 21
     assert len(rows) == 3 * len(grid)
     for key in ("dncnn-plain-s25", "twin", "dncnn-wne-s25"):
@@ -159,8 +161,8 @@ def test_identical_models_get_identical_rows(run: dict[str, object]) -> None:
 def test_defect_csv_separates_wne_from_plain(run: dict[str, object]) -> None:
     """defect.csv: one row per model × (a, b); WNE is NE to round-off, the plain model is not."""
     rows = _read_csv(Path(run["out"]) / "defect.csv")
-    assert list(rows[0]) == list(ev.DEFECT_COLUMNS)
-    n_pairs = len(ev.DEFAULT_DEFECT_A) * len(ev.DEFAULT_DEFECT_B)
+    assert list(rows[0]) == list(pr.DEFECT_COLUMNS)
+    n_pairs = len(pr.DEFAULT_DEFECT_A) * len(pr.DEFAULT_DEFECT_B)
     assert len(rows) == 3 * n_pairs
     wne_rows = [r for r in rows if r["model"] == "dncnn-wne-s25"]
     plain_rows = [r for r in rows if r["model"] == "dncnn-plain-s25"]
@@ -228,13 +230,13 @@ def test_noisy_inputs_unclipped_outputs_clamped() -> None:
     """Mid-grey image, identity model: input PSNR at σ=100 is the unclipped value, output
     PSNR is that of the clamped noisy image (same seeded noise), hence higher."""
     x = torch.full((1, 1, 32, 32), 0.5)
-    m = ev.EvalModel(key="identity", model=nn.Identity(), sigma_train=25)
-    res = ev.evaluate([m], [("grey", x)], sigmas=[100, 50], draws=3, seed=7)
+    m = pr.EvalModel(key="identity", model=nn.Identity(), sigma_train=25)
+    res = pr.evaluate([m], [("grey", x)], pr.Protocol(sigmas=[100, 50], draws=3, seed=7))
     rows = {r["sigma_test"]: r for r in res.psnr_rows}
     assert rows[100.0]["input_psnr"] == pytest.approx(20 * math.log10(255 / 100), abs=0.3)
     for sigma, r in rows.items():
         noisy = [
-            x + gaussian_noise(x.shape, sigma, ev.noise_seed(7, 0, k, sigma)) for k in range(3)
+            x + gaussian_noise(x.shape, sigma, pr.noise_seed(7, 0, k, sigma)) for k in range(3)
         ]
         clipped = torch.cat(noisy).clamp(0, 1)
         raw = torch.cat(noisy)
@@ -247,18 +249,18 @@ def test_noisy_inputs_unclipped_outputs_clamped() -> None:
 def test_noise_seed_is_deterministic_and_distinct() -> None:
     """Seeds depend only on (seed, image, draw, σ) and differ between cells."""
     cells = [(s, i, k, sig) for s in (0, 1) for i in (0, 1) for k in (0, 1) for sig in (5, 25.0)]
-    seeds = [ev.noise_seed(*c) for c in cells]
-    assert seeds == [ev.noise_seed(*c) for c in cells]
+    seeds = [pr.noise_seed(*c) for c in cells]
+    assert seeds == [pr.noise_seed(*c) for c in cells]
     assert len(set(seeds)) == len(cells)
     assert all(0 <= s < 2**63 for s in seeds)
 
 
 def test_paper_grid() -> None:
     """geomspace(5, 100, 20) plus σ_train, sorted, without duplicates."""
-    g = ev.paper_grid([25])
+    g = pr.paper_grid([25])
     assert len(g) == 21 and 25.0 in g and g == sorted(g)
-    assert ev.paper_grid([5]) == pytest.approx(np.geomspace(5, 100, 20).tolist())
-    assert len(ev.paper_grid([10, 25, 50])) == 23
+    assert pr.paper_grid([5]) == pytest.approx(np.geomspace(5, 100, 20).tolist())
+    assert len(pr.paper_grid([10, 25, 50])) == 23
 
 
 def test_batched_defect_matches_ne_defect() -> None:
@@ -267,7 +269,7 @@ def test_batched_defect_matches_ne_defect() -> None:
     net = models.build("fdncnn", depth=3, width=8).eval()
     y = torch.rand(1, 1, 24, 24)
     pairs = [(0.5, -0.5), (2.0, 0.5), (4.0, 0.0)]
-    got = ev._defects(net, y, pairs, torch.device("cpu"), bs=2)
+    got = pr._defects(net, y, pairs, torch.device("cpu"), bs=2)
     want = [float(wne.ne_defect(net, y, a, b)) for a, b in pairs]
     assert got == pytest.approx(want, rel=1e-4)
 
@@ -277,10 +279,12 @@ def test_different_sizes_and_batch_size_do_not_change_results() -> None:
     the defect sweep uses the first ``defect_images`` images."""
     torch.manual_seed(0)
     net = models.build("fdncnn", depth=3, width=8).eval()
-    m = ev.EvalModel(key="f", model=net, sigma_train=15)
+    m = pr.EvalModel(key="f", model=net, sigma_train=15)
     imgs = [("a", torch.rand(1, 1, 16, 24)), ("b", torch.rand(1, 1, 20, 12))]
-    r1 = ev.evaluate([m], imgs, sigmas=[10, 30], draws=2, batch_size=1)
-    r2 = ev.evaluate([m], imgs, sigmas=[10, 30], draws=2, batch_size=3, defect_images=1)
+    r1 = pr.evaluate([m], imgs, pr.Protocol(sigmas=[10, 30], draws=2), batch_size=1)
+    r2 = pr.evaluate(
+        [m], imgs, pr.Protocol(sigmas=[10, 30], draws=2, defect_images=1), batch_size=3
+    )
     assert {r["n"] for r in r1.defect_rows} == {2} and r1.defect_images == 2
     assert {r["n"] for r in r2.defect_rows} == {1} and r2.defect_images == 1
     for a, b in zip(r1.psnr_rows, r2.psnr_rows, strict=True):
@@ -304,21 +308,21 @@ def test_cache_reuses_matching_results_only(tmp_path: Path) -> None:
     """--cache: a second identical run does not call the model and gives the same numbers;
     another protocol (draws) misses the cache."""
     net = _Counting()
-    m = ev.EvalModel(key="c", model=net, sigma_train=25, sha256="ab" * 32)
+    m = pr.EvalModel(key="c", model=net, sigma_train=25, sha256="ab" * 32)
     imgs = [("a", torch.rand(1, 1, 16, 16)), ("b", torch.rand(1, 1, 16, 16))]
-    kw = {"sigmas": [10, 25], "draws": 2, "cache": tmp_path / "cache"}
-    r1 = ev.evaluate([m], imgs, **kw)
+    proto, cache = pr.Protocol(sigmas=[10, 25], draws=2), tmp_path / "cache"
+    r1 = pr.evaluate([m], imgs, proto, cache=cache)
     first = net.calls
     assert first > 0
-    r2 = ev.evaluate([m], imgs, **kw)
+    r2 = pr.evaluate([m], imgs, proto, cache=cache)
     assert net.calls == first
     assert r2.psnr_rows == r1.psnr_rows
     assert r2.defect_rows == r1.defect_rows
-    ev.evaluate([m], imgs, **{**kw, "draws": 1})
+    pr.evaluate([m], imgs, pr.Protocol(sigmas=[10, 25], draws=1), cache=cache)
     assert net.calls > first
     m.sha256 = ""  # unknown weights: never cached
     calls = net.calls
-    ev.evaluate([m], imgs, **kw)
+    pr.evaluate([m], imgs, proto, cache=cache)
     assert net.calls > calls
 
 
@@ -357,6 +361,26 @@ def test_sigma_train_selects_matching_keys(tmp_path: Path) -> None:
     assert json.loads((out / "summary.json").read_text())["run"]["paper_overlay"] is False
 
 
+def test_sigma_train_comes_from_config_not_key(tmp_path: Path) -> None:
+    """σ_train is read from config.json, never parsed from the key: a key saying s25 over a
+    config saying 10 is a σ_train = 10 model (and --sigma-train 10 selects it); a config
+    without σ_train needs the --sigma-train fallback."""
+    root = tmp_path / "ckpt"
+    _save_wne(root, "dncnn-wne-s25")
+    cfg_path = root / "dncnn-wne-s25" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps({**cfg, "sigma_train": 10}))
+    (m,) = pr.resolve_models(["dncnn-wne-s25"], root=root)
+    assert m.sigma_train == 10 and m.paper_column == "wne_dncnn"
+    assert pr.checkpoints_for_sigma(root, 10) == ["dncnn-wne-s25"]
+    assert pr.checkpoints_for_sigma(root, 25) == []
+    cfg_path.write_text(json.dumps({**cfg, "sigma_train": None}))
+    with pytest.raises(ValueError, match="--sigma-train"):
+        pr.resolve_models(["dncnn-wne-s25"], root=root)
+    (m,) = pr.resolve_models(["dncnn-wne-s25"], root=root, sigma_train=15)
+    assert m.sigma_train == 15
+
+
 def test_clear_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -389,8 +413,8 @@ def test_load_images_modes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     Image.fromarray(grey_rgb, mode="RGB").save(d / "b_grey.bmp")
     Image.fromarray(np.full((16, 16), 65535, np.uint16)).save(d / "c_16bit.png")
     (d / "notes.txt").write_text("not an image")
-    with caplog.at_level("WARNING", logger="wne.lab.evaluate"):
-        imgs = ev.load_images(d)
+    with caplog.at_level("WARNING", logger="wne.lab.protocol"):
+        imgs = pr.load_images(d)
     assert [n for n, _ in imgs] == ["a_colour.png", "b_grey.bmp", "c_16bit.png"]
     assert all(t.shape == (1, 1, 16, 16) and t.dtype == torch.float32 for _, t in imgs)
     assert float(imgs[0][1].mean()) == pytest.approx(76 / 255, abs=1 / 255)  # 0.299·255
@@ -398,13 +422,13 @@ def test_load_images_modes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     assert float(imgs[2][1].max()) == pytest.approx(1.0)
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert "a_colour.png" in warned and "b_grey.bmp" not in warned
-    assert len(ev.load_images(d, max_images=1)) == 1
-    assert ev.load_images(d, channels=3)[0][1].shape == (1, 3, 16, 16)
+    assert len(pr.load_images(d, max_images=1)) == 1
+    assert pr.load_images(d, channels=3)[0][1].shape == (1, 3, 16, 16)
     small = tmp_path / "small"
     small.mkdir()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(small / "x.png")
     with pytest.raises(ValueError, match="sides"):
-        ev.load_images(small)
+        pr.load_images(small)
 
 
 # --------------------------------------------------------------------------- paper data
@@ -420,7 +444,7 @@ def test_paper_curves_well_formed(sigma_train: int) -> None:
     assert all(b > a for a, b in itertools.pairwise(sig))
     assert sigma_train in sig
     assert sig[0] == 5 and sig[-1] == 100
-    assert sig == pytest.approx(ev.paper_grid([sigma_train]), abs=0.006)  # rounded to 0.01
+    assert sig == pytest.approx(pr.paper_grid([sigma_train]), abs=0.006)  # rounded to 0.01
     for s, p in zip(sig, table["input_psnr"], strict=True):
         assert p == pytest.approx(20 * math.log10(255 / s), abs=0.03)
 
@@ -469,13 +493,19 @@ def test_paper_data_matches_reference_notes() -> None:
 
 
 def test_paper_column_mapping() -> None:
-    """Checkpoints map to the paper's columns by (arch, wrapper), else by key."""
-    assert paper.paper_column("x", "dncnn", "none") == "b_dncnn"
-    assert paper.paper_column("x", "swinir", "wne") == "wne_swinir"
-    assert paper.paper_column("x", "fdncnn_ne", "none") == "ne_fdncnn"
-    assert paper.paper_column("fdncnn-se-s25", "fdncnn", "none") == "se_fdncnn"
-    assert paper.paper_column("dncnn-wne-s10") == "wne_dncnn"
+    """Checkpoints map to the paper's columns by their config's (arch, wrapper), through the
+    catalog's families; models the catalog or the paper lacks have no column."""
+    assert paper.paper_column("dncnn", "none") == "b_dncnn"
+    assert paper.paper_column("dncnn", "wne") == "wne_dncnn"
+    assert paper.paper_column("swinir", "wne") == "wne_swinir"
+    assert paper.paper_column("fdncnn_ne", "none") == "ne_fdncnn"
+    assert paper.paper_column("fdncnn", "none") is None  # benchmarked only, not in the paper
     assert paper.paper_column("mystery") is None
+    for fam in catalog.families():
+        for variant, col in fam.paper_columns.items():
+            assert col in paper.COLUMNS
+            wrapper = "wne" if variant == "wne" else "none"
+            assert paper.paper_column(fam.arch, wrapper) == col
     with pytest.raises(KeyError):
         paper.curve(15, "b_dncnn")
     with pytest.raises(KeyError):

@@ -1,4 +1,4 @@
-"""The load/latency script (``python -m wne.loadtest``): a reduced smoke run and its guards.
+"""The load/latency script (``wne-loadtest``): a reduced smoke run and its guards.
 
 The smoke run starts the real ``app.py`` in a child process (tiny random-init
 checkpoints, working size 64, queue max_size 4) with ``WNE_HUB_REPO`` set and the
@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 from test_demo_logic import make_demo_checkpoints
 
+import wne
+from wne import catalog
 from wne.lab import loadtest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_summarize_percentiles() -> None:
@@ -43,6 +47,37 @@ def test_only_loopback_servers_are_started(tmp_path: Path) -> None:
 def test_the_cli_stays_bounded(arg: str) -> None:
     with pytest.raises(SystemExit):
         loadtest.main([arg, "--no-write"])
+
+
+def test_a_missing_app_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The script does not assume it runs from the repository: --app names the demo, and
+    a missing file stops it (exit status 2) before anything starts."""
+    missing = tmp_path / "app.py"
+    with pytest.raises(SystemExit) as exc:
+        loadtest.main(["--app", str(missing), "--no-write"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "--app" in err
+    with (
+        pytest.raises(FileNotFoundError, match="--app"),
+        loadtest.launch_app(checkpoint_dir=None, workdir=tmp_path, app=missing),
+    ):
+        pass
+    assert not (tmp_path / "app.log").exists()
+
+
+def test_random_checkpoints_are_the_catalog_entries(tmp_path: Path) -> None:
+    """--random writes one random-init checkpoint per σ_train = 25 catalog entry, with the
+    entry's architecture, recipe size and wrapper, loadable by the library."""
+    root = loadtest.write_random_checkpoints(tmp_path)
+    entries = catalog.entries(sigma_train=25)
+    assert wne.available_checkpoints(root) == sorted(e.key for e in entries)
+    for e in entries:
+        cfg = json.loads((root / e.key / "config.json").read_text())
+        assert (cfg["arch"], cfg["wrapper"], cfg["sigma_train"]) == (e.arch, e.wrapper, 25)
+        assert cfg["arch_kwargs"] == json.loads(json.dumps(dict(e.recipe().arch_kwargs)))
+        model = wne.load(e.key, root=root, source="local")
+        assert isinstance(model, wne.NormEquivariant) == (e.wrapper == "wne")
 
 
 @pytest.mark.slow
@@ -75,6 +110,7 @@ def test_smoke_run_with_a_dead_hub(tmp_path: Path) -> None:
         env=env,
         out_dir=tmp_path / "results",
         log=lambda _: None,
+        app=ROOT / "app.py",
     )
     lat, load = out["latency"], out["load"]
     assert lat["server"]["cold_start_s"] > 0

@@ -13,7 +13,7 @@ every repeat so background load hits them alike. Modes follow the paper's
 
 Usage (the committed CPU numbers)::
 
-    python -m wne.bench --device cpu --threads 2 --out assets/results
+    wne-bench --device cpu --threads 2 --out assets/results
 
 writes ``bench-<device>.json``, ``.csv`` and a log-log ``.png`` per device into
 ``--out``. ``--smoke`` runs a seconds-long version (used by the tests). The CLI is
@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import json
 import logging
@@ -47,7 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wne import models
+from wne import catalog, models
+from wne.device import pick_device, synchronize
 from wne.lab.bench_report import (
     headline_rows,
     headline_table,
@@ -60,12 +62,11 @@ from wne.lab.bench_report import (
 from wne.wrapper import NormEquivariant
 
 __all__ = [
-    "FAMILIES",
     "MODES",
-    "PAPER_CONFIGS",
     "Variant",
     "build_parser",
     "build_variant",
+    "groups",
     "machine_info",
     "main",
     "make_step",
@@ -83,43 +84,43 @@ DTYPES: tuple[str, ...] = ("fp32", "bf16")
 
 @dataclass(frozen=True)
 class Variant:
-    """One benchmarked model of a family.
+    """One benchmarked model of a group.
 
     Attributes:
         name: ``"plain"``, ``"wne"`` or ``"ne_arch"``; ratios are taken to ``"plain"``.
         arch: Registered backbone name (:func:`wne.models.build`).
         wrapped: Whether the backbone sits inside :class:`wne.NormEquivariant`.
+        family: The :mod:`wne.catalog` family it comes from (its paper size).
     """
 
     name: str
     arch: str
     wrapped: bool
+    family: str = ""
 
 
-#: Families and their variants; the first variant of each is the ratio reference.
-FAMILIES: dict[str, tuple[Variant, ...]] = {
-    "dncnn": (Variant("plain", "dncnn", False), Variant("wne", "dncnn", True)),
-    "swinir": (Variant("plain", "swinir", False), Variant("wne", "swinir", True)),
-    "fdncnn": (
-        Variant("plain", "fdncnn", False),
-        Variant("wne", "fdncnn", True),
-        Variant("ne_arch", "fdncnn_ne", False),
-    ),
-}
+def groups() -> dict[str, tuple[Variant, ...]]:
+    """The benchmark groups, derived from :mod:`wne.catalog`, in catalog order.
 
-#: ``--config paper``: the paper's backbone sizes (PDF App. A.1-A.2). SwinIR also
-#: keeps the paper's stochastic depth (``drop_path_rate=0.1``, active in training only).
-PAPER_CONFIGS: dict[str, dict[str, Any]] = {
-    "dncnn": {"depth": 20, "width": 64},
-    "fdncnn": {"depth": 20, "width": 64},
-    "fdncnn_ne": {"depth": 20, "width": 64},
-    "swinir": {
-        "embed_dim": 60,
-        "depths": (6, 6, 6, 6),
-        "num_heads": 6,
-        "drop_path_rate": 0.1,
-    },
-}
+    Every family with both a plain and a WNE variant is a group (named by the
+    family id) of its plain backbone, the same backbone WNE-wrapped and, for a
+    family with an ``ne_twin``, that twin's architecturally equivariant model
+    (``"ne_arch"``). The first variant of each group is the ratio reference.
+    """
+    out: dict[str, tuple[Variant, ...]] = {}
+    for fam in catalog.families():
+        if not {"plain", "wne"} <= set(fam.variants):
+            continue
+        variants = [
+            Variant("plain", fam.arch, False, fam.id),
+            Variant("wne", fam.arch, True, fam.id),
+        ]
+        if fam.ne_twin is not None:
+            twin = catalog.FAMILIES[fam.ne_twin]
+            variants.append(Variant("ne_arch", twin.arch, False, twin.id))
+        out[fam.id] = tuple(variants)
+    return out
+
 
 CPU_MEMORY_METHOD = (
     "peak RSS increase during one call: glibc malloc_trim(0), reset of the kernel's "
@@ -142,7 +143,9 @@ def build_variant(
 
     Args:
         variant: Which model.
-        config: ``"default"`` (the library defaults, ``build(arch)``) or ``"paper"``.
+        config: ``"default"`` (the library defaults, ``build(arch)``) or ``"paper"``
+            (the paper's size: the catalog family's ``paper.arch_kwargs``; SwinIR
+            keeps the paper's stochastic depth, active in training only).
         channels: Image channels (``channels`` is passed only when not 1).
         seed: Seed for the random initialization.
 
@@ -155,7 +158,7 @@ def build_variant(
     if config == "default":
         kwargs: dict[str, Any] = {}
     elif config == "paper":
-        kwargs = dict(PAPER_CONFIGS[variant.arch])
+        kwargs = dict(catalog.FAMILIES[variant.family].paper.arch_kwargs)
     else:
         raise ValueError(f"config must be 'default' or 'paper', got {config!r}")
     if channels != 1:
@@ -227,12 +230,6 @@ def make_step(
 
 
 # --------------------------------------------------------------------------- timing
-
-
-def _sync_fn(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
 
 
 @contextlib.contextmanager
@@ -502,9 +499,9 @@ def _choice_list(choices: Sequence[str], what: str) -> Callable[[str], list[str]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m wne.bench`` argument parser."""
+    """The ``wne-bench`` argument parser."""
     p = argparse.ArgumentParser(
-        prog="python -m wne.bench",
+        prog="wne-bench",
         description="Time plain vs WNE-wrapped vs NE-arch backbones (interleaved repeats).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -513,11 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="comma-separated devices (cpu, cuda, cuda:1); 'auto' = cpu plus cuda when present",
     )
+    names = list(groups())
     p.add_argument(
         "--families",
-        type=_choice_list(tuple(FAMILIES), "family"),
-        default=list(FAMILIES),
-        help=f"comma-separated families from {', '.join(FAMILIES)}",
+        type=_choice_list(tuple(names), "family"),
+        default=names,
+        help=f"comma-separated families (wne.catalog) from {', '.join(names)}",
     )
     p.add_argument(
         "--modes",
@@ -603,18 +601,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_devices(text: str) -> list[torch.device]:
+    """``auto``: the CPU plus CUDA when present; else each name via :func:`pick_device`."""
     if text == "auto":
         names = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     else:
         names = [v.strip() for v in text.split(",") if v.strip()]
     devices = []
     for name in names:
-        try:
-            dev = torch.device(name)
-        except RuntimeError:
-            raise ValueError(f"unknown device {name!r}") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
+        dev = pick_device(name)  # ValueError for unknown devices and absent CUDA
         if dev.type not in ("cpu", "cuda"):
             raise ValueError(f"only cpu and cuda devices are supported, got {name!r}")
         devices.append(dev)
@@ -651,7 +645,7 @@ def _run_cell(
     dtype: str,
 ) -> list[dict[str, Any]]:
     """Builds a family's variants, times them interleaved and measures their memory."""
-    variants = FAMILIES[family]
+    variants = groups()[family]
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.randn(shape, generator=gen).to(device)
     target = torch.randn(shape, generator=gen).to(device)
@@ -671,7 +665,7 @@ def _run_cell(
         steps,
         repeats=_repeats_for(args, shape),
         warmup=args.warmup,
-        sync=_sync_fn(device),
+        sync=functools.partial(synchronize, device),
         min_sample_s=args.min_sample_time,
         max_cell_s=args.max_cell_seconds,
     )
@@ -772,7 +766,7 @@ def run_models(args: argparse.Namespace, device: torch.device) -> dict[str, Any]
     return {
         "schema": "wne-bench/1",
         "created_utc": started.isoformat(timespec="seconds"),
-        "command": "python -m wne.bench " + " ".join(sys.argv[1:]),
+        "command": "wne-bench " + " ".join(sys.argv[1:]),
         "machine": machine_info(device),
         "settings": settings,
         "protocol": {
@@ -815,7 +809,7 @@ def _run_profile(args: argparse.Namespace, device: torch.device) -> None:
     text = format_wrapper_profile(results, plain)
     stem = args.out / f"wrapper-profile-{device.type}"
     header = (
-        f"# python -m wne.bench {' '.join(sys.argv[1:])}\n"
+        f"# wne-bench {' '.join(sys.argv[1:])}\n"
         f"# torch {torch.__version__}, threads {torch.get_num_threads()}, {_cpu_model()}\n"
     )
     stem.with_suffix(".txt").write_text(header + text + "\n", encoding="utf-8")
@@ -836,7 +830,7 @@ def _apply_smoke(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m wne.bench``.
+    """Entry point of ``wne-bench`` (and ``python -m wne.lab.bench``).
 
     Args:
         argv: Arguments (default ``sys.argv[1:]``).

@@ -1,4 +1,4 @@
-"""Where the WNE wrapper's own time goes (``python -m wne.bench --profile-wrapper``).
+"""Where the WNE wrapper's own time goes (``wne-bench --profile-wrapper``).
 
 The wrapper is timed and profiled around an identity backbone, so everything
 measured is wrapper work: the input checks, the statistics, the normalization,
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from wne.device import synchronize
 from wne.wrapper import NormEquivariant
 
 __all__ = ["format_wrapper_profile", "profile_wrapper"]
@@ -41,21 +42,16 @@ def _step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
         x.grad = None
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _median_time(model: nn.Module, x: torch.Tensor, mode: str, repeats: int, inner: int) -> float:
     import time
 
     samples = []
     for _ in range(repeats):
-        _sync(x.device)
+        synchronize(x.device)
         t0 = time.perf_counter()
         for _ in range(inner):
             _step(model, x, mode)
-        _sync(x.device)
+        synchronize(x.device)
         samples.append((time.perf_counter() - t0) / inner)
     return statistics.median(samples)
 
@@ -134,7 +130,7 @@ def profile_wrapper(
                 x.requires_grad_(True)
             for _ in range(3):
                 _step(wrapped, x, mode)
-            _sync(device)
+            synchronize(device)
             first = _median_time(wrapped, x, mode, 3, 1)
             inner = max(1, int(0.02 / max(first, 1e-7)))
             wrapper_s = _median_time(wrapped, x, mode, repeats, inner)
@@ -143,7 +139,7 @@ def profile_wrapper(
             for _ in range(profiled_calls):
                 with profile(activities=activities, with_stack=True) as prof:
                     _step(wrapped, x, mode)
-                    _sync(device)
+                    synchronize(device)
                 calls.append(_top_level_ops(prof.events()))
             # The op sequence is the same on every call: take the median per position.
             seq = (

@@ -1,4 +1,4 @@
-"""Statistics and output files of :mod:`wne.bench` (JSON, CSV, log-log PNG, tables)."""
+"""Statistics and output files of :mod:`wne.lab.bench` (JSON, CSV, log-log PNG, tables)."""
 
 from __future__ import annotations
 
@@ -219,7 +219,7 @@ def headline_table(report: dict[str, Any]) -> str:
     "median of paired ratios / ratio of medians").
 
     Args:
-        report: The document returned by :func:`wne.bench.run_models`.
+        report: The document returned by :func:`wne.lab.bench.run_models`.
 
     Returns:
         The table.
@@ -245,7 +245,7 @@ def ratio_table(report: dict[str, Any], mode: str = "infer", dtype: str = "fp32"
     non-plain variant's median paired ratio to plain with its IQR.
 
     Args:
-        report: The document returned by :func:`wne.bench.run_models`.
+        report: The document returned by :func:`wne.lab.bench.run_models`.
         mode: The mode to tabulate.
         dtype: The dtype to tabulate.
 
@@ -330,7 +330,7 @@ def write_plot(report: dict[str, Any], path: Path) -> Path | None:
     1.02. matplotlib is imported here (optional dependency).
 
     Args:
-        report: The document returned by :func:`wne.bench.run_models`.
+        report: The document returned by :func:`wne.lab.bench.run_models`.
         path: Target PNG.
 
     Returns:

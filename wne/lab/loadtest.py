@@ -1,6 +1,7 @@
 """Load and latency test of the Gradio demo, on loopback (a script, not a unit test).
 
-``python -m wne.loadtest`` starts ``python app.py`` in a child process on a free
+``wne-loadtest`` (or ``python -m wne.lab.loadtest``) starts the demo's ``app.py``
+(``--app``, default ``app.py`` in the current directory) in a child process on a free
 ``127.0.0.1`` port (Hub access off: ``WNE_HUB_REPO`` unset, ``HF_HUB_OFFLINE=1``),
 talks to it only through ``gradio_client`` and plain loopback HTTP, and stops it
 at the end. Every phase is bounded in requests and in time (``--max-seconds``);
@@ -23,9 +24,12 @@ every other argument the app's own default, read from its API description):
 
 ``--mode latency`` runs 1–3 and writes ``app-latency.json``; ``--mode load`` runs
 1 and 4–6 and writes ``app-load.json``; ``--mode all`` (default) runs everything and
-writes both (into ``--out``, default ``assets/results``). ``--latency`` is short for
-``--mode latency``. Checkpoints: ``--checkpoints DIR``, the bundled ones (default),
-or ``--random`` (random-init models of the bundled recipes' sizes: same compute).
+writes both (into ``--out``, default ``assets/results`` under the current directory).
+``--latency`` is short for ``--mode latency``. Checkpoints: ``--checkpoints DIR``,
+the bundled ones (default), or ``--random`` (random-init models of the catalog's
+σ_train = 25 entries, built from :mod:`wne.catalog`: the bundled models' sizes, so
+the same compute). The request image defaults to the first example of
+``assets/examples`` beside the app.
 ``--profile N`` also times N default requests in this process, stage by stage
 (image reading, models, display conversion, PNG encoding) with a cProfile summary.
 The machine's load average is recorded: on a shared machine latencies are inflated.
@@ -53,38 +57,54 @@ from typing import Any
 
 __all__ = ["AppProcess", "launch_app", "main", "run", "summarize", "write_random_checkpoints"]
 
-REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10}
 """Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10)."""
+DEFAULT_APP = Path("app.py")
 
 
-def write_random_checkpoints(root: Path) -> Path:
-    """Writes random-init checkpoints of the zoo's σ_train = 25 recipes (same sizes and
-    wrappers as the bundled models, so the same compute), built from ``wne.zoo``."""
+def write_random_checkpoints(root: Path, sigma_train: int = 25) -> Path:
+    """Writes random-init checkpoints of the catalog's entries at ``sigma_train``.
+
+    Each is built from its :class:`wne.catalog.Entry` (backbone of the bundled
+    recipe's size, WNE-wrapped for WNE entries), so it costs the same compute as the
+    trained checkpoint it stands in for.
+
+    Args:
+        root: Folder to write ``root/<key>/`` into.
+        sigma_train: Which σ_train group of the catalog.
+
+    Returns:
+        ``root``.
+    """
     import torch
 
     import wne
-    from wne import models
-    from wne.lab import train
-    from wne.lab.zoo import command, keys
+    from wne import catalog, models
 
-    for i, key in enumerate(k for k in keys() if k.endswith("-s25")):
-        recipe = train.parse_args(command(key))
-        kwargs = json.loads(recipe.arch_kwargs)
+    for i, entry in enumerate(catalog.entries(sigma_train=sigma_train)):
+        kwargs = dict(entry.recipe().arch_kwargs)
         torch.manual_seed(i)
-        model = models.build(recipe.arch, **kwargs)
-        if recipe.wrapper == "wne":
-            model = wne.NormEquivariant(model, mode=recipe.mode)
+        model = models.build(entry.arch, **kwargs)
+        if entry.wrapper == "wne":
+            model = wne.NormEquivariant(model)
         wne.save(
             model,
-            root / key,
-            key=key,
-            arch=recipe.arch,
+            root / entry.key,
+            key=entry.key,
+            arch=entry.arch,
             arch_kwargs=kwargs,
-            sigma_train=recipe.sigma,
+            sigma_train=entry.sigma_train,
             recipe={"note": "random init, benchmark only"},
         )
     return root
+
+
+def _check_app(app: Path) -> Path:
+    if not app.is_file():
+        raise FileNotFoundError(
+            f"demo app {app} not found: run from the repository root or pass --app PATH/app.py"
+        )
+    return app.resolve()
 
 
 def _free_port() -> int:
@@ -166,6 +186,7 @@ def launch_app(
     workdir: Path,
     env: dict[str, str] | None = None,
     timeout: float = 300.0,
+    app: Path = DEFAULT_APP,
 ) -> Iterator[AppProcess]:
     """Starts ``python app.py`` on a free loopback port; always stops it on exit.
 
@@ -175,11 +196,15 @@ def launch_app(
             where its log and upload cache go.
         env: Extra environment variables (override the defaults set here).
         timeout: Seconds to wait for the server to answer.
+        app: The demo's ``app.py`` (its folder is put on ``PYTHONPATH``, for a
+            source checkout).
 
     Yields:
         The running app.
 
     Raises:
+        ValueError: For a bind address other than loopback.
+        FileNotFoundError: If ``app`` does not exist.
         RuntimeError: If the app exits or does not answer within ``timeout``.
     """
     import urllib.request
@@ -197,7 +222,9 @@ def launch_app(
             "GRADIO_EXAMPLES_CACHE": str(workdir / "examples-cache"),
             "HF_HUB_OFFLINE": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(app).resolve().parent), os.environ.get("PYTHONPATH")])
+            ),
         }
     )
     if checkpoint_dir is not None:
@@ -205,11 +232,12 @@ def launch_app(
     full_env.update(env or {})
     if full_env["GRADIO_SERVER_NAME"] not in ("127.0.0.1", "localhost"):
         raise ValueError("the load test only talks to loopback servers")
+    app = _check_app(Path(app))
     log = workdir / "app.log"
     start = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(REPO / "app.py")],
+            [sys.executable, str(app)],
             cwd=workdir,
             env=full_env,
             stdout=out,
@@ -409,6 +437,27 @@ def _queue_size(env: dict[str, str]) -> int:
         return 16
 
 
+def first_example(app: Path) -> Path:
+    """The demo's first example image: the first entry of ``assets/examples/examples.json``
+    beside ``app`` (else the folder's first image by name).
+
+    Raises:
+        FileNotFoundError: If there is no example image.
+    """
+    folder = Path(app).resolve().parent / "assets" / "examples"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, IndexError):
+        entry = json.loads((folder / "examples.json").read_text(encoding="utf-8"))[0]
+        path = folder / str(entry["file"])
+        if path.is_file():
+            return path
+    from wne.imageio import list_images
+
+    try:
+        return list_images(folder)[0]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no example image in {folder}; pass --image") from None
+
+
 def run(
     *,
     mode: str = "all",
@@ -428,6 +477,7 @@ def run(
     env: dict[str, str] | None = None,
     out_dir: Path | None = None,
     log: Callable[[str], None] = print,
+    app: Path = DEFAULT_APP,
 ) -> dict[str, dict[str, Any]]:
     """Runs the phases of ``mode`` against a fresh app process; returns (and writes) JSON.
 
@@ -451,21 +501,18 @@ def run(
         env: Extra environment variables for the app.
         out_dir: Where to write ``app-latency.json`` / ``app-load.json`` (None: nowhere).
         log: Progress messages.
+        app: The demo's ``app.py`` (default: ``app.py`` in the current directory).
 
     Returns:
         ``{"latency": {...}, "load": {...}}`` (the parts ``mode`` ran).
     """
     from gradio_client import handle_file
 
-    from wne.demo.handlers import load_examples
-
     if mode not in ("all", "latency", "load"):
         raise ValueError(f"mode must be 'all', 'latency' or 'load', got {mode!r}")
+    app = _check_app(Path(app))
     if image is None:
-        examples = load_examples(REPO / "assets" / "examples")
-        if not examples:
-            raise FileNotFoundError("no example image in assets/examples; pass --image")
-        image = examples[0].path
+        image = first_example(app)
     deadline = time.monotonic() + max_seconds
     machine_start = _machine()
     common = {
@@ -482,16 +529,16 @@ def run(
     rss: dict[str, float] = {}
     with (
         tempfile.TemporaryDirectory(prefix="wne-loadtest-") as tmp,
-        launch_app(checkpoint_dir=checkpoint_dir, workdir=Path(tmp), env=env) as app,
+        launch_app(checkpoint_dir=checkpoint_dir, workdir=Path(tmp), env=env, app=app) as server,
     ):
         trace: dict[str, float] = {}
         counter = _Counter(
-            every=10, on_every=lambda n: trace.__setitem__(str(n), round(app.rss_mb(), 1))
+            every=10, on_every=lambda n: trace.__setitem__(str(n), round(server.rss_mb(), 1))
         )
         for n in rss_at:
-            counter.hooks[n] = lambda n=n: rss.__setitem__(str(n), round(app.rss_mb(), 1))
+            counter.hooks[n] = lambda n=n: rss.__setitem__(str(n), round(server.rss_mb(), 1))
         img = handle_file(str(image))
-        client = _client(app.url)
+        client = _client(server.url)
         info = client.view_api(print_info=False, return_format="dict")
         defaults = {
             p["parameter_name"]: p.get("parameter_default")
@@ -499,13 +546,13 @@ def run(
             if p["parameter_name"] != "image"
         }
         first = _request(client, img, counter, request_timeout)
-        cold = time.perf_counter() - app.started
+        cold = time.perf_counter() - server.started
         if not first.ok:
-            raise RuntimeError(f"first request failed: {first.error}\n{app.log_tail()}")
-        log(f"server ready after {app.ready_s:.1f} s, first answer after {cold:.1f} s")
+            raise RuntimeError(f"first request failed: {first.error}\n{server.log_tail()}")
+        log(f"server ready after {server.ready_s:.1f} s, first answer after {cold:.1f} s")
         common["request"] = {"image": image.name, **defaults}
-        common["server"] = {"ready_s": round(app.ready_s, 2), "cold_start_s": round(cold, 2)}
-        cpu0 = app.cpu_s()
+        common["server"] = {"ready_s": round(server.ready_s, 2), "cold_start_s": round(cold, 2)}
+        cpu0 = server.cpu_s()
 
         if mode in ("all", "latency"):
             seq = []
@@ -517,11 +564,11 @@ def run(
             wall = time.perf_counter() - t
             latency["sequential"] = _phase(seq, wall)
             latency["sequential"]["server_cpu_s_per_request"] = round(
-                (app.cpu_s() - cpu0) / max(len(seq), 1), 3
+                (server.cpu_s() - cpu0) / max(len(seq), 1), 3
             )
             log(f"sequential: {latency['sequential']['latency']}")
             res, wall = _parallel(
-                app.url, img, concurrent, concurrent_requests, counter,
+                server.url, img, concurrent, concurrent_requests, counter,
                 request_timeout, deadline,
             )  # fmt: skip
             latency[f"concurrent_{concurrent}"] = _phase(res, wall)
@@ -529,7 +576,7 @@ def run(
 
         if mode in ("all", "load"):
             res, wall = _parallel(
-                app.url, img, clients, requests, counter, request_timeout, deadline
+                server.url, img, clients, requests, counter, request_timeout, deadline
             )
             load["load"] = {"clients": clients, "requests_per_client": requests}
             load["load"].update(_phase(res, wall))
@@ -552,12 +599,12 @@ def run(
             if overflow_extra > 0 and time.monotonic() < deadline:
                 burst = _queue_size(env or {}) + overflow_extra
                 load["overflow"] = {"queue_max_size": _queue_size(env or {})}
-                load["overflow"].update(_overflow(app.url, img, burst, request_timeout))
+                load["overflow"].update(_overflow(server.url, img, burst, request_timeout))
                 log(f"overflow: {load['overflow']}")
             after = _request(client, img, counter, request_timeout)
-            load["after"] = {"ok": after.ok, "error": after.error, "alive": app.alive()}
+            load["after"] = {"ok": after.ok, "error": after.error, "alive": server.alive()}
         common["requests_total"] = counter.n
-        common["server"]["log_tail_on_error"] = "" if app.alive() else app.log_tail()
+        common["server"]["log_tail_on_error"] = "" if server.alive() else server.log_tail()
     common["machine_end_loadavg"] = [round(x, 2) for x in os.getloadavg()]
     common["stopped_by_deadline"] = time.monotonic() > deadline
     out: dict[str, dict[str, Any]] = {}
@@ -638,14 +685,26 @@ def profile(
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Command line entry point."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``wne-loadtest``).
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status (0; bad arguments exit with 2).
+    """
+    p = argparse.ArgumentParser(prog="wne-loadtest", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--app", type=Path, default=DEFAULT_APP, help="the demo's app.py (default: ./app.py)"
+    )
     p.add_argument("--mode", choices=["all", "latency", "load"], default="all")
     p.add_argument("--latency", action="store_true", help="short for --mode latency")
     p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder")
     p.add_argument(
-        "--random", action="store_true", help="random-init models of the bundled recipes' sizes"
+        "--random",
+        action="store_true",
+        help="random-init models of the catalog's σ_train = 25 entries (the bundled sizes)",
     )
     p.add_argument("--image", type=Path, default=None, help="default: the first example")
     p.add_argument("--sequential", type=int, default=20)
@@ -656,7 +715,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--overflow-extra", type=int, default=8)
     p.add_argument("--soak", type=int, default=0, help="sequential requests after the load")
     p.add_argument("--max-seconds", type=float, default=1800.0, help="time budget")
-    p.add_argument("--out", type=Path, default=REPO / "assets" / "results")
+    p.add_argument(
+        "--out", type=Path, default=Path("assets/results"), help="folder of the JSON results"
+    )
     p.add_argument("--no-write", action="store_true", help="print only, write no JSON")
     p.add_argument("--profile", type=int, default=0, metavar="N", help="in-process stage timing")
     args = p.parse_args(argv)
@@ -670,6 +731,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, value in limits.items():
         if not 0 < value <= 64:
             p.error(f"{name} must be in [1, 64] (the test is bounded), got {value}")
+    try:
+        _check_app(args.app)
+        image = args.image or first_example(args.app)
+    except FileNotFoundError as exc:
+        p.error(str(exc))
     with tempfile.TemporaryDirectory(prefix="wne-loadtest-ckpt-") as tmp:
         ckpt, source = args.checkpoints, "dir" if args.checkpoints else "bundled"
         if args.random:
@@ -678,7 +744,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             mode=mode,
             checkpoint_dir=ckpt,
             checkpoint_source=source,
-            image=args.image,
+            image=image,
             sequential=args.sequential,
             concurrent=args.concurrent,
             concurrent_requests=args.concurrent_requests,
@@ -688,11 +754,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             soak=args.soak,
             max_seconds=args.max_seconds,
             out_dir=None if args.no_write else args.out,
+            app=args.app,
         )
         if args.profile > 0:
-            img = args.image or REPO / "assets" / "examples" / "parrots.png"
             side = result.get("latency", result.get("load", {})).get("request", {}).get("max_side")
-            prof = profile(ckpt, img, args.profile, side)
+            prof = profile(ckpt, image, args.profile, side)
             result["profile"] = prof
             if "latency" in result:
                 e2e = result["latency"]["sequential"]["latency"].get("p50_s")
@@ -709,8 +775,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         keep = {k: v for k, v in data.items() if k not in ("machine", "checkpoints", "note")}
         print(f"== {name} ==\n{json.dumps(keep, indent=2)}")
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -24,7 +24,7 @@ Column names follow the paper's run names: ``b_`` = Baseline (plain), ``se_`` /
 
 from __future__ import annotations
 
-import re
+from wne import catalog
 
 __all__ = [
     "COLUMNS",
@@ -141,25 +141,6 @@ GRID_MEAN: dict[int, dict[str, float]] = {
 }
 # fmt: on
 
-# (arch, wrapper) of a checkpoint -> paper column.
-_BY_ARCH: dict[tuple[str, str], str] = {
-    ("dncnn", "none"): "b_dncnn",
-    ("dncnn", "wne"): "wne_dncnn",
-    ("swinir", "none"): "b_swinir",
-    ("swinir", "wne"): "wne_swinir",
-    ("fdncnn_ne", "none"): "ne_fdncnn",
-}
-# Model-key naming convention "<backbone>-<variant>-s<σ>" -> paper column.
-_BY_KEY: dict[tuple[str, str], str] = {
-    ("dncnn", "plain"): "b_dncnn",
-    ("dncnn", "wne"): "wne_dncnn",
-    ("swinir", "plain"): "b_swinir",
-    ("swinir", "wne"): "wne_swinir",
-    ("fdncnn", "ne"): "ne_fdncnn",
-    ("fdncnn", "se"): "se_fdncnn",
-}
-_KEY_RE = re.compile(r"^([a-z0-9_]+)-([a-z0-9_]+)-s\d+(?:\.\d+)?$")
-
 
 def _check_sigma_train(sigma_train: float) -> int:
     s = round(float(sigma_train))
@@ -209,24 +190,22 @@ def value_at(sigma_train: float, column: str, sigma_test: float) -> tuple[float,
     return sigmas[j], values[j]
 
 
-def paper_column(key: str = "", arch: str | None = None, wrapper: str | None = None) -> str | None:
-    """The paper column matching one of our checkpoints, if any.
+def paper_column(arch: str, wrapper: str = "none") -> str | None:
+    """The paper column matching a checkpoint, from its ``config.json`` fields.
 
-    The checkpoint's ``arch`` and ``wrapper`` decide when given; otherwise the
-    key's ``<backbone>-<variant>-s<σ>`` convention (``dncnn-plain-s25``,
-    ``fdncnn-ne-s25``, ...).
+    The model is identified by :func:`wne.catalog.describe` (never by its key); the
+    column is its family's ``paper_columns[variant]``.
 
     Args:
-        key: Model key.
         arch: Registered backbone name from the checkpoint's config.
         wrapper: ``"wne"`` or ``"none"``.
 
     Returns:
-        A name from :data:`COLUMNS`, or ``None`` when the paper has no such model.
+        A name from :data:`COLUMNS`, or ``None`` when the catalog does not know the
+        model or the paper has no such model.
     """
-    if arch is not None:
-        found = _BY_ARCH.get((arch, wrapper or "none"))
-        if found is not None:
-            return found
-    m = _KEY_RE.match(key)
-    return _BY_KEY.get((m.group(1), m.group(2))) if m else None
+    found = catalog.describe(arch, wrapper)
+    if found is None:
+        return None
+    family, variant = found
+    return family.paper_columns.get(variant)

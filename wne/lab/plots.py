@@ -3,7 +3,7 @@
 The mismatch figure follows the WNE paper (Figs. 3–4): mean output PSNR against mean
 input PSNR over the test noise levels, a vertical line at the input PSNR of the
 training noise level, a dotted identity line, and optionally the paper's published
-curves (:mod:`wne.paper`) dashed in the colour of the matching model.
+curves (:mod:`wne.lab.paper`) dashed in the colour of the matching model.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from wne import catalog
 from wne.lab import paper
 
 __all__ = ["Curve", "curve_style", "mismatch_plot"]
 
-# Colour families: plain = reds, WNE = blues, NE-arch = greens, SE-arch = orange.
+# Colours per (variant, family id of wne.catalog): plain = reds, WNE = blues,
+# NE-arch = greens; markers per family.
 _COLOURS: dict[tuple[str, str], str] = {
     ("plain", "dncnn"): "#d62728",
     ("plain", "swinir"): "#8c1c13",
@@ -24,20 +26,19 @@ _COLOURS: dict[tuple[str, str], str] = {
     ("wne", "dncnn"): "#1f77b4",
     ("wne", "swinir"): "#08306b",
     ("wne", "fdncnn"): "#6baed6",
-    ("ne", "fdncnn"): "#2ca02c",
-    ("se", "fdncnn"): "#ff7f0e",
+    ("ne", "fdncnn-ne"): "#2ca02c",
 }
-_MARKERS = {"dncnn": "o", "swinir": "s", "fdncnn": "^"}
+_MARKERS = {"dncnn": "o", "swinir": "s", "fdncnn": "^", "fdncnn-ne": "^"}
 _OTHER = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-# Paper column -> (kind, backbone family).
-_PAPER_KIND = {
-    "b_dncnn": ("plain", "dncnn"),
-    "wne_dncnn": ("wne", "dncnn"),
-    "b_swinir": ("plain", "swinir"),
-    "wne_swinir": ("wne", "swinir"),
-    "ne_fdncnn": ("ne", "fdncnn"),
-    "se_fdncnn": ("se", "fdncnn"),
-}
+
+
+def _by_paper_column() -> dict[str, tuple[str, str]]:
+    """Paper column -> (variant, family id), from the catalog's ``paper_columns``."""
+    return {
+        col: (variant, fam.id)
+        for fam in catalog.families()
+        for variant, col in fam.paper_columns.items()
+    }
 
 
 @dataclass
@@ -48,8 +49,8 @@ class Curve:
         label: Legend label (the model key).
         input_psnr: Mean input PSNR per σ_test (x axis).
         output: Mean output metric per σ_test (y axis).
-        paper_column: The matching column of :data:`wne.paper.MISMATCH`, if any.
-        arch: Backbone name (for the colour family).
+        paper_column: The matching column of :data:`wne.lab.paper.MISMATCH`, if any.
+        arch: Registered backbone name (with ``wrapper``: the colour family).
         wrapper: ``"wne"`` or ``"none"``.
     """
 
@@ -64,25 +65,24 @@ class Curve:
 def curve_style(curve: Curve, index: int = 0) -> tuple[str, str]:
     """Colour and marker of a curve: plain reds, WNE blues, NE-arch greens.
 
+    The model's family and variant come from :func:`wne.catalog.describe` of its
+    ``arch`` and ``wrapper`` (else from its paper column); models the catalog does
+    not know get a colour by position.
+
     Args:
         curve: The curve.
-        index: Its position (picks a colour for models outside the families).
+        index: Its position (picks a colour for models outside the catalog).
 
     Returns:
         ``(colour, marker)``.
     """
-    if curve.paper_column in _PAPER_KIND:
-        kind, family = _PAPER_KIND[curve.paper_column]
+    found = catalog.describe(curve.arch, curve.wrapper) if curve.arch else None
+    if found is not None:
+        kind = (found[1], found[0].id)
     else:
-        family = "fdncnn" if curve.arch.startswith("fdncnn") else curve.arch
-        if curve.wrapper == "wne":
-            kind = "wne"
-        elif curve.arch == "fdncnn_ne":
-            kind = "ne"
-        else:
-            kind = "plain"
-    colour = _COLOURS.get((kind, family), _OTHER[index % len(_OTHER)])
-    return colour, _MARKERS.get(family, "D")
+        kind = _by_paper_column().get(curve.paper_column or "", ("", ""))
+    colour = _COLOURS.get(kind, _OTHER[index % len(_OTHER)])
+    return colour, _MARKERS.get(kind[1], "D")
 
 
 def mismatch_plot(

@@ -1,0 +1,287 @@
+"""Reports of an evaluation run: summaries, files, the paper beside, metrics in checkpoints.
+
+:func:`summarize` reduces the rows of :func:`wne.lab.protocol.evaluate` to each
+model's headline numbers (matched σ, σ_test 5 and ≈ 50, grid mean, NE defect) with
+the paper's numbers beside (:mod:`wne.lab.paper`, matched by the model's catalog
+family, never by its key); :func:`write_outputs` writes ``psnr.csv``,
+``defect.csv``, ``summary.json`` and the mismatch figures; :func:`write_metrics`
+stores the headline numbers in each local checkpoint's ``config.json``;
+:func:`format_summary` is the command line's table.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wne import __version__, checkpoints
+from wne.lab import paper
+from wne.lab.protocol import DEFECT_COLUMNS, PSNR_COLUMNS, EvalModel, RunResult
+
+__all__ = [
+    "format_summary",
+    "summarize",
+    "write_metrics",
+    "write_outputs",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _nearest(sigmas: Sequence[float], target: float) -> int:
+    return min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - target))
+
+
+def summarize(models: Sequence[EvalModel], result: RunResult) -> dict[str, Any]:
+    """Per-model headline numbers (and the paper's beside them, when it has the model).
+
+    Per model: ``matched`` (σ_test = σ_train, or the nearest grid point), ``sigma5`` and
+    ``sigma50`` (grid points nearest 5 and 50; the paper grid has 53.22, not 50, unless
+    σ_train = 50), ``grid_mean`` (mean over σ_test ≠ σ_train, as the paper's derived
+    grid means), ``defect`` (mean and max over the (a, b) sweep and images).
+
+    Args:
+        models: The evaluated models.
+        result: Their measurements.
+
+    Returns:
+        ``{"models": {key: {...}}}``.
+    """
+    out: dict[str, Any] = {}
+    sig = result.sigmas
+    for m in models:
+        rows = [r for r in result.psnr_rows if r["model"] == m.key]
+        drows = [r for r in result.defect_rows if r["model"] == m.key]
+
+        def at(target: float, rows: list[dict[str, Any]] = rows) -> dict[str, float]:
+            r = rows[_nearest(sig, target)]
+            return {
+                "sigma": r["sigma_test"],
+                "input_psnr": r["input_psnr"],
+                "psnr": r["psnr"],
+                "ssim": r["ssim"],
+            }
+
+        off = [r for r in rows if abs(r["sigma_test"] - m.sigma_train) > 1e-6]
+        entry: dict[str, Any] = {
+            "arch": m.arch,
+            "wrapper": m.wrapper,
+            "sigma_train": m.sigma_train,
+            "paper_column": m.paper_column,
+            "matched": at(m.sigma_train),
+            "sigma5": at(5.0),
+            "sigma50": at(50.0),
+            "grid_mean": {
+                "psnr": float(np.mean([r["psnr"] for r in off])) if off else None,
+                "ssim": float(np.mean([r["ssim"] for r in off])) if off else None,
+                "n_sigmas": len(off),
+            },
+            "defect": {
+                "sigma": m.sigma_train,
+                "mean": float(np.mean([r["defect_mean"] for r in drows])),
+                "max": float(np.max([r["defect_max"] for r in drows])),
+            },
+            "paper": _paper_numbers(m),
+        }
+        out[m.key] = entry
+    return {"models": out}
+
+
+def _paper_numbers(m: EvalModel) -> dict[str, Any] | None:
+    col = m.paper_column
+    if col is None or m.sigma_train not in paper.SIGMA_TRAINS:
+        return None
+    s = int(m.sigma_train)
+    s5, p5 = paper.value_at(s, col, 5.0)
+    s50, p50 = paper.value_at(s, col, 50.0)
+    return {
+        "column": col,
+        "matched": paper.MATCHED[s][col],
+        "sigma5": {"sigma": s5, "psnr": p5},
+        "sigma50": {"sigma": s50, "psnr": p50},
+        "grid_mean": paper.GRID_MEAN[s][col],
+    }
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return f"{v:.10g}" if math.isfinite(v) else str(v)
+    return v
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: _fmt(r[c]) for c in columns})
+
+
+def _curves(models: Sequence[EvalModel], result: RunResult, metric: str) -> list[Any]:
+    from wne.lab.plots import Curve
+
+    curves = []
+    for m in models:
+        rows = [r for r in result.psnr_rows if r["model"] == m.key]
+        curves.append(
+            Curve(
+                label=m.key,
+                input_psnr=[r["input_psnr"] for r in rows],
+                output=[r[metric] for r in rows],
+                paper_column=m.paper_column,
+                arch=m.arch,
+                wrapper=m.wrapper,
+            )
+        )
+    return curves
+
+
+def write_outputs(
+    models: Sequence[EvalModel],
+    result: RunResult,
+    out: str | Path,
+    *,
+    paper_overlay: bool | None = None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Writes ``psnr.csv``, ``defect.csv``, ``summary.json`` and the plots.
+
+    Args:
+        models: The evaluated models.
+        result: Their measurements.
+        out: Output folder (created).
+        paper_overlay: Draw the paper's curves (``None``: when all models share one
+            σ_train in 10/25/50).
+        meta: Extra run information stored under ``summary["run"]``.
+
+    Returns:
+        The summary written to ``summary.json``.
+    """
+    from wne.lab.plots import mismatch_plot
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "psnr.csv", PSNR_COLUMNS, result.psnr_rows)
+    _write_csv(out / "defect.csv", DEFECT_COLUMNS, result.defect_rows)
+
+    trains = sorted({m.sigma_train for m in models})
+    overlay_sigma = trains[0] if len(trains) == 1 and trains[0] in paper.SIGMA_TRAINS else None
+    if paper_overlay is None:
+        paper_overlay = overlay_sigma is not None
+    elif paper_overlay and overlay_sigma is None:
+        log.warning(
+            "no paper overlay: the paper publishes curves for one σ_train in %s, run has %s",
+            paper.SIGMA_TRAINS,
+            trains,
+        )
+        paper_overlay = False
+    in_at = {r["sigma_test"]: r["input_psnr"] for r in result.psnr_rows}
+    markers = [(s, in_at[result.sigmas[_nearest(result.sigmas, s)]]) for s in trains]
+    title = f"σ_train = {', '.join(f'{s:g}' for s in trains)}, {len(result.images)} images"
+    plots = {}
+    for metric, name in (("psnr", "mismatch.png"), ("ssim", "mismatch_ssim.png")):
+        mismatch_plot(
+            _curves(models, result, metric),
+            out / name,
+            sigma_train_markers=markers,
+            paper_sigma_train=overlay_sigma if (paper_overlay and metric == "psnr") else None,
+            metric=metric,
+            title=title,
+        )
+        plots[metric] = name
+
+    summary = {
+        "run": {
+            **(meta or {}),
+            "images": result.images,
+            "n_images": len(result.images),
+            "draws": result.draws,
+            "seed": result.seed,
+            "sigmas": result.sigmas,
+            "defect_images": result.defect_images,
+            "paper_overlay": bool(paper_overlay),
+            "plots": plots,
+            "wne_version": __version__,
+            "torch_version": torch.__version__,
+        },
+        **summarize(models, result),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def write_metrics(models: Sequence[EvalModel], summary: dict[str, Any], dataset: str) -> None:
+    """Stores each local model's headline numbers in its ``config.json`` metrics.
+
+    Models loaded from the Hub are skipped (logged).
+
+    Args:
+        models: The evaluated models.
+        summary: What :func:`write_outputs` returned.
+        dataset: Name of the evaluation set (the metrics key, e.g. ``"set12"``).
+    """
+    run = summary["run"]
+    for m in models:
+        if m.folder is None:
+            log.info("%s came from the Hub: metrics not written", m.key)
+            continue
+        s = summary["models"][m.key]
+        metrics = {
+            dataset: {
+                "sigma_train": m.sigma_train,
+                "psnr_matched": round(s["matched"]["psnr"], 4),
+                "ssim_matched": round(s["matched"]["ssim"], 5),
+                "psnr_sigma5": round(s["sigma5"]["psnr"], 4),
+                "sigma50_at": round(s["sigma50"]["sigma"], 4),
+                "psnr_sigma50": round(s["sigma50"]["psnr"], 4),
+                "psnr_grid_mean": (
+                    round(s["grid_mean"]["psnr"], 4) if s["grid_mean"]["psnr"] is not None else None
+                ),
+                "ne_defect_max": s["defect"]["max"],
+                "n_images": run["n_images"],
+                "draws": run["draws"],
+                "seed": run["seed"],
+            }
+        }
+        checkpoints.update_config(m.folder, metrics=metrics)
+        log.info("wrote %s metrics into %s", dataset, m.folder / checkpoints.CONFIG_NAME)
+
+
+def format_summary(summary: dict[str, Any], out: Path) -> str:
+    """The command line's table of a run's headline numbers (and the paper's).
+
+    Args:
+        summary: What :func:`write_outputs` returned.
+        out: Where the files were written (named in the first line).
+
+    Returns:
+        The table, one line per model.
+    """
+    lines = [
+        f"\nResults in {out}",
+        f"{'model':<24} {'σ_tr':>5} {'matched':>8} {'σ5':>7} {'σ≈50':>7} {'mean':>7} "
+        f"{'defect max':>10}  paper (matched/σ5/σ≈50)",
+    ]
+    for key, s in summary["models"].items():
+        p = s["paper"]
+        ptxt = (
+            f"{p['matched']:.2f}/{p['sigma5']['psnr']:.2f}/{p['sigma50']['psnr']:.2f}" if p else "-"
+        )
+        gm = s["grid_mean"]["psnr"]
+        lines.append(
+            f"{key:<24} {s['sigma_train']:>5g} {s['matched']['psnr']:>8.2f} "
+            f"{s['sigma5']['psnr']:>7.2f} {s['sigma50']['psnr']:>7.2f} "
+            f"{gm if gm is not None else float('nan'):>7.2f} {s['defect']['max']:>10.2e}  {ptxt}"
+        )
+    return "\n".join(lines)
