@@ -118,3 +118,23 @@ def test_clicking_an_example_loads_its_settings_and_runs(page: sync_api.Page) ->
     sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
     sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
     assert "Error" not in page.locator("#scores").inner_text()
+
+
+def test_slider_release_with_live_updates_off_runs_nothing(page: sync_api.Page) -> None:
+    """With "re-run when a slider is released" off, moving a slider starts no comparison and
+    shows no error (the gate before the shared compare function stops silently)."""
+    page.get_by_text("More settings").click()
+    page.get_by_label("re-run when a slider is released").uncheck()
+    page.locator("#contrast-a").scroll_into_view_if_needed()
+    bb = page.locator("#contrast-a input[type=range]").bounding_box()
+    assert bb is not None
+    page.mouse.click(bb["x"] + 0.1 * bb["width"], bb["y"] + bb["height"] / 2)
+    page.wait_for_function(
+        "() => parseFloat(document.querySelector('#contrast-a input[type=number]').value) < 0.9"
+    )
+    page.wait_for_timeout(3000)  # a comparison of the tiny models takes well under a second
+    sync_api.expect(page.locator(".toast-body")).to_have_count(0)
+    sync_api.expect(page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))).to_have_count(0)
+    page.locator("#run").click()  # the button still runs it
+    wne_labels = page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))
+    sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
