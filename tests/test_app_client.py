@@ -124,6 +124,36 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
     assert s["backbones"] == ["dncnn", "swinir"]
 
 
+def test_the_readme_snippet_works(served: tuple[Any, Any]) -> None:
+    """README "Scripting the demo with gradio_client": keyword arguments, four outputs from
+    /denoise, two from /equivariance, one JSON from /sweep."""
+    from gradio_client import handle_file
+
+    _, client = served
+    noisy, target, outputs, summary = client.predict(
+        image=handle_file(str(PARROTS)),
+        a=0.3,
+        b=0.0,
+        sigma=25,
+        seed=0,
+        sigma_train=25,
+        backbones=["dncnn", "swinir"],
+        order="noise-then-shift",
+        max_side=256,
+        clip=False,
+        api_name="/denoise",
+    )
+    assert Path(noisy).is_file() and Path(target).is_file()
+    assert [o["caption"].split(" · PSNR")[0] for o in outputs][1] == "CNN · WNE"
+    assert all({"psnr", "ssim", "seconds"} <= set(m) for m in summary["models"].values())
+    maps, defects = client.predict(
+        image=handle_file(str(PARROTS)), a=0.5, b=0.2, backbone="swinir", api_name="/equivariance"
+    )
+    assert len(maps) == 2 and defects["backbone"] == "swinir"
+    curves = client.predict(image=handle_file(str(PARROTS)), backbones=["dncnn"], api_name="/sweep")
+    assert set(curves) == {"title", "rows", "notes"}
+
+
 def test_app_builds_without_any_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty checkpoint folder gives a page (with an explanation), not a crash."""
     import app
