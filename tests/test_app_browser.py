@@ -138,3 +138,16 @@ def test_slider_release_with_live_updates_off_runs_nothing(page: sync_api.Page) 
     page.locator("#run").click()  # the button still runs it
     wne_labels = page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))
     sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
+
+
+def test_a_scenario_button_sets_the_controls_and_runs(page: sync_api.Page) -> None:
+    """About → "Dim the lights": a = 0.3, the Compare tab opens and the comparison runs."""
+    page.get_by_role("tab", name="About").click()
+    page.get_by_role("button", name="Dim the lights").click()
+    page.wait_for_function(
+        "() => parseFloat(document.querySelector('#contrast-a input[type=number]').value) === 0.3"
+    )
+    wne_labels = page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))
+    sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
+    sync_api.expect(page.get_by_text("a = 0.3", exact=False).first).to_be_visible()
+    sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
