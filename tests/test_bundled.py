@@ -63,7 +63,7 @@ def test_bundled_checkpoint_loads_and_denoises(key: str) -> None:
     "key", KEYS or [pytest.param("none", marks=pytest.mark.skip("no bundled checkpoints yet"))]
 )
 def test_bundled_checkpoint_was_trained_by_its_zoo_recipe(key: str) -> None:
-    """`python -m wne.zoo --print KEY` is the exact recipe recorded in the checkpoint."""
+    """`wne-zoo --print KEY` is the exact recipe recorded in the checkpoint."""
     cfg = json.loads((ROOT / "checkpoints" / key / "config.json").read_text())
     recorded = dict(cfg["recipe"])
     if isinstance(recorded["arch_kwargs"], str):

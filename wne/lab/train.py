@@ -5,14 +5,18 @@ Usage::
     wne-train --arch dncnn --wrapper wne --sigma 25 \\
         --data ../shared/data/train400 --out checkpoints/dncnn-wne-s25
 
+(or ``python -m wne.lab.train ...``; ``wne-zoo --print KEY`` prints the exact
+command of every zoo checkpoint).
+
 Plain and WNE runs with the same arguments see exactly the same patches,
 augmentations and noise (stateless per-step sampling), the same loss (MSE on the
 raw output), optimizer (Adam), schedule (linear warm-up then cosine decay) and
 step budget. The run is resumable (``--work`` holds the training state as
 safetensors + JSON; resuming under a different recipe is refused),
 deterministic for a given seed and world size, uses CUDA with bf16 autocast
-when present, and runs data-parallel under ``torchrun --nproc_per_node N``
-(gloo on CPU, nccl on GPU).
+when present, and runs data-parallel under ``torchrun --nproc_per_node N -m
+wne.lab.train ...`` (gloo on CPU, nccl on GPU; every rank's final weight digest is
+recorded in the checkpoint's recipe). Images are read with :mod:`wne.imageio`.
 """
 
 from __future__ import annotations
