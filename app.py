@@ -29,10 +29,10 @@ from wne import catalog
 from wne.demo import DemoConfig, DemoHandlers, Zoo, content
 from wne.demo.compare import SWEEP_SIDE
 from wne.demo.endpoints import ENDPOINTS, Endpoints
-from wne.demo.handlers import TABLE_HEADERS
 from wne.demo.outputs import OutputFiles
 from wne.demo.runtime import limit_malloc_arenas
 from wne.demo.settings import Param
+from wne.demo.views import TABLE_HEADERS
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 """Example images (``examples/``) and precomputed Set12 curves (``results/``)."""

@@ -5,7 +5,8 @@
 - :mod:`wne.demo.imaging`: safe image reading/conversion and display helpers.
 - :mod:`wne.demo.zoo`: discovering the catalogued checkpoints, loading each model once.
 - :mod:`wne.demo.compare`: comparison, equivariance map and noise sweep.
-- :mod:`wne.demo.handlers`: request handlers returning display-ready views.
+- :mod:`wne.demo.handlers`: request handlers (validate, read, compute through the GPU hook).
+- :mod:`wne.demo.views`: display-ready views of the results (images, labels, tables).
 - :mod:`wne.demo.endpoints`: one event function per computation, for the page and the API.
 - :mod:`wne.demo.outputs`: output images as complete, content-addressed PNG files.
 - :mod:`wne.demo.content`: scenarios, examples, precomputed results, page texts.

@@ -30,10 +30,11 @@ import numpy as np
 
 from wne.demo.content import API_DOCS
 from wne.demo.errors import user_facing
-from wne.demo.handlers import TABLE_HEADERS, DemoHandlers, DenoiseView
+from wne.demo.handlers import DemoHandlers
 from wne.demo.imaging import require_uploaded
 from wne.demo.outputs import OutputFiles
 from wne.demo.settings import COMPARE_PARAMS, EQUIVARIANCE_PARAMS, SWEEP_PARAMS
+from wne.demo.views import TABLE_HEADERS, DenoiseView
 
 __all__ = ["ENDPOINTS", "Endpoint", "Endpoints", "compare_page_updates"]
 

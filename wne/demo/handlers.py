@@ -3,7 +3,7 @@
 :class:`DemoHandlers` validates raw UI/API values (:func:`wne.demo.settings.parse_settings`,
 with this hardware's limits), reads the image (:mod:`wne.demo.imaging`), runs the
 computation (:mod:`wne.demo.compare`) through an optional GPU hook (``@spaces.GPU`` on
-ZeroGPU) and returns display-ready views: uint8 images, labels, tables and Markdown.
+ZeroGPU) and returns display-ready views (:mod:`wne.demo.views`).
 :mod:`wne.demo.endpoints` turns those views into the page's and the API's values.
 """
 
@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,11 @@ import torch
 
 from wne import catalog
 from wne.demo import compare as cmp
-from wne.demo.imaging import LoadedImage, heatmap, load_image, to_display
+from wne.demo.imaging import LoadedImage, load_image
 from wne.demo.settings import (
     COMPARE_PARAMS,
     DEFAULT_BACKBONES,
     EQUIVARIANCE_PARAMS,
-    ORDERS,
     SWEEP_PARAMS,
     DemoInputError,
     Param,
@@ -37,23 +36,27 @@ from wne.demo.settings import (
     parse_param,
     parse_settings,
 )
+from wne.demo.views import (
+    DenoiseView,
+    EquivarianceView,
+    SweepView,
+    denoise_view,
+    equivariance_view,
+    sweep_view,
+)
 from wne.demo.zoo import Zoo
 
 __all__ = [
-    "TABLE_HEADERS",
+    "CPU_MAX_SIDE_LIMIT",
+    "GPU_MAX_SIDE",
     "DemoConfig",
     "DemoHandlers",
-    "DenoiseView",
-    "EquivarianceView",
-    "Panel",
-    "SweepView",
     "calibrate_max_side",
     "default_backbones",
 ]
 
 log = logging.getLogger(__name__)
 
-TABLE_HEADERS = ["model", "PSNR (dB)", "SSIM", "time (ms)"]
 GpuHook = Callable[..., Callable[..., Any]]
 """``hook(fn, duration=callable) -> fn'`` (``spaces.GPU`` or identity)."""
 _SIDE = params()["max_side"]
@@ -186,85 +189,6 @@ def calibrate_max_side(
     return chosen
 
 
-@dataclass
-class Panel:
-    """What one backbone's result group shows.
-
-    For plain/WNE backbones ``left`` is the plain output and ``right`` the WNE
-    output; for the NE-arch baseline ``left`` is its output and ``right`` is
-    not shown. The slider pair compares plain↔WNE (or noisy↔output when only
-    one model is available).
-    """
-
-    backbone: str
-    visible: bool
-    header: str
-    left: np.ndarray | None = None
-    left_label: str = ""
-    right: np.ndarray | None = None
-    right_label: str = ""
-    right_visible: bool = True
-    slider: tuple[np.ndarray, np.ndarray] | None = None
-    slider_label: str = ""
-
-
-@dataclass
-class DenoiseView:
-    """Display-ready result of :meth:`DemoHandlers.denoise`."""
-
-    noisy: np.ndarray
-    noisy_label: str
-    target: np.ndarray
-    target_label: str
-    panels: list[Panel]
-    table: list[list[Any]]
-    notes: str
-    summary: dict[str, Any]
-    gallery: list[tuple[np.ndarray, str]] = field(default_factory=list, repr=False)
-    comparison: cmp.Comparison | None = field(default=None, repr=False)
-
-
-@dataclass
-class EquivarianceView:
-    """Display-ready result of :meth:`DemoHandlers.equivariance`."""
-
-    left: np.ndarray | None
-    left_label: str
-    right: np.ndarray | None
-    right_label: str
-    right_visible: bool
-    text: str
-    summary: dict[str, Any]
-    gallery: list[tuple[np.ndarray, str]] = field(default_factory=list, repr=False)
-
-
-@dataclass
-class SweepView:
-    """Display-ready result of :meth:`DemoHandlers.sweep`."""
-
-    rows: list[dict[str, Any]]
-    title: str
-    notes: str
-
-
-def _fmt_db(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return "∞" if math.isinf(value) else f"{value:g}"
-    return str(value)
-
-
-def _sci(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2e}"
-
-
 class DemoHandlers:
     """The demo's handlers around one loaded :class:`~wne.demo.zoo.Zoo`.
 
@@ -394,116 +318,8 @@ class DemoHandlers:
         return self._denoise_view(result, loaded)
 
     def _denoise_view(self, res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
-        s = res.settings
-        clipped: list[str] = []
-
-        def show(name: str, pixels: np.ndarray) -> np.ndarray:
-            img, frac = to_display(pixels)
-            if frac > 0:
-                clipped.append(f"{name} ({100 * frac:.1f}%)")
-            return img
-
-        noisy = show("noisy input", res.noisy)
-        target = show("target", res.target)
-        gallery: list[tuple[np.ndarray, str]] = []
-        panels = []
-        for bb in catalog.families(zoo_only=True):
-            bid = bb.id
-            if bid not in s.backbones:
-                panels.append(Panel(bid, False, f"### {bb.label}\nnot selected"))
-                continue
-            runs = [res.run(bid, v) for v in bb.variants]
-            outs = {r.variant: show(r.label, r.output) for r in runs if r and r.output is not None}
-
-            def label(r: cmp.ModelRun | None) -> str:
-                if r is None or r.output is None:
-                    return f"{catalog.VARIANT_LABELS[r.variant] if r else ''} · unavailable"
-                name = "output" if r.variant == "ne" else catalog.VARIANT_LABELS[r.variant]
-                return f"{name} · {_fmt_db(r.psnr)}"
-
-            gallery += [
-                (
-                    outs[r.variant],
-                    f"{r.label} · PSNR {_fmt_db(r.psnr)} · SSIM {r.ssim:.3f} · "
-                    f"{1000 * (r.seconds or 0):.0f} ms",
-                )
-                for r in runs
-                if r and r.variant in outs
-            ]
-
-            header = [f"### {bb.label} · trained at σ = {s.sigma_train}"]
-            if bb.variants == ("plain", "wne"):
-                plain, wne_run = runs
-                if plain and wne_run and plain.output is not None and wne_run.output is not None:
-                    delta = (wne_run.psnr or 0) - (plain.psnr or 0)
-                    header.append(
-                        f"plain **{_fmt_db(plain.psnr)}** → WNE **{_fmt_db(wne_run.psnr)}** "
-                        f"(Δ {delta:+.2f} dB)"
-                    )
-                header += [f"⚠ {r.message}" for r in runs if r and r.message]
-                if "plain" in outs and "wne" in outs:
-                    pair = (outs["plain"], outs["wne"])
-                    slider_label = "plain ↔ WNE (drag to compare)"
-                elif outs:
-                    only = next(iter(outs))
-                    pair = (noisy, outs[only])
-                    slider_label = f"noisy ↔ {catalog.VARIANT_LABELS[only]}"
-                else:
-                    pair, slider_label = None, "no model available"
-                panels.append(
-                    Panel(
-                        bid,
-                        True,
-                        "\n\n".join(header),
-                        left=outs.get("plain"),
-                        left_label=label(plain),
-                        right=outs.get("wne"),
-                        right_label=label(wne_run),
-                        slider=pair,
-                        slider_label=slider_label,
-                    )
-                )
-            else:
-                (ne_run,) = runs
-                header += [f"⚠ {ne_run.message}"] if ne_run and ne_run.message else []
-                out = outs.get("ne")
-                panels.append(
-                    Panel(
-                        bid,
-                        True,
-                        "\n\n".join(header),
-                        left=out,
-                        left_label=label(ne_run),
-                        right_visible=False,
-                        slider=(noisy, out) if out is not None else None,
-                        slider_label="noisy ↔ NE-arch (drag to compare)",
-                    )
-                )
-
-        notes = [*loaded.notes, *res.notes]
-        if clipped:
-            notes.append(
-                "Display only: values outside [0, 1] are shown clipped in "
-                + ", ".join(clipped)
-                + ("; the scores use the unclipped values." if not s.clip else ".")
-            )
-        notes.append(
-            f"PSNR and SSIM are measured against the target a·x + b with data range a = {s.a:g}: "
-            "with the shift applied to the noisy image, an equivariant model gets the same PSNR "
-            "at every a, b (SSIM depends on b through its luminance term)."
-        )
-        return DenoiseView(
-            noisy=noisy,
-            noisy_label=f"noisy input · PSNR {_fmt_db(res.noisy_psnr)}",
-            target=target,
-            target_label=f"target a·x + b (a = {s.a:g}, b = {s.b:g})",
-            panels=panels,
-            table=[[_cell(v) for v in row] for row in res.table()],
-            notes="\n".join(f"- {n}" for n in notes),
-            summary={**res.summary(), "notes": notes},
-            gallery=gallery,
-            comparison=res,
-        )
+        """:func:`wne.demo.views.denoise_view` (kept for ``wne.lab.loadtest``'s stage timing)."""
+        return denoise_view(res, loaded)
 
     # -- equivariance -----------------------------------------------------------------------
 
@@ -530,56 +346,7 @@ class DemoHandlers:
         res: cmp.EquivarianceMap = self._compute(
             "equivariance", loaded.pixels, settings, bid, progress
         )
-        vmax = res.vmax if res.vmax > 0 else 1.0
-        maps: list[np.ndarray | None] = []
-        labels: list[str] = []
-        lines = [
-            f"**{catalog.FAMILIES[bid].label}**, trained at σ = {settings.sigma_train}; "
-            f"y = noisy image (σ = {settings.sigma:g}), a = {settings.a:g}, b = {settings.b:g}.",
-            "",
-            "| model | relative defect ‖f(a·y+b) − (a·f(y)+b)‖ / ‖a·f(y)+b‖ | max abs. defect |",
-            "|---|---|---|",
-        ]
-        for r in res.runs:
-            name = catalog.VARIANT_LABELS[r.variant]
-            if r.error is None:
-                maps.append(None)
-                labels.append(f"{name} · unavailable")
-                lines.append(f"| {name} | unavailable | {r.message} |")
-                continue
-            maps.append(heatmap(r.error, vmax))
-            labels.append(f"{name} · relative defect {_sci(r.relative)}")
-            lines.append(f"| {name} | {_sci(r.relative)} | {_sci(r.max_abs)} |")
-        lines += [
-            "",
-            *(
-                ["**⚠ a = 1, b = 0 is the identity: move the contrast or brightness slider.**", ""]
-                if settings.a == 1.0 and settings.b == 0.0
-                else []
-            ),
-            f"Colour scale shared by both maps: black = 0 … yellow = {vmax:.3g} "
-            "(in [0, 1] image units). WNE defects are float round-off (~1e-7).",
-            *[f"- {n}" for n in [*loaded.notes, *res.notes]],
-        ]
-        summary = {
-            "backbone": bid,
-            "settings": settings.to_dict(),
-            "defects": {
-                r.key: {"relative": r.relative, "max_abs": r.max_abs, "message": r.message}
-                for r in res.runs
-            },
-        }
-        two = len(res.runs) == 2
-        return EquivarianceView(
-            left=maps[0],
-            left_label=labels[0],
-            right=maps[1] if two else None,
-            right_label=labels[1] if two else "",
-            right_visible=two,
-            text="\n".join(lines),
-            summary=summary,
-            gallery=[(m, lab) for m, lab in zip(maps, labels, strict=True) if m is not None],
-        )
+        return equivariance_view(res, loaded)
 
     # -- noise sweep ------------------------------------------------------------------------
 
@@ -599,15 +366,4 @@ class DemoHandlers:
         self._require_models()
         loaded = load_image(image, max_side=cmp.SWEEP_SIDE)
         res: cmp.Sweep = self._compute("sweep", loaded.pixels, settings, None, progress)
-        h, w = loaded.pixels.shape[:2]
-        title = (
-            f"Output PSNR vs test σ ({w}×{h} px, a = {settings.a:g}, b = {settings.b:g}, "
-            f"trained at σ = {settings.sigma_train})"
-        )
-        notes = [
-            *loaded.notes,
-            *res.notes,
-            f"PSNR against a·x + b with data range a = {settings.a:g}; order: "
-            f"{ORDERS[settings.order]}.",
-        ]
-        return SweepView(rows=res.rows, title=title, notes="\n".join(f"- {n}" for n in notes))
+        return sweep_view(res, loaded, settings)
