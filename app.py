@@ -259,8 +259,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                 st = st if st in catalog.SIGMA_TRAINS else h.zoo.default_sigma()
                 return [*content.scenario(_name, st).values(), gr.Tabs(selected="compare")]
 
-            keys = content.scenario(name, 25)  # the controls a scenario sets
-            scenario = [*(c[k] for k in keys), tabs]
+            scenario = [*(c[k] for k in content.SCENARIO_CONTROLS), tabs]
             run(
                 btn.click(set_scenario, c["sigma_train"], scenario, queue=False, **PRIVATE).then,
                 "denoise",

@@ -29,6 +29,7 @@ from wne import catalog
 from wne.demo import compare as cmp
 from wne.demo import imaging
 from wne.demo.content import (
+    SCENARIO_CONTROLS,
     SCENARIOS,
     example_rows,
     load_examples,
@@ -615,6 +616,7 @@ def test_cpu_working_size_is_calibrated_to_the_latency_target(
 def test_scenarios_examples_and_results(tmp_path: Path) -> None:
     for name in SCENARIOS:
         vals = scenario(name, 25)
+        assert tuple(vals) == SCENARIO_CONTROLS
         parse_settings(vals["a"], vals["b"], vals["sigma"], order=vals["order"], clip=vals["clip"])
     assert scenario("noise higher than training", 25)["sigma"] > 25
     with pytest.raises(DemoInputError):

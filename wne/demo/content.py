@@ -23,6 +23,7 @@ __all__ = [
     "EQUIVARIANCE_HELP",
     "INTRO",
     "SCENARIOS",
+    "SCENARIO_CONTROLS",
     "SWEEP_HELP",
     "Example",
     "example_rows",
@@ -91,6 +92,8 @@ class Example:
     settings: dict[str, Any]
 
 
+SCENARIO_CONTROLS = ("a", "b", "sigma", "order", "clip")
+"""The settings a scenario sets, in the order :func:`scenario` returns them."""
 SCENARIOS: dict[str, str] = {
     "noise higher than training": (
         "The test noise is more than twice the training noise: plain models leave noise "
