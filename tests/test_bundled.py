@@ -11,13 +11,14 @@ import torch
 from PIL import Image
 
 import wne
+from wne import catalog
 from wne.checkpoints import default_root, sha256_file
 from wne.degrade import add_gaussian_noise
 from wne.lab import train, zoo
 from wne.metrics import psnr
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = wne.available_checkpoints(ROOT / "checkpoints")
+KEYS = catalog.keys()  # the catalog, not whatever folders exist: a missing checkpoint fails
 
 
 def _test_image() -> torch.Tensor:
@@ -34,15 +35,22 @@ def _test_image() -> torch.Tensor:
     return torch.from_numpy(g.copy())[None, None]
 
 
-def test_bundled_root_is_the_repo_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without WNE_CHECKPOINT_DIR the library looks in the repo's checkpoints/."""
-    monkeypatch.delenv("WNE_CHECKPOINT_DIR", raising=False)
+def test_default_root_looks_in_cwd_then_beside_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """$WNE_CHECKPOINT_DIR wins; else ./checkpoints; else the source checkout's folder."""
+    monkeypatch.setenv("WNE_CHECKPOINT_DIR", str(tmp_path / "env"))
+    assert default_root() == tmp_path / "env"
+    monkeypatch.delenv("WNE_CHECKPOINT_DIR")
+    monkeypatch.chdir(ROOT)
     assert default_root().resolve() == (ROOT / "checkpoints").resolve()
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ here: the source checkout's
+    assert default_root().resolve() == (ROOT / "checkpoints").resolve()
+    (tmp_path / "checkpoints").mkdir()
+    assert default_root().resolve() == (tmp_path / "checkpoints").resolve()
 
 
-@pytest.mark.parametrize(
-    "key", KEYS or [pytest.param("none", marks=pytest.mark.skip("no bundled checkpoints yet"))]
-)
+@pytest.mark.parametrize("key", KEYS)
 def test_bundled_checkpoint_loads_and_denoises(key: str) -> None:
     """sha256 matches; the model gains >= 5 dB over the noisy input at its σ_train."""
     folder = ROOT / "checkpoints" / key
@@ -59,9 +67,7 @@ def test_bundled_checkpoint_loads_and_denoises(key: str) -> None:
     assert gain >= 5.0, f"{key}: only {gain:.2f} dB over the noisy input"
 
 
-@pytest.mark.parametrize(
-    "key", KEYS or [pytest.param("none", marks=pytest.mark.skip("no bundled checkpoints yet"))]
-)
+@pytest.mark.parametrize("key", KEYS)
 def test_bundled_checkpoint_was_trained_by_its_zoo_recipe(key: str) -> None:
     """`wne-zoo --print KEY` is the exact recipe recorded in the checkpoint."""
     cfg = json.loads((ROOT / "checkpoints" / key / "config.json").read_text())

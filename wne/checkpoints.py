@@ -155,9 +155,18 @@ class ModelConfig:
 
 
 def default_root() -> Path:
-    """The bundled checkpoint folder (``$WNE_CHECKPOINT_DIR`` or the repo's ``checkpoints/``)."""
+    """The local checkpoint folder: ``$WNE_CHECKPOINT_DIR`` if set, else ``./checkpoints``
+    when the current directory has one, else the ``checkpoints/`` beside the package in a
+    source checkout, else ``./checkpoints`` (which may not exist: nothing found there)."""
     env = os.environ.get("WNE_CHECKPOINT_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "checkpoints"
+    if env:
+        return Path(env)
+    here = Path.cwd() / "checkpoints"
+    beside = Path(__file__).resolve().parent.parent / "checkpoints"
+    for folder in (here, beside):
+        if folder.is_dir():
+            return folder
+    return here
 
 
 def _check_key(key: str) -> None:
