@@ -245,7 +245,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                 kw["api_visibility"] = "public"
             fn = getattr(fns, name)
             event = start(fn, inputs, t["out"], **{**COMPUTE, **PRIVATE, **kw})
-            return event.success(show, t["state"], t["page"], **PRIVATE)
+            return event.success(show, t["state"], t["page"], queue=False, **PRIVATE)
 
         run(c["run"].click, "denoise", api=True)
         run(tab["equivariance"]["run"].click, "equivariance", api=True)
