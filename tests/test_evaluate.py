@@ -525,3 +525,179 @@ def test_mismatch_plot_with_overlay(tmp_path: Path) -> None:
     assert curve_style(c)[0] != curve_style(Curve("p", [], [], paper_column="b_dncnn"))[0]
     with pytest.raises(ValueError):
         mismatch_plot([Curve("bad", [1.0], [])], tmp_path / "q.png")
+
+
+# --------------------------------------------------------------------------- other noise types
+
+
+class _Linear(nn.Module):
+    """A fixed, deterministic non-NE model: 0.8·y + 0.1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.8 * x + 0.1
+
+
+def _ramp(size: int = 24) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    return (0.2 + 0.5 * xx + 0.2 * yy)[None, None]
+
+
+def test_gaussian_numbers_are_pinned() -> None:
+    """The Gaussian protocol (default and ``noise="gaussian"``) gives exactly the numbers
+    the protocol gave before the noise types existed (values recorded from that code)."""
+    m = pr.EvalModel(key="lin", model=_Linear(), sigma_train=25)
+    pinned = {
+        10.0: (28.318437969169075, 26.792845982887172, 0.7512823708823888),
+        25.0: (20.36244588466897, 21.70351671832335, 0.36702497257674704),
+        50.0: (14.144070801970836, 15.877449201258713, 0.10984881523924461),
+    }
+    for proto in (
+        pr.Protocol(sigmas=[10, 25, 50], draws=2, seed=0),
+        pr.Protocol(sigmas=[10, 25, 50], draws=2, seed=0, noise="gaussian"),
+    ):
+        res = pr.evaluate([m], [("g", _ramp())], proto)
+        for r in res.psnr_rows:
+            want = pinned[r["sigma_test"]]
+            assert (r["input_psnr"], r["psnr"], r["ssim"]) == pytest.approx(want, abs=1e-9)
+            assert r["noise"] == "gaussian" and r["level"] == r["sigma_test"]
+        assert res.defect_rows and res.defect_images == 1
+
+
+def _expected_noisy(noise: str, x: torch.Tensor, level: float, seed: int, **kw: float):
+    from wne import degrade
+
+    if noise in degrade.NOISE_KINDS:
+        return x + degrade.noise(noise, x.shape, level, seed)
+    if noise == "lowlight":
+        return degrade.low_light(x, level, seed, read_noise=kw.get("read_noise", 0.0))
+    base = x + gaussian_noise(x.shape, kw["jpeg_sigma"], seed) if kw.get("jpeg_sigma") else x
+    return degrade.jpeg(base, int(level))
+
+
+@pytest.mark.parametrize(
+    ("noise", "levels", "kw"),
+    [
+        ("uniform", [5.0, 30.0], {}),
+        ("laplace", [5.0, 30.0], {}),
+        ("rayleigh", [5.0, 17.0], {}),
+        ("lowlight", [3.0, 100.0], {"read_noise": 2.0}),
+        ("jpeg", [10.0, 85.0], {}),
+        ("jpeg", [30.0], {"jpeg_sigma": 14.0}),
+    ],
+)
+def test_noise_types_are_seeded_paired_and_reported(
+    noise: str, levels: list[float], kw: dict[str, float]
+) -> None:
+    """Every noise type: the noisy input is the wne.degrade corruption seeded by
+    noise_seed(seed, image, draw, level); input PSNR, equivalent σ and the identity model's
+    output (its clamped input) follow from it; no defect sweep outside Gaussian noise."""
+    x = _ramp()
+    ident = pr.EvalModel(key="id", model=nn.Identity(), sigma_train=25)
+    proto = pr.Protocol(sigmas=levels, draws=2, seed=5, noise=noise, **kw)
+    res = pr.evaluate([ident], [("g", x)], proto)
+    assert res.noise == noise and res.defect_rows == [] and res.defect_images == 0
+    for r in res.psnr_rows:
+        lv = r["level"]
+        noisy = torch.cat(
+            [_expected_noisy(noise, x, lv, pr.noise_seed(5, 0, k, lv), **kw) for k in range(2)]
+        )
+        ref = x.expand_as(noisy)
+        assert r["noise"] == noise
+        assert r["input_psnr"] == pytest.approx(float(psnr(noisy, ref, 1.0).mean()), abs=1e-9)
+        eq = np.mean([wne.degrade.equivalent_sigma(noisy[k : k + 1], x) for k in range(2)])
+        assert r["equivalent_sigma"] == pytest.approx(eq, rel=1e-6)
+        clamped = psnr(noisy.clamp(0, 1), ref, 1.0).mean()
+        assert r["psnr"] == pytest.approx(float(clamped), abs=1e-9)
+    if noise == "rayleigh":  # not recentred: the equivalent σ includes its mean 1.913·σ
+        r5 = res.psnr_rows[0]
+        assert r5["equivalent_sigma"] == pytest.approx(5 * math.sqrt(1 + 1.913**2), rel=0.1)
+
+
+def test_noise_types_draw_different_noise() -> None:
+    """Same level and seed, different noise type: different inputs (the type is used)."""
+    x = _ramp()
+    m = pr.EvalModel(key="id", model=nn.Identity(), sigma_train=25)
+    got = {
+        n: pr.evaluate([m], [("g", x)], pr.Protocol(sigmas=[20], draws=1, noise=n)).psnr_rows[0]
+        for n in ("gaussian", "uniform", "laplace", "rayleigh")
+    }
+    assert len({round(r["input_psnr"], 9) for r in got.values()}) == 4
+
+
+def test_cache_key_includes_noise_type(tmp_path: Path) -> None:
+    """A cached Gaussian result is not reused for uniform noise at the same levels (nor
+    lowlight results for another read noise); the same noise type hits the cache."""
+    net = _Counting()
+    m = pr.EvalModel(key="c", model=net, sigma_train=25, sha256="cd" * 32)
+    imgs = [("a", _ramp(16))]
+    cache = tmp_path / "cache"
+    pr.evaluate([m], imgs, pr.Protocol(sigmas=[10, 20], draws=1), cache=cache)
+    calls = net.calls
+    r_u = pr.evaluate(
+        [m], imgs, pr.Protocol(sigmas=[10, 20], draws=1, noise="uniform"), cache=cache
+    )
+    assert net.calls > calls
+    calls = net.calls
+    r_u2 = pr.evaluate(
+        [m], imgs, pr.Protocol(sigmas=[10, 20], draws=1, noise="uniform"), cache=cache
+    )
+    assert net.calls == calls and r_u2.psnr_rows == r_u.psnr_rows
+    pr.evaluate([m], imgs, pr.Protocol(sigmas=[10], draws=1, noise="lowlight"), cache=cache)
+    calls = net.calls
+    pr.evaluate(
+        [m], imgs, pr.Protocol(sigmas=[10], draws=1, noise="lowlight", read_noise=3), cache=cache
+    )
+    assert net.calls > calls
+
+
+def test_noise_cli_writes_its_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--noise lowlight: psnr.csv with the noise columns (photons as levels), no defect.csv,
+    summary.json with the levels and equivalent σ, both plots; the table is printed."""
+    root = tmp_path / "ckpt"
+    _save_plain(root, "dncnn-plain-s25")
+    _save_wne(root, "dncnn-wne-s25")
+    data = _write_images(tmp_path / "data", n=2, size=16)
+    out = tmp_path / "out"
+    args = ["--models", "dncnn-plain-s25", "dncnn-wne-s25", "--root", str(root)]
+    args += ["--data", str(data), "--out", str(out), "--draws", "1", "--device", "cpu"]
+    args += ["--quiet", "--noise", "lowlight", "--levels", "10", "3", "--read-noise", "1"]
+    assert ev.main(args) == 0
+    assert "photons" in capsys.readouterr().out
+    with (out / "psnr.csv").open(encoding="utf-8") as fh:
+        assert fh.readline().strip().split(",") == list(pr.NOISE_COLUMNS)
+    rows = _read_csv(out / "psnr.csv")
+    assert [float(r["level"]) for r in rows] == [3.0, 10.0, 3.0, 10.0]
+    assert {r["noise"] for r in rows} == {"lowlight"}
+    assert not (out / "defect.csv").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["noise"] == "lowlight" and summary["run"]["level_name"] == "photons"
+    assert summary["run"]["read_noise"] == 1.0
+    lv = summary["models"]["dncnn-wne-s25"]["levels"]
+    assert [e["photons"] for e in lv] == [3.0, 10.0]
+    assert lv[0]["equivalent_sigma"] > lv[1]["equivalent_sigma"] > 0
+    for name in ("mismatch.png", "mismatch_ssim.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--noise", "jpeg", "--levels", "0"],
+        ["--noise", "jpeg", "--levels", "50.5"],
+        ["--noise", "jpeg", "--levels", "96"],
+        ["--noise", "lowlight", "--levels", "0"],
+        ["--noise", "lowlight", "--read-noise", "-1"],
+        ["--noise", "uniform", "--levels", "-5"],
+        ["--noise", "speckle"],
+        ["--read-noise", "2"],
+        ["--jpeg-sigma", "14"],
+        ["--noise", "uniform", "--write-metrics"],
+    ],
+)
+def test_noise_cli_rejects_bad_arguments(tmp_path: Path, extra: list[str]) -> None:
+    """Levels a noise type cannot take and options of another type exit with usage (2)."""
+    data = _write_images(tmp_path / "data", n=1, size=16)
+    args = ["--models", "x", "--data", str(data), "--out", str(tmp_path / "o"), *extra]
+    with pytest.raises(SystemExit) as exc:
+        ev.main(args)
+    assert exc.value.code == 2

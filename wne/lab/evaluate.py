@@ -16,6 +16,19 @@ dashed) and ``mismatch_ssim.png``.
 checkpoint that records none). ``--sigma-train S`` alone evaluates every checkpoint
 of ``--root`` trained at S; ``--all`` every σ_train in 10/25/50 that has checkpoints,
 into ``OUT/sigma10`` ...; σ_train values without checkpoints are skipped.
+
+``--noise`` picks the corruption (:data:`wne.lab.protocol.NOISE_TYPES`, default
+``gaussian``, the paper's protocol above): ``uniform``, ``laplace``, ``rayleigh``
+(``--sigmas`` are σ on the 0–255 scale; Rayleigh not recentred, as the paper),
+``lowlight`` (``--sigmas``/``--levels`` are photons at white, ``--read-noise`` electrons)
+or ``jpeg`` (the levels are JPEG qualities of the clean image, or of the image with
+Gaussian noise of ``--jpeg-sigma``). Every model sees the same seeded corruption. Such a
+run writes ``psnr.csv`` with the columns ``model, noise, level, input_psnr,
+equivalent_sigma, psnr, ssim, n`` (equivalent σ: 255·RMS(noisy − clean), averaged over
+images), ``summary.json`` and the two mismatch plots; it has no defect sweep.
+
+    wne-evaluate --models dncnn-plain-s25 dncnn-wne-s25 --data DIR --out OUT \
+        --noise lowlight --levels 3 10 30 100 --draws 1
 """
 
 from __future__ import annotations
@@ -35,13 +48,15 @@ from wne.lab.protocol import (
     DEFAULT_DEFECT_A,
     DEFAULT_DEFECT_B,
     DEFAULT_DEFECT_IMAGES,
+    NOISE_TYPES,
     Protocol,
+    check_level,
     checkpoints_for_sigma,
     evaluate,
     load_images,
     resolve_models,
 )
-from wne.lab.report import format_summary, write_metrics, write_outputs
+from wne.lab.report import format_noise_summary, format_summary, write_metrics, write_outputs
 
 __all__ = ["main"]
 
@@ -76,11 +91,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     p.add_argument(
+        "--noise",
+        choices=NOISE_TYPES,
+        default="gaussian",
+        help="corruption (gaussian: the paper's protocol; uniform/laplace/rayleigh: levels are "
+        "σ; lowlight: photons at white; jpeg: JPEG quality)",
+    )
+    p.add_argument(
         "--sigmas",
+        "--levels",
+        dest="sigmas",
         type=float,
         nargs="+",
+        metavar="LEVEL",
+        help="level grid override: σ_test (default: geomspace(5, 100, 20) ∪ {σ_train}), "
+        "photons at white for lowlight (default 1 3 10 30 100 300 1000), JPEG quality for "
+        "jpeg (default 10 20 ... 90)",
+    )
+    p.add_argument(
+        "--read-noise",
+        type=float,
+        default=0.0,
+        metavar="E",
+        help="lowlight: sensor read noise in photo-electrons (0)",
+    )
+    p.add_argument(
+        "--jpeg-sigma",
+        type=float,
+        default=0.0,
         metavar="SIGMA",
-        help="σ_test grid override (default: geomspace(5, 100, 20) ∪ {σ_train})",
+        help="jpeg: Gaussian σ added before compression (0: compress the clean image, as the "
+        "paper's JPEG transfer)",
     )
     p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images")
     p.add_argument(
@@ -155,6 +196,9 @@ def _run_one(
         defect_a=args.defect_a,
         defect_b=args.defect_b,
         defect_images=args.defect_images,
+        noise=args.noise,
+        read_noise=args.read_noise,
+        jpeg_sigma=args.jpeg_sigma,
     )
     result = evaluate(
         models,
@@ -167,9 +211,40 @@ def _run_one(
     )
     meta = {"data": str(args.data), "dataset": args.data.name, "device": str(device)}
     summary = write_outputs(models, result, out, paper_overlay=args.paper_overlay, meta=meta)
-    if args.write_metrics:
+    if args.write_metrics and protocol.gaussian:
         write_metrics(models, summary, args.data.name.lower())
     return summary
+
+
+def _format(summary: dict[str, Any], out: Path) -> str:
+    if summary["run"].get("noise", "gaussian") != "gaussian":
+        return format_noise_summary(summary, out)
+    return format_summary(summary, out)
+
+
+def _check_noise_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.noise != "gaussian":
+        if args.write_metrics:
+            parser.error(
+                "--write-metrics stores the Gaussian protocol's numbers: use it without --noise"
+            )
+        if args.paper_overlay:
+            parser.error("--paper-overlay: the paper's curves are for Gaussian noise only")
+    if args.read_noise != 0 and args.noise != "lowlight":
+        parser.error("--read-noise is for --noise lowlight")
+    if args.jpeg_sigma != 0 and args.noise != "jpeg":
+        parser.error("--jpeg-sigma is for --noise jpeg")
+    if not (args.read_noise >= 0 and args.read_noise < float("inf")):
+        parser.error("--read-noise must be a finite number >= 0")
+    if not (args.jpeg_sigma >= 0 and args.jpeg_sigma < float("inf")):
+        parser.error("--jpeg-sigma must be a finite number >= 0")
+    for level in args.sigmas or ():
+        try:
+            check_level(args.noise, level)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if not (level >= 0 and level < float("inf")):
+            parser.error(f"levels must be finite numbers >= 0, got {level:g}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --models, --sigma-train or --all")
     if args.draws < 1:
         parser.error("--draws must be >= 1")
+    _check_noise_args(parser, args)
     if args.defect_images < 0:
         parser.error("--defect-images must be >= 0")
     if args.max_images is not None and args.max_images < 1:
@@ -210,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     log.info("σ_train %d: no checkpoints trained at it, skipped", s)
                     continue
                 out = args.out / f"sigma{s}"
-                print(format_summary(_run_one(keys, args, device, out), out))
+                print(_format(_run_one(keys, args, device, out), out))
                 done += 1
             if not done:
                 root = args.root or checkpoints.default_root()
@@ -224,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise FileNotFoundError(
                         f"no checkpoints trained at σ = {args.sigma_train:g} in {root}"
                     )
-            print(format_summary(_run_one(names, args, device, args.out), args.out))
+            print(_format(_run_one(names, args, device, args.out), args.out))
     except (ValueError, FileNotFoundError, checkpoints.CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wne import checkpoints
+from wne import checkpoints, degrade
 from wne.degrade import gaussian_noise
 from wne.imageio import list_images, read_image, to_channels
 from wne.lab import paper
@@ -49,11 +49,15 @@ __all__ = [
     "DEFAULT_DEFECT_B",
     "DEFAULT_DEFECT_IMAGES",
     "DEFECT_COLUMNS",
+    "NOISE_COLUMNS",
+    "NOISE_TYPES",
     "PSNR_COLUMNS",
     "EvalModel",
     "Protocol",
     "RunResult",
     "checkpoints_for_sigma",
+    "corrupt",
+    "default_levels",
     "evaluate",
     "load_images",
     "noise_seed",
@@ -64,6 +68,26 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PSNR_COLUMNS = ("model", "sigma_test", "input_psnr", "psnr", "ssim", "n")
+NOISE_COLUMNS = (
+    "model",
+    "noise",
+    "level",
+    "input_psnr",
+    "equivalent_sigma",
+    "psnr",
+    "ssim",
+    "n",
+)
+"""Columns of ``psnr.csv`` for a non-Gaussian run (``level``: σ, photons or JPEG quality)."""
+NOISE_TYPES: tuple[str, ...] = ("gaussian", "uniform", "laplace", "rayleigh", "lowlight", "jpeg")
+"""Noise types of :func:`corrupt`: the four additive kinds of :data:`wne.degrade.NOISE_KINDS`
+(level = σ on the 0–255 scale), ``lowlight`` (level = expected photons at white) and
+``jpeg`` (level = JPEG quality)."""
+LEVEL_NAMES = {"lowlight": "photons", "jpeg": "quality"}
+_DEFAULT_LEVELS = {
+    "lowlight": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+    "jpeg": (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0),
+}
 DEFECT_COLUMNS = ("model", "sigma", "a", "b", "defect_mean", "defect_max", "n")
 DEFAULT_DEFECT_A = (0.25, 0.5, 2.0, 4.0)
 DEFAULT_DEFECT_B = (-0.5, 0.0, 0.5)
@@ -117,6 +141,87 @@ def noise_seed(seed: int, image: int, draw: int, sigma: float) -> int:
     return ((hi << 32) | lo) & ((1 << 63) - 1)
 
 
+def level_name(noise: str) -> str:
+    """What the level axis of a noise type measures: ``sigma``, ``photons`` or ``quality``."""
+    return LEVEL_NAMES.get(noise, "sigma")
+
+
+def default_levels(noise: str, sigma_trains: Iterable[float] = ()) -> list[float]:
+    """The default level grid of a noise type.
+
+    Args:
+        noise: One of :data:`NOISE_TYPES`.
+        sigma_trains: Training noise levels, added for the σ-type noises.
+
+    Returns:
+        For gaussian/uniform/laplace/rayleigh :func:`paper_grid`; photons
+        {1, 3, …, 1000} for ``lowlight``; qualities 10–90 for ``jpeg``.
+    """
+    if noise in _DEFAULT_LEVELS:
+        return list(_DEFAULT_LEVELS[noise])
+    return paper_grid(sigma_trains)
+
+
+def check_level(noise: str, level: float) -> None:
+    """Rejects a level that its noise type cannot take.
+
+    Raises:
+        ValueError: For an unknown noise type, a non-positive photon count, a JPEG
+            quality that is not a whole number in [1, 95], or a negative σ.
+    """
+    if noise not in NOISE_TYPES:
+        raise ValueError(f"unknown noise type {noise!r}; choose from {', '.join(NOISE_TYPES)}")
+    if noise == "lowlight" and not level > 0:
+        raise ValueError(f"lowlight levels are photons at white and must be > 0, got {level:g}")
+    if noise == "jpeg" and (level != round(level) or not 1 <= level <= 95):
+        raise ValueError(f"jpeg levels are qualities, whole numbers in [1, 95], got {level:g}")
+
+
+def corrupt(
+    x: torch.Tensor,
+    noise: str,
+    level: float,
+    seed: int,
+    *,
+    read_noise: float = 0.0,
+    jpeg_sigma: float = 0.0,
+) -> torch.Tensor:
+    """One noisy observation of ``x`` (never clipped, except by JPEG's 8-bit format).
+
+    - ``gaussian``: ``x + gaussian_noise(σ = level)``, exactly the historical protocol;
+    - ``uniform``, ``laplace``, ``rayleigh``: ``x`` plus :func:`wne.degrade.noise` of std
+      ``level / 255`` (Rayleigh not recentred, as the paper);
+    - ``lowlight``: :func:`wne.degrade.low_light` with ``level`` photons at white and
+      ``read_noise`` electrons of read noise, not clipped;
+    - ``jpeg``: :func:`wne.degrade.jpeg` at quality ``level`` of the clean image (the
+      paper's App. P JPEG transfer: its input PSNR at QF 85 is 37.97 dB, a clean image's)
+      or, with ``jpeg_sigma > 0``, of ``x`` plus Gaussian noise of that σ.
+
+    Args:
+        x: Clean image ``[1, C, H, W]`` in [0, 1].
+        noise: One of :data:`NOISE_TYPES`.
+        level: σ (0–255), photons at white, or JPEG quality.
+        seed: Noise seed (:func:`noise_seed`).
+        read_noise: Read noise of ``lowlight`` (photo-electrons).
+        jpeg_sigma: Gaussian σ added before JPEG compression (0: none).
+
+    Returns:
+        The noisy image, same shape as ``x``.
+
+    Raises:
+        ValueError: On an unknown noise type or a level it cannot take.
+    """
+    check_level(noise, level)
+    if noise == "gaussian":
+        return x + gaussian_noise(x.shape, level, seed)
+    if noise == "lowlight":
+        return degrade.low_light(x, level, seed, read_noise=read_noise)
+    if noise == "jpeg":
+        base = x + gaussian_noise(x.shape, jpeg_sigma, seed) if jpeg_sigma > 0 else x
+        return degrade.jpeg(base, round(level))
+    return x + degrade.noise(noise, x.shape, level, seed, dtype=x.dtype)
+
+
 @dataclass(frozen=True)
 class Protocol:
     """What one evaluation run measures (every model of the run shares it).
@@ -128,10 +233,16 @@ class Protocol:
         defect_a: Contrast factors of the defect sweep (> 0).
         defect_b: Brightness offsets of the defect sweep.
         defect_images: Run the defect sweep on the first N images only (``None`` or 0:
-            all).
+            all). Only Gaussian runs have a defect sweep (it measures the model, not the
+            noise; the Gaussian run's numbers stand for the others).
+        noise: Noise type (:data:`NOISE_TYPES`); ``sigmas`` are then its levels (σ,
+            photons at white or JPEG quality).
+        read_noise: ``lowlight`` read noise in photo-electrons.
+        jpeg_sigma: ``jpeg``: Gaussian σ added before compression (0: the clean image).
 
     Raises:
-        ValueError: On fewer than one draw or a non-positive contrast factor.
+        ValueError: On fewer than one draw, a non-positive contrast factor, an unknown
+            noise type or a level it cannot take.
     """
 
     sigmas: Sequence[float] | None = None
@@ -140,18 +251,48 @@ class Protocol:
     defect_a: Sequence[float] = DEFAULT_DEFECT_A
     defect_b: Sequence[float] = DEFAULT_DEFECT_B
     defect_images: int | None = DEFAULT_DEFECT_IMAGES
+    noise: str = "gaussian"
+    read_noise: float = 0.0
+    jpeg_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         if self.draws < 1:
             raise ValueError(f"draws must be >= 1, got {self.draws}")
         if any(not (math.isfinite(a) and a > 0) for a in self.defect_a):
             raise ValueError(f"defect contrast factors must be > 0, got {list(self.defect_a)}")
+        if self.noise not in NOISE_TYPES:
+            raise ValueError(
+                f"unknown noise type {self.noise!r}; choose from {', '.join(NOISE_TYPES)}"
+            )
+        if not (math.isfinite(self.read_noise) and self.read_noise >= 0):
+            raise ValueError(f"read noise must be a finite number >= 0, got {self.read_noise}")
+        if not (math.isfinite(self.jpeg_sigma) and self.jpeg_sigma >= 0):
+            raise ValueError(f"jpeg sigma must be a finite number >= 0, got {self.jpeg_sigma}")
+        for level in self.sigmas or ():
+            check_level(self.noise, float(level))
+
+    @property
+    def gaussian(self) -> bool:
+        """Whether this is the paper's Gaussian protocol (with its defect sweep)."""
+        return self.noise == "gaussian"
 
     def grid(self, models: Sequence[EvalModel]) -> list[float]:
-        """The σ_test grid of a run with these models (sorted, duplicate-free)."""
+        """The level grid of a run with these models (sorted, duplicate-free)."""
         if self.sigmas is not None:
             return _merge_sigmas(self.sigmas, ())
-        return paper_grid(m.sigma_train for m in models)
+        return default_levels(self.noise, (m.sigma_train for m in models))
+
+    def corrupt(self, x: torch.Tensor, image: int, draw: int, level: float) -> torch.Tensor:
+        """The noisy observation of cell (image, draw, level), seeded by :func:`noise_seed`."""
+        seed = noise_seed(self.seed, image, draw, level)
+        return corrupt(
+            x,
+            self.noise,
+            level,
+            seed,
+            read_noise=self.read_noise,
+            jpeg_sigma=self.jpeg_sigma,
+        )
 
     @property
     def pairs(self) -> list[tuple[float, float]]:
@@ -159,7 +300,9 @@ class Protocol:
         return [(float(a), float(b)) for a in self.defect_a for b in self.defect_b]
 
     def n_defect_images(self, n_images: int) -> int:
-        """How many of ``n_images`` images the defect sweep uses."""
+        """How many of ``n_images`` images the defect sweep uses (0 for non-Gaussian runs)."""
+        if not self.gaussian:
+            return 0
         return n_images if not self.defect_images else min(self.defect_images, n_images)
 
 
@@ -354,14 +497,15 @@ def _read_cache(path: Path | None, n_s: int, n_pairs: int) -> dict[str, Any] | N
             "out_sum": torch.tensor(data["out_sum"], dtype=torch.float64),
             "ssim_sum": torch.tensor(data["ssim_sum"], dtype=torch.float64),
             "in_sum": torch.tensor(data["in_sum"], dtype=torch.float64),
+            "eq_sum": torch.tensor(data["eq_sum"], dtype=torch.float64),
             "count": torch.tensor(data["count"], dtype=torch.long),
             "defects": [list(map(float, d)) for d in data["defects"]],
         }
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("ignoring unreadable cache file %s: %s", path, exc)
         return None
-    sizes = [hit[k].numel() for k in ("out_sum", "ssim_sum", "in_sum", "count")]
-    if sizes != [n_s] * 4 or len(hit["defects"]) != n_pairs:
+    sizes = [hit[k].numel() for k in ("out_sum", "ssim_sum", "in_sum", "eq_sum", "count")]
+    if sizes != [n_s] * 5 or len(hit["defects"]) != n_pairs:
         log.warning("ignoring cache file %s: it does not fit this run", path)
         return None
     return hit
@@ -375,13 +519,18 @@ class RunResult:
     """Everything one evaluation run measured.
 
     Attributes:
-        psnr_rows: One dict per model × σ_test (keys :data:`PSNR_COLUMNS`).
-        defect_rows: One dict per model × (a, b) (keys :data:`DEFECT_COLUMNS`).
-        sigmas: The σ_test grid.
+        psnr_rows: One dict per model × level (keys :data:`PSNR_COLUMNS` and
+            :data:`NOISE_COLUMNS`; ``sigma_test`` = ``level``).
+        defect_rows: One dict per model × (a, b) (keys :data:`DEFECT_COLUMNS`; none
+            for a non-Gaussian run).
+        sigmas: The σ_test grid (the level grid of a non-Gaussian run).
         images: Image file names.
         draws: Noise draws per image and σ.
         seed: Run seed.
         defect_images: Images the defect sweep used (the first ones).
+        noise: Noise type.
+        read_noise: ``lowlight`` read noise (photo-electrons).
+        jpeg_sigma: ``jpeg``: Gaussian σ added before compression.
     """
 
     psnr_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -391,13 +540,18 @@ class RunResult:
     draws: int = 1
     seed: int = 0
     defect_images: int = 0
+    noise: str = "gaussian"
+    read_noise: float = 0.0
+    jpeg_sigma: float = 0.0
 
 
 @dataclass
 class _Sums:
-    """Running sums of a run: per σ (input PSNR, count) and per model × σ (outputs)."""
+    """Running sums of a run: per level (input PSNR, equivalent σ, count) and per
+    model × level (outputs)."""
 
     in_sum: torch.Tensor
+    eq_sum: torch.Tensor
     count: torch.Tensor
     out_sum: torch.Tensor
     ssim_sum: torch.Tensor
@@ -407,6 +561,7 @@ class _Sums:
     def zeros(cls, n_models: int, n_sigmas: int, n_pairs: int) -> _Sums:
         return cls(
             in_sum=torch.zeros(n_sigmas, dtype=torch.float64),
+            eq_sum=torch.zeros(n_sigmas, dtype=torch.float64),
             count=torch.zeros(n_sigmas, dtype=torch.long),
             out_sum=torch.zeros(n_models, n_sigmas, dtype=torch.float64),
             ssim_sum=torch.zeros(n_models, n_sigmas, dtype=torch.float64),
@@ -416,7 +571,7 @@ class _Sums:
     def restore(self, j: int, hit: dict[str, Any]) -> None:
         """Takes model ``j``'s numbers (and the shared input sums) from a cache hit."""
         self.out_sum[j], self.ssim_sum[j] = hit["out_sum"], hit["ssim_sum"]
-        self.in_sum, self.count = hit["in_sum"], hit["count"]
+        self.in_sum, self.eq_sum, self.count = hit["in_sum"], hit["eq_sum"], hit["count"]
         self.defects[j] = hit["defects"]
 
     def store(self, j: int, path: Path) -> None:
@@ -426,6 +581,7 @@ class _Sums:
             "out_sum": self.out_sum[j].tolist(),
             "ssim_sum": self.ssim_sum[j].tolist(),
             "in_sum": self.in_sum.tolist(),
+            "eq_sum": self.eq_sum.tolist(),
             "count": self.count.tolist(),
             "defects": self.defects[j],
         }
@@ -492,19 +648,16 @@ class _Sweep:
     def image(self, i: int, name: str, x: torch.Tensor) -> None:
         """Measures every model of ``todo`` on image ``i`` (and its defects, if due)."""
         p, sums, mdev = self.protocol, self.sums, _metrics_device(self.device)
-        noisy = torch.cat(
-            [
-                x + gaussian_noise(x.shape, s, noise_seed(p.seed, i, k, s))
-                for s in self.grid
-                for k in range(p.draws)
-            ]
-        )
+        noisy = torch.cat([p.corrupt(x, i, k, s) for s in self.grid for k in range(p.draws)])
         sig_idx = torch.arange(len(self.grid)).repeat_interleave(p.draws)
         ref = x.to(mdev).expand(noisy.shape[0], *x.shape[1:])
         if i == 0:  # the input sums are recomputed, even where a cache hit set them
             sums.in_sum.zero_()
+            sums.eq_sum.zero_()
             sums.count.zero_()
         sums.in_sum.index_add_(0, sig_idx, psnr(noisy.to(mdev), ref, 1.0).cpu())
+        err = (noisy.to(mdev).double() - ref.double()).flatten(1)
+        sums.eq_sum.index_add_(0, sig_idx, (255.0 * err.square().mean(dim=1).sqrt()).cpu())
         sums.count.index_add_(0, sig_idx, torch.ones_like(sig_idx))
         bs = _batch_size(self.batch_size, x.shape[-2], x.shape[-1])
         for j in self.todo:
@@ -569,7 +722,12 @@ def _cache_lookup(
         "pairs": protocol.pairs,
         "defect_images": protocol.n_defect_images(len(images)),
         "device": device.type,
+        "noise": protocol.noise,
     }
+    if protocol.noise == "lowlight":
+        ident["read_noise"] = protocol.read_noise
+    if protocol.noise == "jpeg":
+        ident["jpeg_sigma"] = protocol.jpeg_sigma
     todo, files = [], []
     for j, m in enumerate(models):
         path = _cache_file(cache, m, ident)
@@ -592,6 +750,7 @@ def _rows(
 ) -> RunResult:
     """Means per model × σ and per model × (a, b), appended to ``result``."""
     in_mean = (sums.in_sum / sums.count).tolist()
+    eq_mean = (sums.eq_sum / sums.count).tolist()
     n_per = sums.count.tolist()
     for j, m in enumerate(models):
         for s_i, s in enumerate(grid):
@@ -599,7 +758,10 @@ def _rows(
                 {
                     "model": m.key,
                     "sigma_test": s,
+                    "noise": protocol.noise,
+                    "level": s,
                     "input_psnr": in_mean[s_i],
+                    "equivalent_sigma": eq_mean[s_i],
                     "psnr": float(sums.out_sum[j, s_i] / sums.count[s_i]),
                     "ssim": float(sums.ssim_sum[j, s_i] / sums.count[s_i]),
                     "n": int(n_per[s_i]),
@@ -607,6 +769,8 @@ def _rows(
             )
         for p, (a, b) in enumerate(protocol.pairs):
             vals = sums.defects[j][p]
+            if not vals:  # no defect sweep (non-Gaussian run)
+                continue
             result.defect_rows.append(
                 {
                     "model": m.key,
@@ -658,7 +822,7 @@ def evaluate(
     device = torch.device(device)
     grid = protocol.grid(models)
     if not grid:
-        raise ValueError("empty σ grid")
+        raise ValueError("empty σ grid" if protocol.gaussian else "empty level grid")
     n_def = protocol.n_defect_images(len(images))
     sums = _Sums.zeros(len(models), len(grid), len(protocol.pairs))
     todo, files = list(range(len(models))), [None] * len(models)
@@ -683,5 +847,8 @@ def evaluate(
         draws=protocol.draws,
         seed=protocol.seed,
         defect_images=n_def,
+        noise=protocol.noise,
+        read_noise=protocol.read_noise,
+        jpeg_sigma=protocol.jpeg_sigma,
     )
     return _rows(models, grid, protocol, sums, result)

@@ -6,7 +6,10 @@ the paper's numbers beside (:mod:`wne.lab.paper`, matched by the model's catalog
 family, never by its key); :func:`write_outputs` writes ``psnr.csv``,
 ``defect.csv``, ``summary.json`` and the mismatch figures; :func:`write_metrics`
 stores the headline numbers in each local checkpoint's ``config.json``;
-:func:`format_summary` is the command line's table.
+:func:`format_summary` is the command line's table. A run under another noise type
+(uniform, Laplace, Rayleigh, low light, JPEG) gets its own files
+(:func:`write_outputs` dispatches to them): ``psnr.csv`` with :data:`NOISE_COLUMNS`,
+no defect sweep, ``summary.json`` with every level per model, and the mismatch plots.
 """
 
 from __future__ import annotations
@@ -24,11 +27,20 @@ import torch
 
 from wne import __version__, checkpoints
 from wne.lab import paper
-from wne.lab.protocol import DEFECT_COLUMNS, PSNR_COLUMNS, EvalModel, RunResult
+from wne.lab.protocol import (
+    DEFECT_COLUMNS,
+    NOISE_COLUMNS,
+    PSNR_COLUMNS,
+    EvalModel,
+    RunResult,
+    level_name,
+)
 
 __all__ = [
+    "format_noise_summary",
     "format_summary",
     "summarize",
+    "summarize_noise",
     "write_metrics",
     "write_outputs",
 ]
@@ -170,6 +182,8 @@ def write_outputs(
     """
     from wne.lab.plots import mismatch_plot
 
+    if result.noise != "gaussian":
+        return _write_noise_outputs(models, result, out, meta=meta)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "psnr.csv", PSNR_COLUMNS, result.psnr_rows)
@@ -284,4 +298,127 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
             f"{s['sigma5']['psnr']:>7.2f} {s['sigma50']['psnr']:>7.2f} "
             f"{gm if gm is not None else float('nan'):>7.2f} {s['defect']['max']:>10.2e}  {ptxt}"
         )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- other noise types
+
+
+def _noise_description(result: RunResult) -> str:
+    if result.noise == "lowlight":
+        return f"low light (Poisson–Gaussian, read noise {result.read_noise:g} e⁻)"
+    if result.noise == "jpeg":
+        base = f"Gaussian σ = {result.jpeg_sigma:g} + " if result.jpeg_sigma > 0 else "clean + "
+        return base + "JPEG"
+    return f"{result.noise} noise"
+
+
+def summarize_noise(models: Sequence[EvalModel], result: RunResult) -> dict[str, Any]:
+    """Per model and level of a non-Gaussian run: input PSNR, equivalent σ, PSNR, SSIM.
+
+    Args:
+        models: The evaluated models.
+        result: Their measurements.
+
+    Returns:
+        ``{"models": {key: {"arch", "wrapper", "sigma_train", "levels": [...]}}}``.
+    """
+    name = level_name(result.noise)
+    out: dict[str, Any] = {}
+    for m in models:
+        rows = [r for r in result.psnr_rows if r["model"] == m.key]
+        out[m.key] = {
+            "arch": m.arch,
+            "wrapper": m.wrapper,
+            "sigma_train": m.sigma_train,
+            "levels": [
+                {
+                    name: r["level"],
+                    "input_psnr": r["input_psnr"],
+                    "equivalent_sigma": r["equivalent_sigma"],
+                    "psnr": r["psnr"],
+                    "ssim": r["ssim"],
+                }
+                for r in rows
+            ],
+        }
+    return {"models": out}
+
+
+def _write_noise_outputs(
+    models: Sequence[EvalModel],
+    result: RunResult,
+    out: str | Path,
+    *,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    from wne.lab.plots import mismatch_plot
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "psnr.csv", NOISE_COLUMNS, result.psnr_rows)
+    name = level_name(result.noise)
+    markers: list[tuple[float, float]] = []
+    if name == "sigma":
+        in_at = {r["level"]: r["input_psnr"] for r in result.psnr_rows}
+        for s in sorted({m.sigma_train for m in models}):
+            near = result.sigmas[_nearest(result.sigmas, s)]
+            if abs(near - s) < 1e-6:
+                markers.append((s, in_at[near]))
+    trains = ", ".join(f"{s:g}" for s in sorted({m.sigma_train for m in models}))
+    title = f"{_noise_description(result)}; σ_train = {trains}, {len(result.images)} images"
+    plots = {}
+    for metric, fname in (("psnr", "mismatch.png"), ("ssim", "mismatch_ssim.png")):
+        mismatch_plot(
+            _curves(models, result, metric),
+            out / fname,
+            sigma_train_markers=markers,
+            metric=metric,
+            title=title,
+        )
+        plots[metric] = fname
+    summary = {
+        "run": {
+            **(meta or {}),
+            "noise": result.noise,
+            "level_name": name,
+            "levels": result.sigmas,
+            "read_noise": result.read_noise if result.noise == "lowlight" else None,
+            "jpeg_sigma": result.jpeg_sigma if result.noise == "jpeg" else None,
+            "images": result.images,
+            "n_images": len(result.images),
+            "draws": result.draws,
+            "seed": result.seed,
+            "plots": plots,
+            "wne_version": __version__,
+            "torch_version": torch.__version__,
+        },
+        **summarize_noise(models, result),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def format_noise_summary(summary: dict[str, Any], out: Path) -> str:
+    """The command line's table of a non-Gaussian run: output PSNR per model and level.
+
+    Args:
+        summary: What :func:`write_outputs` returned for the run.
+        out: Where the files were written (named in the first line).
+
+    Returns:
+        The table: a header with the levels, input PSNR and equivalent σ, one line per model.
+    """
+    run = summary["run"]
+    name = run["level_name"]
+    levels = run["levels"]
+    first = next(iter(summary["models"].values()))["levels"]
+    lines = [
+        f"\nResults in {out} ({run['noise']}, output PSNR in dB)",
+        f"{name:<24} " + " ".join(f"{v:>7g}" for v in levels),
+        f"{'input PSNR':<24} " + " ".join(f"{e['input_psnr']:>7.2f}" for e in first),
+        f"{'equivalent σ':<24} " + " ".join(f"{e['equivalent_sigma']:>7.2f}" for e in first),
+    ]
+    for key, s in summary["models"].items():
+        lines.append(f"{key:<24} " + " ".join(f"{e['psnr']:>7.2f}" for e in s["levels"]))
     return "\n".join(lines)
