@@ -46,6 +46,8 @@ if str(_TESTS.parent) not in sys.path:  # the repo root, when run as plain `pyte
 
 from fakehub import FakeHub  # noqa: E402
 
+pytest_plugins = ["app_fixtures"]  # the one session-scoped served demo app
+
 import wne  # noqa: E402
 from wne import NormEquivariant, models  # noqa: E402
 
