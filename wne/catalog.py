@@ -100,69 +100,71 @@ class Family:
     ne_twin: str | None = None
 
 
-_PAPER_CNN = {"depth": 20, "width": 64}
+def _twins(id: str, label: str, short: str, steps: int, paper: Recipe, **kw: Any) -> Family:
+    """A family with plain and WNE variants (CPU recipe: ``steps`` at the default size),
+    trained at every zoo σ unless ``sigmas`` says otherwise."""
+    kw.setdefault("sigmas", SIGMA_TRAINS)
+    variants = ("plain", "wne")
+    return Family(id, id, label, short, variants, cpu=Recipe(steps=steps), paper=paper, **kw)
+
+
+_PAPER_CNN = Recipe({"depth": 20, "width": 64}, steps=500_000, batch=128, patch=70, lr=1e-4)
+_PAPER_SWINIR = Recipe(
+    {
+        "embed_dim": 60,
+        "depths": [6, 6, 6, 6],
+        "num_heads": 6,
+        "window_size": 8,
+        "mlp_ratio": 2,
+        "drop_path_rate": 0.1,
+    },
+    steps=500_000,
+    batch=32,
+    patch=64,
+    lr=1e-4,
+)
 FAMILIES: Mapping[str, Family] = MappingProxyType(
     {
         f.id: f
         for f in (
-            Family(
-                id="dncnn",
-                arch="dncnn",
-                label="CNN (DnCNN)",
-                short="CNN",
-                variants=("plain", "wne"),
-                sigmas=SIGMA_TRAINS,
-                cpu=Recipe(steps=3000),
-                paper=Recipe(_PAPER_CNN, steps=500_000, batch=128, patch=70, lr=1e-4),
-                # DnCNN at σ = 25 was retrained with twice the steps to test whether its
-                # misses of the targets were compute-bound (assets/results/README.md).
+            # DnCNN at σ = 25 was retrained with twice the steps to test whether its misses
+            # of the targets were compute-bound (assets/results/README.md).
+            _twins(
+                "dncnn",
+                "CNN (DnCNN)",
+                "CNN",
+                3000,
+                _PAPER_CNN,
                 cpu_steps={25: 6000},
                 paper_columns={"plain": "b_dncnn", "wne": "wne_dncnn"},
             ),
-            Family(
-                id="swinir",
-                arch="swinir",
-                label="Transformer (SwinIR)",
-                short="Transformer",
-                variants=("plain", "wne"),
-                sigmas=SIGMA_TRAINS,
-                cpu=Recipe(steps=2500),
-                paper=Recipe(
-                    {
-                        "embed_dim": 60,
-                        "depths": [6, 6, 6, 6],
-                        "num_heads": 6,
-                        "window_size": 8,
-                        "mlp_ratio": 2,
-                        "drop_path_rate": 0.1,
-                    },
-                    steps=500_000,
-                    batch=32,
-                    patch=64,
-                    lr=1e-4,
-                ),
+            _twins(
+                "swinir",
+                "Transformer (SwinIR)",
+                "Transformer",
+                2500,
+                _PAPER_SWINIR,
                 paper_columns={"plain": "b_swinir", "wne": "wne_swinir"},
             ),
             Family(
-                id="fdncnn-ne",
-                arch="fdncnn_ne",
-                label="NE-arch baseline (FDnCNN-NE)",
-                short="NE-arch",
-                variants=("ne",),
+                "fdncnn-ne",
+                "fdncnn_ne",
+                "NE-arch baseline (FDnCNN-NE)",
+                "NE-arch",
+                ("ne",),
                 sigmas=(25,),
                 cpu=Recipe(steps=3000),
-                paper=Recipe(_PAPER_CNN, steps=900_000, batch=128, patch=70, lr=1e-4),
+                paper=replace(_PAPER_CNN, steps=900_000),
                 paper_columns={"ne": "ne_fdncnn"},
             ),
-            Family(
-                id="fdncnn",
-                arch="fdncnn",
-                label="FDnCNN (unconstrained twin of FDnCNN-NE)",
-                short="FDnCNN",
-                variants=("plain", "wne"),
+            # Benchmarked only (no checkpoints): the unconstrained twin of FDnCNN-NE.
+            _twins(
+                "fdncnn",
+                "FDnCNN (unconstrained twin of FDnCNN-NE)",
+                "FDnCNN",
+                3000,
+                _PAPER_CNN,
                 sigmas=(),
-                cpu=Recipe(steps=3000),
-                paper=Recipe(_PAPER_CNN, steps=500_000, batch=128, patch=70, lr=1e-4),
                 ne_twin="fdncnn-ne",
             ),
         )

@@ -20,6 +20,7 @@ standard deviation and multiplied by ``σ / 255``:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -64,14 +65,9 @@ def shift(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
 
 
 def gaussian_noise(
-    shape: torch.Size | tuple[int, ...],
-    sigma: float,
-    seed: int,
-    *,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
+    shape: torch.Size | tuple[int, ...], sigma: float, seed: int, **kwargs: Any
 ) -> torch.Tensor:
-    """Seeded white Gaussian noise of standard deviation ``sigma / 255``.
+    """Seeded white Gaussian noise of std ``sigma / 255`` (``noise("gaussian", ...)``).
 
     The draw depends only on ``shape`` and ``seed`` (a CPU generator is used and
     the result moved to ``device``), so every model in a comparison gets the
@@ -81,8 +77,7 @@ def gaussian_noise(
         shape: Output shape.
         sigma: Standard deviation on the 0–255 scale, >= 0.
         seed: Random seed.
-        dtype: Output dtype.
-        device: Output device.
+        **kwargs: ``dtype`` (floating point, default float32) and ``device``.
 
     Returns:
         The noise tensor.
@@ -91,13 +86,7 @@ def gaussian_noise(
         ValueError: If ``sigma`` is negative or not finite, or ``dtype`` is not
             floating point.
     """
-    if not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"noise sigma must be a finite number >= 0, got {sigma}")
-    if not dtype.is_floating_point:
-        raise ValueError(f"noise dtype must be floating point, got {dtype}")
-    gen = torch.Generator().manual_seed(int(seed))
-    noise = torch.randn(tuple(shape), generator=gen, dtype=torch.float32) * (sigma / 255.0)
-    return noise.to(dtype=dtype, device=device)
+    return noise("gaussian", shape, sigma, seed, **kwargs)
 
 
 def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
@@ -137,13 +126,16 @@ def noise(
     Raises:
         ValueError: For an unknown kind, or ``sigma`` negative or not finite.
     """
-    if kind == "gaussian":
-        return gaussian_noise(shape, sigma, seed, dtype=dtype, device=device)
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; choose from {', '.join(NOISE_KINDS)}")
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"noise sigma must be a finite number >= 0, got {sigma}")
+    if not dtype.is_floating_point:
+        raise ValueError(f"noise dtype must be floating point, got {dtype}")
     gen = torch.Generator().manual_seed(int(seed))
+    if kind == "gaussian":  # float32 draws: the committed results depend on this exact stream
+        unit = torch.randn(tuple(shape), generator=gen, dtype=torch.float32)
+        return (unit * (sigma / 255.0)).to(dtype=dtype, device=device)
     u = torch.rand(tuple(shape), generator=gen, dtype=torch.float64)
     if kind == "uniform":
         unit = (2 * u - 1) * math.sqrt(3)

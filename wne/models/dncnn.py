@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wne.models._common import check_input
+from wne.models._common import check_input, conv_stack
 from wne.models.registry import register
 
 
@@ -30,17 +30,8 @@ class DnCNN(nn.Module):
         self, channels: int = 1, depth: int = 12, width: int = 32, batch_norm: bool = True
     ) -> None:
         super().__init__()
-        if depth < 3:
-            raise ValueError(f"depth must be >= 3, got {depth}")
         self.channels = channels
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(depth - 2):
-            layers.append(nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.ReLU(inplace=True))
-        layers.append(nn.Conv2d(width, channels, 3, padding=1))
-        self.body = nn.Sequential(*layers)
+        self.body = conv_stack(channels, depth, width, batch_norm=batch_norm)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wne.models._common import check_input
+from wne.models._common import check_input, conv_stack
 from wne.models.registry import register
 
 
@@ -26,14 +26,8 @@ class FDnCNN(nn.Module):
 
     def __init__(self, channels: int = 1, depth: int = 12, width: int = 32) -> None:
         super().__init__()
-        if depth < 3:
-            raise ValueError(f"depth must be >= 3, got {depth}")
         self.channels = channels
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(depth - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(width, channels, 3, padding=1, bias=False))
-        self.body = nn.Sequential(*layers)
+        self.body = conv_stack(channels, depth, width, last_bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoises ``x`` (``[B, C, H, W]``)."""
