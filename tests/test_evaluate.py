@@ -625,8 +625,9 @@ def test_noise_types_draw_different_noise() -> None:
 
 
 def test_cache_key_includes_noise_type(tmp_path: Path) -> None:
-    """A cached Gaussian result is not reused for uniform noise at the same levels (nor
-    lowlight results for another read noise); the same noise type hits the cache."""
+    """A cached Gaussian (or uniform) result is not reused for uniform (or Laplace) noise at
+    the same levels, nor lowlight results for another read noise; the same noise type hits
+    the cache."""
     net = _Counting()
     m = pr.EvalModel(key="c", model=net, sigma_train=25, sha256="cd" * 32)
     imgs = [("a", _ramp(16))]
@@ -642,6 +643,9 @@ def test_cache_key_includes_noise_type(tmp_path: Path) -> None:
         [m], imgs, pr.Protocol(sigmas=[10, 20], draws=1, noise="uniform"), cache=cache
     )
     assert net.calls == calls and r_u2.psnr_rows == r_u.psnr_rows
+    # laplace vs uniform: nothing but the noise type differs
+    pr.evaluate([m], imgs, pr.Protocol(sigmas=[10, 20], draws=1, noise="laplace"), cache=cache)
+    assert net.calls > calls
     pr.evaluate([m], imgs, pr.Protocol(sigmas=[10], draws=1, noise="lowlight"), cache=cache)
     calls = net.calls
     pr.evaluate(
@@ -701,3 +705,17 @@ def test_noise_cli_rejects_bad_arguments(tmp_path: Path, extra: list[str]) -> No
     with pytest.raises(SystemExit) as exc:
         ev.main(args)
     assert exc.value.code == 2
+
+
+def test_jpeg_compresses_the_clean_image_by_default() -> None:
+    """As the paper's JPEG transfer (input 37.97 dB at QF 85): the default compresses the
+    clean image; --jpeg-sigma adds Gaussian noise first."""
+    args = ev._parser().parse_args(["--models", "m", "--data", "d", "--out", "o"])
+    assert args.jpeg_sigma == 0 and args.noise == "gaussian"
+    assert pr.Protocol(noise="jpeg").jpeg_sigma == 0
+    m = pr.EvalModel(key="id", model=nn.Identity(), sigma_train=25)
+    clean = pr.evaluate([m], [("g", _ramp(32))], pr.Protocol(sigmas=[85], noise="jpeg"))
+    noisy = pr.evaluate(
+        [m], [("g", _ramp(32))], pr.Protocol(sigmas=[85], noise="jpeg", jpeg_sigma=14)
+    )
+    assert clean.psnr_rows[0]["input_psnr"] > 35 > 27 > noisy.psnr_rows[0]["input_psnr"]
