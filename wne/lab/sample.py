@@ -69,7 +69,7 @@ __all__ = [
     "summarize",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("wne.lab.sample")
 
 TASKS: tuple[str, ...] = ("denoise", "inpaint", "center_hole", "superres")
 MASK_SEED_STRIDE = 1_000_003
