@@ -6,7 +6,7 @@ Run ``python app.py`` and open http://127.0.0.1:7860 (``GRADIO_SERVER_NAME`` /
 once at start. This file only lays out the page and wires events; the logic
 lives in :mod:`wne.demo`. Each computation is one function
 (:class:`wne.demo.endpoints.Endpoints`) serving the page's button and the named
-API endpoint (``/denoise``, ``/equivariance``, ``/sweep``) of the same event.
+API endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``) of the same event.
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ import gradio as gr
 import pandas as pd
 
 from wne import catalog
-from wne.demo import DemoConfig, DemoHandlers, Zoo, content
+from wne.demo import DemoConfig, DemoHandlers, Zoo, classroom, content
 from wne.demo.compare import SWEEP_SIDE
 from wne.demo.endpoints import ENDPOINTS, Endpoints
+from wne.demo.errors import user_facing
+from wne.demo.inside import INSIDE_STEPS
 from wne.demo.outputs import OutputFiles
 from wne.demo.runtime import limit_malloc_arenas
-from wne.demo.settings import Param
+from wne.demo.settings import Param, shown_noise_controls
 from wne.demo.views import TABLE_HEADERS
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -52,7 +54,7 @@ COMPUTE: dict[str, Any] = {  # one model call at a time (shared CPU/GPU); a newe
 IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
 INPUT: dict[str, Any] = {"type": "filepath", "image_mode": None, "format": "png", "height": 260}
 INPUT.update(sources=["upload", "clipboard", "webcam"], elem_id="input-image")
-PLOT: dict[str, Any] = {"x": "sigma", "y": "psnr", "color": "model", "height": 360}
+PLOT: dict[str, Any] = {"x": "level", "y": "psnr", "color": "model", "height": 360}
 
 
 def _gpu_hook(fn: Callable[..., Any], duration: Callable[..., int] | None = None) -> Any:
@@ -87,8 +89,8 @@ def control(p: Param, **kw: Any) -> Any:
 def show(updates: list[dict[str, Any]]) -> list[Any]:
     """Applies a computation's page updates (``frame``: rows of a table or plot)."""
     return [
-        gr.update(value=pd.DataFrame(u["frame"])) if "frame" in u else gr.update(**u)
-        for u in updates
+        gr.update(value=pd.DataFrame(u.pop("frame")), **u) if "frame" in u else gr.update(**u)
+        for u in (dict(u) for u in updates)
     ]
 
 
@@ -98,8 +100,17 @@ def _controls(h: DemoHandlers, first_image: str | None) -> dict[str, Any]:
     c: dict[str, Any] = {}
     # image_mode=None: our own conversion keeps 16-bit, alpha and palettes intact
     c["image"] = gr.Image(first_image, label="Clean image (upload, paste or webcam)", **INPUT)
-    for name, elem_id in (("a", "contrast-a"), ("b", "brightness-b"), ("sigma", "noise-sigma")):
+    for name, elem_id in (("a", "contrast-a"), ("b", "brightness-b")):
         c[name] = control(p[name], elem_id=elem_id)
+    n = p["noise"]
+    c["noise"] = gr.Dropdown(list(n.choices), value=n.default, label=n.label, elem_id="noise-type")
+    c["noise_boxes"] = []  # only the level controls of the chosen noise type are shown
+    for name, shown in shown_noise_controls(n.default).items():
+        with gr.Column(visible=shown, min_width=0) as box:
+            c[name] = control(p[name], elem_id=f"noise-{name.replace('_', '-')}")
+        c["noise_boxes"].append(box)
+    with gr.Accordion("About the noise types", open=False):
+        gr.Markdown(content.NOISE_HELP)
     c["sigma_train"], c["backbones"] = control(p["sigma_train"]), control(p["backbones"])
     c["run"] = gr.Button("Denoise & compare", variant="primary", elem_id="run")
     with gr.Accordion("More settings", open=False):
@@ -136,9 +147,9 @@ def _compare_tab(h: DemoHandlers) -> dict[str, Any]:
         headers=TABLE_HEADERS, label=label, interactive=False, elem_id="scores"
     )
     t["notes"] = gr.Markdown(elem_id="notes")
-    with gr.Accordion("All outputs", open=False):
+    with gr.Accordion("All outputs", open=False, elem_classes="wne-secondary"):
         t["gallery"] = gr.Gallery(label="denoised outputs", format="png", columns=4)
-    with gr.Accordion("Settings and numbers (JSON)", open=False):
+    with gr.Accordion("Settings and numbers (JSON)", open=False, elem_classes="wne-secondary"):
         t["summary"] = gr.JSON(label="copy these to reproduce the result")
     t["state"] = gr.State()
     t["out"] = [t["noisy"], t["target"], t["gallery"], t["summary"], t["state"]]
@@ -183,6 +194,25 @@ def _sweep_tab(h: DemoHandlers) -> dict[str, Any]:
     return t
 
 
+def _inside_tab(h: DemoHandlers) -> dict[str, Any]:
+    """The WNE pipeline step by step: pictures, sentences and formulas with numbers."""
+    gr.Markdown(content.INSIDE_HELP)
+    t: dict[str, Any] = {"backbone": control(h.inside_backbone(), elem_id="inside-backbone")}
+    t["run"] = gr.Button("Show the steps", variant="primary", elem_id="inside-run")
+    t["page"] = []
+    for _ in range(INSIDE_STEPS):
+        t["page"].append(gr.Markdown())
+        with gr.Row():
+            t["page"] += [gr.Image(label="–", **IMG), gr.Image(label="–", **IMG)]
+    t["page"].append(gr.Markdown(elem_id="inside-numbers"))
+    with gr.Accordion("All pictures and numbers (JSON)", open=False):
+        t["gallery"] = gr.Gallery(label="steps", format="png", columns=4, elem_id="inside-gallery")
+        t["numbers"] = gr.JSON(label="numbers")
+    t["state"] = gr.State()
+    t["out"] = [t["gallery"], t["numbers"], t["state"]]
+    return t
+
+
 def _about_tab() -> list[tuple[str, Any]]:
     """NE in three sentences, the formula, and the one-click scenarios."""
     gr.Markdown(content.ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True}])
@@ -193,6 +223,44 @@ def _about_tab() -> list[tuple[str, Any]]:
             buttons.append((name, gr.Button(name.capitalize(), scale=1)))
             gr.Markdown(text)
     return buttons
+
+
+def _classroom_controls() -> dict[str, Any]:
+    """Scenario link and slide figure (logic: :mod:`wne.demo.classroom`)."""
+    k: dict[str, Any] = {}
+    with gr.Accordion("Classroom: link to this scenario, slide figure", open=False):
+        k["copy"] = gr.Button("Copy link to this scenario", elem_id="copy-link", size="sm")
+        k["link"] = gr.Textbox(label="link", buttons=["copy"], elem_id="scenario-link")
+        gr.Markdown(classroom.LINK_HELP)
+        k["make"] = gr.Button("Download figure (PNG, PDF)", elem_id="make-figure", size="sm")
+        k["files"] = gr.File(label="slide figure", file_count="multiple", elem_id="figure-files")
+        gr.Markdown(classroom.FIGURE_HELP)
+    k["tab"], k["base"] = gr.Textbox(visible=False), gr.Textbox(visible=False)  # from LINK_JS
+    return k
+
+
+def _classroom_events(
+    demo: gr.Blocks, kit: classroom.ClassroomKit, c: dict[str, Any], page: dict[str, Any]
+) -> dict[str, Any]:
+    """Opening a link sets the controls; copy link; figure; presentation mode. Returns a
+    state per computation that an opened link sets (its change runs the computation)."""
+    controls = [c["image"], *(c[n] for n in kit.controls)]
+    go = {name: gr.State(False) for name in sorted({"denoise", *kit.computations.values()})}
+
+    def open_link(request: gr.Request) -> list[Any]:
+        updates, run = kit.open_link(request.query_params.multi_items())
+        return [*show(updates), *(name == run for name in go)]
+
+    outs = [*controls, page["tabs"], page["present"], page["note"], *go.values()]
+    demo.load(open_link, None, outs, concurrency_limit=None, **PRIVATE)  # queued: see go
+    link_in = [*controls, page["present"], page["tab"], page["base"]]
+    page["copy"].click(
+        user_facing(kit.copy_link), link_in, page["link"], js=classroom.LINK_JS, **PRIVATE
+    )
+    figure_in = [page["compare"][k] for k in ("noisy", "target", "gallery", "summary")]
+    page["make"].click(user_facing(kit.figure), figure_in, page["files"], **PRIVATE)
+    page["present"].change(None, page["present"], None, js=classroom.PRESENT_JS, **PRIVATE)
+    return go
 
 
 def _live_gate(live: bool, image: Any) -> None:
@@ -221,11 +289,15 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
     device = "GPU (CUDA)" if h.zoo.device.type == "cuda" else "CPU"
 
     with gr.Blocks(title="WNE: normalization-equivariant denoisers") as demo:
-        gr.Markdown(content.INTRO.format(device=device, color=content.COLOR_NOTE))
+        intro = content.INTRO.format(device=device, color=content.COLOR_NOTE)
+        gr.Markdown(intro, elem_classes="wne-secondary")
+        k = {"note": gr.Markdown(visible=False, elem_id="link-note")}  # classroom kit
+        k["present"] = gr.Checkbox(label="presentation mode", elem_id="present-toggle")
         with gr.Row():
-            with gr.Column(scale=1, min_width=320) as left_column:
+            with gr.Column(scale=1, min_width=320, elem_id="wne-controls") as left_column:
                 c = _controls(h, str(examples[0].path) if examples else None)
-            with gr.Column(scale=3), gr.Tabs(selected="compare") as tabs:
+                k.update(_classroom_controls())
+            with gr.Column(scale=3), gr.Tabs(selected="compare", elem_id="wne-tabs") as tabs:
                 with gr.Tab("Compare", id="compare"):
                     tab = {"denoise": _compare_tab(h)}
                 with gr.Tab("Equivariance", id="equivariance"):
@@ -233,13 +305,16 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                     c["backbone"] = tab["equivariance"]["backbone"]
                 with gr.Tab("Noise sweep", id="sweep"):
                     tab["sweep"] = _sweep_tab(h)
+                with gr.Tab("Inside WNE", id="inside"):
+                    tab["inside"] = _inside_tab(h)
                 with gr.Tab("About", id="about"):
                     scenario_buttons = _about_tab()
 
         def run(start: Callable[..., Any], name: str, api: bool = False, **kw: Any) -> Any:
             """Chains computation ``name`` (its one function) and its page update to
             ``start``; ``api`` exposes the event as the named endpoint."""
-            t, inputs = tab[name], [c["image"], *(c[p] for p in ENDPOINTS[name].params)]
+            t = tab[name]  # a tab's own control (e.g. its backbone) takes precedence
+            inputs = [c["image"], *(t[p] if p in t else c[p] for p in ENDPOINTS[name].params)]
             if api:
                 kw.update(api_name=name, api_description=ENDPOINTS[name].description)
                 kw["api_visibility"] = "public"
@@ -250,6 +325,14 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
         run(c["run"].click, "denoise", api=True)
         run(tab["equivariance"]["run"].click, "equivariance", api=True)
         run(tab["sweep"]["run"].click, "sweep", api=True)
+        run(tab["inside"]["run"].click, "inside", api=True)
+        c["noise"].change(
+            lambda kind: [gr.update(visible=v) for v in shown_noise_controls(kind).values()],
+            c["noise"],
+            c["noise_boxes"],
+            queue=False,
+            **PRIVATE,
+        )
         releases = [c["a"].release, c["b"].release, c["sigma"].release]
         gate = gr.on(releases, _live_gate, [c["live"], c["image"]], queue=False, **PRIVATE)
         run(gate.success, "denoise", show_progress="minimal")
@@ -278,6 +361,13 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                     label="Examples: Kodak images (click to load and run)",
                 )
             run(ex.load_input_event.then, "denoise")
+        tab_ids = [(t.label, t.id) for t in tabs.children]
+        runs = {"compare": "denoise", **{n: n for n in tab if n != "denoise"}}
+        figures = Path(upload) / "wne-figures"
+        kit = classroom.ClassroomKit(h.params(), examples, tab_ids, figures, runs)
+        k.update(tabs=tabs, compare=tab["denoise"])
+        for name, opened in _classroom_events(demo, kit, c, k).items():
+            run(opened.change, name)  # once, when a link asks for it
     demo.queue(max_size=int(os.environ.get("WNE_QUEUE_SIZE", "16")))
     return demo
 
@@ -288,7 +378,7 @@ def launch_kwargs() -> dict[str, Any]:
         "max_file_size": os.environ.get("WNE_MAX_FILE_SIZE", "25mb"),
         "ssr_mode": False,
         "theme": gr.themes.Soft(),
-        "css": CSS,
+        "css": CSS + classroom.CSS,
     }
 
 

@@ -57,9 +57,14 @@ BASE_ARGS: dict[str, Any] = {
     "order": "shift-then-noise",
     "max_side": 64,
     "clip": False,
+    "noise": "gaussian",
+    "photons": 20.0,
+    "read_noise": 1.0,
+    "quality": 30,
 }
 """The ``/denoise`` arguments every case starts from (a = 1, b = 0: the target is the
-image itself, so a correct result can be checked against the expected pixels)."""
+image itself, so a correct result can be checked against the expected pixels). All of them:
+a raw HTTP call must send one value per input (gradio_client fills in left-out ones)."""
 BOMB_SIDE = 10_000
 """The decompression bomb declares 10000×10000 = 100 MP (Pillow refuses above 2×40 MP)."""
 

@@ -1,6 +1,6 @@
 """The app through ``gradio_client``, launched in-process on loopback.
 
-Every public endpoint (``/denoise``, ``/equivariance``, ``/sweep``) with good
+Every public endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``) with good
 and bad inputs: bad ones come back as errors naming the problem and the server
 keeps serving. The app is served once for the session (:mod:`app_fixtures`, tiny
 random-init checkpoints).
@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),  # pandas 3 notes
 ]
 
-ENDPOINT_NAMES = ("denoise", "equivariance", "sweep")
+ENDPOINT_NAMES = ("denoise", "equivariance", "sweep", "inside")
 GOOD: dict[str, Any] = {
     "a": 1.0,
     "b": 0.0,
@@ -49,9 +49,10 @@ def _denoise(client: Any, path: Path, **override: Any) -> Any:
 def test_public_endpoints_are_exactly_the_documented_ones(served: tuple[Any, Any]) -> None:
     _, client = served
     info = client.view_api(print_info=False, return_format="dict")
-    assert set(info["named_endpoints"]) == {"/denoise", "/equivariance", "/sweep"}
+    assert set(info["named_endpoints"]) == {"/denoise", "/equivariance", "/sweep", "/inside"}
     params = [p["parameter_name"] for p in info["named_endpoints"]["/denoise"]["parameters"]]
-    assert params == ["image", *GOOD]
+    # the noise parameters (issue 14) come last, so older positional calls keep working
+    assert params == ["image", *GOOD, "noise", "photons", "read_noise", "quality"]
 
 
 def test_each_endpoint_is_the_event_of_its_page_button(served: tuple[Any, Any]) -> None:

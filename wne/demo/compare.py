@@ -27,14 +27,15 @@ import torch
 from torch import nn
 
 from wne import catalog
-from wne.degrade import gaussian_noise
-from wne.demo.settings import ORDERS, Settings
+from wne.degrade import equivalent_sigma, gaussian_noise, jpeg, low_light, noise
+from wne.demo.settings import NOISE_LEVEL, NOISE_TYPES, ORDERS, Settings
 from wne.demo.zoo import ModelUnavailableError, Zoo, run_label
 from wne.device import synchronize
 from wne.metrics import psnr, ssim
 from wne.tiling import TILE_SIZE, apply_tiled, tile_count
 
 __all__ = [
+    "SWEEP_LEVELS",
     "SWEEP_SIDE",
     "SWEEP_SIGMAS",
     "TILE_SIZE",
@@ -45,14 +46,24 @@ __all__ = [
     "Sweep",
     "apply_model",
     "compare",
+    "corrupt",
     "degrade",
     "equivariance_map",
+    "noise_notes",
     "noise_sweep",
 ]
 
 SWEEP_SIDE = 128
 """Longest side of the image used by the noise sweep (kept small for speed)."""
 SWEEP_SIGMAS = (5.0, 10.0, 15.0, 25.0, 35.0, 50.0, 75.0, 100.0)
+SWEEP_LEVELS: dict[str, tuple[float, ...]] = {
+    "sigma": SWEEP_SIGMAS,
+    "photons": (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0, 1000.0),
+    "quality": (5.0, 10.0, 20.0, 30.0, 50.0, 70.0, 85.0, 95.0),
+}
+"""The noise sweep's x-axis per level setting (:data:`~wne.demo.settings.NOISE_LEVEL`)."""
+SWEEP_JPEG_SIGMA = 25.0
+"""The Gaussian σ under the JPEG compression in the noise sweep (the sweep fixes σ)."""
 
 Progress = Callable[..., Any]
 """``progress(fraction, desc=...)``, e.g. a ``gr.Progress``."""
@@ -86,34 +97,89 @@ def _hwc(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().permute(1, 2, 0).contiguous().numpy().astype(np.float32)
 
 
+def corrupt(x: torch.Tensor, settings: Settings, level: float | None = None) -> torch.Tensor:
+    """``x`` observed with the request's noise type (:mod:`wne.degrade`, seeded).
+
+    - ``gaussian``, ``uniform``, ``laplace``, ``rayleigh``: ``x + n``, std ``σ/255``
+      (Rayleigh is not zero-mean);
+    - ``lowlight``: :func:`wne.degrade.low_light` with ``photons`` and ``read_noise``;
+    - ``jpeg``: :func:`wne.degrade.jpeg` at ``quality`` of ``x`` plus Gaussian noise σ.
+
+    Args:
+        x: ``[C, H, W]`` image.
+        settings: The request (type, levels, seed).
+        level: Overrides the type's level (σ, photons or quality; for the sweep).
+
+    Returns:
+        The noisy image, ``[C, H, W]`` float32, unclipped (except by JPEG).
+    """
+    kind, seed = settings.noise, settings.seed
+    if kind == "lowlight":
+        photons = settings.photons if level is None else float(level)
+        return low_light(x, photons, seed, read_noise=settings.read_noise)
+    if kind == "jpeg":
+        quality = settings.quality if level is None else round(level)
+        return jpeg(x + gaussian_noise(x.shape, settings.sigma, seed), quality)
+    sigma = settings.sigma if level is None else float(level)
+    if kind == "gaussian":
+        return x + gaussian_noise(x.shape, sigma, seed)
+    return x + noise(kind, x.shape, sigma, seed)
+
+
 def degrade(
     clean: np.ndarray, settings: Settings, sigma: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The noisy model input and the target for a clean image.
 
-    ``"shift-then-noise"``: target ``a·x + b``, noisy ``a·x + b + n``;
-    ``"noise-then-shift"``: noisy ``a·(x + n) + b`` (noise std ``a·σ``), same
-    target. With ``settings.clip`` both are clipped to [0, 1].
+    ``"shift-then-noise"``: target ``a·x + b``, noisy = corrupt(``a·x + b``);
+    ``"noise-then-shift"``: noisy ``a·corrupt(x) + b`` (for Gaussian noise: std
+    ``a·σ``), same target. :func:`corrupt` applies the noise type. With
+    ``settings.clip`` both are clipped to [0, 1].
 
     Args:
         clean: ``[H, W, C]`` in [0, 1].
         settings: The request.
-        sigma: Noise level overriding ``settings.sigma`` (for the sweep).
+        sigma: The noise type's level overriding the settings' (σ, photons or
+            quality; for the sweep).
 
     Returns:
         ``(noisy, target)``, each ``[C, H, W]`` float32.
     """
     x = _chw(clean)
-    s = settings.sigma if sigma is None else sigma
-    noise = gaussian_noise(x.shape, s, settings.seed)
     target = settings.a * x + settings.b
     if settings.order == "shift-then-noise":
-        noisy = target + noise
+        noisy = corrupt(target, settings, sigma)
     else:
-        noisy = settings.a * (x + noise) + settings.b
+        noisy = settings.a * corrupt(x, settings, sigma) + settings.b
     if settings.clip:
         noisy, target = noisy.clamp(0, 1), target.clamp(0, 1)
     return noisy, target
+
+
+def noise_notes(settings: Settings, noisy: torch.Tensor, target: torch.Tensor) -> list[str]:
+    """What the noise type is, in words, with the equivalent Gaussian σ where it has none."""
+    kind = settings.noise
+    if kind == "gaussian":
+        return []
+    eq = equivalent_sigma(noisy, target)
+    if kind == "rayleigh":
+        return [
+            f"Rayleigh noise (σ = {settings.sigma:g}) is not zero-mean: it also brightens the "
+            "image by about 1.9·σ/255."
+        ]
+    if kind == "lowlight":
+        return [
+            f"Low light: {settings.photons:g} photons per pixel at white, read noise "
+            f"{settings.read_noise:g} e⁻, brightened back; equivalent Gaussian σ ≈ {eq:.1f} "
+            "(the noise is stronger in bright regions, the signal-to-noise ratio worse in "
+            "dark ones)."
+        ]
+    if kind == "jpeg":
+        return [
+            f"JPEG at quality {settings.quality} of the noisy image (Gaussian σ = "
+            f"{settings.sigma:g}); equivalent Gaussian σ ≈ {eq:.1f}."
+        ]
+    return [f"{NOISE_TYPES[kind]} noise of std σ = {settings.sigma:g}."]
 
 
 def _psnr(out: torch.Tensor, target: torch.Tensor, data_range: float) -> float:
@@ -170,6 +236,8 @@ class Comparison:
         runs: One entry per (selected backbone, variant).
         notes: Notes for the user.
         device: Where the models ran.
+        equivalent_sigma: The Gaussian σ (0–255) with the noise's mean squared error,
+            ``255·RMS(noisy − target)``.
     """
 
     settings: Settings
@@ -181,6 +249,7 @@ class Comparison:
     runs: list[ModelRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     device: str = "cpu"
+    equivalent_sigma: float | None = None
 
     def run(self, backbone: str, variant: str) -> ModelRun | None:
         """The run of that slot, if it was requested."""
@@ -216,6 +285,10 @@ class Comparison:
             "image": {"width": w, "height": h, "channels": c},
             "device": self.device,
             "psnr_data_range": self.settings.a,
+            "noise": {
+                "type": self.settings.noise,
+                "equivalent_sigma": _json_float(self.equivalent_sigma),
+            },
             "noisy": {"psnr": _json_float(self.noisy_psnr), "ssim": _json_float(self.noisy_ssim)},
             "models": {
                 r.key: {
@@ -274,6 +347,7 @@ def compare(
         noisy_psnr=n_psnr,
         noisy_ssim=n_ssim,
         device=str(zoo.device),
+        equivalent_sigma=equivalent_sigma(noisy, target),
     )
     slots = _slots(settings)
     for i, (backbone, variant) in enumerate(slots):
@@ -312,10 +386,11 @@ def compare(
         f"Order: {ORDERS[settings.order]}"
         + (
             f" (the noise std becomes a·σ = {settings.a * settings.sigma:.1f})."
-            if settings.order == "noise-then-shift"
+            if settings.order == "noise-then-shift" and NOISE_LEVEL[settings.noise] == "sigma"
             else "."
         )
     )
+    result.notes += noise_notes(settings, noisy, target)
     return result
 
 
@@ -369,9 +444,9 @@ def equivariance_map(
 ) -> EquivarianceMap:
     """Measures ``f(a·y + b)`` against ``a·f(y) + b`` for each variant of a backbone.
 
-    ``y = x + n`` is the noisy image before any shift (σ and seed from the
-    settings). With "clip" on, both ``y`` and ``a·y + b`` are clipped to [0, 1]
-    before the model, which is where exact equivariance breaks.
+    ``y`` is the noisy image before any shift (:func:`corrupt`: the noise type,
+    its level and seed from the settings). With "clip" on, both ``y`` and ``a·y + b``
+    are clipped to [0, 1] before the model, which is where exact equivariance breaks.
 
     Args:
         zoo: The loaded models.
@@ -384,7 +459,7 @@ def equivariance_map(
         The maps and defects.
     """
     x = _chw(clean)
-    y = x + gaussian_noise(x.shape, settings.sigma, settings.seed)
+    y = corrupt(x, settings)
     shifted = settings.a * y + settings.b
     if settings.clip:
         y, shifted = y.clamp(0, 1), shifted.clamp(0, 1)
@@ -419,6 +494,7 @@ def equivariance_map(
         notes.append("a = 1 and b = 0 is the identity shift: every model is trivially exact.")
     if settings.clip:
         notes.append("Clipping to [0, 1] is on: saturated pixels break exact equivariance.")
+    notes += noise_notes(settings, y, x)
     return EquivarianceMap(backbone, settings, runs, vmax, notes)
 
 
@@ -427,59 +503,80 @@ class Sweep:
     """The result of :func:`noise_sweep`.
 
     Attributes:
-        rows: Long-format records ``{"sigma", "psnr", "model"}``.
+        rows: Long-format records ``{"level", "sigma", "psnr", "model"}``: ``level`` is the
+            noise type's level (σ, photons or JPEG quality), ``sigma`` the noise's σ
+            (the equivalent Gaussian σ for low light and JPEG).
         notes: Notes for the user.
+        level: The name of the swept setting (``"sigma"``, ``"photons"``, ``"quality"``).
     """
 
     rows: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    level: str = "sigma"
 
 
 def noise_sweep(
     zoo: Zoo,
     clean: np.ndarray,
     settings: Settings,
-    sigmas: Sequence[float] = SWEEP_SIGMAS,
+    sigmas: Sequence[float] | None = None,
     progress: Progress | None = None,
 ) -> Sweep:
-    """Output PSNR vs test σ for every selected plain/WNE model on one image.
+    """Output PSNR vs the noise level for every selected plain/WNE model on one image.
 
-    Uses the request's ``a``, ``b``, order, clip, seed and σ_train; the image
-    should already be small (see :data:`SWEEP_SIDE`).
+    Uses the request's ``a``, ``b``, order, clip, seed, σ_train and noise type; the
+    image should already be small (see :data:`SWEEP_SIDE`). The swept level is the
+    type's (:data:`~wne.demo.settings.NOISE_LEVEL`): σ, photons at white or JPEG quality.
 
     Args:
         zoo: The loaded models.
         clean: ``[H, W, C]`` clean image in [0, 1].
         settings: The request.
-        sigmas: Test noise levels (0–255 scale).
+        sigmas: The levels (default :data:`SWEEP_LEVELS` of the type; σ on the 0–255 scale).
         progress: Optional progress callback.
 
     Returns:
         The curves, including one for the noisy input.
     """
+    level = NOISE_LEVEL[settings.noise]
+    levels = tuple(float(v) for v in (SWEEP_LEVELS[level] if sigmas is None else sigmas))
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
-    degraded = [degrade(clean, settings, sigma=float(s)) for s in sigmas]
-    for s, (noisy, target) in zip(sigmas, degraded, strict=True):
-        rows.append(
-            {"sigma": float(s), "psnr": _psnr(noisy, target, settings.a), "model": "noisy input"}
-        )
+    degraded = [degrade(clean, settings, sigma=s) for s in levels]
+    eq = {
+        s: equivalent_sigma(n, t) if level != "sigma" else s
+        for s, (n, t) in zip(levels, degraded, strict=True)
+    }
+
+    def row(s: float, value: float, model: str) -> dict[str, Any]:
+        return {"level": s, "sigma": eq[s], "psnr": value, "model": model}
+
+    for s, (noisy, target) in zip(levels, degraded, strict=True):
+        rows.append(row(s, _psnr(noisy, target, settings.a), "noisy input"))
     avail = []
     for b, v in _slots(settings):
         try:
             avail.append((b, v, zoo.get(b, v, settings.sigma_train)))
         except ModelUnavailableError as exc:
             notes.append(str(exc) + ".")
-    total = max(1, len(avail) * len(sigmas))
+    total = max(1, len(avail) * len(levels))
     step = 0
     for b, v, model in avail:
         label = run_label(b, v)
-        for s, (noisy, target) in zip(sigmas, degraded, strict=True):
-            _report(progress, step / total, f"{label}, σ={s:g}")
+        for s, (noisy, target) in zip(levels, degraded, strict=True):
+            _report(progress, step / total, f"{label}, {level}={s:g}")
             out = apply_model(model, noisy, zoo.device)
             if settings.clip:
                 out = out.clamp(0, 1)
-            rows.append({"sigma": float(s), "psnr": _psnr(out, target, settings.a), "model": label})
+            rows.append(row(s, _psnr(out, target, settings.a), label))
             step += 1
     _report(progress, 1.0, "done")
-    return Sweep(rows, notes)
+    if level != "sigma":
+        notes.append(
+            "The curves' `sigma` column is the equivalent Gaussian σ of each level: "
+            + ", ".join(f"{s:g} → {eq[s]:.1f}" for s in levels)
+            + "."
+        )
+    if settings.noise == "rayleigh":
+        notes.append("Rayleigh noise is not zero-mean: it also brightens the image.")
+    return Sweep(rows, notes, level)

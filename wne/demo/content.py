@@ -21,7 +21,9 @@ __all__ = [
     "API_DOCS",
     "COLOR_NOTE",
     "EQUIVARIANCE_HELP",
+    "INSIDE_HELP",
     "INTRO",
+    "NOISE_HELP",
     "SCENARIOS",
     "SCENARIO_CONTROLS",
     "SWEEP_HELP",
@@ -46,9 +48,22 @@ EQUIVARIANCE_HELP = (
     "the noisy image and a, b come from the sliders. An exactly equivariant model gives a "
     "black map."
 )
+INSIDE_HELP = (
+    "What the WNE wrapper does, step by step, on your image (noisy y, noise and sliders from the "
+    "left column) and on its shifted copy a·y + b, with the chosen backbone's real models. "
+    "Colour images: each channel is its own grayscale image for the model; the formulas quote "
+    "the first channel."
+)
+NOISE_HELP = (
+    "Gaussian is what the models were trained on. Uniform and Laplace have the same σ; "
+    "**Rayleigh is not zero-mean** (it brightens the image). Low light simulates a photo in the "
+    "dark (Poisson photon noise + read noise, brightened back); JPEG compresses the noisy image. "
+    "Low light and JPEG report an equivalent Gaussian σ."
+)
 SWEEP_HELP = (
-    "Output PSNR vs test σ on your image (downscaled to {side} px) for the selected "
-    "backbones, with the current a, b, order and clip. Plain models degrade away from their "
+    "Output PSNR vs the noise level on your image (downscaled to {side} px) for the selected "
+    "backbones, with the current a, b, order, clip and noise type: the x-axis is σ, the photons "
+    "per pixel (low light) or the JPEG quality. Plain models degrade away from their "
     "training σ; WNE models much less."
 )
 COLOR_NOTE = (
@@ -77,8 +92,13 @@ API_DOCS = {
     "(output, caption) per model, JSON with settings, PSNR/SSIM (data range a) and timings).",
     "equivariance": "Defect maps |f(a·y+b) − (a·f(y)+b)| for one backbone. Returns (gallery of "
     "(map, caption), JSON with the relative and max defects).",
-    "sweep": "Output PSNR vs test σ on the image (downscaled). Returns JSON "
-    "{title, rows: [{sigma, psnr, model}], notes}.",
+    "sweep": "Output PSNR vs the noise level (σ, photons at white or JPEG quality, by noise "
+    "type) on the image (downscaled). Returns JSON {title, rows: [{level, sigma, psnr, model}], "
+    "notes}; sigma is the equivalent Gaussian σ for low light and JPEG.",
+    "inside": "The WNE wrapper's pipeline for one backbone on y and a·y + b, step by step. "
+    "Returns (gallery of (picture, caption): y, a·y+b, T(y), T(a·y+b), g(T(y)), f(y), plain "
+    "f(y), plain (f(a·y+b) − b)/a; JSON of the numbers: per-channel mean and std, max "
+    "|T(a·y+b) − T(y)|, the formula, WNE and plain defects).",
 }
 """The API description of each endpoint."""
 
@@ -92,7 +112,7 @@ class Example:
     settings: dict[str, Any]
 
 
-SCENARIO_CONTROLS = ("a", "b", "sigma", "order", "clip")
+SCENARIO_CONTROLS = ("a", "b", "sigma", "order", "clip", "noise", "photons", "read_noise")
 """The settings a scenario sets, in the order :func:`scenario` returns them."""
 SCENARIOS: dict[str, str] = {
     "noise higher than training": (
@@ -107,6 +127,11 @@ SCENARIOS: dict[str, str] = {
         "A noisy photo brightened (a = 1.5, b = +0.3; values above 1 stay unclipped): "
         "WNE is unaffected, plain models see inputs outside their training range."
     ),
+    "photo in the dark": (
+        "A photo taken in the dark: about 10 photons per pixel at white plus read noise, "
+        "brightened back (low-light Poisson–Gaussian noise, strongest in bright regions, "
+        "not the Gaussian noise the models were trained on)."
+    ),
 }
 
 
@@ -118,9 +143,31 @@ def scenario(name: str, sigma_train: int) -> dict[str, Any]:
         sigma_train: The training σ to keep (the noise level is set relative to it).
 
     Returns:
-        Values for ``a``, ``b``, ``sigma``, ``order`` and ``clip``.
+        Values for :data:`SCENARIO_CONTROLS`, in that order.
     """
     name = parse_choice(name, "scenario", SCENARIOS)
+    spec = params()
+    gaussian = {
+        "noise": "gaussian",
+        "photons": spec["photons"].default,
+        "read_noise": spec["read_noise"].default,
+    }
+    if name == "photo in the dark":
+        return {
+            "a": 1.0,
+            "b": 0.0,
+            "sigma": float(sigma_train),
+            "order": "shift-then-noise",
+            "clip": False,
+            "noise": "lowlight",
+            "photons": 10.0,
+            "read_noise": 1.0,
+        }
+    return {**_scenario_shift(name, sigma_train), **gaussian}
+
+
+def _scenario_shift(name: str, sigma_train: int) -> dict[str, Any]:
+    """``a``, ``b``, ``sigma``, ``order``, ``clip`` of the Gaussian scenarios."""
     if name == "noise higher than training":
         return {
             "a": 1.0,

@@ -32,11 +32,19 @@ from wne.demo.content import API_DOCS
 from wne.demo.errors import user_facing
 from wne.demo.handlers import DemoHandlers
 from wne.demo.imaging import require_uploaded
+from wne.demo.inside import INSIDE_STEPS, InsideView
 from wne.demo.outputs import OutputFiles
-from wne.demo.settings import COMPARE_PARAMS, EQUIVARIANCE_PARAMS, SWEEP_PARAMS
+from wne.demo.settings import (
+    COMPARE_PARAMS,
+    EQUIVARIANCE_PARAMS,
+    INSIDE_PARAMS,
+    NOISE_CONTROLS,
+    SWEEP_PARAMS,
+    params,
+)
 from wne.demo.views import TABLE_HEADERS, DenoiseView
 
-__all__ = ["ENDPOINTS", "Endpoint", "Endpoints", "compare_page_updates"]
+__all__ = ["ENDPOINTS", "Endpoint", "Endpoints", "compare_page_updates", "inside_page_updates"]
 
 Update = dict[str, Any]
 
@@ -60,6 +68,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "denoise": Endpoint("denoise", COMPARE_PARAMS, API_DOCS["denoise"]),
     "equivariance": Endpoint("equivariance", EQUIVARIANCE_PARAMS, API_DOCS["equivariance"]),
     "sweep": Endpoint("sweep", SWEEP_PARAMS, API_DOCS["sweep"]),
+    "inside": Endpoint("inside", INSIDE_PARAMS, API_DOCS["inside"]),
 }
 
 
@@ -104,6 +113,23 @@ def compare_page_updates(
     return out
 
 
+def inside_page_updates(
+    view: InsideView, save: Callable[[np.ndarray | None], str | None]
+) -> list[Update]:
+    """The Inside WNE tab's updates: per step its text and two pictures (hidden when
+    missing), then the table of numbers."""
+    out: list[Update] = []
+    for i in range(INSIDE_STEPS):
+        step = view.steps[i] if i < len(view.steps) else None
+        out.append({"value": f"### {step.title}\n\n{step.text}" if step else ""})
+        images = step.images if step else []
+        for k in range(2):
+            img, caption = images[k] if k < len(images) else (None, "–")
+            out.append({"value": save(img), "label": caption, "visible": img is not None})
+    out.append({"value": view.text})
+    return out
+
+
 class Endpoints:
     """The demo's event functions around one :class:`~wne.demo.handlers.DemoHandlers`.
 
@@ -112,8 +138,14 @@ class Endpoints:
             clip, progress) -> (noisy, target, gallery, summary, page updates)``.
         equivariance: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip,
             progress) -> (gallery of maps, defects, page updates)``.
-        sweep: ``(image, a, b, seed, sigma_train, backbones, order, clip, progress) ->
-            ({title, rows, notes}, page updates)``.
+        sweep: ``(image, a, b, seed, sigma_train, backbones, order, clip, noise,
+            read_noise, progress) -> ({title, rows, notes, x_title}, page updates)``.
+        inside: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip, noise,
+            photons, read_noise, quality, progress) -> (gallery of the steps' pictures,
+            numbers, page updates)``.
+
+    ``denoise`` and ``equivariance`` also take ``noise, photons, read_noise, quality``
+    last (defaults: Gaussian noise, as before).
 
     Args:
         handlers: The handlers.
@@ -131,6 +163,7 @@ class Endpoints:
         self.denoise = self._function(ENDPOINTS["denoise"], self._denoise)
         self.equivariance = self._function(ENDPOINTS["equivariance"], self._equivariance)
         self.sweep = self._function(ENDPOINTS["sweep"], self._sweep)
+        self.inside = self._function(ENDPOINTS["inside"], self._inside)
 
     def _function(
         self, endpoint: Endpoint, run: Callable[[Any, Any, dict[str, Any]], tuple[Any, ...]]
@@ -139,11 +172,16 @@ class Endpoints:
         (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default)."""
         import gradio as gr
 
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
+        # the noise settings came last (issue 14): direct calls may leave them out (Gaussian)
+        optional = {name: params()[name].default for name in NOISE_CONTROLS}
         signature = inspect.Signature(
             [
                 inspect.Parameter("image", kind),
-                *(inspect.Parameter(name, kind) for name in endpoint.params),
+                *(
+                    inspect.Parameter(name, kind, default=optional.get(name, empty))
+                    for name in endpoint.params
+                ),
                 inspect.Parameter("progress", kind, default=gr.Progress()),
             ]
         )
@@ -178,4 +216,11 @@ class Endpoints:
     def _sweep(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
         view = self.handlers.sweep(image, progress=progress, **raw)
         curves = {"title": view.title, "rows": view.rows, "notes": view.notes}
-        return curves, [{"frame": view.rows}, {"value": f"**{view.title}**\n\n{view.notes}"}]
+        plot = {"frame": view.rows, "x_title": view.x_title}
+        return curves, [plot, {"value": f"**{view.title}**\n\n{view.notes}"}]
+
+    def _inside(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
+        view = self.handlers.inside(image, progress=progress, **raw)
+        save = _saver(self.files)
+        gallery = [(save(img), caption) for img, caption in view.gallery]
+        return gallery, view.summary, inside_page_updates(view, save)

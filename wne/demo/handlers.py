@@ -24,10 +24,13 @@ import torch
 from wne import catalog
 from wne.demo import compare as cmp
 from wne.demo.imaging import LoadedImage, load_image
+from wne.demo.inside import InsideView, inside_pipeline, inside_view
 from wne.demo.settings import (
     COMPARE_PARAMS,
     DEFAULT_BACKBONES,
     EQUIVARIANCE_PARAMS,
+    INSIDE_BACKBONE,
+    INSIDE_PARAMS,
     SWEEP_PARAMS,
     DemoInputError,
     Param,
@@ -236,6 +239,9 @@ class DemoHandlers:
             return cmp.equivariance_map(self.zoo, clean, settings, bid, progress)
         if kind == "sweep":
             return cmp.noise_sweep(self.zoo, clean, settings, progress=progress)
+        if kind == "inside":
+            bid = backbone or settings.backbones[0]
+            return inside_pipeline(self.zoo, clean, settings, bid, progress)
         raise ValueError(f"unknown computation {kind!r}")
 
     def params(self) -> dict[str, Param]:
@@ -267,6 +273,14 @@ class DemoHandlers:
             info=f"larger images are downscaled; above {cmp.TILE_SIZE} px the models run in tiles",
         )
         return spec
+
+    def inside_backbone(self) -> Param:
+        """The Inside WNE tab's ``backbone`` (wrapped backbones only), defaulting to the
+        first default backbone that has a WNE variant."""
+        wrapped = INSIDE_BACKBONE.values
+        chosen = default_backbones(self.zoo) or DEFAULT_BACKBONES
+        default = next((b for b in chosen if b in wrapped), wrapped[0])
+        return replace(INSIDE_BACKBONE, default=default)
 
     def defaults(self) -> dict[str, Any]:
         """The page's default value of every request argument (lists for multiple choices)."""
@@ -362,8 +376,37 @@ class DemoHandlers:
         Raises:
             DemoInputError: On invalid arguments or image, or when no model exists.
         """
-        settings = self._request(SWEEP_PARAMS, raw, sigma=25.0, max_side=cmp.SWEEP_SIDE)
+        settings = self._request(
+            SWEEP_PARAMS, raw, sigma=cmp.SWEEP_JPEG_SIGMA, max_side=cmp.SWEEP_SIDE
+        )
         self._require_models()
         loaded = load_image(image, max_side=cmp.SWEEP_SIDE)
         res: cmp.Sweep = self._compute("sweep", loaded.pixels, settings, None, progress)
         return sweep_view(res, loaded, settings)
+
+    # -- inside WNE -------------------------------------------------------------------------
+
+    def inside(self, image: Any, progress: cmp.Progress | None = None, **raw: Any) -> InsideView:
+        """The WNE pipeline on ``y`` and ``a·y + b``, step by step, and the plain twin.
+
+        The image is processed in one piece (working size at most
+        :data:`~wne.demo.compare.TILE_SIZE`), so every step is the model's own.
+
+        Args:
+            image: The image (path, file payload, bytes, PIL image or array).
+            progress: Optional progress callback.
+            **raw: Raw values of :data:`~wne.demo.settings.INSIDE_PARAMS` (left out: the
+                page's defaults); ``backbone`` must have a WNE wrapper.
+
+        Raises:
+            DemoInputError: On invalid arguments or image, or when the WNE model is missing.
+        """
+        spec = self.inside_backbone()
+        bid = parse_param(spec, raw.pop("backbone", spec.default))
+        allowed = [p for p in INSIDE_PARAMS if p != "backbone"]
+        settings = self._request(allowed, raw, backbones=[bid], order="noise-then-shift")
+        self._require_models()
+        side = min(settings.max_side, cmp.TILE_SIZE)
+        loaded = load_image(image, max_side=side)
+        res = self._compute("inside", loaded.pixels, settings, bid, progress)
+        return inside_view(res, loaded)

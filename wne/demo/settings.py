@@ -28,6 +28,12 @@ __all__ = [
     "COMPARE_PARAMS",
     "DEFAULT_BACKBONES",
     "EQUIVARIANCE_PARAMS",
+    "INSIDE_BACKBONE",
+    "INSIDE_PARAMS",
+    "NOISE_CONTROLS",
+    "NOISE_LEVEL",
+    "NOISE_PARAMS",
+    "NOISE_TYPES",
     "ORDERS",
     "SWEEP_PARAMS",
     "DemoInputError",
@@ -40,12 +46,40 @@ __all__ = [
     "parse_number",
     "parse_param",
     "parse_settings",
+    "shown_noise_controls",
 ]
 
 ORDERS: dict[str, str] = {
     "shift-then-noise": "shift the clean scene, then add noise",
     "noise-then-shift": "add noise, then shift the noisy image",
 }
+NOISE_TYPES: dict[str, str] = {
+    "gaussian": "Gaussian",
+    "uniform": "uniform",
+    "laplace": "Laplace",
+    "rayleigh": "Rayleigh (not zero-mean: it also brightens the image)",
+    "lowlight": "low light (Poisson–Gaussian: few photons)",
+    "jpeg": "JPEG of the noisy image",
+}
+"""The noise types (:mod:`wne.degrade`) by key, with their labels on the page."""
+NOISE_LEVEL: dict[str, str] = {
+    "gaussian": "sigma",
+    "uniform": "sigma",
+    "laplace": "sigma",
+    "rayleigh": "sigma",
+    "lowlight": "photons",
+    "jpeg": "quality",
+}
+"""The setting that is a noise type's level (the noise sweep's x-axis)."""
+NOISE_PARAMS: dict[str, tuple[str, ...]] = {
+    "gaussian": ("sigma",),
+    "uniform": ("sigma",),
+    "laplace": ("sigma",),
+    "rayleigh": ("sigma",),
+    "lowlight": ("photons", "read_noise"),
+    "jpeg": ("sigma", "quality"),
+}
+"""The settings each noise type uses (only these are shown on the page)."""
 DEFAULT_BACKBONES: tuple[str, ...] = ("dncnn", "swinir")
 """The backbones compared by default: a CNN and a transformer."""
 
@@ -114,6 +148,11 @@ class Settings:
             (the hardware may lower the upper limit and change the default).
         clip: Clip the model inputs (and outputs) to [0, 1], as an 8-bit image
             would be; this breaks exact equivariance where values saturate.
+        noise: The noise type, a key of :data:`NOISE_TYPES` (``"gaussian"``: the
+            original behaviour, bit for bit).
+        photons: Low light: expected photons per pixel at white.
+        read_noise: Low light: the sensor's read noise in photo-electrons.
+        quality: JPEG: the quality factor applied to the noisy image.
     """
 
     a: float = _spec(
@@ -179,6 +218,54 @@ class Settings:
         ),
     )
 
+    # New fields go last: /denoise's older positional calls keep working.
+    noise: str = _spec(
+        "gaussian",
+        Param(
+            "choice",
+            "noise type",
+            "noise type",
+            choices=tuple((text, key) for key, text in NOISE_TYPES.items()),
+            info="Rayleigh is not zero-mean; low light and JPEG report an equivalent σ",
+        ),
+    )
+    photons: float = _spec(
+        20.0,
+        Param(
+            "float",
+            "photons per pixel at white",
+            "photons at white",
+            lo=1.0,
+            hi=1000.0,
+            step=1,
+            info="low light: fewer photons, more (signal-dependent) noise",
+        ),
+    )
+    read_noise: float = _spec(
+        1.0,
+        Param(
+            "float",
+            "read noise (photo-electrons)",
+            "read noise",
+            lo=0.0,
+            hi=20.0,
+            step=0.1,
+            info="low light: the sensor's own Gaussian noise",
+        ),
+    )
+    quality: int = _spec(
+        30,
+        Param(
+            "int",
+            "JPEG quality",
+            "JPEG quality",
+            lo=1,
+            hi=95,
+            step=1,
+            info="applied to the noisy image (1 worst, 95 best)",
+        ),
+    )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the backbones as a list)."""
         out = asdict(self)
@@ -195,6 +282,14 @@ BACKBONE = Param(
     name="backbone",
 )
 """The equivariance tab's single backbone (not a :class:`Settings` field)."""
+INSIDE_BACKBONE = replace(
+    BACKBONE,
+    choices=tuple((f.label, f.id) for f in catalog.families(zoo_only=True) if "wne" in f.variants),
+    info="a backbone with a WNE wrapper",
+)
+"""The "Inside WNE" tab's backbone: only the wrapped ones (API name ``backbone`` too)."""
+NOISE_CONTROLS: tuple[str, ...] = ("noise", "photons", "read_noise", "quality")
+"""The noise settings (the last :class:`Settings` fields), appended to every endpoint."""
 
 COMPARE_PARAMS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 """The arguments of ``/denoise`` after the image, in API order."""
@@ -207,10 +302,24 @@ EQUIVARIANCE_PARAMS: tuple[str, ...] = (
     "backbone",
     "max_side",
     "clip",
+    *NOISE_CONTROLS,
 )
 """The arguments of ``/equivariance`` after the image, in API order."""
-SWEEP_PARAMS: tuple[str, ...] = ("a", "b", "seed", "sigma_train", "backbones", "order", "clip")
-"""The arguments of ``/sweep`` after the image, in API order (σ and size are swept/fixed)."""
+INSIDE_PARAMS: tuple[str, ...] = EQUIVARIANCE_PARAMS
+"""The arguments of ``/inside`` after the image, in API order (``backbone``: a wrapped one)."""
+SWEEP_PARAMS: tuple[str, ...] = (
+    "a",
+    "b",
+    "seed",
+    "sigma_train",
+    "backbones",
+    "order",
+    "clip",
+    "noise",
+    "read_noise",
+)
+"""The arguments of ``/sweep`` after the image, in API order (the noise level is swept, the
+working size fixed; JPEG is applied to Gaussian noise of σ = 25)."""
 
 
 def params() -> dict[str, Param]:
@@ -219,6 +328,20 @@ def params() -> dict[str, Param]:
     out = {f.name: replace(f.metadata["param"], name=f.name) for f in fields(Settings)}
     out["backbone"] = BACKBONE
     return out
+
+
+def shown_noise_controls(kind: Any) -> dict[str, bool]:
+    """Which level controls the page shows for a noise type (:data:`NOISE_PARAMS`).
+
+    Args:
+        kind: A key of :data:`NOISE_TYPES` (anything else counts as Gaussian).
+
+    Returns:
+        ``{"sigma", "photons", "read_noise", "quality"}`` → shown.
+    """
+    used = NOISE_PARAMS.get(kind, NOISE_PARAMS["gaussian"]) if isinstance(kind, str) else ()
+    used = used or NOISE_PARAMS["gaussian"]
+    return {name: name in used for name in ("sigma", "photons", "read_noise", "quality")}
 
 
 # --------------------------------------------------------------------------- parsers

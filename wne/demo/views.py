@@ -15,7 +15,7 @@ import numpy as np
 from wne import catalog
 from wne.demo import compare as cmp
 from wne.demo.imaging import LoadedImage, heatmap, to_display
-from wne.demo.settings import ORDERS, Settings
+from wne.demo.settings import NOISE_LEVEL, NOISE_TYPES, ORDERS, Settings
 
 __all__ = [
     "TABLE_HEADERS",
@@ -28,6 +28,12 @@ __all__ = [
     "sweep_view",
 ]
 
+SWEEP_AXES: dict[str, tuple[str, str]] = {
+    "sigma": ("test σ", "test σ (0–255)"),
+    "photons": ("photons per pixel", "photons per pixel at white"),
+    "quality": ("JPEG quality", "JPEG quality (of σ = 25 noise)"),
+}
+"""The noise sweep's title words and x-axis title per swept level."""
 TABLE_HEADERS = ["model", "PSNR (dB)", "SSIM", "time (ms)"]
 """Columns of the scores table (:meth:`wne.demo.compare.Comparison.table`)."""
 
@@ -91,6 +97,7 @@ class SweepView:
     rows: list[dict[str, Any]]
     title: str
     notes: str
+    x_title: str = "test σ (0–255)"
 
 
 def _fmt_db(value: float | None) -> str:
@@ -109,6 +116,16 @@ def _cell(value: Any) -> str:
 
 def _sci(value: float | None) -> str:
     return "–" if value is None else f"{value:.2e}"
+
+
+def _noise_words(s: Settings) -> str:
+    """E.g. ``σ = 25`` or ``low light, 20 photons at white``."""
+    level = NOISE_LEVEL[s.noise]
+    if level == "photons":
+        return f"low light, {s.photons:g} photons at white, read noise {s.read_noise:g}"
+    if level == "quality":
+        return f"JPEG quality {s.quality} of σ = {s.sigma:g} noise"
+    return f"σ = {s.sigma:g}" + ("" if s.noise == "gaussian" else f", {s.noise}")
 
 
 def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
@@ -233,7 +250,7 @@ def equivariance_view(res: cmp.EquivarianceMap, loaded: LoadedImage) -> Equivari
     labels: list[str] = []
     lines = [
         f"**{catalog.FAMILIES[bid].label}**, trained at σ = {settings.sigma_train}; "
-        f"y = noisy image (σ = {settings.sigma:g}), a = {settings.a:g}, b = {settings.b:g}.",
+        f"y = noisy image ({_noise_words(settings)}), a = {settings.a:g}, b = {settings.b:g}.",
         "",
         "| model | relative defect ‖f(a·y+b) − (a·f(y)+b)‖ / ‖a·f(y)+b‖ | max abs. defect |",
         "|---|---|---|",
@@ -283,9 +300,11 @@ def equivariance_view(res: cmp.EquivarianceMap, loaded: LoadedImage) -> Equivari
 def sweep_view(res: cmp.Sweep, loaded: LoadedImage, settings: Settings) -> SweepView:
     """The Noise sweep tab's view: the curves' rows, a title, notes."""
     h, w = loaded.pixels.shape[:2]
+    axis = SWEEP_AXES[res.level]
+    kind = "" if settings.noise == "gaussian" else f", {NOISE_TYPES[settings.noise]}"
     title = (
-        f"Output PSNR vs test σ ({w}×{h} px, a = {settings.a:g}, b = {settings.b:g}, "
-        f"trained at σ = {settings.sigma_train})"
+        f"Output PSNR vs {axis[0]} ({w}×{h} px, a = {settings.a:g}, b = {settings.b:g}, "
+        f"trained at σ = {settings.sigma_train}{kind})"
     )
     notes = [
         *loaded.notes,
@@ -293,4 +312,6 @@ def sweep_view(res: cmp.Sweep, loaded: LoadedImage, settings: Settings) -> Sweep
         f"PSNR against a·x + b with data range a = {settings.a:g}; order: "
         f"{ORDERS[settings.order]}.",
     ]
-    return SweepView(rows=res.rows, title=title, notes="\n".join(f"- {n}" for n in notes))
+    return SweepView(
+        rows=res.rows, title=title, notes="\n".join(f"- {n}" for n in notes), x_title=axis[1]
+    )
