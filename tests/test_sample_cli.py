@@ -257,6 +257,7 @@ def test_bad_arguments_are_usage_errors(
     [
         (["--task", "superres", "--factor", "3"], "does not divide"),
         (["--gif-model", "nope"], "--gif-model"),
+        (["--images", "nope.png"], "nope.png"),
         (["--models", "missing-key"], "missing-key"),
     ],
 )
@@ -289,3 +290,16 @@ def test_residual_scale_of_an_oracle_and_a_shrinker(setup: dict[str, Path]) -> N
     rows = _csv(out / "residual_scale" / "residual_scale.csv")
     assert len(rows) == 2 * 2 * len(sm.RESIDUAL_SIGMAS)
     assert not (out / "denoise").exists()
+
+
+def test_images_keep_their_folder_index(setup: dict[str, Path], run: Path) -> None:
+    """--images 01.png runs that image with its folder index (seed + 1), so its row equals
+    the full run's row for it."""
+    out = setup["base"] / "one"
+    assert sm.main(_args(setup, out, "--task", "denoise", "--images", "01.png")) == 0
+    (row,) = _csv(out / "denoise" / "runs.csv")[:1]
+    full = next(r for r in _csv(run / "denoise" / "runs.csv") if r["image"] == "01.png")
+    assert row["index"] == "1" and row["seed"] == "1"
+    assert {k: v for k, v in row.items() if k != "seconds"} == {
+        k: v for k, v in full.items() if k != "seconds"
+    }

@@ -711,6 +711,12 @@ def _parser() -> argparse.ArgumentParser:
         help="residual_scale: noise levels, 0–255 (1 2.55 5 10 25 50 100 255)",
     )
     p.add_argument("--max-images", type=int, metavar="N", help="use only the first N images")
+    p.add_argument(
+        "--images",
+        nargs="+",
+        metavar="NAME",
+        help="use only these files of the folder (each keeps its folder index, which seeds it)",
+    )
     p.add_argument("--seed", type=int, default=0, help="run seed (0); image idx uses seed + idx")
     p.add_argument("--h0", type=float, help="initial step size (0.01)")
     p.add_argument("--beta", type=float, help="noise injection β (denoise 1, others 0.01)")
@@ -758,6 +764,11 @@ def _settings(args: argparse.Namespace, task: str) -> TaskSettings:
     )
 
 
+def _indices(args: argparse.Namespace, images: Sequence[Any]) -> list[int]:
+    """Folder index of each image (it seeds the image's generator and mask)."""
+    return list(getattr(args, "indices", range(len(images))))
+
+
 def _run_task(
     args: argparse.Namespace,
     settings: TaskSettings,
@@ -778,7 +789,7 @@ def _run_task(
     gif_frames: list[tuple[int, torch.Tensor]] = []
     bar = tqdm(total=len(images) * len(models), desc=settings.task, disable=args.quiet)
     with bar:
-        for idx, (name, x) in enumerate(images):
+        for idx, (name, x) in zip(_indices(args, images), images, strict=True):
             x = x.to(device)
             for m in models:
                 bar.set_postfix_str(f"{name} {m.key}", refresh=False)
@@ -828,6 +839,7 @@ def _run_task(
         "run": {
             "data": str(args.data),
             "images": names,
+            "image_indices": _indices(args, images),
             "n_images": len(names),
             "seed": args.seed,
             "image_seed": "seed + idx",
@@ -858,7 +870,7 @@ def _run_residual_scale(
     out = args.out / "residual_scale"
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for idx, (name, x) in enumerate(images):
+    for idx, (name, x) in zip(_indices(args, images), images, strict=True):
         for m in models:
             for r in residual_scale(m.model, x.to(device), args.residual_sigmas, args.seed + idx):
                 rows.append({"image": name, "model": m.key, **r})
@@ -961,6 +973,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(channels) > 1:
             raise ValueError(f"models take different channel counts {sorted(channels)}")
         images = load_images(args.data, channels=channels.pop(), max_images=args.max_images)
+        indices = list(range(len(images)))
+        if args.images:
+            names = [n for n, _ in images]
+            missing = [n for n in args.images if n not in names]
+            if missing:
+                raise ValueError(f"--images: not in {args.data}: {', '.join(missing)}")
+            indices = [i for i, n in enumerate(names) if n in set(args.images)]
+            images = [images[i] for i in indices]
+        args.indices = indices
         for s in tasks:
             if s.task == "superres":
                 for name, x in images:
