@@ -303,3 +303,14 @@ def test_images_keep_their_folder_index(setup: dict[str, Path], run: Path) -> No
     assert {k: v for k, v in row.items() if k != "seconds"} == {
         k: v for k, v in full.items() if k != "seconds"
     }
+
+
+def test_predicted_steps_match_an_oracle_run_and_fall_with_under_reporting() -> None:
+    """The scalar model gives the oracle's step count (a real oracle run on a small image,
+    paper parameters) within 5 %, and fewer steps the more the residual under-reports."""
+    x = torch.rand(1, 1, 32, 32) * 0.8 + 0.1
+    rec = sm.run_one(lambda y: x.clone(), x, 0, sm.settings_for("inpaint"))
+    start = rec.errors[0]
+    assert sm.predicted_steps(1.0, sigma0=start) == pytest.approx(rec.row["steps"], rel=0.05)
+    steps = [sm.predicted_steps(a) for a in (1.0, 0.98, 0.9, 0.8)]
+    assert steps == sorted(steps, reverse=True) and steps[0] > 2 * steps[1] > 4 * steps[-1] / 2

@@ -64,6 +64,8 @@ __all__ = [
     "TaskSettings",
     "main",
     "measurement_for",
+    "predicted_steps",
+    "residual_scale",
     "run_one",
     "settings_for",
     "summarize",
@@ -475,6 +477,46 @@ def residual_scale(
             }
         )
     return out
+
+
+def predicted_steps(
+    alpha: float,
+    *,
+    h0: float = 0.01,
+    beta: float = 0.01,
+    sigma0: float = 1.03,
+    sigma_stop: float = 0.01,
+    max_steps: int = 1000,
+) -> int:
+    """Steps to the stop of a scalar model of the sampler whose denoiser under-reports noise.
+
+    Model: the state's effective noise is σ_t; the denoiser's residual removes a fraction
+    ``alpha`` of it and reports ``σ̂_t = alpha·σ_t`` (an oracle: ``alpha = 1``). One step
+    leaves ``(1 − h_t·alpha)·σ_t`` and injects ``γ_t² = ((1 − β·h_t)² − (1 − h_t)²)·σ̂_t²``,
+    so ``σ_{t+1}² = ((1 − h_t·alpha)² + alpha²·((1 − β·h_t)² − (1 − h_t)²))·σ_t²``; the walk
+    stops when ``σ̂_t ≤ sigma_stop``. With ``alpha = 1`` the noise shrinks by only
+    ``1 − β·h_t`` per step (hundreds of steps at β = 0.01); any ``alpha < 1`` injects less
+    than it removes and the walk cools much faster.
+
+    Args:
+        alpha: Fraction of the noise the residual reports, in (0, 1].
+        h0: Initial step size.
+        beta: Noise-injection parameter.
+        sigma0: Initial effective noise ([0, 1] scale; 1.03 ≈ the inpainting start).
+        sigma_stop: Stopping level of σ̂.
+        max_steps: Largest number of steps.
+
+    Returns:
+        The number of steps taken before σ̂ ≤ ``sigma_stop`` (``max_steps`` if never).
+    """
+    sig = sigma0
+    for t in range(1, max_steps + 1):
+        if alpha * sig <= sigma_stop:
+            return t - 1
+        h = h0 * t / (1 + h0 * (t - 1))
+        inject = max(0.0, (1 - beta * h) ** 2 - (1 - h) ** 2)
+        sig *= math.sqrt((1 - h * alpha) ** 2 + alpha**2 * inject)
+    return max_steps
 
 
 # --------------------------------------------------------------------------- summary
