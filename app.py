@@ -252,7 +252,8 @@ def _classroom_events(
         return [*show(updates), *(name == run for name in go)]
 
     outs = [*controls, page["tabs"], page["present"], page["note"], *go.values()]
-    demo.load(open_link, None, outs, concurrency_limit=None, **PRIVATE)  # queued: see go
+    # Queued: Gradio fires a State's change only after queued events.
+    demo.load(open_link, None, outs, concurrency_limit=None, **PRIVATE)
     link_in = [*controls, page["present"], page["tab"], page["base"]]
     page["copy"].click(
         user_facing(kit.copy_link), link_in, page["link"], js=classroom.LINK_JS, **PRIVATE
