@@ -151,3 +151,30 @@ def test_a_scenario_button_sets_the_controls_and_runs(page: sync_api.Page) -> No
     sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
     sync_api.expect(page.get_by_text("a = 0.3", exact=False).first).to_be_visible()
     sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+
+
+def test_inside_wne_tab_shows_the_pipeline(page: sync_api.Page) -> None:
+    """Inside WNE → "Show the steps": eight PNG pictures with their numbers, T(a·y+b) = T(y)
+    to round-off. Choosing low light shows the photons control instead of σ."""
+    page.get_by_role("tab", name="Inside WNE").click()
+    page.locator("#inside-run").click()
+    sync_api.expect(page.get_by_text("2 · Normalize", exact=False)).to_be_visible(timeout=180_000)
+    formula = page.get_by_text(re.compile(r"f\(y\) = [\d.]+ · g\(T\(y\)\) \+ [\d.]+"))
+    sync_api.expect(formula.first).to_be_visible()
+    panel = page.locator("#inside-numbers").locator("xpath=ancestor::*[@role='tabpanel'][1]")
+    images = panel.locator(".wne-out img")
+    sync_api.expect(images).to_have_count(8, timeout=60_000)
+    srcs = [images.nth(i).get_attribute("src") or "" for i in range(8)]
+    assert all(s.endswith(".png") for s in srcs), srcs
+    sync_api.expect(page.get_by_text("float round-off", exact=False).first).to_be_visible()
+    sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+
+    sync_api.expect(page.locator("#noise-photons")).to_be_hidden()
+    page.locator("#noise-type input").click()
+    page.get_by_role("option", name=re.compile("low light")).click()
+    sync_api.expect(page.locator("#noise-photons")).to_be_visible()
+    sync_api.expect(page.locator("#noise-sigma")).to_be_hidden()
+    if os.environ.get("WNE_SCREENSHOT_DIR"):
+        page.screenshot(
+            path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "inside.png")), full_page=True
+        )
