@@ -181,6 +181,7 @@ def test_each_noise_type_goes_through_the_handler(handlers: DemoHandlers, kind: 
     assert eq == pytest.approx(degrade.equivalent_sigma(expected, x))
     if kind in ("lowlight", "jpeg"):
         assert f"equivalent Gaussian σ ≈ {eq:.1f}" in v.notes
+        assert v.noisy_label.endswith(f"equivalent σ ≈ {eq:.1f}")
     if kind == "rayleigh":
         assert "not zero-mean" in v.notes
 

@@ -290,7 +290,7 @@ def inside_view(res: InsidePipeline, loaded: LoadedImage) -> InsideView:
         _plain_step(res, a, b, input_diff, plain, wne),
     ]
     rows = [
-        "| channel | m | s | m' = a·m + b | s' = a·s | max |T(a·y+b) − T(y)| |",
+        "| channel | m | s | m' = a·m + b | s' = a·s | max \\|T(a·y+b) − T(y)\\| |",
         "|---|---|---|---|---|---|",
     ]
     for i, name in enumerate(names):

@@ -128,6 +128,13 @@ def _noise_words(s: Settings) -> str:
     return f"σ = {s.sigma:g}" + ("" if s.noise == "gaussian" else f", {s.noise}")
 
 
+def _eq_sigma(res: cmp.Comparison) -> str:
+    """`` · equivalent σ ≈ 41.3`` for low light and JPEG (no σ of their own)."""
+    if res.settings.noise not in ("lowlight", "jpeg") or res.equivalent_sigma is None:
+        return ""
+    return f" · equivalent σ ≈ {res.equivalent_sigma:.1f}"
+
+
 def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
     """The Compare tab's view of a comparison: display images, panels, table, notes."""
     s = res.settings
@@ -230,7 +237,7 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
     )
     return DenoiseView(
         noisy=noisy,
-        noisy_label=f"noisy input · PSNR {_fmt_db(res.noisy_psnr)}",
+        noisy_label=f"noisy input · PSNR {_fmt_db(res.noisy_psnr)}" + _eq_sigma(res),
         target=target,
         target_label=f"target a·x + b (a = {s.a:g}, b = {s.b:g})",
         panels=panels,
