@@ -178,3 +178,96 @@ def test_inside_wne_tab_shows_the_pipeline(page: sync_api.Page) -> None:
         page.screenshot(
             path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "inside.png")), full_page=True
         )
+
+
+# --------------------------------------------------------------------------- classroom kit
+
+ROW = re.compile(r"(noisy input|\w+ · (?:plain|WNE)|NE-arch)\s+(-?\d+(?:\.\d+)?|∞)\s+(-?\d\.\d+)")
+
+
+def _wait_for_results(page: sync_api.Page) -> None:
+    wne_labels = page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))
+    sync_api.expect(wne_labels).to_have_count(2, timeout=180_000)
+
+
+def _scores(page: sync_api.Page) -> list[tuple[str, str, str]]:
+    """(model, PSNR, SSIM) of every row of the scores table (the time column left out)."""
+    rows = ROW.findall(page.locator("#scores").inner_text())
+    assert len(rows) == 5, rows  # noisy input + plain/WNE for two backbones
+    return rows
+
+
+def _number(page: sync_api.Page, elem_id: str) -> float:
+    return float(page.locator(f"#{elem_id} input[type=number]").input_value())
+
+
+def test_a_copied_scenario_link_reproduces_the_settings_and_the_numbers(
+    page: sync_api.Page, tmp_path: Path
+) -> None:
+    """Seed 7 + "Dim the lights" → copy link → the link, opened in a new page, sets the same
+    controls and runs the comparison once: the same PSNR/SSIM table. Then the slide figure."""
+    page.get_by_text("More settings").click()
+    page.get_by_label("noise seed").fill("7")
+    page.get_by_role("tab", name="About").click()
+    page.get_by_role("button", name="Dim the lights").click()
+    _wait_for_results(page)
+    before = _scores(page)
+
+    page.get_by_text("Classroom: link to this scenario").click()
+    page.locator("#copy-link").click()
+    box = page.locator("#scenario-link textarea, #scenario-link input").first
+    sync_api.expect(box).to_have_value(re.compile(r"^http://.*\?image=parrots&"))
+    link = box.input_value()
+    for part in ("a=0.3", "seed=7", "order=noise-then-shift", "tab=compare", "present=false"):
+        assert f"&{part}" in link, link
+
+    browser = page.context.browser
+    assert browser is not None
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    other.set_default_timeout(120_000)
+    other.goto(link)
+    _wait_for_results(other)
+    assert _scores(other) == before
+    assert (_number(other, "contrast-a"), _number(other, "noise-sigma")) == (0.3, 25.0)
+    other.get_by_text("More settings").click()
+    assert other.get_by_label("noise seed").input_value() == "7"
+    sync_api.expect(other.locator("#link-note")).to_be_hidden()  # nothing was ignored
+    sync_api.expect(other.locator(".toast-body.error")).to_have_count(0)
+    if os.environ.get("WNE_SCREENSHOT_DIR"):
+        other.screenshot(path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "link.png")))
+
+    page.locator("#make-figure").click()  # the slide figure of the comparison shown
+    files = page.locator("#figure-files")
+    both = re.compile(r"wne-figure\s*\.png[\s\S]*wne-figure\s*\.pdf")
+    sync_api.expect(files).to_contain_text(both, timeout=60_000)
+
+
+def test_a_malformed_link_opens_the_default_page_with_a_note(
+    page: sync_api.Page, app_url: str
+) -> None:
+    page.goto(app_url.rstrip("/") + "/?a=banana&zzz=%3Cb%3Ehi%3C/b%3E&clip=maybe")
+    note = page.locator("#link-note")
+    sync_api.expect(note).to_be_visible()
+    text = note.inner_text()
+    assert "could not be used" in text and "contrast a must be a number" in text, text
+    assert "zzz" in text and "clip to [0,1] must be true or false" in text, text
+    assert _number(page, "contrast-a") == 1.0
+    page.wait_for_timeout(3000)  # nothing runs: a comparison of the tiny models is faster
+    sync_api.expect(page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))).to_have_count(0)
+    sync_api.expect(page.locator(".toast-body")).to_have_count(0)
+
+
+def test_presentation_mode_hides_the_controls(page: sync_api.Page, app_url: str) -> None:
+    """The toggle hides the controls column and the secondary panels; ?present=true opens
+    the page that way (and runs nothing)."""
+    controls, toggle = page.locator("#wne-controls"), page.locator("#present-toggle input")
+    sync_api.expect(controls).to_be_visible()
+    toggle.check()
+    sync_api.expect(controls).to_be_hidden()
+    sync_api.expect(page.locator("#scores")).to_be_visible()
+    sync_api.expect(page.get_by_text("All outputs")).to_be_hidden()
+    toggle.uncheck()
+    sync_api.expect(controls).to_be_visible()
+    page.goto(app_url.rstrip("/") + "/?present=true")
+    sync_api.expect(page.locator("#present-toggle input")).to_be_checked()
+    sync_api.expect(page.locator("#wne-controls")).to_be_hidden()
