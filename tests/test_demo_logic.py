@@ -724,7 +724,7 @@ def test_demo_package_does_not_import_gradio_pandas_or_matplotlib() -> None:
     code = (
         "import sys, wne.demo, wne.demo.handlers, wne.demo.compare, wne.demo.imaging, "
         "wne.demo.zoo, wne.demo.errors, wne.demo.settings, wne.demo.content, "
-        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime; "
+        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime, wne.demo.inside; "
         "print(sorted({'gradio', 'pandas', 'matplotlib'} & set(sys.modules)))"
     )
     out = subprocess.run(

@@ -222,6 +222,7 @@ def test_equivariance_and_sweep_use_the_type_and_its_level(
     assert calls == [("jpeg", round(q)) for q in cmp.SWEEP_LEVELS["quality"]]
     assert sorted({r["level"] for r in sw.rows}) == sorted(cmp.SWEEP_LEVELS["quality"])
     assert sw.x_title.startswith("JPEG quality") and "JPEG quality" in sw.title
+    assert sw.plot_title == "PSNR vs JPEG quality"
     calls.clear()
     sw = handlers.sweep(_scene(24, 24), noise="lowlight", read_noise=0, backbones=["dncnn"])
     assert calls == [("lowlight", p) for p in cmp.SWEEP_LEVELS["photons"]]

@@ -216,7 +216,7 @@ class Endpoints:
     def _sweep(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
         view = self.handlers.sweep(image, progress=progress, **raw)
         curves = {"title": view.title, "rows": view.rows, "notes": view.notes}
-        plot = {"frame": view.rows, "x_title": view.x_title}
+        plot = {"frame": view.rows, "x_title": view.x_title, "title": view.plot_title}
         return curves, [plot, {"value": f"**{view.title}**\n\n{view.notes}"}]
 
     def _inside(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:

@@ -98,6 +98,7 @@ class SweepView:
     title: str
     notes: str
     x_title: str = "test σ (0–255)"
+    plot_title: str = "PSNR vs σ"
 
 
 def _fmt_db(value: float | None) -> str:
@@ -320,5 +321,9 @@ def sweep_view(res: cmp.Sweep, loaded: LoadedImage, settings: Settings) -> Sweep
         f"{ORDERS[settings.order]}.",
     ]
     return SweepView(
-        rows=res.rows, title=title, notes="\n".join(f"- {n}" for n in notes), x_title=axis[1]
+        rows=res.rows,
+        title=title,
+        notes="\n".join(f"- {n}" for n in notes),
+        x_title=axis[1],
+        plot_title="PSNR vs σ" if res.level == "sigma" else f"PSNR vs {axis[0]}",
     )
