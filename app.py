@@ -233,7 +233,9 @@ def _classroom_controls() -> dict[str, Any]:
         k["link"] = gr.Textbox(label="link", buttons=["copy"], elem_id="scenario-link")
         gr.Markdown(classroom.LINK_HELP)
         k["make"] = gr.Button("Download figure (PNG, PDF)", elem_id="make-figure", size="sm")
-        k["files"] = gr.File(label="slide figure", file_count="multiple", elem_id="figure-files")
+        k["files"] = gr.File(
+            label="slide figure", file_count="multiple", height=120, elem_id="figure-files"
+        )
         gr.Markdown(classroom.FIGURE_HELP)
     k["tab"], k["base"] = gr.Textbox(visible=False), gr.Textbox(visible=False)  # from LINK_JS
     return k

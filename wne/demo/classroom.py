@@ -51,8 +51,8 @@ CSS = """
   background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
   border-radius: 8px; padding: 2px 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15)}
 .wne-presenting #wne-controls, .wne-presenting .wne-secondary {display: none !important}
-.wne-presenting .wne-out, .wne-presenting .wne-out img {height: 42vh !important}
-.wne-presenting .wne-slider {max-height: 42vh !important}
+.wne-presenting .wne-out, .wne-presenting .wne-out img {height: 24vh !important}
+.wne-presenting .wne-slider {max-height: 24vh !important}
 .wne-presenting .wne-panel h3, .wne-presenting #scores {font-size: 1.5rem}
 .wne-presenting label span, .wne-presenting .wne-out label {font-size: 1.25rem !important}
 .wne-presenting #link-note {display: none !important}
