@@ -6,10 +6,13 @@ description, :mod:`wne.catalog`, and the library's image reader, :mod:`wne.image
 - :mod:`wne.lab.train`: trains one checkpoint (``wne-train``).
 - :mod:`wne.lab.data`: training patches, sampled statelessly per step.
 - :mod:`wne.lab.zoo`: the ``wne-train`` command of every zoo key (``wne-zoo``).
-- :mod:`wne.lab.protocol`: the paper's noise-mismatch protocol and its results cache.
+- :mod:`wne.lab.protocol`: the paper's noise-mismatch protocol (any noise type) and its
+  results cache.
 - :mod:`wne.lab.report`: summaries, CSV/JSON/PNG files, paper comparison, metrics
   written back into checkpoints.
-- :mod:`wne.lab.evaluate`: the evaluation command line (``wne-evaluate``).
+- :mod:`wne.lab.evaluate`: the evaluation command line (``wne-evaluate``; ``--noise`` for
+  uniform, Laplace, Rayleigh, low-light and JPEG corruption).
+- :mod:`wne.lab.sample`: the denoiser-as-prior sampler's protocols (``wne-sample``).
 - :mod:`wne.lab.paper`: the WNE paper's published Set12 numbers.
 - :mod:`wne.lab.plots`: the mismatch figure.
 - :mod:`wne.lab.bench`: speed and memory benchmark (``wne-bench``).
