@@ -288,10 +288,12 @@ def status_text(state: Path) -> str:
                 detail += f", {1.0 / rate:.1f} steps/s"
         lines.append(f"  [{mark}] {unit.name:<24} {detail}".rstrip())
     left = jobs_left(state, plan, prog)
+    unprobed = any(f not in plan["steps"] for f in FAMILIES)
     lines.append(
         "all done: results in " + str(state / "results")
         if left == 0
-        else f"jobs remaining: {left} (estimated from measured throughput)"
+        else f"jobs remaining: {left} (estimated from measured throughput"
+        + ("; a family not probed yet counts --train-jobs jobs per model)" if unprobed else ")")
     )
     return "\n".join(lines)
 
@@ -345,7 +347,8 @@ def _probe(state: Path, plan: dict[str, Any], prog: dict[str, Any], key: str, de
     shutil.rmtree(state / "probe", ignore_errors=True)
     usable = max(plan["budget_s"] - MARGIN_S, 1.0)
     overhead = max(total - loop, 0.0)
-    fit = int(plan["train_jobs"] * max(usable - overhead, 1.0) / rate)
+    # 90 %: the WNE twin is a little slower than the plain one that was probed
+    fit = int(0.9 * plan["train_jobs"] * max(usable - overhead, 1.0) / rate)
     steps = int(plan["recipes"][fam]["paper_steps"])
     if not plan["tiny"]:
         steps = max(100, min(steps, fit // 100 * 100))
@@ -469,8 +472,8 @@ def _timing_unit(state: Path, plan: dict[str, Any], dev: str) -> None:
     if plan["tiny"]:
         argv += ["--smoke", "--modes", "infer", "--no-plot"]
     else:
-        argv += ["--config", "paper", "--sizes", "512,1024", "--modes", "infer,train"]
-        argv += ["--batch-shape", "none", "--max-cell-seconds", "20"]
+        argv += ["--config", "paper", "--sizes", "512,1024", "--modes", "infer"]
+        argv += ["--batch-shape", "none", "--repeats", "10", "--max-cell-seconds", "20"]
     print("$ " + shlex.join(["wne-bench", *argv]), flush=True)
     rc = bench.main(argv)
     if rc:
