@@ -168,7 +168,7 @@ class _StandInSpaces(types.ModuleType):
 
             def gpu_call(*args: Any, **kwargs: Any) -> Any:
                 seconds = duration(*args, **kwargs) if callable(duration) else duration
-                pickle.dumps((args[:3], {k: v for k, v in kwargs.items() if k != "progress"}))
+                pickle.dumps((args[:4], {k: v for k, v in kwargs.items() if k != "progress"}))
                 self.inside = True
                 try:
                     result = f(*args, **kwargs)
