@@ -45,7 +45,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PART_BYTES", "Unit", "load_plan", "main", "pack_state", "restore_state", "units"]
+__all__ = [
+    "PART_BYTES",
+    "Unit",
+    "jobs_left",
+    "load_plan",
+    "main",
+    "pack_state",
+    "prepare",
+    "restore_state",
+    "run_next",
+    "status_text",
+    "time_comparison",
+    "train_argv",
+    "units",
+]
 
 log = logging.getLogger(__name__)
 
