@@ -135,62 +135,41 @@ SCENARIOS: dict[str, str] = {
 }
 
 
+_SCENARIO_VALUES: dict[str, dict[str, Any]] = {
+    # "sigma" is relative to σ_train: a factor, or None for σ_train itself.
+    "noise higher than training": {"a": 1.0, "b": 0.0, "sigma": 2.4, "order": "shift-then-noise"},
+    "dim the lights": {"a": 0.3, "b": 0.0, "sigma": None, "order": "noise-then-shift"},
+    "brighten the scene": {"a": 1.5, "b": 0.3, "sigma": None, "order": "noise-then-shift"},
+    "photo in the dark": {"a": 1.0, "b": 0.0, "sigma": None, "order": "shift-then-noise",
+                          "noise": "lowlight", "photons": 10.0, "read_noise": 1.0},
+}  # fmt: skip
+
+
 def scenario(name: str, sigma_train: int) -> dict[str, Any]:
     """Control values of a classroom scenario.
 
     Args:
         name: A key of :data:`SCENARIOS`.
-        sigma_train: The training σ to keep (the noise level is set relative to it).
+        sigma_train: The training σ to keep (the noise level is set relative to it: the
+            "noise higher than training" scenario uses 2.4 σ_train, at least 40, at most
+            the slider's top).
 
     Returns:
         Values for :data:`SCENARIO_CONTROLS`, in that order.
     """
     name = parse_choice(name, "scenario", SCENARIOS)
     spec = params()
-    gaussian = {
+    values = {
         "noise": "gaussian",
         "photons": spec["photons"].default,
         "read_noise": spec["read_noise"].default,
-    }
-    if name == "photo in the dark":
-        return {
-            "a": 1.0,
-            "b": 0.0,
-            "sigma": float(sigma_train),
-            "order": "shift-then-noise",
-            "clip": False,
-            "noise": "lowlight",
-            "photons": 10.0,
-            "read_noise": 1.0,
-        }
-    return {**_scenario_shift(name, sigma_train), **gaussian}
-
-
-def _scenario_shift(name: str, sigma_train: int) -> dict[str, Any]:
-    """``a``, ``b``, ``sigma``, ``order``, ``clip`` of the Gaussian scenarios."""
-    if name == "noise higher than training":
-        return {
-            "a": 1.0,
-            "b": 0.0,
-            "sigma": float(min(params()["sigma"].hi or 100, max(2.4 * sigma_train, 40))),
-            "order": "shift-then-noise",
-            "clip": False,
-        }
-    if name == "dim the lights":
-        return {
-            "a": 0.3,
-            "b": 0.0,
-            "sigma": float(sigma_train),
-            "order": "noise-then-shift",
-            "clip": False,
-        }
-    return {
-        "a": 1.5,
-        "b": 0.3,
-        "sigma": float(sigma_train),
-        "order": "noise-then-shift",
         "clip": False,
+        **_SCENARIO_VALUES[name],
     }
+    factor = values["sigma"]
+    sigma = float(sigma_train) if factor is None else max(factor * sigma_train, 40)
+    values["sigma"] = float(min(spec["sigma"].hi or 100, sigma))
+    return {k: values[k] for k in SCENARIO_CONTROLS}
 
 
 def load_examples(folder: str | Path) -> list[Example]:
