@@ -314,3 +314,24 @@ def test_predicted_steps_match_an_oracle_run_and_fall_with_under_reporting() -> 
     assert sm.predicted_steps(1.0, sigma0=start) == pytest.approx(rec.row["steps"], rel=0.05)
     steps = [sm.predicted_steps(a) for a in (1.0, 0.98, 0.9, 0.8)]
     assert steps == sorted(steps, reverse=True) and steps[0] > 2 * steps[1] > 4 * steps[-1] / 2
+
+
+def test_center_hole_and_superres_tasks_run(setup: dict[str, Path]) -> None:
+    """The two extra tasks write their folders; their observed pixels stay exact in the
+    final result (center_hole: outside the hole; superres: the block means)."""
+    out = setup["base"] / "extra"
+    args = _args(setup, out, "--task", "center_hole", "superres", "--factor", "4")
+    assert sm.main(args) == 0
+    for task in ("center_hole", "superres"):
+        rows = _csv(out / task / "runs.csv")
+        assert len(rows) == 4 and {r["task"] for r in rows} == {task}
+        assert all(math.isfinite(float(r["final_psnr"])) for r in rows)
+        s = json.loads((out / task / "summary.json").read_text())
+        assert s["run"]["settings"]["task"] == task and s["paper"] is None
+    x = torch.rand(1, 1, 16, 16)
+    for task in ("center_hole", "superres"):
+        st = sm.settings_for(task, max_steps=5)
+        meas, _ = sm.measurement_for(st, x, 0, 0)
+        rec = sm.run_one(lambda y: 0.5 * y + 0.25, x, 0, st, frame_every=1)
+        final = rec.frames[-1][1]
+        assert torch.allclose(meas.project(final), meas.observed, atol=1e-6)
