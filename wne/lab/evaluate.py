@@ -44,6 +44,7 @@ import torch
 
 from wne import catalog, checkpoints
 from wne.device import pick_device
+from wne.lab import cli
 from wne.lab.protocol import (
     DEFAULT_DEFECT_A,
     DEFAULT_DEFECT_B,
@@ -257,9 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (0 on success, 2 on bad input).
     """
     parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("wne").setLevel(logging.INFO)
+    args = cli.parse(parser, argv)
     chosen = sum(x for x in (args.models is not None, args.all))
     if chosen > 1:
         parser.error("give either --models or --all")

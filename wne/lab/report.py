@@ -18,7 +18,7 @@ import csv
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,18 @@ def _fmt(v: Any) -> Any:
     return v
 
 
-def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+def write_csv(
+    path: Path,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    fmt: Callable[[Any], Any] = _fmt,
+) -> None:
+    """Writes ``rows`` as CSV with the given columns (a missing value: ``fmt(None)``)."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({c: _fmt(r[c]) for c in columns})
+            w.writerow({c: fmt(r.get(c)) for c in columns})
 
 
 def _curves(models: Sequence[EvalModel], result: RunResult, metric: str) -> list[Any]:
@@ -186,8 +192,8 @@ def write_outputs(
         return _write_noise_outputs(models, result, out, meta=meta)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "psnr.csv", PSNR_COLUMNS, result.psnr_rows)
-    _write_csv(out / "defect.csv", DEFECT_COLUMNS, result.defect_rows)
+    write_csv(out / "psnr.csv", PSNR_COLUMNS, result.psnr_rows)
+    write_csv(out / "defect.csv", DEFECT_COLUMNS, result.defect_rows)
 
     trains = sorted({m.sigma_train for m in models})
     overlay_sigma = trains[0] if len(trains) == 1 and trains[0] in paper.SIGMA_TRAINS else None
@@ -356,7 +362,7 @@ def _write_noise_outputs(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "psnr.csv", NOISE_COLUMNS, result.psnr_rows)
+    write_csv(out / "psnr.csv", NOISE_COLUMNS, result.psnr_rows)
     name = level_name(result.noise)
     markers: list[tuple[float, float]] = []
     if name == "sigma":

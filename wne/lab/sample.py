@@ -35,7 +35,6 @@ state of one image and model, every few steps).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
@@ -51,7 +50,9 @@ import torch
 
 from wne import __version__, checkpoints
 from wne.device import pick_device
+from wne.lab import cli
 from wne.lab.protocol import EvalModel, load_images, resolve_models
+from wne.lab.report import write_csv
 from wne.metrics import psnr, ssim
 from wne.sampler import Measurement, sample
 
@@ -521,18 +522,10 @@ def predicted_steps(
 
 # --------------------------------------------------------------------------- summary
 
-_MEAN_KEYS = (
-    "input_psnr",
-    "one_pass_psnr",
-    "one_pass_ssim",
-    "best_psnr",
-    "best_step",
-    "final_psnr",
-    "final_ssim",
-    "final_minus_best",
-    "final_minus_one_pass",
-    "steps",
-    "seconds",
+_MEAN_KEYS = tuple(
+    c
+    for c in RUN_COLUMNS
+    if c not in ("image", "index", "model", "task", "seed", "stop", "last_sigma_hat")
 )
 
 
@@ -584,14 +577,6 @@ def _fmt(v: Any) -> Any:
     if isinstance(v, float):
         return f"{v:.8g}" if math.isfinite(v) else ""
     return v
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: _fmt(r.get(c)) for c in columns})
 
 
 def _model_style(m: EvalModel, i: int) -> tuple[str, str]:
@@ -872,8 +857,8 @@ def _run_task(
                     "-" if r["final_psnr"] is None else f"{r['final_psnr']:.2f}",
                 )
                 bar.update(1)
-    _write_csv(out / "runs.csv", RUN_COLUMNS, rows)
-    _write_csv(out / "trajectory.csv", TRAJECTORY_COLUMNS, traj_rows)
+    write_csv(out / "runs.csv", RUN_COLUMNS, rows, _fmt)
+    write_csv(out / "trajectory.csv", TRAJECTORY_COLUMNS, traj_rows, _fmt)
     per_model = summarize(rows, models)
     write_figure(out / "sampler.png", models, per_model, shown, settings, show)
     gif = write_gif(out / "trajectory.gif", gif_frames, title=f"{gif_key} {show}")
@@ -916,7 +901,7 @@ def _run_residual_scale(
         for m in models:
             for r in residual_scale(m.model, x.to(device), args.residual_sigmas, args.seed + idx):
                 rows.append({"image": name, "model": m.key, **r})
-    _write_csv(out / "residual_scale.csv", RESIDUAL_COLUMNS, rows)
+    write_csv(out / "residual_scale.csv", RESIDUAL_COLUMNS, rows, _fmt)
     means: dict[str, Any] = {}
     lines = [f"\nresidual scale (mean over {len(images)} images): gain / removed, in {out}"]
     lines.append(f"{'σ (0–255)':<20} " + " ".join(f"{s:>11g}" for s in args.residual_sigmas))
@@ -982,18 +967,9 @@ def format_table(summary: dict[str, Any], out: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point (``wne-sample``).
-
-    Args:
-        argv: Arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        The exit status (0 on success, 2 on bad input).
-    """
+    """``wne-sample``: exit status 0 on success, 2 on bad arguments (``argv``: default sys.argv)."""
     parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("wne").setLevel(logging.INFO)
+    args = cli.parse(parser, argv)
     if args.max_images is not None and args.max_images < 1:
         parser.error("--max-images must be >= 1")
     if args.frame_every < 1:
