@@ -28,9 +28,19 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Measurement", "SampleResult", "sample"]
+__all__ = ["Measurement", "SampleResult", "injected_variance", "sample", "step_size"]
 
 Denoiser = Callable[[torch.Tensor], torch.Tensor]
+
+
+def step_size(t: int, h0: float) -> float:
+    """Step ``t``'s size, ``h_t = h0·t / (1 + h0·(t − 1))`` (step 4 of the module docstring)."""
+    return h0 * t / (1 + h0 * (t - 1))
+
+
+def injected_variance(h: float, beta: float) -> float:
+    """``γ_t² / σ̂_t² = max(0, (1 − β·h)² − (1 − h)²)`` (step 5): the injected noise's share."""
+    return max(0.0, (1 - beta * h) ** 2 - (1 - h) ** 2)
 
 
 @dataclass(frozen=True)
@@ -213,8 +223,8 @@ def sample(
             stop = "converged"
             break
         t += 1
-        h = h0 * t / (1 + h0 * (t - 1))
-        gamma = math.sqrt(max(0.0, ((1 - beta * h) ** 2 - (1 - h) ** 2) * sig**2))
+        h = step_size(t, h0)
+        gamma = math.sqrt(injected_variance(h, beta) * sig**2)
         y_next = y + h * u + (gamma * randn() if gamma > 0 else 0)
         if not bool(torch.isfinite(y_next).all()):
             stop = "diverged"

@@ -54,7 +54,7 @@ from wne.lab import cli
 from wne.lab.protocol import EvalModel, load_images, resolve_models
 from wne.lab.report import write_csv
 from wne.metrics import psnr, ssim
-from wne.sampler import Measurement, sample
+from wne.sampler import Measurement, injected_variance, sample, step_size
 
 __all__ = [
     "PAPER",
@@ -514,8 +514,8 @@ def predicted_steps(
     for t in range(1, max_steps + 1):
         if alpha * sig <= sigma_stop:
             return t - 1
-        h = h0 * t / (1 + h0 * (t - 1))
-        inject = max(0.0, (1 - beta * h) ** 2 - (1 - h) ** 2)
+        h = step_size(t, h0)
+        inject = injected_variance(h, beta)
         sig *= math.sqrt((1 - h * alpha) ** 2 + alpha**2 * inject)
     return max_steps
 
