@@ -36,6 +36,7 @@ __all__ = [
     "get",
     "key",
     "keys",
+    "label",
 ]
 
 VARIANTS: tuple[str, ...] = ("plain", "wne", "ne")
@@ -204,8 +205,8 @@ class Entry:
 
     @property
     def label(self) -> str:
-        """Display name, e.g. ``"CNN · WNE"``."""
-        return f"{self.family.short} · {VARIANT_LABELS[self.variant]}"
+        """Display name, e.g. ``"CNN · WNE"``; just ``"NE-arch"`` for a single-variant family."""
+        return label(self.family.id, self.variant)
 
     @property
     def paper_column(self) -> str | None:
@@ -235,6 +236,15 @@ def key(family: str, variant: str, sigma_train: int) -> str:
     if len(fam.variants) == 1:
         return f"{fam.id}-s{sigma_train:g}"
     return f"{fam.id}-{variant}-s{sigma_train:g}"
+
+
+def label(family: str, variant: str) -> str:
+    """Display name of a (family, variant) slot, e.g. ``("dncnn", "wne") → "CNN · WNE"``;
+    a single-variant family shows its short name alone (``"NE-arch"``)."""
+    fam = FAMILIES[family]
+    if len(fam.variants) == 1:
+        return fam.short
+    return f"{fam.short} · {VARIANT_LABELS[variant]}"
 
 
 def _build() -> dict[str, Entry]:

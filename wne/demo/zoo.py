@@ -57,12 +57,8 @@ def describe_model(model: nn.Module) -> Slot | None:
 
 
 def run_label(backbone: str, variant: str) -> str:
-    """Display name of a model, e.g. ``"CNN · WNE"``; just ``"NE-arch"`` for a
-    single-variant family."""
-    family = catalog.FAMILIES[backbone]
-    if len(family.variants) == 1:
-        return family.short
-    return f"{family.short} · {catalog.VARIANT_LABELS[variant]}"
+    """Display name of a model (:func:`wne.catalog.label`)."""
+    return catalog.label(backbone, variant)
 
 
 class Zoo:
