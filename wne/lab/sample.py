@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from wne import __version__, checkpoints
+from wne.degrade import equivalent_sigma
 from wne.device import pick_device
 from wne.lab import cli
 from wne.lab.protocol import EvalModel, load_images, resolve_models
@@ -342,7 +343,8 @@ def _psnr(img: torch.Tensor, clean: torch.Tensor) -> float:
 
 
 def _rms(img: torch.Tensor, clean: torch.Tensor) -> float:
-    return float((img.double() - clean.double()).square().mean().sqrt())
+    """RMS error on the [0, 1] scale (:func:`wne.degrade.equivalent_sigma` / 255)."""
+    return equivalent_sigma(img, clean) / 255.0
 
 
 def _ssim(img: torch.Tensor, clean: torch.Tensor) -> float:
