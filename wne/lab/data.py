@@ -18,7 +18,7 @@ import torch
 
 from wne.imageio import list_images, read_image
 
-__all__ = ["PatchSampler", "load_folder", "step_generator"]
+__all__ = ["DevicePatchSampler", "PatchSampler", "load_folder", "step_generator"]
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,12 @@ def load_folder(folder: str | Path) -> list[np.ndarray]:
     return [read_image(p, channels=1)[..., 0] for p in list_images(folder)]
 
 
-def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """A CPU generator determined by ``(seed, step, rank)`` alone."""
+def step_generator(
+    seed: int, step: int, rank: int = 0, device: str | torch.device = "cpu"
+) -> torch.Generator:
+    """A generator (on ``device``) determined by ``(seed, step, rank)`` alone."""
     mixed = (seed * 1_000_003 + step) * 1_000_033 + rank
-    return torch.Generator().manual_seed(mixed % (2**63 - 1))
+    return torch.Generator(device=device).manual_seed(mixed % (2**63 - 1))
 
 
 class PatchSampler:
@@ -89,3 +91,70 @@ class PatchSampler:
                 crop = crop.flip(1)
             out[k, 0] = crop
         return out
+
+
+class DevicePatchSampler:
+    """:class:`PatchSampler`'s patches drawn where the images live (a GPU), without a
+    Python loop per patch.
+
+    The images are stacked once into one ``[N, H, W]`` tensor on ``device`` (zero-padded
+    to the largest side; each image's own size bounds its crops). One step draws the
+    image indices, the corners and one of the 8 dihedral transforms of every patch as
+    tensors, then gathers all patches with one indexing operation. With a generator on
+    the same device (:func:`step_generator` with ``device``), nothing synchronizes with
+    the host, so sampling overlaps the previous step's kernels.
+
+    The patch distribution is :class:`PatchSampler`'s (uniform image, uniform corner,
+    uniform dihedral transform); the draws themselves differ, so a run's batches depend
+    on the sampler it used (the recipe records it).
+
+    Args:
+        images: As for :class:`PatchSampler`.
+        patch: Patch side.
+        device: Where the images are held and the patches are made.
+
+    Raises:
+        ValueError: As for :class:`PatchSampler`.
+    """
+
+    def __init__(
+        self, images: Sequence[np.ndarray], patch: int, device: str | torch.device
+    ) -> None:
+        base = PatchSampler(images, patch)  # the same checks
+        self.device = torch.device(device)
+        self.patch = patch
+        h = max(int(im.shape[0]) for im in base.images)
+        w = max(int(im.shape[1]) for im in base.images)
+        stack = torch.zeros(len(base.images), h, w)
+        for k, im in enumerate(base.images):
+            stack[k, : im.shape[0], : im.shape[1]] = im
+        self.images = stack.to(self.device)
+        self.heights = torch.tensor([im.shape[0] for im in base.images], device=self.device)
+        self.widths = torch.tensor([im.shape[1] for im in base.images], device=self.device)
+        self._ramp = torch.arange(patch, device=self.device)
+
+    def sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        """Draws ``batch`` patches, ``[batch, 1, patch, patch]`` float32 in [0, 1].
+
+        Args:
+            batch: Number of patches.
+            gen: A generator on the sampler's device.
+        """
+        p, dev = self.patch, self.device
+        idx = torch.randint(len(self.images), (batch,), generator=gen, device=dev)
+        u = torch.rand(batch, 2, generator=gen, device=dev)
+        top = (u[:, 0] * (self.heights[idx] - p + 1)).long()
+        left = (u[:, 1] * (self.widths[idx] - p + 1)).long()
+        t = torch.randint(8, (batch, 1, 1), generator=gen, device=dev)
+        # The dihedral group as index maps: optional reversal of each axis, then an
+        # optional transpose; output pixel (i, j) reads the crop at (a, b).
+        i = self._ramp.view(1, p, 1).expand(batch, p, p)
+        j = self._ramp.view(1, 1, p).expand(batch, p, p)
+        i = torch.where(t & 1 == 1, p - 1 - i, i)
+        j = torch.where(t & 2 == 2, p - 1 - j, j)
+        swap = t & 4 == 4
+        a, b = torch.where(swap, j, i), torch.where(swap, i, j)
+        rows = top.view(batch, 1, 1) + a
+        cols = left.view(batch, 1, 1) + b
+        out = self.images[idx.view(batch, 1, 1), rows, cols]
+        return out.unsqueeze(1)

@@ -40,7 +40,7 @@ import shutil
 import sys
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,8 @@ FAMILIES = ("dncnn", "swinir")
 TIMING_SIDES = (512, 1024)
 MARGIN_S = 20.0
 """Seconds of each job kept for packing the state and the process's exit."""
+GUESS_S = {"eval": 60.0, "timing": 120.0}
+"""Seconds an evaluation or timing unit is expected to take before it ever ran (GPU)."""
 
 _TINY_KWARGS = {
     "dncnn": {"depth": 3, "width": 8},
@@ -101,13 +103,14 @@ class Unit:
         return f"{self.kind}:{self.key}" if self.key else self.kind
 
 
-def units() -> list[Unit]:
-    """The run book's units, in order."""
+def units(plan: dict[str, Any] | None = None) -> list[Unit]:
+    """The run book's units, in order (only the plan's families when it names them)."""
     from wne import catalog
 
+    families = plan.get("families", FAMILIES) if plan else FAMILIES
     out = [
         Unit("train", catalog.key(fam, variant, SIGMA))
-        for fam in FAMILIES
+        for fam in families
         for variant in ("plain", "wne")
     ]
     return [*out, Unit("eval"), Unit("timing")]
@@ -119,8 +122,12 @@ def units() -> list[Unit]:
 def _new_plan(args: argparse.Namespace) -> dict[str, Any]:
     from wne import catalog
 
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    unknown = sorted(set(families) - set(FAMILIES))
+    if unknown or not families:
+        raise SystemExit(f"--families: {unknown or 'none'} not in {', '.join(FAMILIES)}")
     recipes: dict[str, Any] = {}
-    for fam in FAMILIES:
+    for fam in families:
         r = catalog.get(catalog.key(fam, "wne", SIGMA)).recipe(paper=True)
         if args.tiny:
             recipes[fam] = {
@@ -136,10 +143,11 @@ def _new_plan(args: argparse.Namespace) -> dict[str, Any]:
                 "paper_steps": r.steps,
                 "batch": r.batch,
                 "patch": r.patch,
-                "lr": r.lr if r.lr is not None else 1e-3,
+                "lr": args.lr or (r.lr if r.lr is not None else 1e-3),
             }
     return {
         "tiny": bool(args.tiny),
+        "families": list(families),
         "budget_s": float(args.budget_s),
         "train_jobs": float(args.train_jobs),
         "probe_steps": 2 if args.tiny else 40,
@@ -246,7 +254,7 @@ def _estimate_s(state: Path, plan: dict[str, Any], prog: dict[str, Any], unit: U
         over = prog["overhead_s"].get(unit.key, prog["overhead_s"].get(fam, 10.0))
         return (int(steps) - _trained_steps(state, unit.key)) * rate + over
     # evaluation and timings: small, measured once they ran; a guess before
-    return 5.0 if plan["tiny"] else 0.5 * usable
+    return 5.0 if plan["tiny"] else min(GUESS_S[unit.kind], 0.5 * usable)
 
 
 def jobs_left(state: Path, plan: dict[str, Any], prog: dict[str, Any]) -> int:
@@ -254,7 +262,7 @@ def jobs_left(state: Path, plan: dict[str, Any], prog: dict[str, Any]) -> int:
     ``budget_s`` (training splits across jobs; evaluation and timings do not)."""
     usable = max(plan["budget_s"] - MARGIN_S, 1.0)
     jobs, free = 0, 0.0
-    for unit in units():
+    for unit in units(plan):
         if _unit_done(state, prog, unit):
             continue
         need = _estimate_s(state, plan, prog, unit)
@@ -285,7 +293,7 @@ def status_text(state: Path) -> str:
         f"{plan['budget_s']:.0f} s per job): {prog['jobs']} job(s) run"
     ]
     current_marked = False
-    for unit in units():
+    for unit in units(plan):
         done = _unit_done(state, prog, unit)
         mark = "done" if done else ("next" if not current_marked else "todo")
         current_marked = current_marked or not done
@@ -302,7 +310,9 @@ def status_text(state: Path) -> str:
                 detail += f", {1.0 / rate:.1f} steps/s"
         lines.append(f"  [{mark}] {unit.name:<24} {detail}".rstrip())
     left = jobs_left(state, plan, prog)
-    unprobed = any(f not in plan["steps"] for f in FAMILIES)
+    unprobed = any(f not in plan["steps"] for f in plan.get("families", FAMILIES))
+    for name, err in prog.get("errors", {}).items():
+        lines.append(f"  error in {name}: {err}")
     lines.append(
         "all done: results in " + str(state / "results")
         if left == 0
@@ -411,7 +421,7 @@ def _eval_unit(state: Path, plan: dict[str, Any], dev: str) -> None:
     from wne.lab import evaluate
 
     argv = [
-        "--models", *(u.key for u in units() if u.kind == "train"),
+        "--models", *(u.key for u in units(plan) if u.kind == "train"),
         "--root", str(state / "checkpoints"),
         "--data", str(state / "data" / "set12"),
         "--out", str(state / "results" / "set12"),
@@ -419,6 +429,11 @@ def _eval_unit(state: Path, plan: dict[str, Any], dev: str) -> None:
         "--device", dev,
         "--quiet",
     ]  # fmt: skip
+    if not plan["tiny"]:  # the paper's grid, plus σ_test = 50 (the issue's mismatch target)
+        import numpy as np
+
+        grid = sorted({*(float(x) for x in np.geomspace(5, 100, 20)), float(SIGMA), 50.0})
+        argv += ["--sigmas", *(repr(x) for x in grid)]
     if plan["tiny"]:
         argv += ["--max-images", "2", "--sigmas", "25", "--draws", "1", "--defect-images", "1"]
         argv += ["--defect-a", "2", "--defect-b", "0.1", "--no-paper-overlay"]
@@ -473,16 +488,58 @@ def time_comparison(root: Path, device: str, sides: Sequence[int], repeats: int)
     return out
 
 
+def _timing_root(state: Path, plan: dict[str, Any]) -> tuple[Path, list[str]]:
+    """A checkpoint folder with the run book's four σ=25 models: the trained ones, and
+    for a family this run book did not train, paper-size stand-ins with random weights
+    (the timing of a network does not depend on its weights).
+
+    Returns:
+        The folder and the keys that are random stand-ins.
+    """
+    import torch
+
+    from wne import catalog, checkpoints, models
+    from wne.wrapper import NormEquivariant
+
+    root = state / "timing-models"
+    shutil.rmtree(root, ignore_errors=True)
+    stand_ins = []
+    for fam in FAMILIES:
+        for variant in ("plain", "wne"):
+            key = catalog.key(fam, variant, SIGMA)
+            if _ckpt(state, key).is_dir():
+                shutil.copytree(_ckpt(state, key), root / key)
+                continue
+            entry = catalog.get(key)
+            paper = dict(entry.recipe(paper=True).arch_kwargs)
+            kwargs = _TINY_KWARGS[fam] if plan["tiny"] else paper
+            torch.manual_seed(0)
+            net = models.build(entry.arch, **kwargs)
+            model = NormEquivariant(net) if entry.wrapper == "wne" else net
+            checkpoints.save(
+                model, root / key, key=key, arch=entry.arch, arch_kwargs=kwargs, sigma_train=SIGMA
+            )
+            stand_ins.append(key)
+    return root, stand_ins
+
+
 def _timing_unit(state: Path, plan: dict[str, Any], dev: str) -> None:
     from wne.lab import bench
 
     res = state / "results"
     res.mkdir(parents=True, exist_ok=True)
     sides = (32, 48) if plan["tiny"] else TIMING_SIDES
-    demo = time_comparison(state / "checkpoints", dev, sides, 1 if plan["tiny"] else 5)
+    repeats = 1 if plan["tiny"] else 5
+    root, stand_ins = _timing_root(state, plan)
+    demo = time_comparison(root, dev, sides, repeats)
+    demo["random_weight_stand_ins"] = stand_ins
+    shutil.rmtree(root, ignore_errors=True)
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints"
+    if shipped.is_dir():  # the Space as shipped (CPU-sized models), on this device
+        demo["shipped"] = time_comparison(shipped, dev, sides, repeats)
     _write_json(res / "demo-timing.json", demo)
     bench_dev = "cpu" if plan["tiny"] else (dev if dev != "auto" else "cuda")
-    argv = ["--device", bench_dev, "--families", "dncnn,swinir", "--out", str(res / "bench")]
+    argv = ["--device", bench_dev, "--families", "dncnn,swinir,fdncnn", "--out", str(res / "bench")]
     if plan["tiny"]:
         argv += ["--smoke", "--modes", "infer", "--no-plot"]
     else:
@@ -494,8 +551,16 @@ def _timing_unit(state: Path, plan: dict[str, Any], dev: str) -> None:
         raise SystemExit(f"wne-bench failed with status {rc}")
 
 
-def run_next(state: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_next(
+    state: Path, args: argparse.Namespace, after_unit: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """Runs as much of the run book as fits ``args.budget_s`` and saves the progress.
+
+    Args:
+        state: The state folder.
+        args: The command line.
+        after_unit: Called after each unit's work is saved (``main`` packs the state into
+            ``$OUT`` there, so a job killed at its limit still returns what it finished).
 
     Returns:
         The progress record.
@@ -511,13 +576,15 @@ def run_next(state: Path, args: argparse.Namespace) -> dict[str, Any]:
     prog["jobs"] += 1
     dev = args.device
     max_steps = args.max_steps if args.max_steps > 0 else 10**12
-    for unit in units():
+    for unit in units(plan):
         if _unit_done(state, prog, unit):
             continue
         if unit.kind == "train":
             ran = _train_unit(state, plan, prog, unit.key, dev, clock, max_steps)
             max_steps -= ran
             _write_json(state / PROGRESS, prog)
+            if after_unit:
+                after_unit()
             if not _unit_done(state, prog, unit):
                 break  # out of budget (or of --max-steps) for this job
             continue
@@ -525,10 +592,19 @@ def run_next(state: Path, args: argparse.Namespace) -> dict[str, Any]:
         if clock.left() < _estimate_s(state, plan, prog, unit):
             break
         t0 = time.perf_counter()
-        (_eval_unit if unit.kind == "eval" else _timing_unit)(state, plan, dev)
-        prog["done"].append(unit.name)
+        try:
+            (_eval_unit if unit.kind == "eval" else _timing_unit)(state, plan, dev)
+        except Exception as exc:  # one failed unit must not lose the job's state
+            log.exception("%s failed", unit.name)
+            prog.setdefault("errors", {})[unit.name] = f"{type(exc).__name__}: {exc}"
+            print(f"[{unit.name}] failed: {type(exc).__name__}: {exc}", flush=True)
+        else:
+            prog.get("errors", {}).pop(unit.name, None)
+            prog["done"].append(unit.name)
         prog["log"].append({"unit": unit.name, "seconds": round(time.perf_counter() - t0, 1)})
         _write_json(state / PROGRESS, prog)
+        if after_unit:
+            after_unit()
     _write_json(state / PROGRESS, prog)
     return prog
 
@@ -619,6 +695,18 @@ def _parser() -> argparse.ArgumentParser:
         help="jobs of training per model, fixing its step count at the probe (first next)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument(
+        "--families",
+        default=",".join(FAMILIES),
+        help="families to train (first next only; e.g. dncnn when one job is all there is)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=0.0,
+        help="peak learning rate of every family (first next only; 0: the paper's, which "
+        "is meant for 500k steps)",
+    )
     p.add_argument("--tiny", action="store_true", help="tiny models/steps/images (CPU dry run)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="prepare: source")
     p.add_argument(
@@ -647,20 +735,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"restored {len(names)} files into {state}")
         print(status_text(state))
         return 0
+    out = os.environ.get("OUT")
+
+    def pack(text: str) -> None:
+        if not out:
+            return
+        for old in Path(out).glob("state.tar.part*"):  # a smaller state needs fewer parts
+            old.unlink()
+        parts = pack_state(state, Path(out))
+        (Path(out) / "status.txt").write_text(text + "\n", encoding="utf-8")
+        size = sum(p.stat().st_size for p in parts) / 2**20
+        print(f"state packed into {len(parts)} part(s), {size:.1f} MiB, under {out}", flush=True)
+
+    failed: BaseException | None = None
     if args.command == "next":
         if args.threads > 0:
             import torch
 
             torch.set_num_threads(args.threads)
-        run_next(state, args)
+        try:
+            run_next(state, args, after_unit=lambda: pack(status_text(state)))
+        except BaseException as exc:  # the state done so far still goes back
+            failed = exc
     text = status_text(state)
     print(text, flush=True)
-    out = os.environ.get("OUT")
-    if args.command == "next" and out:
-        parts = pack_state(state, Path(out))
-        (Path(out) / "status.txt").write_text(text + "\n", encoding="utf-8")
-        size = sum(p.stat().st_size for p in parts) / 2**20
-        print(f"state packed into {len(parts)} part(s), {size:.1f} MiB, under {out}", flush=True)
+    if args.command == "next":
+        pack(text)
+    if failed is not None:
+        raise failed
     return 0
 
 

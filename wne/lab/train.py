@@ -41,7 +41,7 @@ from tqdm import tqdm
 from wne import checkpoints, models
 from wne.device import pick_device
 from wne.imageio import list_images, read_image
-from wne.lab.data import PatchSampler, step_generator
+from wne.lab.data import DevicePatchSampler, PatchSampler, step_generator
 from wne.metrics import psnr
 from wne.wrapper import NormEquivariant
 
@@ -82,6 +82,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i]")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--sampler",
+        choices=("auto", "host", "device"),
+        default="auto",
+        help="where patches and noise are drawn: host (CPU, one loop per patch), device "
+        "(images held on the GPU, whole batches drawn there); auto: device on CUDA",
+    )
+    p.add_argument(
+        "--sync-every",
+        type=int,
+        default=0,
+        help="read the loss back every N steps (0: every step on CPU, every 50 on CUDA)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -100,13 +113,13 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
 # silently mix two recipes (and record only the second), so it is refused.
 RECIPE_FIELDS = (
     "arch", "arch_kwargs", "wrapper", "mode", "sigma", "steps", "batch", "patch",
-    "lr", "lr_min_ratio", "warmup", "seed", "val_images",
+    "lr", "lr_min_ratio", "warmup", "seed", "val_images", "sampler",
 )  # fmt: skip
 
 
 def recipe_fingerprint(args: argparse.Namespace) -> dict[str, Any]:
     """The trajectory-defining arguments of a run, as stored in its resumable state."""
-    out = {k: getattr(args, k) for k in RECIPE_FIELDS}
+    out = {k: getattr(args, k, None) for k in RECIPE_FIELDS}
     out["arch_kwargs"] = json.loads(args.arch_kwargs)
     return out
 
@@ -117,6 +130,7 @@ def _check_resume(work: Path, meta: dict[str, Any], args: argparse.Namespace) ->
         log.warning("resuming %s: state has no recorded recipe (older format)", work)
         return
     now = recipe_fingerprint(args)
+    saved = {"sampler": "host", **saved}  # states written before --sampler existed
     diff = [f"{k}: state {saved.get(k)!r} != now {now[k]!r}" for k in now if saved.get(k) != now[k]]
     if diff:
         raise SystemExit(
@@ -239,8 +253,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+        # Speed over bit-reproducibility on the GPU: cuDNN picks its fastest kernels
+        # (the CPU path stays deterministic for a given seed and world size).
+        torch.backends.cudnn.benchmark = True
+    if args.sampler == "auto":
+        args.sampler = "device" if device.type == "cuda" else "host"
+    sync_every = args.sync_every or (50 if device.type == "cuda" else 1)
 
     key = args.key or Path(args.out).name
     work = Path(args.work or Path("runs") / key)
@@ -256,7 +274,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     val_imgs = [
         torch.from_numpy(read_image(p, channels=1)[..., 0])[None, None] for p in files[split:]
     ]
-    sampler = PatchSampler(train_imgs, args.patch)
+    sampler: PatchSampler | DevicePatchSampler = (
+        DevicePatchSampler(train_imgs, args.patch, device)
+        if args.sampler == "device"
+        else PatchSampler(train_imgs, args.patch)
+    )
+    gen_device = device if args.sampler == "device" else torch.device("cpu")
 
     arch_kwargs = json.loads(args.arch_kwargs)
     torch.manual_seed(args.seed)
@@ -283,6 +306,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     ema = None
     losses: list[float] = []
+    pending: list[torch.Tensor] = []  # losses not read back yet (reading synchronizes)
     bar = tqdm(
         range(start, args.steps),
         initial=start,
@@ -295,9 +319,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     for step in bar:
         if step >= stop_at:
             break
-        gen = step_generator(args.seed, step, rank)
+        gen = step_generator(args.seed, step, rank, gen_device)
         clean = sampler.sample(args.batch, gen)
-        noisy = clean + torch.randn(clean.shape, generator=gen) * sigma
+        noisy = clean + torch.randn(clean.shape, generator=gen, device=gen_device) * sigma
         clean, noisy = clean.to(device), noisy.to(device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
@@ -307,17 +331,23 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        lv = float(loss.detach())
-        losses.append(lv)
-        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+        pending.append(loss.detach())
         done = step + 1
+        due_val = done % args.val_every == 0 or done == args.steps
+        due_save = done % args.save_every == 0 or done in (args.steps, stop_at)
+        if len(pending) >= sync_every or due_val or due_save:
+            for lv in torch.stack(pending).float().cpu().tolist():
+                losses.append(lv)
+                ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+            pending.clear()
         if rank == 0:
-            bar.set_postfix(loss=f"{ema:.2e}", lr=f"{lr_at(step, args):.1e}")
-            if done % args.val_every == 0 or done == args.steps:
+            if ema is not None:
+                bar.set_postfix(loss=f"{ema:.2e}", lr=f"{lr_at(step, args):.1e}")
+            if due_val:
                 v = validate(model, val_imgs, args.sigma, device)
                 history.append({"step": done, "val_psnr": round(v, 4), "loss_ema": ema})
                 bar.write(f"[{key}] step {done}: val PSNR {v:.3f} dB, loss {ema:.3e}")
-            if done % args.save_every == 0 or done in (args.steps, stop_at):
+            if due_save:
                 wall = wall_before + time.perf_counter() - t0
                 _save_state(
                     work,
