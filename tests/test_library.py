@@ -17,7 +17,7 @@ from torch import nn
 
 import wne
 from wne import catalog, imageio
-from wne.tiling import apply_tiled, tile_count, tile_starts
+from wne.tiling import GPU_TILE_SIZE, TILE_SIZE, apply_tiled, tile_count, tile_size, tile_starts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,6 +147,16 @@ def test_tiled_wne_model_stays_exactly_equivariant() -> None:
     torch.testing.assert_close(
         shifted, 0.3 * apply_tiled(model, y, tile=32, overlap=8) + 0.6, rtol=0, atol=2e-6
     )
+
+
+def test_tile_size_follows_the_device() -> None:
+    """512 px tiles on the CPU (bounded memory), whole 1024² images on a GPU; the tile
+    count a page reports uses the same rule as apply_tiled."""
+    assert tile_size("cpu") == tile_size(None) == TILE_SIZE == 512
+    assert tile_size("cuda") == tile_size(torch.device("cuda", 0)) == GPU_TILE_SIZE >= 1024
+    assert tile_count(1024, 1024, device="cpu") == 9
+    assert tile_count(1024, 1024, device="cuda") == 1
+    assert tile_count(1024, 1024) == tile_count(1024, 1024, TILE_SIZE)
 
 
 def test_tile_starts_cover_and_overlap() -> None:

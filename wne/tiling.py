@@ -14,10 +14,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["TILE_OVERLAP", "TILE_SIZE", "apply_tiled", "tile_count", "tile_starts"]
+__all__ = [
+    "GPU_TILE_SIZE",
+    "TILE_OVERLAP",
+    "TILE_SIZE",
+    "apply_tiled",
+    "tile_count",
+    "tile_size",
+    "tile_starts",
+]
 
 TILE_SIZE = 512
-"""Default tile side in pixels."""
+"""Default tile side in pixels on the CPU (bounds the memory of one model call)."""
+GPU_TILE_SIZE = 2048
+"""Default tile side on a GPU: a 1024² image goes through whole (one call instead of
+nine 512² tiles, 2.25× fewer pixels), within a few GiB of activations for the
+paper-size transformer."""
 TILE_OVERLAP = 32
 """Default overlap of neighbouring tiles in pixels."""
 
@@ -36,8 +48,24 @@ def tile_starts(length: int, tile: int = TILE_SIZE, overlap: int = TILE_OVERLAP)
     return [*starts, length - tile]
 
 
-def tile_count(height: int, width: int, tile: int = TILE_SIZE, overlap: int = TILE_OVERLAP) -> int:
-    """How many tiles :func:`apply_tiled` uses for an image of that size."""
+def tile_size(device: torch.device | str | None = None) -> int:
+    """The default tile side for ``device``: :data:`GPU_TILE_SIZE` on CUDA, else
+    :data:`TILE_SIZE`."""
+    on_gpu = device is not None and torch.device(device).type == "cuda"
+    return GPU_TILE_SIZE if on_gpu else TILE_SIZE
+
+
+def tile_count(
+    height: int,
+    width: int,
+    tile: int | None = None,
+    overlap: int = TILE_OVERLAP,
+    *,
+    device: torch.device | str | None = None,
+) -> int:
+    """How many tiles :func:`apply_tiled` uses for an image of that size (``tile``
+    defaults to :func:`tile_size` of ``device``)."""
+    tile = tile or tile_size(device)
     return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
 
 
@@ -54,7 +82,7 @@ def apply_tiled(
     x: torch.Tensor,
     *,
     device: torch.device | str | None = None,
-    tile: int = TILE_SIZE,
+    tile: int | None = None,
     overlap: int = TILE_OVERLAP,
 ) -> torch.Tensor:
     """Runs ``model`` on ``x`` in overlapping tiles, without gradients.
@@ -69,7 +97,7 @@ def apply_tiled(
         x: ``[B, C, H, W]`` input (any device; float32 after conversion).
         device: Where the model runs (default: the device of its first parameter,
             else ``x``'s).
-        tile: Tile side.
+        tile: Tile side (default: :func:`tile_size` of ``device``).
         overlap: Smallest overlap of neighbouring tiles.
 
     Returns:
@@ -83,6 +111,7 @@ def apply_tiled(
     if device is None:
         param = next(iter(model.parameters()), None)
         device = param.device if param is not None else x.device
+    tile = tile or tile_size(device)
     home = x.device
     x = x.to(torch.float32)
     h, w = x.shape[-2:]

@@ -26,6 +26,7 @@ from wne import catalog
 from wne.checkpoints import CheckpointNotFoundError, HubError
 from wne.demo.settings import DemoInputError
 from wne.device import pick_device
+from wne.fast import accelerate
 
 __all__ = ["ModelUnavailableError", "Slot", "Zoo", "describe_model", "run_label"]
 
@@ -91,8 +92,8 @@ class Zoo:
             if slot is None:
                 log.info("ignoring model %s: not one of the demo's catalogued families", name)
                 continue
-            model.eval()
-            self.models[catalog.key(*slot)] = model
+            # CPU models of the measured-faster architectures run a frozen graph (wne.fast)
+            self.models[catalog.key(*slot)] = accelerate(model.eval())
             self._slots.add(slot)
 
     @classmethod

@@ -40,6 +40,7 @@ from torch import nn
 
 from wne import checkpoints, degrade
 from wne.degrade import gaussian_noise
+from wne.fast import accelerate
 from wne.imageio import list_images, read_image, to_channels
 from wne.lab import paper
 from wne.metrics import psnr, ssim
@@ -429,7 +430,7 @@ def resolve_models(
             raise ValueError(
                 f"{cfg.key!r} records no sigma_train in its config.json: pass --sigma-train"
             )
-        model.eval()
+        model = accelerate(model.eval())  # equal to eager to float round-off (wne.fast)
         out.append(
             EvalModel(
                 key=cfg.key,

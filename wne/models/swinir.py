@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
-from timm.models.swin_transformer import WindowAttention, window_partition, window_reverse
+from timm.models.swin_transformer import WindowAttention, window_partition
 from torch import nn
 
 from wne.models._common import check_input, pad_to_multiple
@@ -27,17 +27,52 @@ from wne.models.registry import register
 
 
 @lru_cache(maxsize=64)
+def _window_order(
+    h: int, w: int, window: int, shift: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel gathers between an ``[H·W]`` image and its windows, the cyclic shift included.
+
+    ``x.flatten(1, 2).index_select(1, into)`` is ``window_partition(torch.roll(x, (−s, −s)))``
+    flattened (window after window, row-major inside each), and ``index_select(1, back)``
+    on the windows undoes it: one copy each way instead of a roll by concatenation plus a
+    permute.
+
+    Returns:
+        ``(into, back)``, two permutations of ``range(H·W)``.
+    """
+    with torch.inference_mode(False):  # cached: must also serve autograd later
+        rows = (torch.arange(h) + shift) % h
+        cols = (torch.arange(w) + shift) % w
+        flat = rows[:, None] * w + cols[None, :]
+        into = flat.view(h // window, window, w // window, window).permute(0, 2, 1, 3)
+        into = into.reshape(-1)
+        return into.to(device), torch.argsort(into).to(device)
+
+
+@lru_cache(maxsize=64)
+def _border_windows(h: int, w: int, window: int, device: torch.device) -> torch.Tensor:
+    """Indices of the windows in the last window row or column: after the cyclic shift,
+    the only ones whose pixels come from different image regions (non-zero mask)."""
+    nh, nw = h // window, w // window
+    with torch.inference_mode(False):  # cached: must also serve autograd later
+        r = torch.arange(nh)[:, None].expand(nh, nw)
+        c = torch.arange(nw)[None, :].expand(nh, nw)
+        return torch.nonzero(((r == nh - 1) | (c == nw - 1)).reshape(-1))[:, 0].to(device)
+
+
+@lru_cache(maxsize=64)
 def _shift_mask(h: int, w: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
     """Attention mask of shifted windows, ``[num_windows, N, N]`` with 0 / −100."""
-    img = torch.zeros(1, h, w, 1, device=device)
-    cnt = 0
-    for hs in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
-        for ws in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
-            img[:, hs, ws, :] = cnt
-            cnt += 1
-    win = window_partition(img, (window, window)).view(-1, window * window)
-    mask = win.unsqueeze(1) - win.unsqueeze(2)
-    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+    with torch.inference_mode(False):  # cached: must also serve autograd later
+        img = torch.zeros(1, h, w, 1, device=device)
+        cnt = 0
+        for hs in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
+            for ws in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
+                img[:, hs, ws, :] = cnt
+                cnt += 1
+        win = window_partition(img, (window, window)).view(-1, window * window)
+        mask = win.unsqueeze(1) - win.unsqueeze(2)
+        return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
 
 
 class SwinBlock(nn.Module):
@@ -73,19 +108,44 @@ class SwinBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Applies the block to ``x`` (``[B, H, W, C]``)."""
-        _b, h, w, c = x.shape
+        """Applies the block to ``x`` (``[B, H, W, C]``).
+
+        Computes what timm's Swin block computes (cyclic shift, window partition,
+        :class:`~timm.models.swin_transformer.WindowAttention` with its relative
+        position bias and the −100 shift mask, reverse), with fewer memory passes: the
+        shift and the partition are one gather (:func:`_window_order`), attention is
+        ``scaled_dot_product_attention`` with the bias broadcast over windows, and the
+        shift mask, non-zero only in the last window row and column, is applied by
+        recomputing those windows alone rather than materializing a mask per window,
+        head and image.
+        """
+        b, h, w, c = x.shape
         ws, s = self.window_size, self.shift
-        y = self.norm1(x)
-        mask = None
+        n, heads = ws * ws, self.attn.num_heads
+        into, back = _window_order(h, w, ws, s, x.device)
+        win = self.norm1(x).reshape(b, h * w, c).index_select(1, into)
+        nwin = h * w // n
+        qkv = self.attn.qkv(win).view(b * nwin, n, 3, heads, c // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B·windows, heads, N, d]
+        bias = self.attn._get_rel_pos_bias().to(q.dtype)  # [1, heads, N, N]
+        # 4-D inputs: the fused CPU/CUDA kernels (a 5-D call falls back to plain math)
+        attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         if s:
-            y = torch.roll(y, shifts=(-s, -s), dims=(1, 2))
-            mask = _shift_mask(h, w, ws, s, x.device).to(y.dtype)
-        win = window_partition(y, (ws, ws)).view(-1, ws * ws, c)
-        win = self.attn(win, mask=mask)
-        y = window_reverse(win.view(-1, ws, ws, c), (ws, ws), h, w)
-        if s:
-            y = torch.roll(y, shifts=(s, s), dims=(1, 2))
+            edge = _border_windows(h, w, ws, x.device)
+            mask = _shift_mask(h, w, ws, s, x.device).index_select(0, edge).to(q.dtype)
+            pick = (torch.arange(b, device=x.device)[:, None] * nwin + edge).reshape(-1)
+            attn.index_copy_(
+                0,
+                pick,
+                nn.functional.scaled_dot_product_attention(
+                    q.index_select(0, pick),
+                    k.index_select(0, pick),
+                    v.index_select(0, pick),
+                    attn_mask=bias + mask.repeat(b, 1, 1)[:, None],
+                ),
+            )
+        y = self.attn.proj(attn.transpose(1, 2).reshape(b, h * w, c))
+        y = y.index_select(1, back).view(b, h, w, c)
         x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
@@ -176,7 +236,6 @@ class SwinIR(nn.Module):
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, padding=1)
         self.conv_last = nn.Conv2d(embed_dim, channels, 3, padding=1)
         self.apply(self._init_weights)
-        self.train()
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -187,14 +246,6 @@ class SwinIR(nn.Module):
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-    def train(self, mode: bool = True) -> SwinIR:
-        """Sets the mode; eval uses fused (SDPA) attention, faster for inference on CPU."""
-        super().train(mode)
-        for m in self.modules():
-            if isinstance(m, WindowAttention):
-                m.fused_attn = not mode
-        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoises ``x`` (``[B, C, H, W]``, any ``H, W >= 8``)."""

@@ -1,0 +1,132 @@
+"""Faster CPU inference for loaded models, equal to the eager model to float round-off.
+
+:func:`accelerate` replaces a convolutional backbone (DnCNN, FDnCNN) by a frozen
+TorchScript graph (``torch.jit.freeze`` then ``torch.jit.optimize_for_inference``:
+BatchNorm folded into the convolutions, oneDNN convolutions with their weights
+pre-packed). Only the backbone is compiled: a :class:`~wne.NormEquivariant` keeps
+running its own eager ``forward`` (its statistics and affine map, the method's one
+definition) around the compiled backbone, so the wrapper stays exactly
+normalization-equivariant.
+
+What was measured on the project's 2-core CPU (``python -m wne.lab.bench``-style
+paired timings, 3 × 256² channels; see the lab book's performance section): the
+frozen graph runs the bundled DnCNN in 0.5–0.75 of the eager time; for the
+SwinIR-lite transformer TorchScript was slower than eager (1.0–1.4×), so
+transformers stay eager (their speed-up is in :mod:`wne.models.swinir` itself).
+ONNX Runtime was measured too (DnCNN 0.66×, SwinIR 0.76× of eager, under load) and
+not adopted: about 37 MB of extra wheels for what TorchScript already gives the CNN,
+and its traced transformer graph is only valid for the traced image size.
+
+A compiled backbone is traced once at a fixed probe size; convolutions do not
+depend on the image size, and :func:`accelerate` checks the compiled graph against
+eager at two other (odd) sizes and batch sizes before using it. Any failure, or a
+difference above ``tolerance``, keeps the eager backbone (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import torch
+from torch import nn
+
+from wne.models._common import check_input
+from wne.wrapper import NormEquivariant
+
+__all__ = ["ACCELERATED_ARCHS", "accelerate", "is_accelerated"]
+
+log = logging.getLogger(__name__)
+
+ACCELERATED_ARCHS = frozenset({"dncnn", "fdncnn"})
+"""Architectures compiled by :func:`accelerate` (measured faster frozen than eager)."""
+
+_PROBE = (1, 1, 48, 48)
+_CHECKS = ((2, 1, 37, 53), (1, 1, 64, 41))
+
+
+class _Frozen(nn.Module):
+    """A frozen TorchScript backbone with the eager module's attributes kept readable."""
+
+    def __init__(self, graph: torch.jit.ScriptModule, eager: nn.Module) -> None:
+        super().__init__()
+        self.graph = graph
+        self.channels = getattr(eager, "channels", 1)
+        self.eager_type = type(eager).__name__
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Runs the frozen graph (after the eager model's input checks, which tracing
+        records as constants)."""
+        check_input(x, self.channels)
+        return self.graph(x)
+
+
+def is_accelerated(model: nn.Module) -> bool:
+    """Whether ``model`` (or its wrapped backbone) runs a frozen graph."""
+    inner = model.backbone if isinstance(model, NormEquivariant) else model
+    return isinstance(inner, _Frozen)
+
+
+def _arch(model: nn.Module) -> str | None:
+    cfg = getattr(model, "wne_config", None)
+    return getattr(cfg, "arch", None)
+
+
+def _freeze(backbone: nn.Module, channels: int, tolerance: float) -> _Frozen:
+    probe = torch.rand(_PROBE[0], channels, *_PROBE[2:])
+    with torch.no_grad(), warnings.catch_warnings():
+        # The input checks' Python branches become constants in the trace; _Frozen
+        # runs them eagerly before the graph.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # TorchScript is deprecated upstream (torch 2.14 warns); if it goes, the
+        # failure below keeps the eager backbone.
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(backbone, probe, check_trace=False)
+        graph = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+        frozen = _Frozen(graph, backbone)
+        gen = torch.Generator().manual_seed(0)
+        for b, _c, h, w in _CHECKS:
+            x = torch.rand(b, channels, h, w, generator=gen)
+            diff = float((frozen(x) - backbone(x)).abs().max())
+            if not diff <= tolerance:
+                raise ValueError(f"frozen graph differs from eager by {diff:.2e} at {h}x{w}")
+    return frozen
+
+
+def accelerate(model: nn.Module, *, tolerance: float = 1e-5) -> nn.Module:
+    """Compiles the backbone of a loaded CPU model when that is measured faster.
+
+    Args:
+        model: A model from :func:`wne.load` (a backbone, or one wrapped in
+            :class:`~wne.NormEquivariant`), in eval mode, on the CPU.
+        tolerance: Largest accepted max-abs difference to eager on the checks.
+
+    Returns:
+        A wrapped model: ``model`` itself, its backbone replaced in place when it was
+        compiled. A bare backbone: its compiled stand-in (carrying the same
+        ``wne_config``). Either unchanged when nothing is compiled: other
+        architectures, a GPU model, training mode, ``WNE_FAST=0`` in the environment,
+        or a failed check (logged).
+    """
+    if os.environ.get("WNE_FAST", "1") == "0":
+        return model
+    wrapped = isinstance(model, NormEquivariant)
+    backbone = model.backbone if wrapped else model
+    arch = _arch(model) or _arch(backbone)
+    if arch not in ACCELERATED_ARCHS or isinstance(backbone, _Frozen):
+        return model
+    params = list(backbone.parameters())
+    if model.training or (params and params[0].device.type != "cpu"):
+        return model
+    channels = int(getattr(backbone, "channels", 1))
+    try:
+        frozen = _freeze(backbone, channels, tolerance)
+    except Exception as exc:  # any failure keeps the eager model
+        log.warning("kept the eager %s backbone (no frozen graph): %s", arch, exc)
+        return model
+    if wrapped:
+        model.backbone = frozen
+        return model
+    frozen.wne_config = getattr(model, "wne_config", None)
+    return frozen
