@@ -19,7 +19,7 @@ import wne
 from wne import models
 from wne.imageio import list_images, read_image
 from wne.lab import train
-from wne.lab.data import PatchSampler, load_folder, step_generator
+from wne.lab.data import DevicePatchSampler, PatchSampler, load_folder, step_generator
 
 TINY = {
     "dncnn": {"depth": 4, "width": 8},
@@ -139,6 +139,26 @@ def test_resume_with_a_different_recipe_is_refused(image_dir: Path, tmp_path: Pa
     assert not (tmp_path / "ck").exists()
 
 
+def test_device_sampler_run_records_it_and_resumes_exactly(image_dir: Path, tmp_path: Path) -> None:
+    """--sampler device (the GPU path, here on the CPU) trains, records its sampler in the
+    recipe, reads the loss back every --sync-every steps without changing the result,
+    resumes exactly, and refuses to resume a host-sampled state."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    extra = ("--sampler", "device", "--sync-every", "7")
+    full = train.train(train.parse_args(_args(image_dir, a, "dncnn", "wne", 20, *extra)))
+    train.train(
+        train.parse_args(_args(image_dir, b, "dncnn", "wne", 20, *extra, "--stop-after", "9"))
+    )
+    resumed = train.train(train.parse_args(_args(image_dir, b, "dncnn", "wne", 20, *extra)))
+    assert resumed["val_psnr"] == full["val_psnr"] and resumed["start_step"] == 9
+    cfg = json.loads((a / "ck" / "config.json").read_text())
+    assert cfg["recipe"]["sampler"] == "device"
+    c = tmp_path / "c"
+    train.train(train.parse_args(_args(image_dir, c, "dncnn", "wne", 20, "--stop-after", "5")))
+    with pytest.raises(SystemExit, match="sampler"):
+        train.train(train.parse_args(_args(image_dir, c, "dncnn", "wne", 20, *extra)))
+
+
 def test_plain_and_wne_see_identical_batches() -> None:
     """The per-step sampler depends on (seed, step, rank) only, so twins get the same data."""
     imgs = [np.arange(40 * 40, dtype=np.float32).reshape(40, 40) / 1600] * 3
@@ -147,6 +167,39 @@ def test_plain_and_wne_see_identical_batches() -> None:
     x2 = s.sample(4, step_generator(0, 7))
     x3 = s.sample(4, step_generator(0, 8))
     assert torch.equal(x1, x2) and not torch.equal(x1, x3)
+
+
+def _dihedral_crops(im: np.ndarray, p: int) -> set[bytes]:
+    t = torch.from_numpy(im)
+    out = set()
+    for top in range(im.shape[0] - p + 1):
+        for left in range(im.shape[1] - p + 1):
+            crop = t[top : top + p, left : left + p]
+            for k in range(4):
+                r = torch.rot90(crop, k, dims=(0, 1))
+                out |= {r.contiguous().numpy().tobytes(), r.flip(1).contiguous().numpy().tobytes()}
+    return out
+
+
+def test_device_sampler_draws_dihedral_crops_of_each_image() -> None:
+    """The GPU sampler (run here on the CPU) gives, per step and seed, a fixed batch of
+    patches, each a rotation/flip of a crop lying inside its own image (images of
+    different sizes: the padding of the stack is never sampled); all 8 transforms occur."""
+    rng = np.random.default_rng(0)
+    imgs = [rng.random((14, 19), dtype=np.float32), rng.random((21, 12), dtype=np.float32)]
+    s = DevicePatchSampler(imgs, 6, "cpu")
+    x1 = s.sample(300, step_generator(0, 5, device="cpu"))
+    assert x1.shape == (300, 1, 6, 6) and x1.dtype == torch.float32
+    assert torch.equal(x1, s.sample(300, step_generator(0, 5, device="cpu")))
+    assert not torch.equal(x1, s.sample(300, step_generator(0, 6, device="cpu")))
+    allowed = _dihedral_crops(imgs[0], 6) | _dihedral_crops(imgs[1], 6)
+    assert all(x1[k, 0].contiguous().numpy().tobytes() in allowed for k in range(300))
+    # each transform of one fixed asymmetric crop shows up somewhere in a large batch
+    flat = np.arange(36, dtype=np.float32).reshape(6, 6) / 36
+    one = DevicePatchSampler([flat], 6, "cpu").sample(400, step_generator(1, 0))
+    assert len({one[k, 0].numpy().tobytes() for k in range(400)}) == 8
+    with pytest.raises(ValueError, match="smaller than the patch"):
+        DevicePatchSampler([np.zeros((5, 30), np.float32)], 6, "cpu")
 
 
 def test_patches_are_the_8_bit_values_over_255(image_dir: Path) -> None:
