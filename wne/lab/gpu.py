@@ -690,7 +690,11 @@ def prepare(state: Path, data: Path) -> None:
 
 
 def adopt(
-    state: Path, root: Path, results: Path | None = None, gpu_name: str | None = None
+    state: Path,
+    root: Path,
+    results: Path | None = None,
+    gpu_name: str | None = None,
+    families: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """Writes the run book's finished checkpoints as the catalog's GPU-trained entries.
 
@@ -709,6 +713,7 @@ def adopt(
         root: The checkpoint folder to write into (``checkpoints``).
         results: Where the results go (none: not copied).
         gpu_name: The GPU's name, for runs that did not record it (``recipe.gpu``).
+        families: Only these families' checkpoints (default: every finished one).
 
     Returns:
         Run book key → catalog key of every checkpoint written.
@@ -722,9 +727,13 @@ def adopt(
 
     plan = load_plan(state)
     prog = _progress(state)
-    done = (
-        [u.key for u in units(plan) if u.kind == "train" and u.name in prog["done"]] if plan else []
-    )
+    done = [
+        u.key
+        for u in (units(plan) if plan else [])
+        if u.kind == "train"
+        and u.name in prog["done"]
+        and (families is None or _family(u.key) in families)
+    ]
     if not done:
         raise SystemExit(f"no finished checkpoint in {state}: run `next` until training is done")
     summary_path = state / "results" / "set12" / "summary.json"
@@ -794,7 +803,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--families",
         default=",".join(FAMILIES),
-        help="families to train (first next only; e.g. dncnn when one job is all there is)",
+        help="families to train (first next only; e.g. dncnn when one job is all there is); "
+        "adopt: the families to adopt",
     )
     p.add_argument(
         "--lr",
@@ -830,7 +840,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare(state, args.data)
         return 0
     if args.command == "adopt":
-        adopt(state, args.root, args.results, args.gpu_name)
+        families = [f.strip() for f in args.families.split(",") if f.strip()]
+        adopt(state, args.root, args.results, args.gpu_name, families)
         return 0
     if args.command == "restore":
         if args.src is None:
