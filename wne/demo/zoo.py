@@ -74,7 +74,7 @@ def describe_model(model: nn.Module) -> Slot | None:
     if cfg is None or cfg.sigma_train is None:
         return None
     found = catalog.describe(cfg.arch, cfg.wrapper)
-    if found is None or not found[0].sigmas:
+    if found is None or not (found[0].sigmas or found[0].gpu):
         return None
     family, variant = found
     return family.id, variant, round(float(cfg.sigma_train))
