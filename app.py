@@ -112,13 +112,14 @@ def _controls(h: DemoHandlers, first_image: str | None) -> dict[str, Any]:
     with gr.Accordion("About the noise types", open=False):
         gr.Markdown(content.NOISE_HELP)
     c["sigma_train"], c["backbones"] = control(p["sigma_train"]), control(p["backbones"])
+    c["checkpoint"] = control(p["checkpoint"], elem_id="checkpoint")
     c["run"] = gr.Button("Denoise & compare", variant="primary", elem_id="run")
     with gr.Accordion("More settings", open=False):
         for name in ("order", "seed", "max_side", "clip"):
             c[name] = control(p[name])
         c["live"] = gr.Checkbox(True, label="re-run when a slider is released")
     with gr.Accordion("Available models", open=False):
-        gr.Markdown(h.zoo.summary_markdown())
+        gr.Markdown(h.models_markdown())
     return c
 
 

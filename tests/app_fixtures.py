@@ -71,9 +71,18 @@ def make_tiny_demo_model(family: str, variant: str, seed: int) -> nn.Module:
     return wne.NormEquivariant(model) if variant == "wne" else model
 
 
-def save_demo_checkpoint(root: Path, family: str, variant: str, sigma: int, seed: int) -> Path:
-    """Writes one tiny checkpoint under ``root/<catalog key>``; returns its folder."""
-    key = wne.catalog.key(family, variant, sigma)
+def save_demo_checkpoint(
+    root: Path,
+    family: str,
+    variant: str,
+    sigma: int,
+    seed: int,
+    size: str = "cpu",
+    set12_psnr: float | None = None,
+) -> Path:
+    """Writes one tiny checkpoint under ``root/<catalog key>`` (of that size, with a
+    recorded Set12 PSNR at σ_train if given); returns its folder."""
+    key = wne.catalog.key(family, variant, sigma, size)
     arch, kwargs = TINY_ARCH[family]
     wne.save(
         make_tiny_demo_model(family, variant, seed),
@@ -83,6 +92,7 @@ def save_demo_checkpoint(root: Path, family: str, variant: str, sigma: int, seed
         arch_kwargs=kwargs,
         sigma_train=sigma,
         recipe={"note": "random init, tests only"},
+        metrics={} if set12_psnr is None else {"set12": {"psnr_matched": set12_psnr}},
     )
     return root / key
 

@@ -61,6 +61,7 @@ BASE_ARGS: dict[str, Any] = {
     "photons": 20.0,
     "read_noise": 1.0,
     "quality": 30,
+    "checkpoint": "best",
 }
 """The ``/denoise`` arguments every case starts from (a = 1, b = 0: the target is the
 image itself, so a correct result can be checked against the expected pixels). All of them:

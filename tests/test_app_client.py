@@ -51,8 +51,27 @@ def test_public_endpoints_are_exactly_the_documented_ones(served: tuple[Any, Any
     info = client.view_api(print_info=False, return_format="dict")
     assert set(info["named_endpoints"]) == {"/denoise", "/equivariance", "/sweep", "/inside"}
     params = [p["parameter_name"] for p in info["named_endpoints"]["/denoise"]["parameters"]]
-    # the noise parameters (issue 14) come last, so older positional calls keep working
-    assert params == ["image", *GOOD, "noise", "photons", "read_noise", "quality"]
+    # the noise parameters (issue 14), then the checkpoint choice (issue 16) come last, so
+    # older positional calls keep working
+    later = ["noise", "photons", "read_noise", "quality", "checkpoint"]
+    assert params == ["image", *GOOD, *later]
+
+
+def test_the_checkpoint_argument_says_which_checkpoints_run(served: tuple[Any, Any]) -> None:
+    """`checkpoint` (default: the best available) picks the checkpoints; the summary is keyed by
+    the ones that ran, and a size the server does not have is reported per model."""
+    from gradio_client import handle_file
+
+    _, client = served
+    image = handle_file(str(PARROTS))
+    *_, best = client.predict(image=image, backbones=["dncnn"], max_side=48, api_name="/denoise")
+    assert best["settings"]["checkpoint"] == "best"
+    assert set(best["models"]) == {"dncnn-plain-s25", "dncnn-wne-s25"}
+    *_, gpu = client.predict(
+        image=image, backbones=["dncnn"], max_side=48, checkpoint="gpu", api_name="/denoise"
+    )
+    assert not any(m["available"] for m in gpu["models"].values())
+    assert all("paper-size, GPU-trained" in m["message"] for m in gpu["models"].values())
 
 
 def test_each_endpoint_is_the_event_of_its_page_button(served: tuple[Any, Any]) -> None:

@@ -382,6 +382,126 @@ def test_zoo_reads_the_catalog_and_files_models_by_their_config(tmp_path: Path) 
     assert z.has("swinir", "wne", 50) and z.sigmas() == [50] and z.default_sigma() == 50
 
 
+def _sized_zoo(root: Path, psnr: dict[str, float | None]) -> Zoo:
+    """Tiny σ_train = 25 checkpoints: DnCNN twins at both sizes and CPU-sized SwinIR twins,
+    with the recorded Set12 PSNR of ``psnr`` (by key; a key left out is not written)."""
+    slots = [("dncnn", "plain"), ("dncnn", "wne"), ("swinir", "plain"), ("swinir", "wne")]
+    for i, (family, variant) in enumerate(slots):
+        for size in catalog.SIZES:
+            key = catalog.key(family, variant, 25, size)
+            if key in psnr:
+                save_demo_checkpoint(
+                    root, family, variant, 25, 10 * i + catalog.SIZES.index(size), size, psnr[key]
+                )
+    return Zoo.discover(root, device="cpu", hub_repo="")
+
+
+CPU_AND_GPU = {
+    "dncnn-plain-s25": 29.57,
+    "dncnn-wne-s25": 29.19,
+    "dncnn-plain-s25-gpu": 29.83,
+    "dncnn-wne-s25-gpu": 29.65,
+    "swinir-plain-s25": 28.22,
+    "swinir-wne-s25": 29.04,
+}
+
+
+def test_demo_prefers_the_best_checkpoint_of_each_slot(tmp_path: Path) -> None:
+    """ "best" takes, per backbone, the size whose checkpoints record the higher Set12 PSNR
+    (from config.json, not from the key): swapping the numbers swaps the choice. Twins stay
+    together (a size with both variants beats one with more dB but one variant missing; the
+    mean decides, not one slot), checkpoints without numbers keep the catalog's order."""
+
+    def picked(zoo: Zoo) -> list[str | None]:
+        return [zoo.checkpoint("dncnn", v, 25) for v in ("plain", "wne")]
+
+    zoo = _sized_zoo(tmp_path / "a", CPU_AND_GPU)
+    assert zoo.choice == "best" and zoo.sizes() == ["cpu", "gpu"]
+    assert picked(zoo) == ["dncnn-plain-s25-gpu", "dncnn-wne-s25-gpu"]
+    assert zoo.get("dncnn", "wne", 25) is zoo.models["dncnn-wne-s25-gpu"]
+    assert zoo.checkpoint("swinir", "wne", 25) == "swinir-wne-s25"  # no GPU one: the CPU one
+    table = zoo.summary_markdown()
+    assert "paper-size, GPU-trained" in table and "`dncnn-wne-s25-gpu`: 29.65 dB" in table
+
+    swapped = {k: v - 1.0 if k.endswith("-gpu") else v for k, v in CPU_AND_GPU.items()}
+    assert picked(_sized_zoo(tmp_path / "b", swapped)) == ["dncnn-plain-s25", "dncnn-wne-s25"]
+    # GPU plain +1 dB but GPU WNE −1.5 dB: the pair's mean decides, for both slots
+    mixed = {**CPU_AND_GPU, "dncnn-plain-s25-gpu": 30.57, "dncnn-wne-s25-gpu": 27.69}
+    assert picked(_sized_zoo(tmp_path / "c", mixed)) == ["dncnn-plain-s25", "dncnn-wne-s25"]
+    lonely = {k: v for k, v in CPU_AND_GPU.items() if k != "dncnn-wne-s25-gpu"}
+    assert picked(_sized_zoo(tmp_path / "d", lonely)) == ["dncnn-plain-s25", "dncnn-wne-s25"]
+    unscored = dict.fromkeys(CPU_AND_GPU, None)
+    assert picked(_sized_zoo(tmp_path / "e", unscored)) == ["dncnn-plain-s25", "dncnn-wne-s25"]
+    cpu_unscored = {**CPU_AND_GPU, "dncnn-plain-s25": None, "dncnn-wne-s25": None}
+    assert picked(_sized_zoo(tmp_path / "f", cpu_unscored))[0] == "dncnn-plain-s25-gpu"
+
+
+def test_the_cpu_sized_checkpoints_stay_selectable_and_the_page_names_what_ran(
+    tmp_path: Path,
+) -> None:
+    """The "checkpoint" setting picks a size (or the best); the API's scores are keyed by the
+    checkpoint that ran, the panel and the notes say which; a size a slot lacks is reported."""
+    h = DemoHandlers(_sized_zoo(tmp_path, CPU_AND_GPU))
+    spec = h.params()["checkpoint"]
+    assert spec.default == "best" and spec.values == ["best", *catalog.SIZES]
+    img = _scene(24, 24)
+    best = h.denoise(img, backbones=["dncnn", "swinir"])
+    assert best.summary["settings"]["checkpoint"] == "best"
+    assert set(best.summary["models"]) == {
+        "dncnn-plain-s25-gpu",
+        "dncnn-wne-s25-gpu",
+        "swinir-plain-s25",
+        "swinir-wne-s25",
+    }
+    assert "paper-size, GPU-trained" in best.panels[0].header
+    assert any("`dncnn-wne-s25-gpu`" in n and "29.65" in n for n in best.summary["notes"])
+    cpu = h.denoise(img, backbones=["dncnn"], checkpoint="cpu")
+    assert set(cpu.summary["models"]) == {"dncnn-plain-s25", "dncnn-wne-s25"}
+    assert "CPU-sized" in cpu.panels[0].header
+    ran = {k: m["psnr"] for k, m in {**best.summary["models"], **cpu.summary["models"]}.items()}
+    assert ran["dncnn-wne-s25"] != ran["dncnn-wne-s25-gpu"]  # another model did run
+    gpu = h.denoise(img, backbones=["swinir"], checkpoint="gpu")
+    assert not gpu.summary["models"]["swinir-wne-s25"]["available"]
+    assert (
+        "no paper-size, GPU-trained checkpoint"
+        in gpu.summary["models"]["swinir-wne-s25"]["message"]
+    )
+    eq = h.equivariance(img, a=0.5, b=0.1, backbone="dncnn", checkpoint="cpu")
+    assert set(eq.summary["defects"]) == {"dncnn-plain-s25", "dncnn-wne-s25"}
+    sweep = h.sweep(img, backbones=["dncnn"], checkpoint="gpu")
+    assert "`dncnn-plain-s25-gpu`" in sweep.notes
+    with pytest.raises(DemoInputError, match="checkpoint must be one of"):
+        h.denoise(img, checkpoint="biggest")
+    only_cpu = DemoHandlers(_sized_zoo(tmp_path / "cpu", {"dncnn-plain-s25": 29.57}))
+    labels = dict((v, k) for k, v in only_cpu.params()["checkpoint"].choices)
+    assert labels["gpu"].endswith("(no models)") and not labels["cpu"].endswith("(no models)")
+
+
+def test_cpu_default_falls_back_to_cpu_sized_checkpoints_that_fit_the_latency_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU, when the best checkpoints' fitted model time misses the target even at 128 px,
+    the default becomes the CPU-sized ones (with a note on the page); when they fit, "best"."""
+    from wne.demo import handlers as hd
+
+    monkeypatch.delenv("WNE_DEMO_MAX_SIDE", raising=False)
+    zoo = _sized_zoo(tmp_path, CPU_AND_GPU)
+    fits = {"best": (0.1, 1e-6), "cpu": (0.1, 1e-6)}
+    monkeypatch.setattr(hd, "latency_fit", lambda z, settings: fits[z.choice])
+    cfg = DemoConfig.for_zoo(zoo, target_seconds=1.8)
+    assert cfg.default_checkpoint == "best" and not cfg.notes
+    fits["best"] = (0.1, 3e-4)  # 5 s at 128 px
+    cfg = DemoConfig.for_zoo(zoo, target_seconds=1.8)
+    assert cfg.default_checkpoint == "cpu" and cfg.default_max_side == 512
+    assert "CPU-sized" in cfg.notes[0]
+    h = DemoHandlers(zoo, cfg)
+    assert h.params()["checkpoint"].default == "cpu" and cfg.notes[0] in h.models_markdown()
+    assert set(h.denoise(_scene(24, 24), backbones=["dncnn"]).summary["models"]) == {
+        "dncnn-plain-s25",
+        "dncnn-wne-s25",
+    }
+
+
 def test_unavailable_device_falls_back_to_the_cpu(
     ckpt_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

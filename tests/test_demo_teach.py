@@ -31,6 +31,7 @@ from wne.demo.settings import (
     INSIDE_PARAMS,
     NOISE_CONTROLS,
     NOISE_TYPES,
+    OPTIONAL_CONTROLS,
     DemoInputError,
     Settings,
     params,
@@ -258,11 +259,13 @@ def test_bad_noise_arguments_are_refused_naming_them(
 
 
 def test_noise_settings_are_defined_once_and_come_last() -> None:
-    """New settings are the last fields (older positional calls keep working); the page shows
-    only the level controls of the chosen type; the dark-photo scenario is low light."""
+    """New settings are the last fields (older positional calls keep working): the noise ones,
+    then the checkpoint choice; the page shows only the level controls of the chosen type;
+    the dark-photo scenario is low light."""
     spec = params()
-    assert list(spec)[-len(NOISE_CONTROLS) - 1 : -1] == list(NOISE_CONTROLS)
-    assert INSIDE_PARAMS[-len(NOISE_CONTROLS) :] == NOISE_CONTROLS
+    assert (*NOISE_CONTROLS, "checkpoint") == OPTIONAL_CONTROLS
+    assert list(spec)[-len(OPTIONAL_CONTROLS) - 1 : -1] == list(OPTIONAL_CONTROLS)
+    assert INSIDE_PARAMS[-len(OPTIONAL_CONTROLS) :] == OPTIONAL_CONTROLS
     assert spec["noise"].default == "gaussian" and spec["noise"].values == list(NOISE_TYPES)
     assert "not zero-mean" in dict((v, k) for k, v in spec["noise"].choices)["rayleigh"]
     assert shown_noise_controls("gaussian") == {
@@ -292,7 +295,7 @@ def test_noise_settings_are_defined_once_and_come_last() -> None:
 def test_the_inside_function_names_its_api_parameters(
     handlers: DemoHandlers, tmp_path: Path
 ) -> None:
-    """One function serves the tab and /inside: image + INSIDE_PARAMS (noise ones optional),
+    """One function serves the tab and /inside: image + INSIDE_PARAMS (later ones optional),
     PNG files equal to the view's pictures, JSON numbers, the tab's page updates."""
     import gradio as gr
 
@@ -304,7 +307,7 @@ def test_the_inside_function_names_its_api_parameters(
     fns = Endpoints(handlers, OutputFiles(tmp_path / "out"), [examples])
     sig = inspect.signature(fns.inside)
     assert list(sig.parameters) == ["image", *INSIDE_PARAMS, "progress"]
-    assert all(sig.parameters[n].default is not inspect.Parameter.empty for n in NOISE_CONTROLS)
+    assert all(sig.parameters[n].default is not inspect.Parameter.empty for n in OPTIONAL_CONTROLS)
     gallery, numbers, page = fns.inside(str(PARROTS), 0.5, 0.2, 25, 0, 25, "swinir", 64, False)
     view = handlers.inside(str(PARROTS), **SHIFT, backbone="swinir", max_side=64)
     assert len(gallery) == 8 and numbers == json.loads(json.dumps(view.summary))

@@ -358,6 +358,27 @@ def test_sigma_train_selects_matching_keys(tmp_path: Path) -> None:
         "dncnn-wne-s25",
         "dncnn-plain-s25",
     }
+
+
+def test_sigma_train_takes_one_checkpoint_size_of_the_catalog(tmp_path: Path) -> None:
+    """The CPU-sized catalog checkpoints by default, the GPU-trained ones with --size gpu,
+    both with --size all; a key outside the catalog is always taken."""
+    root = tmp_path / "ckpt"
+    for key in ("dncnn-wne-s25", "dncnn-wne-s25-gpu", "my-own-s25"):
+        _save_wne(root, key)
+    data = _write_images(tmp_path / "data", n=1, size=16)
+    base = ["--sigma-train", "25", "--root", str(root), "--data", str(data), "--sigmas", "20"]
+    base += ["--draws", "1", "--device", "cpu", "--quiet", "--no-paper-overlay"]
+    for i, (size, want) in enumerate(
+        (
+            ([], {"dncnn-wne-s25", "my-own-s25"}),
+            (["--size", "gpu"], {"dncnn-wne-s25-gpu", "my-own-s25"}),
+            (["--size", "all"], {"dncnn-wne-s25", "dncnn-wne-s25-gpu", "my-own-s25"}),
+        )
+    ):
+        out = tmp_path / f"out{i}"
+        assert ev.main([*base, "--out", str(out), *size]) == 0
+        assert {r["model"] for r in _read_csv(out / "psnr.csv")} == want
     assert json.loads((out / "summary.json").read_text())["run"]["paper_overlay"] is False
 
 

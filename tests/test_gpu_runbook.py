@@ -126,6 +126,55 @@ def test_run_book_dry_run_resumes_from_carried_state(
     assert split.keys() == solo.keys()
     assert all(torch.equal(split[k], solo[k]) for k in split)
 
+    # into the tree: the finished DnCNN twins become the catalog's -gpu entries
+    _adopt_into_the_tree(final, tmp_path / "tree", capsys)
+
+
+def _adopt_into_the_tree(final: Path, tree: Path, capsys: Any) -> None:
+    """`adopt` writes the catalog's GPU entries (verified, same tensors, recipe with the GPU's
+    name, Set12 numbers as --write-metrics stores them) and the results under their keys;
+    it refuses a family the catalog has no GPU recipe for and a GPU it cannot name."""
+    import wne
+    from wne.lab.report import headline_metrics
+
+    base = ["adopt", "--state", str(final), "--root", str(tree / "checkpoints")]
+    with pytest.raises(SystemExit, match="swinir-plain-s25-gpu"):
+        gpu.main([*base, "--gpu-name", "stand-in"])  # no SwinIR GPU recipe in the catalog
+    with pytest.raises(SystemExit, match="--gpu-name"):
+        gpu.main([*base, "--families", "dncnn"])  # a CPU dry run records no GPU
+    results = tree / "assets" / "gpu"
+    argv = [*base, "--families", "dncnn", "--gpu-name", "stand-in", "--results", str(results)]
+    assert gpu.main(argv) == 0
+    capsys.readouterr()
+    summary = json.loads((final / "results" / "set12" / "summary.json").read_text())
+    for variant in ("plain", "wne"):
+        old, new = f"dncnn-{variant}-s25", wne.catalog.key("dncnn", variant, 25, "gpu")
+        model = wne.load(new, root=tree / "checkpoints", source="local")
+        cfg = model.wne_config
+        assert (cfg.key, cfg.wrapper) == (new, "wne" if variant == "wne" else "none")
+        assert cfg.recipe["gpu"] == "stand-in" and cfg.recipe["run_book_key"] == old
+        assert cfg.metrics["set12"] == headline_metrics(summary, old)
+        assert (
+            "Set12 (2 images, 1 noise draw)"
+            in (tree / "checkpoints" / new / "README.md").read_text()
+        )
+        before = load_file(str(final / "checkpoints" / old / "model.safetensors"))
+        after = load_file(str(tree / "checkpoints" / new / "model.safetensors"))
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    moved = json.loads((results / "set12" / "summary.json").read_text())
+    assert set(moved["models"]) == {
+        "dncnn-plain-s25-gpu",
+        "dncnn-wne-s25-gpu",
+        "swinir-plain-s25",
+        "swinir-wne-s25",
+    }
+    psnr = (results / "set12" / "psnr.csv").read_text()
+    assert (
+        psnr.replace("-s25-gpu", "-s25") == (final / "results" / "set12" / "psnr.csv").read_text()
+    )
+    assert (results / "set12" / "mismatch.png").is_file()
+    assert (results / "demo-timing.json").is_file() and (results / "bench").is_dir()
+
 
 def test_state_parts_respect_the_file_limits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

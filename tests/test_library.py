@@ -28,10 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_catalog_keys_are_unique_and_round_trip() -> None:
     """Every key is built by catalog.key from its entry's fields, and get() returns it."""
     keys = catalog.keys()
-    assert len(keys) == len(set(keys)) == 13
+    assert len(keys) == len(set(keys)) == 15
     for k in keys:
         e = catalog.get(k)
-        assert e.key == k == catalog.key(e.family.id, e.variant, e.sigma_train)
+        assert e.key == k == catalog.key(e.family.id, e.variant, e.sigma_train, e.size)
+    assert [e.key for e in catalog.entries(size="gpu")] == keys[13:]
+    assert keys[13:] == ["dncnn-plain-s25-gpu", "dncnn-wne-s25-gpu"]
     assert keys[:5] == [
         "dncnn-plain-s25",
         "dncnn-wne-s25",
@@ -60,10 +62,14 @@ def test_catalog_twins_share_every_recipe_field() -> None:
     """Plain and WNE twins are trained by the same recipe (only the wrapper differs)."""
     for e in catalog.entries():
         if e.variant == "wne":
-            twin = catalog.get(catalog.key(e.family.id, "plain", e.sigma_train))
+            twin = catalog.get(catalog.key(e.family.id, "plain", e.sigma_train, e.size))
             assert twin.recipe() == e.recipe() and twin.recipe(paper=True) == e.recipe(paper=True)
     assert catalog.get("dncnn-wne-s25").recipe().steps == 6000  # the σ-specific override
     assert catalog.get("dncnn-wne-s10").recipe().steps == 3000
+    gpu = catalog.get("dncnn-wne-s25-gpu")
+    assert (gpu.size, gpu.size_label) == ("gpu", "paper-size, GPU-trained")
+    assert dict(gpu.recipe().arch_kwargs) == dict(gpu.recipe(paper=True).arch_kwargs)
+    assert gpu.recipe().steps == 3200 and gpu.recipe(paper=True).steps == 500_000
 
 
 def test_catalog_rejects_unknown_keys_and_slots() -> None:
@@ -73,6 +79,8 @@ def test_catalog_rejects_unknown_keys_and_slots() -> None:
         catalog.key("fdncnn-ne", "wne", 25)
     with pytest.raises(ValueError, match="family 'resnet'"):
         catalog.key("resnet", "plain", 25)
+    with pytest.raises(ValueError, match="size 'tpu'"):
+        catalog.key("dncnn", "plain", 25, "tpu")
 
 
 def _key_builders(path: Path) -> list[str]:

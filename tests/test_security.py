@@ -148,7 +148,8 @@ def _raw_denoise(client: Any, image: Any) -> tuple[str, str]:
 
     base = client.src.rstrip("/")
     data = [image, 1.0, 0.0, 0, 0, 25, ["dncnn"], "shift-then-noise", 64, False]
-    data += ["gaussian", 20.0, 1.0, 30]  # raw HTTP calls send every input (noise: issue 14)
+    # raw HTTP calls send every input (noise: issue 14, checkpoint: issue 16)
+    data += ["gaussian", 20.0, 1.0, 30, "best"]
     with httpx.Client(timeout=120) as http:
         r = http.post(f"{base}/gradio_api/call/denoise", json={"data": data})
         r.raise_for_status()

@@ -7,7 +7,8 @@
 - The claim the project exists for, on the real weights: WNE beats its plain twin by
   several dB away from σ_train, and is equivariant where the plain model is not.
 - The numbers written in three places (each ``config.json``'s ``metrics.set12``,
-  ``assets/results/sigma*/summary.json``, the lab book ``assets/results/README.md``)
+  ``assets/results/sigma*/summary.json`` or, for the GPU-trained checkpoints,
+  ``assets/results/gpu-h200/set12/summary.json``, the lab book ``assets/results/README.md``)
   agree with each other, and (slow) with a fresh Set12 evaluation computed here
   independently of the lab's code.
 
@@ -39,7 +40,13 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "shipped.json"
 IMAGE = ROOT / "assets" / "examples" / "caps.png"
 SEED = 1234
 SET12 = ROOT.parent / "shared" / "data" / "set12"
-PAIRS_25 = [("dncnn-plain-s25", "dncnn-wne-s25"), ("swinir-plain-s25", "swinir-wne-s25")]
+PAIRS_25 = [
+    ("dncnn-plain-s25", "dncnn-wne-s25"),
+    ("swinir-plain-s25", "swinir-wne-s25"),
+    ("dncnn-plain-s25-gpu", "dncnn-wne-s25-gpu"),
+]
+GPU_RESULTS = RESULTS / "gpu-h200" / "set12"
+"""The Set12 evaluation of the GPU-trained checkpoints (run on the GPU that trained them)."""
 
 
 @cache
@@ -120,7 +127,8 @@ def test_shipped_models_defect_wne_exact_plain_not(key: str) -> None:
 
 
 def _summary(key: str) -> dict:
-    folder = RESULTS / f"sigma{catalog.get(key).sigma_train:g}"
+    entry = catalog.get(key)
+    folder = GPU_RESULTS if entry.size == "gpu" else RESULTS / f"sigma{entry.sigma_train:g}"
     return json.loads((folder / "summary.json").read_text())["models"][key]
 
 

@@ -416,6 +416,40 @@ def load(
         raise
 
 
+def _card_summary(recipe: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The model card's training and Set12 lines, from what the config records."""
+    lines = []
+    if isinstance(recipe.get("steps"), int):
+        what = [f"{recipe['steps']} steps"]
+        if "batch" in recipe and "patch" in recipe:
+            what.append(f"batch {recipe['batch']} of {recipe['patch']}×{recipe['patch']} patches")
+        if "lr" in recipe:
+            what.append(f"peak learning rate {recipe['lr']:g}")
+        where = recipe.get("gpu") or recipe.get("device")
+        if where:
+            what.append(f"on {where}" + (f" ({recipe['device']})" if recipe.get("gpu") else ""))
+        if "torch" in recipe:
+            what.append(f"torch {recipe['torch']}")
+        wall = recipe.get("wall_time_s")
+        if isinstance(wall, int | float) and wall > 0:
+            what.append(f"{wall:g} s wall ({recipe['steps'] / wall:.1f} steps/s)")
+        lines += ["", "Training: " + ", ".join(what) + "."]
+    set12 = metrics.get("set12")
+    if isinstance(set12, dict) and "psnr_matched" in set12:
+        draws = set12.get("draws")
+        lines += [
+            "",
+            f"Set12 ({set12.get('n_images')} images, {draws} noise draw"
+            f"{'' if draws == 1 else 's'}): "
+            f"PSNR {set12['psnr_matched']:.2f} dB at σ_test = σ_train, "
+            f"{set12.get('psnr_sigma5', float('nan')):.2f} dB at σ_test = 5, "
+            f"{set12.get('psnr_sigma50', float('nan')):.2f} dB at σ_test = "
+            f"{set12.get('sigma50_at', 50):g}; largest NE defect "
+            f"{set12.get('ne_defect_max', float('nan')):.1e}.",
+        ]
+    return lines
+
+
 def _model_card(cfg: ModelConfig) -> str:
     wrapped = "WNE-wrapped (exactly normalization-equivariant)" if cfg.wrapper == "wne" else "plain"
     lines = [
@@ -436,6 +470,7 @@ def _model_card(cfg: ModelConfig) -> str:
         "",
         f"Architecture kwargs: `{json.dumps(cfg.arch_kwargs)}`",
     ]
+    lines += _card_summary(cfg.recipe, cfg.metrics)
     if cfg.metrics:
         lines += ["", "Metrics:", "", "```json", json.dumps(cfg.metrics, indent=2), "```"]
     lines += ["", f"Weights sha256: `{cfg.sha256}`", ""]

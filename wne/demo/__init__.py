@@ -3,7 +3,8 @@
 - :mod:`wne.demo.settings`: the request's settings defined once (defaults, ranges,
   labels) and the single validation layer (raw values → :class:`Settings`).
 - :mod:`wne.demo.imaging`: safe image reading/conversion and display helpers.
-- :mod:`wne.demo.zoo`: discovering the catalogued checkpoints, loading each model once.
+- :mod:`wne.demo.zoo`: discovering the catalogued checkpoints, loading each model once, and
+  choosing the checkpoint of a slot (the best available by recorded Set12 PSNR, or a size).
 - :mod:`wne.demo.compare`: comparison, equivariance map and noise sweep (noise types).
 - :mod:`wne.demo.inside`: the WNE pipeline step by step (the Inside WNE tab, ``/inside``).
 - :mod:`wne.demo.handlers`: request handlers (validate, read, compute through the GPU hook).

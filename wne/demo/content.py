@@ -89,7 +89,8 @@ shift applied to the noisy image an equivariant model gets the same PSNR at ever
 """
 API_DOCS = {
     "denoise": "Plain vs WNE comparison. Returns (noisy image, target image, gallery of "
-    "(output, caption) per model, JSON with settings, PSNR/SSIM (data range a) and timings).",
+    "(output, caption) per model, JSON with settings, and PSNR/SSIM (data range a) and timings "
+    "keyed by the checkpoint that ran).",
     "equivariance": "Defect maps |f(a·y+b) − (a·f(y)+b)| for one backbone. Returns (gallery of "
     "(map, caption), JSON with the relative and max defects).",
     "sweep": "Output PSNR vs the noise level (σ, photons at white or JPEG quality, by noise "

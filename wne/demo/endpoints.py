@@ -38,7 +38,7 @@ from wne.demo.settings import (
     COMPARE_PARAMS,
     EQUIVARIANCE_PARAMS,
     INSIDE_PARAMS,
-    NOISE_CONTROLS,
+    OPTIONAL_CONTROLS,
     SWEEP_PARAMS,
     params,
 )
@@ -139,13 +139,14 @@ class Endpoints:
         equivariance: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip,
             progress) -> (gallery of maps, defects, page updates)``.
         sweep: ``(image, a, b, seed, sigma_train, backbones, order, clip, noise,
-            read_noise, progress) -> ({title, rows, notes, x_title}, page updates)``.
+            read_noise, checkpoint, progress) -> ({title, rows, notes, x_title}, page
+            updates)``.
         inside: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip, noise,
-            photons, read_noise, quality, progress) -> (gallery of the steps' pictures,
-            numbers, page updates)``.
+            photons, read_noise, quality, checkpoint, progress) -> (gallery of the steps'
+            pictures, numbers, page updates)``.
 
-    ``denoise`` and ``equivariance`` also take ``noise, photons, read_noise, quality``
-    last (defaults: Gaussian noise, as before).
+    ``denoise`` and ``equivariance`` also take ``noise, photons, read_noise, quality,
+    checkpoint`` last (defaults: Gaussian noise and the best available checkpoints).
 
     Args:
         handlers: The handlers.
@@ -173,8 +174,9 @@ class Endpoints:
         import gradio as gr
 
         kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
-        # the noise settings came last (issue 14): direct calls may leave them out (Gaussian)
-        optional = {name: params()[name].default for name in NOISE_CONTROLS}
+        # settings added later (noise: issue 14, checkpoint: issue 16) come last: direct calls
+        # may leave them out (Gaussian noise, the best available checkpoints)
+        optional = {name: params()[name].default for name in OPTIONAL_CONTROLS}
         signature = inspect.Signature(
             [
                 inspect.Parameter("image", kind),

@@ -24,8 +24,9 @@ import torch
 from wne import catalog
 from wne.demo import compare as cmp
 from wne.demo.imaging import LoadedImage, load_image
-from wne.demo.inside import InsideView, inside_pipeline, inside_view
+from wne.demo.inside import InsidePipeline, InsideView, inside_pipeline, inside_view
 from wne.demo.settings import (
+    BEST,
     COMPARE_PARAMS,
     DEFAULT_BACKBONES,
     EQUIVARIANCE_PARAMS,
@@ -56,6 +57,7 @@ __all__ = [
     "DemoHandlers",
     "calibrate_max_side",
     "default_backbones",
+    "latency_fit",
 ]
 
 log = logging.getLogger(__name__)
@@ -78,12 +80,17 @@ class DemoConfig:
         max_side_limit: Largest working size accepted.
         results_dir: Folder of precomputed Set12 curves (None: none).
         examples_dir: Folder of example images and ``examples.json`` (None: none).
+        default_checkpoint: The ``checkpoint`` setting's default (a key of
+            :data:`~wne.demo.settings.CHECKPOINTS`).
+        notes: Start-up notes on these choices, for the page.
     """
 
     default_max_side: int = _SIDE.default
     max_side_limit: int = CPU_MAX_SIDE_LIMIT
     results_dir: Path | None = None
     examples_dir: Path | None = None
+    default_checkpoint: str = BEST
+    notes: tuple[str, ...] = ()
 
     @classmethod
     def for_device(cls, device: torch.device, **folders: Path | None) -> DemoConfig:
@@ -106,11 +113,14 @@ class DemoConfig:
         """Like :meth:`for_device`, with the CPU default sized for a latency target.
 
         On CPU (unless ``$WNE_DEMO_MAX_SIDE`` is set) the default comparison is
-        timed on small colour probes (:func:`calibrate_max_side`) and the default
+        timed on small colour probes (:func:`latency_fit`) and the default
         working size is the largest multiple of 16 in [128, 512] whose estimated
         model time stays within ``target_seconds`` (default ``$WNE_LATENCY_TARGET``
         or 1.8 s, which leaves room for I/O within a 3 s answer). This also warms
-        the models up.
+        the models up. When the best available checkpoints of the default comparison
+        are not the CPU-sized ones and miss the target even at 128 px (paper-size
+        models on a small CPU), the default becomes the CPU-sized checkpoints, with a
+        note; the best ones stay one click away.
         """
         base = cls.for_device(zoo.device, **folders)
         if zoo.device.type == "cuda" or _env_side(base.max_side_limit) or not zoo.models:
@@ -120,7 +130,24 @@ class DemoConfig:
                 target_seconds = float(os.environ.get("WNE_LATENCY_TARGET", "1.8"))
             except ValueError:
                 target_seconds = 1.8
-        return replace(base, default_max_side=calibrate_max_side(zoo, target_seconds))
+        settings = _default_settings(zoo)
+        lo, hi = 128, 512
+        fit = latency_fit(zoo.select(BEST), settings)
+        if _model_seconds(fit, lo) > target_seconds and _keys(zoo, BEST, settings) != _keys(
+            zoo, "cpu", settings
+        ):
+            slow = _model_seconds(fit, lo)
+            fit = latency_fit(zoo.select("cpu"), settings)
+            note = (
+                f"On this CPU the best available checkpoints would take {slow:.1f} s for the "
+                f"default comparison even at {lo} px (target {target_seconds:g} s): the default "
+                "is the CPU-sized checkpoints; choose 'best available' under 'checkpoints' for "
+                "the others."
+            )
+            log.info(note)
+            side = _side_for(fit, target_seconds, lo, hi)
+            return replace(base, default_max_side=side, default_checkpoint="cpu", notes=(note,))
+        return replace(base, default_max_side=_side_for(fit, target_seconds, lo, hi))
 
 
 def _env_side(limit: int) -> int | None:
@@ -140,31 +167,36 @@ def default_backbones(zoo: Zoo) -> tuple[str, ...]:
     return tuple(b for b in DEFAULT_BACKBONES if b in have) or tuple(have[:1])
 
 
-def calibrate_max_side(
-    zoo: Zoo,
-    target_seconds: float,
-    *,
-    probes: tuple[int, int] = (64, 128),
-    lo: int = 128,
-    hi: int = 512,
-) -> int:
-    """The largest working size (multiple of 16 in ``[lo, hi]``) meeting a model-time target.
+def _default_settings(zoo: Zoo) -> Settings:
+    """The default comparison's settings (CNN + transformer, plain + WNE, default σ_train)."""
+    return Settings(sigma_train=zoo.default_sigma(), backbones=default_backbones(zoo))
 
-    Times the default comparison (CNN + transformer, plain + WNE) on two square
-    colour probes (after a warm-up) and fits ``time = overhead + cost · pixels``
-    (convolutions and windowed attention scale with the pixel count).
+
+def _keys(zoo: Zoo, choice: str, settings: Settings) -> list[str | None]:
+    """The checkpoints a request's comparison runs under a checkpoint choice."""
+    view = zoo.select(choice)
+    return [
+        view.checkpoint(b, v, settings.sigma_train)
+        for b in settings.backbones
+        for v in catalog.FAMILIES[b].variants
+    ]
+
+
+def latency_fit(
+    zoo: Zoo, settings: Settings, probes: tuple[int, int] = (64, 128)
+) -> tuple[float, float]:
+    """Times a comparison on two square colour probes (after a warm-up) and fits
+    ``time = overhead + cost · pixels`` (convolutions and windowed attention scale with the
+    pixel count).
 
     Args:
-        zoo: The loaded models.
-        target_seconds: Model time allowed for a square colour image.
+        zoo: The loaded models (under the checkpoint choice to time).
+        settings: The comparison.
         probes: Sides of the two timing images.
-        lo: Smallest result.
-        hi: Largest result.
 
     Returns:
-        The working size in pixels.
+        ``(overhead seconds, seconds per pixel of the square side²)``.
     """
-    settings = Settings(sigma_train=zoo.default_sigma(), backbones=default_backbones(zoo))
 
     def probe(side: int) -> float:
         yy, xx = np.mgrid[0:side, 0:side] / side
@@ -178,18 +210,73 @@ def calibrate_max_side(
     t_small, t_big = probe(small), probe(big)
     cost = max(t_big - t_small, 1e-6) / (big * big - small * small)
     overhead = max(t_small - cost * small * small, 0.0)
-    budget = max(target_seconds - overhead, 0.0)
-    side = int(math.sqrt(budget / cost)) // 16 * 16
-    chosen = max(lo, min(hi, side))
     log.info(
-        "CPU calibration: default comparison %.2f s at %d px, %.2f s at %d px; working size %d px",
+        "CPU calibration (%s checkpoints): default comparison %.2f s at %d px, %.2f s at %d px",
+        zoo.choice,
         t_small,
         small,
         t_big,
         big,
-        chosen,
     )
+    return overhead, cost
+
+
+def _model_seconds(fit: tuple[float, float], side: int) -> float:
+    overhead, cost = fit
+    return overhead + cost * side * side
+
+
+def _side_for(fit: tuple[float, float], target_seconds: float, lo: int, hi: int) -> int:
+    """The largest multiple of 16 in ``[lo, hi]`` whose fitted model time meets the target."""
+    overhead, cost = fit
+    budget = max(target_seconds - overhead, 0.0)
+    side = int(math.sqrt(budget / cost)) // 16 * 16
+    chosen = max(lo, min(hi, side))
+    log.info("CPU calibration: working size %d px", chosen)
     return chosen
+
+
+def calibrate_max_side(
+    zoo: Zoo,
+    target_seconds: float,
+    *,
+    probes: tuple[int, int] = (64, 128),
+    lo: int = 128,
+    hi: int = 512,
+) -> int:
+    """The largest working size (multiple of 16 in ``[lo, hi]``) meeting a model-time target.
+
+    Times the default comparison (CNN + transformer, plain + WNE, the zoo's checkpoint
+    choice) with :func:`latency_fit`.
+
+    Args:
+        zoo: The loaded models.
+        target_seconds: Model time allowed for a square colour image.
+        probes: Sides of the two timing images.
+        lo: Smallest result.
+        hi: Largest result.
+
+    Returns:
+        The working size in pixels.
+    """
+    fit = latency_fit(zoo, _default_settings(zoo), probes)
+    return _side_for(fit, target_seconds, lo, hi)
+
+
+def _name_checkpoints(res: Any, zoo: Zoo, settings: Settings, backbone: str) -> Any:
+    """Names the checkpoints that ran in a computation's result: each run's ``key`` becomes
+    the key of the checkpoint the zoo's choice took (a slot without one keeps the catalog's
+    key), and the notes say which checkpoints ran where a backbone has several sizes."""
+    sigma = settings.sigma_train
+    if isinstance(res, cmp.Comparison):
+        for r in res.runs:
+            r.key = zoo.checkpoint(r.backbone, r.variant, sigma) or r.key
+    if isinstance(res, cmp.EquivarianceMap):
+        for e in res.runs:
+            e.key = zoo.checkpoint(res.backbone, e.variant, sigma) or e.key
+    shown = [backbone] if isinstance(res, cmp.EquivarianceMap | InsidePipeline) else None
+    res.notes += zoo.choice_notes(shown or settings.backbones, sigma)
+    return res
 
 
 class DemoHandlers:
@@ -232,17 +319,20 @@ class DemoHandlers:
         backbone: str | None = None,
         progress: cmp.Progress | None = None,
     ) -> Any:
+        zoo = self.zoo.select(settings.checkpoint)
+        bid = backbone or settings.backbones[0]
+        res: Any
         if kind == "compare":
-            return cmp.compare(self.zoo, clean, settings, progress)
-        if kind == "equivariance":
-            bid = backbone or settings.backbones[0]
-            return cmp.equivariance_map(self.zoo, clean, settings, bid, progress)
-        if kind == "sweep":
-            return cmp.noise_sweep(self.zoo, clean, settings, progress=progress)
-        if kind == "inside":
-            bid = backbone or settings.backbones[0]
-            return inside_pipeline(self.zoo, clean, settings, bid, progress)
-        raise ValueError(f"unknown computation {kind!r}")
+            res = cmp.compare(zoo, clean, settings, progress)
+        elif kind == "equivariance":
+            res = cmp.equivariance_map(zoo, clean, settings, bid, progress)
+        elif kind == "sweep":
+            res = cmp.noise_sweep(zoo, clean, settings, progress=progress)
+        elif kind == "inside":
+            res = inside_pipeline(zoo, clean, settings, bid, progress)
+        else:
+            raise ValueError(f"unknown computation {kind!r}")
+        return _name_checkpoints(res, zoo, settings, bid)
 
     def params(self) -> dict[str, Param]:
         """Every request argument's :class:`~wne.demo.settings.Param` for this hardware and
@@ -263,6 +353,16 @@ class DemoHandlers:
                 for label, value in st.choices
             ),
         )
+        have_sizes = self.zoo.sizes()
+        ck = spec["checkpoint"]
+        spec["checkpoint"] = replace(
+            ck,
+            default=self.config.default_checkpoint,
+            choices=tuple(
+                (label + ("" if value == BEST or value in have_sizes else " (no models)"), value)
+                for label, value in ck.choices
+            ),
+        )
         backbones = default_backbones(self.zoo) or DEFAULT_BACKBONES
         spec["backbones"] = replace(spec["backbones"], default=backbones)
         spec["backbone"] = replace(spec["backbone"], default=backbones[0])
@@ -273,6 +373,11 @@ class DemoHandlers:
             info=f"larger images are downscaled; above {cmp.TILE_SIZE} px the models run in tiles",
         )
         return spec
+
+    def models_markdown(self) -> str:
+        """The page's "Available models": the zoo's table and this configuration's notes."""
+        notes = "".join(f"\n- {n}" for n in self.config.notes)
+        return self.zoo.summary_markdown() + ("\n" + notes if notes else "")
 
     def inside_backbone(self) -> Param:
         """The Inside WNE tab's ``backbone`` (wrapped backbones only), defaulting to the

@@ -25,6 +25,8 @@ from wne import catalog
 
 __all__ = [
     "BACKBONE",
+    "BEST",
+    "CHECKPOINTS",
     "COMPARE_PARAMS",
     "DEFAULT_BACKBONES",
     "EQUIVARIANCE_PARAMS",
@@ -34,6 +36,7 @@ __all__ = [
     "NOISE_LEVEL",
     "NOISE_PARAMS",
     "NOISE_TYPES",
+    "OPTIONAL_CONTROLS",
     "ORDERS",
     "SWEEP_PARAMS",
     "DemoInputError",
@@ -82,6 +85,13 @@ NOISE_PARAMS: dict[str, tuple[str, ...]] = {
 """The settings each noise type uses (only these are shown on the page)."""
 DEFAULT_BACKBONES: tuple[str, ...] = ("dncnn", "swinir")
 """The backbones compared by default: a CNN and a transformer."""
+BEST = "best"
+CHECKPOINTS: dict[str, str] = {
+    BEST: "best available (highest Set12 PSNR)",
+    **{size: catalog.SIZE_LABELS[size] for size in catalog.SIZES},
+}
+"""Which checkpoint fills a slot (:meth:`wne.demo.zoo.Zoo.select`): the best available
+one (:data:`BEST`, ranked by the Set12 PSNR its ``config.json`` records), or one size."""
 
 
 class DemoInputError(ValueError):
@@ -127,6 +137,12 @@ def _spec(default: Any, param: Param) -> Any:
     return field(default=default, metadata={"param": replace(param, default=default)})
 
 
+def _choice(default: str, label: str, arg: str, options: Mapping[str, str], info: str = "") -> Any:
+    """A choice field whose values are the keys of ``options`` (value → its text on the page)."""
+    choices = tuple((text, key) for key, text in options.items())
+    return _spec(default, Param("choice", label, arg, choices=choices, info=info))
+
+
 _FAMILIES = tuple((f.label, f.id) for f in catalog.families(zoo_only=True))
 
 
@@ -153,6 +169,8 @@ class Settings:
         photons: Low light: expected photons per pixel at white.
         read_noise: Low light: the sensor's read noise in photo-electrons.
         quality: JPEG: the quality factor applied to the noisy image.
+        checkpoint: Which checkpoint of each model runs, a key of :data:`CHECKPOINTS`
+            (``"best"``: the best available by recorded Set12 PSNR).
     """
 
     a: float = _spec(
@@ -187,15 +205,7 @@ class Settings:
     backbones: tuple[str, ...] = _spec(
         DEFAULT_BACKBONES, Param("choices", "backbones", "backbones", choices=_FAMILIES)
     )
-    order: str = _spec(
-        "shift-then-noise",
-        Param(
-            "choice",
-            "order of operations",
-            "order of operations",
-            choices=tuple((text, key) for key, text in ORDERS.items()),
-        ),
-    )
+    order: str = _choice("shift-then-noise", "order of operations", "order of operations", ORDERS)
     max_side: int = _spec(
         256,
         Param(
@@ -219,15 +229,12 @@ class Settings:
     )
 
     # New fields go last: /denoise's older positional calls keep working.
-    noise: str = _spec(
+    noise: str = _choice(
         "gaussian",
-        Param(
-            "choice",
-            "noise type",
-            "noise type",
-            choices=tuple((text, key) for key, text in NOISE_TYPES.items()),
-            info="Rayleigh is not zero-mean; low light and JPEG report an equivalent σ",
-        ),
+        "noise type",
+        "noise type",
+        NOISE_TYPES,
+        "Rayleigh is not zero-mean; low light and JPEG report an equivalent σ",
     )
     photons: float = _spec(
         20.0,
@@ -266,6 +273,14 @@ class Settings:
         ),
     )
 
+    checkpoint: str = _choice(
+        BEST,
+        "checkpoints",
+        "checkpoint",
+        CHECKPOINTS,
+        "which trained models run; the notes name the checkpoints that ran",
+    )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the backbones as a list)."""
         out = asdict(self)
@@ -289,7 +304,11 @@ INSIDE_BACKBONE = replace(
 )
 """The "Inside WNE" tab's backbone: only the wrapped ones (API name ``backbone`` too)."""
 NOISE_CONTROLS: tuple[str, ...] = ("noise", "photons", "read_noise", "quality")
-"""The noise settings (the last :class:`Settings` fields), appended to every endpoint."""
+"""The noise settings (after the original :class:`Settings` fields), appended to every
+endpoint."""
+OPTIONAL_CONTROLS: tuple[str, ...] = (*NOISE_CONTROLS, "checkpoint")
+"""The settings added after the original ones, last in every endpoint (a direct call may
+leave them out: Gaussian noise, the best available checkpoints)."""
 
 COMPARE_PARAMS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 """The arguments of ``/denoise`` after the image, in API order."""
@@ -303,6 +322,7 @@ EQUIVARIANCE_PARAMS: tuple[str, ...] = (
     "max_side",
     "clip",
     *NOISE_CONTROLS,
+    "checkpoint",
 )
 """The arguments of ``/equivariance`` after the image, in API order."""
 INSIDE_PARAMS: tuple[str, ...] = EQUIVARIANCE_PARAMS
@@ -317,6 +337,7 @@ SWEEP_PARAMS: tuple[str, ...] = (
     "clip",
     "noise",
     "read_noise",
+    "checkpoint",
 )
 """The arguments of ``/sweep`` after the image, in API order (the noise level is swept, the
 working size fixed; JPEG is applied to Gaussian noise of σ = 25)."""

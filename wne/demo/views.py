@@ -129,6 +129,18 @@ def _noise_words(s: Settings) -> str:
     return f"σ = {s.sigma:g}" + ("" if s.noise == "gaussian" else f", {s.noise}")
 
 
+def _sizes(runs: list[cmp.ModelRun | None]) -> str:
+    """`` · CPU-sized`` or `` · paper-size, GPU-trained``: the size of a backbone's models
+    that ran (their keys name the checkpoints that ran)."""
+    known = set(catalog.keys())
+    sizes = {
+        catalog.get(r.key).size
+        for r in runs
+        if r is not None and r.output is not None and r.key in known
+    }
+    return "".join(f" · {catalog.SIZE_LABELS[z]}" for z in catalog.SIZES if z in sizes)
+
+
 def _eq_sigma(res: cmp.Comparison) -> str:
     """`` · equivalent σ ≈ 41.3`` for low light and JPEG (no σ of their own)."""
     if res.settings.noise not in ("lowlight", "jpeg") or res.equivalent_sigma is None:
@@ -175,7 +187,7 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
             if r and r.variant in outs
         ]
 
-        header = [f"### {bb.label} · trained at σ = {s.sigma_train}"]
+        header = [f"### {bb.label} · trained at σ = {s.sigma_train}{_sizes(runs)}"]
         if bb.variants == ("plain", "wne"):
             plain, wne_run = runs
             if plain and wne_run and plain.output is not None and wne_run.output is not None:

@@ -9,14 +9,27 @@ catalogued keys missing locally are also tried on the Hub through
 slot its own ``config.json`` describes (:func:`wne.catalog.describe`), never by
 parsing its key. A missing or broken checkpoint never stops the app: its slot is
 reported as unavailable with the reason.
+
+A slot can hold one checkpoint per size (:data:`wne.catalog.SIZES`: the CPU-sized
+one and the paper-size, GPU-trained one); the size comes from the catalog entry of
+the key it was loaded under. Which one runs is a :data:`CHOICES` value
+(:meth:`Zoo.select`): a size, or ``"best"``: for each backbone and σ_train, the size
+whose checkpoints of that backbone score the highest Set12 PSNR at σ_train as
+recorded in their ``config.json`` (``metrics.set12.psnr_matched``, written by
+``wne-evaluate --write-metrics``), so that a plain model and its WNE twin always come
+from the same training. A size with more of the backbone's variants wins first, one
+with recorded numbers beats one without, and ties keep the catalog's order.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,16 +37,27 @@ from torch import nn
 import wne
 from wne import catalog
 from wne.checkpoints import CheckpointNotFoundError, HubError
-from wne.demo.settings import DemoInputError
+from wne.demo.settings import BEST, CHECKPOINTS, DemoInputError
 from wne.device import pick_device
 from wne.fast import accelerate
 
-__all__ = ["ModelUnavailableError", "Slot", "Zoo", "describe_model", "run_label"]
+__all__ = [
+    "BEST",
+    "CHOICES",
+    "ModelUnavailableError",
+    "Slot",
+    "Zoo",
+    "describe_model",
+    "run_label",
+    "set12_psnr",
+]
 
 log = logging.getLogger(__name__)
 
 Slot = tuple[str, str, int]
 """``(family id, variant, σ_train)``."""
+CHOICES: tuple[str, ...] = tuple(CHECKPOINTS)
+"""What a request can ask for: the best available checkpoints (:data:`BEST`), or one size."""
 
 
 class ModelUnavailableError(DemoInputError):
@@ -51,10 +75,30 @@ def describe_model(model: nn.Module) -> Slot | None:
     if cfg is None or cfg.sigma_train is None:
         return None
     found = catalog.describe(cfg.arch, cfg.wrapper)
-    if found is None or not found[0].sigmas:
+    if found is None or not (found[0].sigmas or found[0].gpu):
         return None
     family, variant = found
     return family.id, variant, round(float(cfg.sigma_train))
+
+
+def set12_psnr(model: nn.Module) -> float | None:
+    """The Set12 PSNR at σ_train its ``config.json`` records (``metrics.set12.psnr_matched``),
+    if any: what "best available" ranks by."""
+    cfg = getattr(model, "wne_config", None)
+    set12 = cfg.metrics.get("set12") if cfg is not None else None
+    value = set12.get("psnr_matched") if isinstance(set12, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _size_of(name: str, slot: Slot) -> str:
+    """The size of a model loaded as ``name``: its catalog entry's when ``name`` is the key
+    of that slot at some size, else the CPU size."""
+    for size in catalog.SIZES:
+        if catalog.key(*slot, size) == name:
+            return size
+    return "cpu"
 
 
 def run_label(backbone: str, variant: str) -> str:
@@ -63,16 +107,17 @@ def run_label(backbone: str, variant: str) -> str:
 
 
 class Zoo:
-    """The loaded models, indexed by (backbone, variant, σ_train).
+    """The loaded models, indexed by (backbone, variant, σ_train) and size.
 
     Args:
         models: Loaded models (each with its ``wne_config``), by any name; each is
-            filed under the slot its config describes, named by
-            :func:`wne.catalog.key`. Models the catalog does not describe are
-            left out (logged).
+            filed under the slot its config describes, at the size of the catalog key
+            it is named by (any other name: the CPU size). Models the catalog does not
+            describe are left out (logged).
         device: The device they live on.
         errors: Reasons why checkpoints failed to load, by key.
         notes: Start-up notes for the page (e.g. a device fallback).
+        choice: Which checkpoint of a slot :meth:`get` returns, one of :data:`CHOICES`.
     """
 
     def __init__(
@@ -81,20 +126,38 @@ class Zoo:
         device: torch.device,
         errors: dict[str, str] | None = None,
         notes: list[str] | None = None,
+        choice: str = BEST,
     ) -> None:
         self.models: dict[str, nn.Module] = {}
         self.device = device
         self.errors = dict(errors or {})
         self.notes = list(notes or [])
-        self._slots: set[Slot] = set()
+        self.choice = _check_choice(choice)
+        self._slots: dict[Slot, dict[str, str]] = {}
         for name, model in models.items():
             slot = describe_model(model)
             if slot is None:
                 log.info("ignoring model %s: not one of the demo's catalogued families", name)
                 continue
+            size = _size_of(name, slot)
+            key = catalog.key(*slot, size)
             # CPU models of the measured-faster architectures run a frozen graph (wne.fast)
-            self.models[catalog.key(*slot)] = accelerate(model.eval())
-            self._slots.add(slot)
+            self.models[key] = accelerate(model.eval())
+            self._slots.setdefault(slot, {})[size] = key
+        for sizes in self._slots.values():  # the catalog's size order
+            ordered = {z: sizes[z] for z in catalog.SIZES if z in sizes}
+            sizes.clear()
+            sizes.update(ordered)
+
+    def select(self, choice: str) -> Zoo:
+        """The same models, with :meth:`get` returning ``choice``'s checkpoint of a slot.
+
+        Raises:
+            ValueError: For a choice not in :data:`CHOICES`.
+        """
+        view = copy.copy(self)
+        view.choice = _check_choice(choice)
+        return view
 
     @classmethod
     def discover(
@@ -138,6 +201,7 @@ class Zoo:
         models: dict[str, nn.Module] = {}
         errors: dict[str, str] = {}
         hub_down = False
+        entries = {e.key: e for e in catalog.entries()}
         for key in keys:
             if hub_down and key not in local:
                 continue
@@ -161,10 +225,10 @@ class Zoo:
                 log.warning("could not load checkpoint %s: %s", key, exc)
                 continue
             slot = describe_model(model)
-            if slot is None or catalog.key(*slot) != key:
-                errors[key] = (
-                    f"its config.json describes {catalog.key(*slot) if slot else 'another model'}"
-                )
+            size = entries[key].size
+            if slot is None or catalog.key(*slot, size) != key:
+                described = catalog.key(*slot, size) if slot else "another model"
+                errors[key] = f"its config.json describes {described}"
                 log.warning("checkpoint %s: %s", key, errors[key])
                 continue
             models[key] = model
@@ -177,30 +241,110 @@ class Zoo:
         return catalog.keys()
 
     def has(self, backbone: str, variant: str, sigma_train: int) -> bool:
-        """Whether that slot has a loaded model."""
-        return (backbone, variant, sigma_train) in self._slots
+        """Whether that slot has a loaded model (of any size)."""
+        return bool(self._slots.get((backbone, variant, sigma_train)))
+
+    def sizes(self) -> list[str]:
+        """The sizes with at least one loaded model, in the catalog's order."""
+        have = {z for sizes in self._slots.values() for z in sizes}
+        return [z for z in catalog.SIZES if z in have]
+
+    def _score(self, keys: list[str]) -> tuple[int, bool, float]:
+        """How good a set of checkpoints is: more of them first, then recorded Set12
+        numbers over none, then their mean Set12 PSNR at σ_train."""
+        psnrs = [set12_psnr(self.models[k]) for k in keys]
+        known = [p for p in psnrs if p is not None]
+        recorded = bool(keys) and len(known) == len(keys)
+        return len(keys), recorded, sum(known) / len(known) if recorded else -math.inf
+
+    def best_size(self, backbone: str, sigma_train: int) -> str | None:
+        """The size whose checkpoints of ``backbone`` at ``sigma_train`` score best (all its
+        variants, then their mean recorded Set12 PSNR; ties: the catalog's order), or None
+        when the backbone has no model at that σ."""
+        variants = catalog.FAMILIES[backbone].variants
+        slots = [self._slots.get((backbone, v, sigma_train), {}) for v in variants]
+        sizes = [z for z in catalog.SIZES if any(z in s for s in slots)]
+        if not sizes:
+            return None
+        return max(sizes, key=lambda z: self._score([s[z] for s in slots if z in s]))
+
+    def checkpoint(self, backbone: str, variant: str, sigma_train: int) -> str | None:
+        """The key of the checkpoint :meth:`get` returns for a slot under this zoo's choice
+        (None when there is none)."""
+        sizes = self._slots.get((backbone, variant, sigma_train), {})
+        if self.choice != BEST:
+            return sizes.get(self.choice)
+        best = self.best_size(backbone, sigma_train)
+        if best in sizes:
+            return sizes[best]
+        # the best size lacks this variant: the slot's own best checkpoint
+        return max(sizes.values(), key=lambda k: self._score([k]), default=None)
 
     def unavailable_reason(self, backbone: str, variant: str, sigma_train: int) -> str | None:
-        """Why a slot has no model (None when it has one)."""
-        if self.has(backbone, variant, sigma_train):
+        """Why a slot has no model under this zoo's choice (None when it has one)."""
+        if self.checkpoint(backbone, variant, sigma_train) is not None:
             return None
-        key = catalog.key(backbone, variant, sigma_train)
         family = catalog.FAMILIES[backbone]
         name = f"{family.label} {catalog.VARIANT_LABELS[variant]} at training σ={sigma_train}"
-        if key in self.errors:
-            return f"{name} is unavailable: checkpoint {key!r} failed to load ({self.errors[key]})"
-        return f"{name} is unavailable: no checkpoint {key!r} is installed"
+        sizes = [self.choice] if self.choice != BEST else list(catalog.SIZES)
+        keys = [catalog.key(backbone, variant, sigma_train, z) for z in sizes]
+        failed = [k for k in keys if k in self.errors]
+        if failed:
+            k = failed[0]
+            return f"{name} is unavailable: checkpoint {k!r} failed to load ({self.errors[k]})"
+        if self.choice != BEST and self.has(backbone, variant, sigma_train):
+            others = ", ".join(
+                catalog.SIZE_LABELS[z] for z in self._slots[(backbone, variant, sigma_train)]
+            )
+            return (
+                f"{name} has no {catalog.SIZE_LABELS[self.choice]} checkpoint ({keys[0]!r} is "
+                f"not installed); choose {others} or the best available under 'checkpoints'"
+            )
+        return f"{name} is unavailable: no checkpoint {keys[0]!r} is installed"
 
     def get(self, backbone: str, variant: str, sigma_train: int) -> nn.Module:
-        """The model of a slot.
+        """The model of a slot under this zoo's choice (:meth:`checkpoint`).
 
         Raises:
             ModelUnavailableError: With the reason, if there is none.
         """
-        reason = self.unavailable_reason(backbone, variant, sigma_train)
-        if reason is not None:
-            raise ModelUnavailableError(reason)
-        return self.models[catalog.key(backbone, variant, sigma_train)]
+        key = self.checkpoint(backbone, variant, sigma_train)
+        if key is None:
+            reason = self.unavailable_reason(backbone, variant, sigma_train)
+            raise ModelUnavailableError(reason or "unavailable")
+        return self.models[key]
+
+    def choice_notes(self, backbones: Iterable[str], sigma_train: int) -> list[str]:
+        """Which checkpoints run for each backbone that has more than one size at
+        ``sigma_train``, and why (for the page and the API's notes)."""
+        notes = []
+        for bid in backbones:
+            family = catalog.FAMILIES[bid]
+            slots = [self._slots.get((bid, v, sigma_train), {}) for v in family.variants]
+            if len({z for s in slots for z in s}) < 2:
+                continue
+            ran = [k for v in family.variants if (k := self.checkpoint(bid, v, sigma_train))]
+            if not ran:
+                continue  # the unavailable slots say why
+            sizes = sorted({catalog.get(k).size for k in ran}, key=catalog.SIZES.index)
+            what = " and ".join(catalog.SIZE_LABELS[z] for z in sizes)
+            why = "best available" if self.choice == BEST else "as chosen"
+            scores = "; ".join(
+                f"{catalog.SIZE_LABELS[z]} "
+                + " / ".join(
+                    _db(set12_psnr(self.models[s[z]]), "") if z in s else "–" for s in slots
+                )
+                + " dB"
+                for z in catalog.SIZES
+                if any(z in s for s in slots)
+            )
+            names = ", ".join(f"`{k}`" for k in ran)
+            variants = " / ".join(catalog.VARIANT_LABELS[v] for v in family.variants)
+            notes.append(
+                f"{family.label}: {what} checkpoints {names} ({why}; Set12 PSNR at "
+                f"σ_train = {sigma_train}, {variants}: {scores})."
+            )
+        return notes
 
     def sigmas(self, backbones: Iterable[str] | None = None) -> list[int]:
         """Training σ values with at least one model (of the given backbones)."""
@@ -218,18 +362,47 @@ class Zoo:
         return 25 if 25 in sigmas or not sigmas else sigmas[0]
 
     def summary_markdown(self) -> str:
-        """A Markdown table of which (backbone, σ_train) pairs are available."""
+        """A Markdown table of which (backbone, σ_train) pairs are available (and at which
+        sizes), with the recorded Set12 PSNR that "best available" ranks by."""
         sigmas = catalog.SIGMA_TRAINS
+        several = len(self.sizes()) > 1
         head = "| backbone | " + " | ".join(f"σ_train={s}" for s in sigmas) + " |"
         rows = [head, "|---|" + "---|" * len(sigmas)]
         for f in catalog.families(zoo_only=True):
             cells = []
             for s in sigmas:
-                have = [catalog.VARIANT_LABELS[v] for v in f.variants if self.has(f.id, v, s)]
-                cells.append(" + ".join(have) if have else "unavailable")
+                parts = []
+                for z in catalog.SIZES:
+                    have = [
+                        catalog.VARIANT_LABELS[v]
+                        for v in f.variants
+                        if z in self._slots.get((f.id, v, s), {})
+                    ]
+                    if have:
+                        label = f" ({catalog.SIZE_LABELS[z]})" if several else ""
+                        parts.append(" + ".join(have) + label)
+                cells.append("; ".join(parts) if parts else "unavailable")
             rows.append(f"| {f.label} | " + " | ".join(cells) + " |")
+        if several:
+            rows += [
+                "",
+                "Set12 PSNR at σ_train recorded in each checkpoint (what "
+                '"best available" ranks by):',
+                "",
+            ]
+            rows += [f"- `{k}`: {_db(set12_psnr(m))}" for k, m in sorted(self.models.items())]
         if self.errors or self.notes:
             rows.append("")
             rows += [f"- `{k}` failed to load: {msg}" for k, msg in sorted(self.errors.items())]
             rows += [f"- {n}" for n in self.notes]
         return "\n".join(rows)
+
+
+def _db(value: float | None, unit: str = " dB") -> str:
+    return "not recorded" if value is None else f"{value:.2f}{unit}"
+
+
+def _check_choice(choice: Any) -> str:
+    if choice not in CHOICES:
+        raise ValueError(f"checkpoint choice must be one of {list(CHOICES)}, got {choice!r}")
+    return str(choice)

@@ -15,7 +15,9 @@ dashed) and ``mismatch_ssim.png``.
 σ_train of each model comes from its ``config.json`` (``--sigma-train`` for a
 checkpoint that records none). ``--sigma-train S`` alone evaluates every checkpoint
 of ``--root`` trained at S; ``--all`` every σ_train in 10/25/50 that has checkpoints,
-into ``OUT/sigma10`` ...; σ_train values without checkpoints are skipped.
+into ``OUT/sigma10`` ...; σ_train values without checkpoints are skipped. Both take the
+catalog's CPU-sized checkpoints unless ``--size gpu`` (the GPU-trained paper-size ones)
+or ``--size all``; checkpoints outside the catalog are always taken.
 
 ``--noise`` picks the corruption (:data:`wne.lab.protocol.NOISE_TYPES`, default
 ``gaussian``, the paper's protocol above): ``uniform``, ``laplace``, ``rayleigh``
@@ -83,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         "--all",
         action="store_true",
         help="every σ_train in 10/25/50 that has checkpoints, into OUT/sigma<σ>",
+    )
+    sel.add_argument(
+        "--size",
+        choices=(*catalog.SIZES, "all"),
+        default="cpu",
+        help="with --all or --sigma-train: the catalog's CPU-sized checkpoints (cpu, the "
+        "default), its GPU-trained paper-size ones (gpu) or both (all); checkpoints outside "
+        "the catalog are always taken",
     )
     p.add_argument("--root", type=Path, help="checkpoint folder (default: bundled)")
     p.add_argument("--data", type=Path, required=True, help="image folder (e.g. Set12)")
@@ -172,6 +182,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _of_size(keys: Sequence[str], size: str) -> list[str]:
+    """The keys of catalog checkpoints of ``size`` (``"all"``: every one) and every key
+    outside the catalog."""
+    known = set(catalog.keys())
+    return [k for k in keys if size == "all" or k not in known or catalog.get(k).size == size]
 
 
 def _run_one(
@@ -280,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.all:
             done = 0
             for s in catalog.SIGMA_TRAINS:
-                keys = checkpoints_for_sigma(args.root, s)
+                keys = _of_size(checkpoints_for_sigma(args.root, s), args.size)
                 if not keys:
                     log.info("σ_train %d: no checkpoints trained at it, skipped", s)
                     continue
@@ -293,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             names = args.models
             if names is None:
-                names = checkpoints_for_sigma(args.root, args.sigma_train)
+                names = _of_size(checkpoints_for_sigma(args.root, args.sigma_train), args.size)
                 if not names:
                     root = args.root or checkpoints.default_root()
                     raise FileNotFoundError(

@@ -10,6 +10,7 @@ and that comes back as a few files under ``$OUT``::
     python -m wne.lab.gpu next               # on the GPU, once per job, until done
     python -m wne.lab.gpu restore FILES_AT   # here, after each job: the state back
     python -m wne.lab.gpu status             # anywhere: where it stands, jobs left
+    python -m wne.lab.gpu adopt --gpu-name NAME --results DIR   # here, when done
 
 The units, in order: train the DnCNN twins (20 layers × 64, the paper's batch 128
 and patch 70), then the SwinIR twins (60-dim, depths (6, 6, 6, 6), batch 32, patch
@@ -20,6 +21,11 @@ from the measured seconds per step, exact resume from its state); then
 The paper's 500k steps do not fit a few 30-minute sessions: the first chunk of a
 family is a probe that measures seconds per step, and the family's step count is
 then fixed (for both twins) to what ``--train-jobs`` jobs of ``--budget-s`` allow.
+
+``adopt`` turns the finished checkpoints into the catalog's GPU-trained entries
+(``checkpoints/<family>-<variant>-s25-gpu``, written by :func:`wne.checkpoints.save`
+with the recipe, the GPU's name and the Set12 numbers) and copies the results under
+those keys (:func:`adopt`).
 
 ``next`` does as much work as fits the budget, saves progress, and when ``$OUT``
 is set writes the state there as ``state.tar.partNN`` (≤ 15 MiB each) plus
@@ -48,6 +54,7 @@ from typing import Any
 __all__ = [
     "PART_BYTES",
     "Unit",
+    "adopt",
     "jobs_left",
     "load_plan",
     "main",
@@ -679,12 +686,110 @@ def prepare(state: Path, data: Path) -> None:
     print(f"data ready in {state / 'data'}")
 
 
+# -- into the tree ---------------------------------------------------------------------------
+
+
+def adopt(
+    state: Path,
+    root: Path,
+    results: Path | None = None,
+    gpu_name: str | None = None,
+    families: Sequence[str] | None = None,
+) -> dict[str, str]:
+    """Writes the run book's finished checkpoints as the catalog's GPU-trained entries.
+
+    Each trained model ``<family>-<variant>-s25`` whose family has a GPU recipe at σ 25 in
+    :mod:`wne.catalog` is loaded (sha256-verified) and written again with
+    :func:`wne.checkpoints.save` as ``root/<family>-<variant>-s25-gpu``: the same tensors,
+    the recipe it was trained by plus the GPU's name and the key it was trained under
+    (``recipe.run_book_key``), its validation history, and its Set12 numbers from the
+    run book's evaluation (``metrics.set12``, as ``wne-evaluate --write-metrics`` stores
+    them). With ``results``, the evaluation folder is copied to ``results/set12`` under
+    the new keys (:func:`wne.lab.report.rename_models`) and the timings
+    (``demo-timing.json``, ``bench/``) beside it, as they are.
+
+    Args:
+        state: The run book's state folder.
+        root: The checkpoint folder to write into (``checkpoints``).
+        results: Where the results go (none: not copied).
+        gpu_name: The GPU's name, for runs that did not record it (``recipe.gpu``).
+        families: Only these families' checkpoints (default: every finished one).
+
+    Returns:
+        Run book key → catalog key of every checkpoint written.
+
+    Raises:
+        SystemExit: If nothing is finished, a finished model's GPU name is unknown, or a
+            finished family has no GPU recipe in the catalog.
+    """
+    from wne import catalog, checkpoints
+    from wne.lab.report import headline_metrics, rename_models
+
+    plan = load_plan(state)
+    prog = _progress(state)
+    done = [
+        u.key
+        for u in (units(plan) if plan else [])
+        if u.kind == "train"
+        and u.name in prog["done"]
+        and (families is None or _family(u.key) in families)
+    ]
+    if not done:
+        raise SystemExit(f"no finished checkpoint in {state}: run `next` until training is done")
+    summary_path = state / "results" / "set12" / "summary.json"
+    summary = (
+        json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else None
+    )
+    names: dict[str, str] = {}
+    for key in done:
+        entry = catalog.get(key)
+        new = catalog.key(entry.family.id, entry.variant, entry.sigma_train, "gpu")
+        try:
+            catalog.get(new)
+        except ValueError:
+            raise SystemExit(
+                f"{key}: the catalog has no {new!r}; add the recipe it was trained by to "
+                f"the {entry.family.id!r} family's `gpu` in wne/catalog.py first"
+            ) from None
+        model = checkpoints.load_dir(_ckpt(state, key))
+        cfg: checkpoints.ModelConfig = model.wne_config  # type: ignore[assignment]
+        recipe = {**cfg.recipe, "run_book_key": key}
+        recipe["gpu"] = recipe.get("gpu") or gpu_name
+        if not recipe["gpu"]:
+            raise SystemExit(f"{key}: its recipe does not name the GPU; pass --gpu-name")
+        metrics = dict(cfg.metrics)
+        if summary is not None and key in summary["models"]:
+            metrics["set12"] = headline_metrics(summary, key)
+        checkpoints.save(
+            model,
+            root / new,
+            key=new,
+            arch=cfg.arch,
+            arch_kwargs=cfg.arch_kwargs,
+            sigma_train=cfg.sigma_train,
+            recipe=recipe,
+            metrics=metrics,
+        )
+        names[key] = new
+        print(f"{_ckpt(state, key)} -> {root / new}", flush=True)
+    if results is not None:
+        src = state / "results"
+        if summary is not None:
+            rename_models(src / "set12", results / "set12", names)
+        if (src / "demo-timing.json").is_file():
+            shutil.copy2(src / "demo-timing.json", results / "demo-timing.json")
+        if (src / "bench").is_dir():
+            shutil.copytree(src / "bench", results / "bench", dirs_exist_ok=True)
+        print(f"results under the new keys in {results}", flush=True)
+    return names
+
+
 # -- command line ------------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m wne.lab.gpu", description=__doc__.split("\n")[0])
-    p.add_argument("command", choices=("status", "next", "prepare", "restore"))
+    p.add_argument("command", choices=("status", "next", "prepare", "restore", "adopt"))
     p.add_argument("src", nargs="?", type=Path, help="restore: folder of state.tar.part*")
     p.add_argument("--state", type=Path, default=Path("runs/gpu"), help="state folder")
     p.add_argument("--budget-s", type=float, default=480.0, help="seconds of work per job")
@@ -698,7 +803,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--families",
         default=",".join(FAMILIES),
-        help="families to train (first next only; e.g. dncnn when one job is all there is)",
+        help="families to train (first next only; e.g. dncnn when one job is all there is); "
+        "adopt: the families to adopt",
     )
     p.add_argument(
         "--lr",
@@ -713,11 +819,16 @@ def _parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, default=0, help="cap on training steps in this job (0: none)"
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument(
+        "--root", type=Path, default=Path("checkpoints"), help="adopt: checkpoint folder"
+    )
+    p.add_argument("--results", type=Path, help="adopt: where the results go (e.g. assets/...)")
+    p.add_argument("--gpu-name", help="adopt: the GPU's name when the run did not record it")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m wne.lab.gpu status|next|prepare|restore``).
+    """Entry point (``python -m wne.lab.gpu status|next|prepare|restore|adopt``).
 
     Returns:
         The exit status.
@@ -727,6 +838,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     state: Path = args.state
     if args.command == "prepare":
         prepare(state, args.data)
+        return 0
+    if args.command == "adopt":
+        families = [f.strip() for f in args.families.split(",") if f.strip()]
+        adopt(state, args.root, args.results, args.gpu_name, families)
         return 0
     if args.command == "restore":
         if args.src is None:

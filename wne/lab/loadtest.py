@@ -67,7 +67,9 @@ def write_random_checkpoints(root: Path, sigma_train: int = 25) -> Path:
 
     Each is built from its :class:`wne.catalog.Entry` (backbone of the bundled
     recipe's size, WNE-wrapped for WNE entries), so it costs the same compute as the
-    trained checkpoint it stands in for.
+    trained checkpoint it stands in for; it carries that checkpoint's recorded Set12
+    numbers (``metrics.set12``, when the bundled folder has them), so the demo picks the
+    same "best available" checkpoints as with the trained ones.
 
     Args:
         root: Folder to write ``root/<key>/`` into.
@@ -81,12 +83,17 @@ def write_random_checkpoints(root: Path, sigma_train: int = 25) -> Path:
     import wne
     from wne import catalog, models
 
+    bundled = wne.checkpoints.default_root()
     for i, entry in enumerate(catalog.entries(sigma_train=sigma_train)):
         kwargs = dict(entry.recipe().arch_kwargs)
         torch.manual_seed(i)
         model = models.build(entry.arch, **kwargs)
         if entry.wrapper == "wne":
             model = wne.NormEquivariant(model)
+        try:
+            set12 = wne.checkpoints.read_config(bundled / entry.key).metrics.get("set12")
+        except wne.checkpoints.CheckpointError:
+            set12 = None
         wne.save(
             model,
             root / entry.key,
@@ -94,7 +101,8 @@ def write_random_checkpoints(root: Path, sigma_train: int = 25) -> Path:
             arch=entry.arch,
             arch_kwargs=kwargs,
             sigma_train=entry.sigma_train,
-            recipe={"note": "random init, benchmark only"},
+            recipe={"note": "random init, benchmark only; metrics of the bundled checkpoint"},
+            metrics={"set12": set12} if set12 else {},
         )
     return root
 
@@ -635,7 +643,8 @@ def profile(
 ) -> dict[str, Any]:
     """Times the default comparison in this process, stage by stage, plus a cProfile run.
 
-    Stages: settings + image reading (``load_image``), the models (``compare``),
+    Stages: settings + image reading (``load_image``), the models (``compare`` through the
+    handlers, which pick the checkpoints and name them),
     conversion for display (``_denoise_view``) and PNG encoding of the images the
     API returns (what Gradio does with each output).
     """
@@ -662,7 +671,7 @@ def profile(
         t0 = time.perf_counter()
         loaded = load_image(str(image), max_side=side)
         t1 = time.perf_counter()
-        res = cmp.compare(zoo, loaded.pixels, settings)
+        res: cmp.Comparison = h._compute("compare", loaded.pixels, settings)
         t2 = time.perf_counter()
         view = h._denoise_view(res, loaded)
         t3 = time.perf_counter()

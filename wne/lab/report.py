@@ -5,7 +5,9 @@ model's headline numbers (matched σ, σ_test 5 and ≈ 50, grid mean, NE defect
 the paper's numbers beside (:mod:`wne.lab.paper`, matched by the model's catalog
 family, never by its key); :func:`write_outputs` writes ``psnr.csv``,
 ``defect.csv``, ``summary.json`` and the mismatch figures; :func:`write_metrics`
-stores the headline numbers in each local checkpoint's ``config.json``;
+stores the headline numbers in each local checkpoint's ``config.json``
+(:func:`headline_metrics`); :func:`rename_models` copies a run's folder under new model
+keys;
 :func:`format_summary` is the command line's table. A run under another noise type
 (uniform, Laplace, Rayleigh, low light, JPEG) gets its own files
 (:func:`write_outputs` dispatches to them): ``psnr.csv`` with :data:`NOISE_COLUMNS`,
@@ -18,7 +20,7 @@ import csv
 import json
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ from wne.lab.protocol import (
 __all__ = [
     "format_noise_summary",
     "format_summary",
+    "headline_metrics",
+    "rename_models",
     "summarize",
     "summarize_noise",
     "write_metrics",
@@ -146,23 +150,92 @@ def write_csv(
             w.writerow({c: fmt(r.get(c)) for c in columns})
 
 
-def _curves(models: Sequence[EvalModel], result: RunResult, metric: str) -> list[Any]:
+def _kinds(models: Sequence[EvalModel]) -> dict[str, dict[str, Any]]:
+    """Model key → what its curve needs: ``sigma_train``, ``arch``, ``wrapper``,
+    ``paper_column``."""
+    return {
+        m.key: {
+            "sigma_train": m.sigma_train,
+            "arch": m.arch,
+            "wrapper": m.wrapper,
+            "paper_column": m.paper_column,
+        }
+        for m in models
+    }
+
+
+def _curves(
+    rows: Sequence[dict[str, Any]], kinds: dict[str, dict[str, Any]], metric: str
+) -> list[Any]:
+    """One curve per model of ``kinds`` (key → ``arch``, ``wrapper``, ``paper_column``)."""
     from wne.lab.plots import Curve
 
     curves = []
-    for m in models:
-        rows = [r for r in result.psnr_rows if r["model"] == m.key]
+    for key, kind in kinds.items():
+        mine = [r for r in rows if r["model"] == key]
         curves.append(
             Curve(
-                label=m.key,
-                input_psnr=[r["input_psnr"] for r in rows],
-                output=[r[metric] for r in rows],
-                paper_column=m.paper_column,
-                arch=m.arch,
-                wrapper=m.wrapper,
+                label=key,
+                input_psnr=[float(r["input_psnr"]) for r in mine],
+                output=[float(r[metric]) for r in mine],
+                paper_column=kind.get("paper_column"),
+                arch=kind.get("arch", ""),
+                wrapper=kind.get("wrapper", "none"),
             )
         )
     return curves
+
+
+def _draw_plots(
+    out: Path,
+    rows: Sequence[dict[str, Any]],
+    kinds: dict[str, dict[str, Any]],
+    sigmas: Sequence[float],
+    n_images: int,
+    paper_overlay: bool | None,
+) -> tuple[dict[str, str], bool]:
+    """Draws ``mismatch.png`` and ``mismatch_ssim.png`` from the PSNR rows.
+
+    Args:
+        out: Output folder.
+        rows: ``psnr.csv``'s rows.
+        kinds: Model key → ``sigma_train``, ``arch``, ``wrapper``, ``paper_column``.
+        sigmas: The σ_test grid.
+        n_images: Images evaluated (for the title).
+        paper_overlay: Draw the paper's curves (``None``: when all models share one
+            σ_train in 10/25/50).
+
+    Returns:
+        The plot file per metric, and whether the paper's curves were drawn.
+    """
+    from wne.lab.plots import mismatch_plot
+
+    trains = sorted({float(k["sigma_train"]) for k in kinds.values()})
+    overlay_sigma = trains[0] if len(trains) == 1 and trains[0] in paper.SIGMA_TRAINS else None
+    if paper_overlay is None:
+        paper_overlay = overlay_sigma is not None
+    elif paper_overlay and overlay_sigma is None:
+        log.warning(
+            "no paper overlay: the paper publishes curves for one σ_train in %s, run has %s",
+            paper.SIGMA_TRAINS,
+            trains,
+        )
+        paper_overlay = False
+    in_at = {float(r["sigma_test"]): float(r["input_psnr"]) for r in rows}
+    markers = [(s, in_at[float(sigmas[_nearest(sigmas, s)])]) for s in trains]
+    title = f"σ_train = {', '.join(f'{s:g}' for s in trains)}, {n_images} images"
+    plots = {}
+    for metric, name in (("psnr", "mismatch.png"), ("ssim", "mismatch_ssim.png")):
+        mismatch_plot(
+            _curves(rows, kinds, metric),
+            out / name,
+            sigma_train_markers=markers,
+            paper_sigma_train=overlay_sigma if (paper_overlay and metric == "psnr") else None,
+            metric=metric,
+            title=title,
+        )
+        plots[metric] = name
+    return plots, bool(paper_overlay)
 
 
 def write_outputs(
@@ -186,40 +259,15 @@ def write_outputs(
     Returns:
         The summary written to ``summary.json``.
     """
-    from wne.lab.plots import mismatch_plot
-
     if result.noise != "gaussian":
         return _write_noise_outputs(models, result, out, meta=meta)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "psnr.csv", PSNR_COLUMNS, result.psnr_rows)
     write_csv(out / "defect.csv", DEFECT_COLUMNS, result.defect_rows)
-
-    trains = sorted({m.sigma_train for m in models})
-    overlay_sigma = trains[0] if len(trains) == 1 and trains[0] in paper.SIGMA_TRAINS else None
-    if paper_overlay is None:
-        paper_overlay = overlay_sigma is not None
-    elif paper_overlay and overlay_sigma is None:
-        log.warning(
-            "no paper overlay: the paper publishes curves for one σ_train in %s, run has %s",
-            paper.SIGMA_TRAINS,
-            trains,
-        )
-        paper_overlay = False
-    in_at = {r["sigma_test"]: r["input_psnr"] for r in result.psnr_rows}
-    markers = [(s, in_at[result.sigmas[_nearest(result.sigmas, s)]]) for s in trains]
-    title = f"σ_train = {', '.join(f'{s:g}' for s in trains)}, {len(result.images)} images"
-    plots = {}
-    for metric, name in (("psnr", "mismatch.png"), ("ssim", "mismatch_ssim.png")):
-        mismatch_plot(
-            _curves(models, result, metric),
-            out / name,
-            sigma_train_markers=markers,
-            paper_sigma_train=overlay_sigma if (paper_overlay and metric == "psnr") else None,
-            metric=metric,
-            title=title,
-        )
-        plots[metric] = name
+    plots, paper_overlay = _draw_plots(
+        out, result.psnr_rows, _kinds(models), result.sigmas, len(result.images), paper_overlay
+    )
 
     summary = {
         "run": {
@@ -230,7 +278,7 @@ def write_outputs(
             "seed": result.seed,
             "sigmas": result.sigmas,
             "defect_images": result.defect_images,
-            "paper_overlay": bool(paper_overlay),
+            "paper_overlay": paper_overlay,
             "plots": plots,
             "wne_version": __version__,
             "torch_version": torch.__version__,
@@ -238,6 +286,56 @@ def write_outputs(
         **summarize(models, result),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def rename_models(src: str | Path, dst: str | Path, names: Mapping[str, str]) -> dict[str, Any]:
+    """Copies a Gaussian evaluation folder with models renamed, and draws its plots again.
+
+    The GPU run book evaluates its checkpoints under its own keys; when they join the
+    catalog under other keys, their results follow them with this. The numbers are
+    copied as written (the CSVs keep their text), only the model ids change; the plots'
+    legends (the keys) are redrawn from ``psnr.csv``.
+
+    Args:
+        src: Folder with ``psnr.csv``, ``defect.csv`` and ``summary.json``.
+        dst: Folder to write (created; may be ``src``).
+        names: Old key → new key (models not in it keep theirs).
+
+    Returns:
+        The new summary (``run.renamed`` records new key → old key).
+
+    Raises:
+        ValueError: For a run under another noise type than Gaussian.
+    """
+    src, dst = Path(src), Path(dst)
+    summary = json.loads((src / "summary.json").read_text(encoding="utf-8"))
+    run = summary["run"]
+    if run.get("noise", "gaussian") != "gaussian":
+        raise ValueError(f"{src}: only Gaussian evaluation folders can be renamed")
+    rows = {
+        name: [{**r, "model": names.get(r["model"], r["model"])} for r in _read_csv(src / name)]
+        for name in ("psnr.csv", "defect.csv")
+    }
+    dst.mkdir(parents=True, exist_ok=True)
+    write_csv(dst / "psnr.csv", PSNR_COLUMNS, rows["psnr.csv"])
+    write_csv(dst / "defect.csv", DEFECT_COLUMNS, rows["defect.csv"])
+    summary["models"] = {names.get(k, k): v for k, v in summary["models"].items()}
+    run["renamed"] = {**run.get("renamed", {}), **{new: old for old, new in names.items()}}
+    run["plots"], _ = _draw_plots(
+        dst,
+        rows["psnr.csv"],
+        summary["models"],
+        run["sigmas"],
+        run["n_images"],
+        run["paper_overlay"],
+    )
+    (dst / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 
@@ -251,31 +349,41 @@ def write_metrics(models: Sequence[EvalModel], summary: dict[str, Any], dataset:
         summary: What :func:`write_outputs` returned.
         dataset: Name of the evaluation set (the metrics key, e.g. ``"set12"``).
     """
-    run = summary["run"]
     for m in models:
         if m.folder is None:
             log.info("%s came from the Hub: metrics not written", m.key)
             continue
-        s = summary["models"][m.key]
-        metrics = {
-            dataset: {
-                "sigma_train": m.sigma_train,
-                "psnr_matched": round(s["matched"]["psnr"], 4),
-                "ssim_matched": round(s["matched"]["ssim"], 5),
-                "psnr_sigma5": round(s["sigma5"]["psnr"], 4),
-                "sigma50_at": round(s["sigma50"]["sigma"], 4),
-                "psnr_sigma50": round(s["sigma50"]["psnr"], 4),
-                "psnr_grid_mean": (
-                    round(s["grid_mean"]["psnr"], 4) if s["grid_mean"]["psnr"] is not None else None
-                ),
-                "ne_defect_max": s["defect"]["max"],
-                "n_images": run["n_images"],
-                "draws": run["draws"],
-                "seed": run["seed"],
-            }
-        }
+        metrics = {dataset: headline_metrics(summary, m.key)}
         checkpoints.update_config(m.folder, metrics=metrics)
         log.info("wrote %s metrics into %s", dataset, m.folder / checkpoints.CONFIG_NAME)
+
+
+def headline_metrics(summary: dict[str, Any], key: str) -> dict[str, Any]:
+    """One model's headline numbers as stored in its ``config.json`` (``metrics.<dataset>``).
+
+    Args:
+        summary: A run's ``summary.json`` (what :func:`write_outputs` returned).
+        key: The model's key in it.
+
+    Returns:
+        σ_train, PSNR/SSIM at the matched σ, PSNR at σ 5 and ≈ 50, the grid mean, the
+        largest NE defect, and the protocol (images, draws, seed).
+    """
+    run, s = summary["run"], summary["models"][key]
+    grid_mean = s["grid_mean"]["psnr"]
+    return {
+        "sigma_train": s["sigma_train"],
+        "psnr_matched": round(s["matched"]["psnr"], 4),
+        "ssim_matched": round(s["matched"]["ssim"], 5),
+        "psnr_sigma5": round(s["sigma5"]["psnr"], 4),
+        "sigma50_at": round(s["sigma50"]["sigma"], 4),
+        "psnr_sigma50": round(s["sigma50"]["psnr"], 4),
+        "psnr_grid_mean": round(grid_mean, 4) if grid_mean is not None else None,
+        "ne_defect_max": s["defect"]["max"],
+        "n_images": run["n_images"],
+        "draws": run["draws"],
+        "seed": run["seed"],
+    }
 
 
 def format_summary(summary: dict[str, Any], out: Path) -> str:
@@ -376,7 +484,7 @@ def _write_noise_outputs(
     plots = {}
     for metric, fname in (("psnr", "mismatch.png"), ("ssim", "mismatch_ssim.png")):
         mismatch_plot(
-            _curves(models, result, metric),
+            _curves(result.psnr_rows, _kinds(models), metric),
             out / fname,
             sigma_train_markers=markers,
             metric=metric,

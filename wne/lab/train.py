@@ -392,6 +392,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 "val_images": len(val_imgs),
             }
         )
+        if device.type == "cuda":
+            recipe["gpu"] = torch.cuda.get_device_name(device)
         if world > 1:
             recipe["replica_weights_sha256"] = replicas
         k = max(1, min(5, len(losses) // 2))

@@ -4,7 +4,9 @@
 command of a key, and ``wne-zoo --run KEY [KEY ...]`` trains them one after the
 other (each run resumes from its state in ``runs/<key>`` if interrupted). Plain
 and WNE twins share every argument but ``--wrapper``. ``--paper`` prints the
-paper-size recipes (for a GPU). Keys and recipes come from :mod:`wne.catalog`.
+paper-size recipes (for a GPU). Keys and recipes come from :mod:`wne.catalog`; a
+``-gpu`` key's command is the recipe its paper-size checkpoint was trained by on a
+GPU (the run book, :mod:`wne.lab.gpu`, ran it in chunks with ``--stop-after``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def command(
     ]  # fmt: skip
     if recipe.lr is not None:
         args += ["--lr", str(recipe.lr)]
+    if recipe.sampler is not None:
+        args += ["--sampler", recipe.sampler]
     return args
 
 
