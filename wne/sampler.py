@@ -222,16 +222,7 @@ def walk(
     the final state with its ``stop`` reason (and the σ̂ that stopped the walk). A caller
     may stop iterating at any time (e.g. to interleave two walks or stream frames).
 
-    Args:
-        denoiser: ``[1, C, H, W] → [1, C, H, W]`` on the [0, 1] scale.
-        measurement: What is observed (:class:`Measurement`).
-        h0: Initial step size, in (0, 1].
-        beta: Noise-injection parameter, in [0, 1] (1: no injected noise).
-        sigma0: Initial noise std on the [0, 1] scale (ignored when ``init`` is given).
-        sigma_stop: Stop when the effective noise σ̂_t falls to this level.
-        max_steps: Largest number of steps.
-        seed: Seed of the initial and injected noise.
-        init: Initial state ``y0`` (default: ``x_c + 0.5·(I − P)·1 + sigma0·z``).
+    Args: those of :func:`sample` but ``frame_every``.
 
     Yields:
         :class:`WalkStep` items; the last one has ``stop`` set.
