@@ -237,15 +237,17 @@ def _restore_tab(r: Restorer) -> dict[str, Any]:
                 t["stop"] = gr.Button("Stop", elem_id="restore-stop")
         with gr.Column(scale=2):
             with gr.Row():
-                images = [gr.Image(label=label, **IMG) for label in ("observed", "plain", "WNE")]
+                images = [
+                    gr.Image(label=label, elem_id=f"restore-{label.lower()}", **IMG)
+                    for label in ("observed", "plain", "WNE")
+                ]
             with gr.Row():  # σ̂_t on a log scale: from ~255 down to σ_L = 2.55
                 plots = [
                     gr.LinePlot(title=title, y=y, y_title=y_title, elem_id=eid, **WALK_PLOT)
                     for title, y, y_title, eid in (
-                        ("effective noise σ̂ (stop at σ_L)", "log10_sigma_hat",
-                         "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
-                        ("PSNR of the state vs the clean image", "psnr", "PSNR (dB)",
-                         "restore-psnr"),
+                        ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)",
+                         "restore-sigma"),
+                        ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
                     )
                 ]  # fmt: skip
             t["text"] = gr.Markdown(elem_id="restore-results")

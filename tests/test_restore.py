@@ -163,9 +163,9 @@ def _loaded_parrots(side: int) -> np.ndarray:
 @pytest.mark.parametrize(
     ("raw", "caption"),
     [
-        ({"task": "center_hole", "hole": 40}, "all but a centred hole (40 % of the area)"),
-        ({"task": "superres", "factor": 8}, "the means of 8×8 blocks"),
-        ({"task": "denoise", "noise_sigma": 25}, "noisy start y0 (σ = 25)"),
+        ({"task": "center_hole", "hole": 40}, "observed · all but a 40 % hole"),
+        ({"task": "superres", "factor": 8}, "observed · 8×8 block means"),
+        ({"task": "denoise", "noise_sigma": 25}, "noisy start · σ = 25"),
     ],
 )
 def test_every_task_runs_and_says_what_was_observed(
@@ -195,7 +195,9 @@ def test_stop_reasons_in_the_numbers_the_captions_and_the_table(restorer: Restor
     state.runs[0].stop, state.runs[1].stop = "converged", "diverged"
     state.runs[1].ssim = None
     view = restore_view(state, [])
-    assert "σ̂ reached σ_L" in view.labels[0] and "σ̂ reached σ_L" in view.text
+    plain = state.runs[0]
+    assert view.labels[0] == f"CNN · plain · {plain.psnrs[-1]:.2f} dB · {plain.steps} steps"
+    assert "σ̂ reached σ_L" in view.text
     assert view.labels[1] == f"CNN · WNE · diverged at step {state.runs[1].steps}"
     assert view.summary["models"]["dncnn-wne-s25"]["psnr"] is None
     assert "diverged (the state stopped being finite)" in view.text

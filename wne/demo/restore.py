@@ -367,12 +367,12 @@ def _num(value: float | None, digits: int = 4) -> float | str | None:
 
 def _observed_caption(s: RestoreSettings) -> str:
     if s.task == "inpaint":
-        return f"observed: {s.keep:g} % of the pixels (the rest black)"
+        return f"observed · {s.keep:g} % of the pixels"
     if s.task == "center_hole":
-        return f"observed: all but a centred hole ({s.hole:g} % of the area)"
+        return f"observed · all but a {s.hole:g} % hole"
     if s.task == "superres":
-        return f"observed: the means of {s.factor}×{s.factor} blocks"
-    return f"noisy start y0 (σ = {s.noise_sigma:g})"
+        return f"observed · {s.factor}×{s.factor} block means"
+    return f"noisy start · σ = {s.noise_sigma:g}"
 
 
 def _run_caption(run: WalkRun) -> str:
@@ -382,8 +382,7 @@ def _run_caption(run: WalkRun) -> str:
         return f"{run.label} · step {run.steps} · {_db(run.psnr)}"
     if run.stop == "diverged":
         return f"{run.label} · diverged at step {run.steps}"
-    end = f"{run.steps} steps, {STOP_REASONS[run.stop]}"
-    return f"{run.label} · {_db(run.psnr)} · SSIM {run.ssim:.3f} · {end}"
+    return f"{run.label} · {_db(run.psnr)} · {run.steps} steps"
 
 
 def restore_view(state: RestoreState, notes: list[str]) -> RestoreView:
@@ -439,7 +438,7 @@ def _results_text(state: RestoreState, notes: list[str]) -> str:
     rows = [
         "| | PSNR | SSIM | steps | stopped because | time |",
         "|---|---|---|---|---|---|",
-        f"| {_observed_caption(s).split(':')[0]} | {_db(state.observed_psnr)} | "
+        f"| {_observed_caption(s).split(' · ')[0]} | {_db(state.observed_psnr)} | "
         f"{state.observed_ssim:.3f} | | | |",
     ]
     for r in state.runs:
