@@ -220,39 +220,37 @@ def _restore_tab(r: Restorer) -> dict[str, Any]:
     """A denoiser as an image prior: the plain and WNE walks streamed side by side."""
     gr.Markdown(content.RESTORE_HELP)
     p, t = r.params(), {}
-    with gr.Row():
-        with gr.Column(scale=1, min_width=260):
-            t["task"] = control(p["task"], elem_id="restore-task")
+    with gr.Row():  # the controls across the top, the two walks below at full width
+        t["task"] = control(p["task"], elem_id="restore-task")
+        with gr.Column(min_width=240):
             t["level_boxes"] = []  # only the chosen task's level is shown
             for name, shown in shown_restore_controls(p["task"].default).items():
                 with gr.Column(visible=shown, min_width=0) as box:
                     t[name] = control(p[name], elem_id=f"restore-{name.replace('_', '-')}")
                 t["level_boxes"].append(box)
             t["backbone"], t["sigma_train"] = control(p["backbone"]), control(p["sigma_train"])
+        with gr.Column(min_width=240):
             with gr.Accordion("More settings", open=False):
                 for name in ("seed", "max_steps", "max_side", "color"):
                     t[name] = control(p[name], elem_id=f"restore-{name.replace('_', '-')}")
-            with gr.Row():
-                t["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
-                t["stop"] = gr.Button("Stop", elem_id="restore-stop")
-        with gr.Column(scale=2):
-            with gr.Row():
-                images = [
-                    gr.Image(label=label, elem_id=f"restore-{label.lower()}", **IMG)
-                    for label in ("observed", "plain", "WNE")
-                ]
-            with gr.Row():  # σ̂_t on a log scale: from ~255 down to σ_L = 2.55
-                plots = [
-                    gr.LinePlot(title=title, y=y, y_title=y_title, elem_id=eid, **WALK_PLOT)
-                    for title, y, y_title, eid in (
-                        ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)",
-                         "restore-sigma"),
-                        ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
-                    )
-                ]  # fmt: skip
-            t["text"] = gr.Markdown(elem_id="restore-results")
-            with gr.Accordion("Numbers (JSON)", open=False):
-                t["summary"] = gr.JSON(label="settings, scores and σ̂ per step")
+            t["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
+            t["stop"] = gr.Button("Stop", elem_id="restore-stop")
+    with gr.Row():
+        images = [
+            gr.Image(label=label, elem_id=f"restore-{label.lower()}", **IMG)
+            for label in ("observed", "plain", "WNE")
+        ]
+    with gr.Row():  # σ̂_t on a log scale: from ~255 down to σ_L = 2.55
+        plots = [
+            gr.LinePlot(title=title, y=y, y_title=y_title, elem_id=eid, **WALK_PLOT)
+            for title, y, y_title, eid in (
+                ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
+                ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
+            )
+        ]
+    t["text"] = gr.Markdown(elem_id="restore-results")
+    with gr.Accordion("Numbers (JSON)", open=False):
+        t["summary"] = gr.JSON(label="settings, scores and σ̂ per step")
     t["state"] = gr.State()
     t["out"] = [*images, t["summary"], t["state"]]
     t["page"] = [*images, *plots, t["text"]]

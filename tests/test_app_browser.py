@@ -299,8 +299,14 @@ def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Pa
     sync_api.expect(page.locator("#restore-keep")).to_be_visible()
     page.get_by_text("More settings").last.click()
     budget = page.locator("#restore-max-steps input[type=number]")
-    budget.fill("300")
-    budget.press("Tab")
+    sync_api.expect(budget).to_be_visible()
+    for _ in range(3):  # a longer walk to watch (the accordion's content may still be mounting)
+        budget.fill("300")
+        budget.press("Tab")
+        page.wait_for_timeout(300)
+        if budget.input_value() == "300":
+            break
+    sync_api.expect(page.locator("#restore-max-steps input[type=range]")).to_have_value("300")
     page.evaluate(WATCH_RESTORE)
 
     page.locator("#restore-run").click()
@@ -312,6 +318,7 @@ def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Pa
     )
     assert walk["walking"] and walk["n"] >= 3, walk  # frames streamed before the end
     text = results.inner_text()
+    assert "at most 300 steps" in text, text
     rows = re.findall(
         r"CNN · (plain|WNE)\s+(-?[\d.]+ dB|–)\s+([\d.]+|–)\s+(\d+)\s+(.+?)\s+[\d.]+ s", text
     )
