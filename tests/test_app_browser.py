@@ -276,14 +276,21 @@ def test_presentation_mode_hides_the_controls(page: sync_api.Page, app_url: str)
 # --------------------------------------------------------------------------- restore page
 
 WATCH_RESTORE = """() => {
-  window.__walk = {srcs: new Set(), walking: false};
+  window.__walk = {srcs: new Set(), steps: new Set(), plotted: false};
   window.__walkTimer = setInterval(() => {
     const img = document.querySelector('#restore-wne img');
     if (img && img.src) window.__walk.srcs.add(img.src);
-    const text = document.querySelector('#restore-results');
-    if (text && text.innerText.includes('Walking')) window.__walk.walking = true;
+    const text = document.querySelector('#restore-results')?.innerText || '';
+    const m = text.match(/Walking… step (\\d+)/);
+    if (m) {
+      window.__walk.steps.add(m[1]);
+      const plot = document.querySelector('#restore-sigma canvas, #restore-sigma svg');
+      if (plot && plot.getBoundingClientRect().height > 0) window.__walk.plotted = true;
+    }
   }, 20);
 }"""
+"""Records, every 20 ms from before the click, the WNE frame's address, the step the text
+reports while walking, and whether the σ̂ plot is drawn while walking."""
 
 
 def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Page) -> None:
@@ -313,10 +320,11 @@ def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Pa
     results = page.locator("#restore-results")
     sync_api.expect(results).to_contain_text("Done.", timeout=180_000)
     walk = page.evaluate(
-        "() => { clearInterval(window.__walkTimer);"
-        " return {n: window.__walk.srcs.size, walking: window.__walk.walking}; }"
+        "() => { clearInterval(window.__walkTimer); const w = window.__walk;"
+        " return {frames: w.srcs.size, steps: w.steps.size, plotted: w.plotted}; }"
     )
-    assert walk["walking"] and walk["n"] >= 3, walk  # frames streamed before the end
+    # streamed: several frames and step counts, and the σ̂ plot, before the end
+    assert walk["frames"] >= 3 and walk["steps"] >= 2 and walk["plotted"], walk
     text = results.inner_text()
     assert "at most 300 steps" in text, text
     rows = re.findall(
