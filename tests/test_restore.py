@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +267,22 @@ def test_the_image_is_read_at_the_working_size(restorer: Restorer) -> None:
     assert last.summary["image"] == {"width": 32, "height": 32, "channels": 1}
     assert any("working size 32 px" in n for n in last.summary["notes"])
     assert last.summary["observed"]["psnr"] < 15  # 10 % of the pixels, the rest black
+
+
+def test_the_timing_script_runs_the_page_computation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m wne.lab.restore_bench`` (the README's timing table) on tiny models."""
+    from wne.lab import restore_bench
+
+    root = make_demo_checkpoints(tmp_path / "ckpt", broken=False)
+    args = ["--checkpoints", str(root), "--backbones", "dncnn", "--sizes", "32", "--steps", "3"]
+    args += ["--sigma-train", "25", "--image", str(PARROTS), "--out", str(tmp_path)]
+    assert restore_bench.main(args) == 0
+    data = json.loads((tmp_path / "restore-bench-cpu.json").read_text())
+    (row,) = data["runs"]
+    assert row["settings"]["max_steps"] == 3 and row["image"]["width"] == 32
+    assert set(row["models"]) == {"dncnn-plain-s25", "dncnn-wne-s25"}
+    assert row["wall_seconds"] > 0 and row["snapshots"] >= 2
+    assert data["machine"]["cpu_count"] and len(data["machine"]["load_average_before"]) == 3
+    assert "| dncnn | 25 | inpaint | 32×32 | 3 |" in capsys.readouterr().out
