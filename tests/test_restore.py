@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -220,6 +222,9 @@ def test_missing_models_are_reported_and_nothing_at_all_is_an_error(restorer: Re
     assert last.labels[1] == "CNN · WNE · unavailable" and "no checkpoint" in last.text
     with pytest.raises(DemoInputError, match="no checkpoint 'dncnn-plain-s50'"):
         _run(restorer, sigma_train=50)
+    clean = np.full((32, 32, 1), 0.5, np.float32)
+    with pytest.raises(DemoInputError, match="no checkpoint 'dncnn-wne-s50'"):
+        next(restore_walks(restorer.zoo, clean, RestoreSettings(sigma_train=50)))
 
 
 def test_colour_grayscale_and_the_super_resolution_crop(restorer: Restorer) -> None:
@@ -254,11 +259,31 @@ def test_streaming_cadence_follows_the_budget(restorer: Restorer) -> None:
         assert step % every == 0 or any(m["stop"] for m in models), step
 
 
-def test_gpu_duration_grows_with_the_work(restorer: Restorer) -> None:
-    small = restorer.gpu_seconds(restorer.zoo, np.zeros((64, 64, 1)), RestoreSettings())
-    big = restorer.gpu_seconds(
-        restorer.zoo, np.zeros((512, 512, 3)), RestoreSettings(max_steps=1000)
-    )
+def test_the_walks_go_through_the_gpu_hook_with_picklable_arguments_and_snapshots(
+    restorer: Restorer,
+) -> None:
+    """On ZeroGPU (``spaces.GPU``) the walks run in a worker: the hook gets them with a
+    duration that grows with the work; the arguments (not the zoo) and every snapshot are
+    pickled on the way, as ZeroGPU does."""
+    calls: list[int] = []
+
+    def hook(fn: Any, duration: Any = None) -> Any:
+        def gpu_call(*args: Any) -> Any:
+            calls.append(duration(*args))
+            pickle.dumps(args)
+            for item in fn(*args):
+                yield pickle.loads(pickle.dumps(item))
+
+        return gpu_call
+
+    zoo = restorer.zoo
+    views = list(Restorer(zoo, gpu=hook).restore(str(PARROTS), **SMALL))
+    assert views[-1].done and views[-1].summary["models"] and len(calls) == 1
+    assert isinstance(calls[0], int) and 15 <= calls[0] <= 120
+    expected = _run(restorer)[-1]
+    np.testing.assert_array_equal(views[-1].images[1], expected.images[1])
+    small = restorer.gpu_seconds(np.zeros((64, 64, 1)), RestoreSettings())
+    big = restorer.gpu_seconds(np.zeros((512, 512, 3)), RestoreSettings(max_steps=1000))
     assert 15 <= small < big <= 120
 
 

@@ -276,7 +276,7 @@ def restore_walks(zoo: Zoo, clean: np.ndarray, settings: RestoreSettings) -> Ite
             )
         runs.append(run)
     if not walks:
-        raise DemoInputError(" ".join(f"{r.message}." for r in runs))
+        raise DemoInputError(_no_models(zoo, s))
     shown = init if init is not None else meas.observed
     sampler = {
         "h0": kw["h0"],
@@ -305,6 +305,12 @@ def restore_walks(zoo: Zoo, clean: np.ndarray, settings: RestoreSettings) -> Ite
             yield state
     state.done = True
     yield state
+
+
+def _no_models(zoo: Zoo, s: RestoreSettings) -> str:
+    """Why neither model of the request can run ("" when one can)."""
+    reasons = [zoo.unavailable_reason(s.backbone, v, s.sigma_train) for v in VARIANTS]
+    return "" if None in reasons else " ".join(f"{r}." for r in reasons)
 
 
 def _advance(run: WalkRun, item: WalkStep, x: torch.Tensor) -> None:
@@ -512,9 +518,14 @@ class Restorer:
         self.zoo = zoo
         self.hardware = GPU_RESTORE if zoo.device.type == "cuda" else CPU_RESTORE
         hook = gpu or (lambda fn, duration=None: fn)
-        self._walks = hook(restore_walks, duration=self.gpu_seconds)
+        self._walks = hook(self._walks_impl, duration=self.gpu_seconds)
 
-    def gpu_seconds(self, zoo: Zoo, clean: np.ndarray, settings: RestoreSettings) -> int:
+    def _walks_impl(self, clean: np.ndarray, settings: RestoreSettings) -> Iterator[RestoreState]:
+        """:func:`restore_walks` on this zoo (on ZeroGPU: in the GPU worker, whose snapshots
+        come back pickled; the zoo stays with the worker's copy of ``self``)."""
+        yield from restore_walks(self.zoo, clean, settings)
+
+    def gpu_seconds(self, clean: np.ndarray, settings: RestoreSettings) -> int:
         """A generous GPU time budget for one run (ZeroGPU's ``duration``)."""
         h, w, c = clean.shape
         return int(min(120, 15 + 2 * settings.max_steps * h * w * c / 1e7))
@@ -587,10 +598,13 @@ class Restorer:
             DemoInputError: On invalid arguments or image, or when neither model exists.
         """
         settings = self.settings(**raw)
+        missing = _no_models(self.zoo, settings)  # said here, before any GPU is asked for
+        if missing:
+            raise DemoInputError(missing)
         loaded: LoadedImage = load_image(image, max_side=settings.max_side)
         clean, notes = prepare_image(loaded.pixels, settings)
         notes = [*loaded.notes, *notes]
-        for state in self._walks(self.zoo, clean, settings):
+        for state in self._walks(clean, settings):
             if progress is not None:
                 step = max(r.steps for r in state.runs)
                 fraction = 1.0 if state.done else step / settings.max_steps
