@@ -166,9 +166,9 @@ def _loaded_parrots(side: int) -> np.ndarray:
 @pytest.mark.parametrize(
     ("raw", "caption"),
     [
-        ({"task": "center_hole", "hole": 40}, "observed · all but a 40 % hole"),
-        ({"task": "superres", "factor": 8}, "observed · 8×8 block means"),
-        ({"task": "denoise", "noise_sigma": 25}, "noisy start · σ = 25"),
+        ({"task": "center_hole", "hole": 40}, "all but a 40 % hole · "),
+        ({"task": "superres", "factor": 8}, "8×8 block means · "),
+        ({"task": "denoise", "noise_sigma": 25}, "noisy start, σ = 25 · "),
     ],
 )
 def test_every_task_runs_and_says_what_was_observed(
@@ -199,9 +199,9 @@ def test_stop_reasons_in_the_numbers_the_captions_and_the_table(restorer: Restor
     state.runs[1].ssim = None
     view = restore_view(state, [])
     plain = state.runs[0]
-    assert view.labels[0] == f"CNN · plain · {plain.psnrs[-1]:.2f} dB · {plain.steps} steps"
+    assert view.labels[0] == f"plain · {plain.psnrs[-1]:.2f} dB · {plain.steps} steps"
     assert "σ̂ reached σ_L" in view.text
-    assert view.labels[1] == f"CNN · WNE · diverged at step {state.runs[1].steps}"
+    assert view.labels[1] == f"WNE · diverged at step {state.runs[1].steps}"
     assert view.summary["models"]["dncnn-wne-s25"]["psnr"] is None
     assert "diverged (the state stopped being finite)" in view.text
 
@@ -219,7 +219,7 @@ def test_missing_models_are_reported_and_nothing_at_all_is_an_error(restorer: Re
     last = views[-1]
     assert list(last.summary["models"]) == ["dncnn-plain-s10"]
     assert "dncnn-wne-s10" in last.summary["unavailable"] and last.images[1] is None
-    assert last.labels[1] == "CNN · WNE · unavailable" and "no checkpoint" in last.text
+    assert last.labels[1] == "WNE · unavailable" and "no checkpoint" in last.text
     with pytest.raises(DemoInputError, match="no checkpoint 'dncnn-plain-s50'"):
         _run(restorer, sigma_train=50)
     clean = np.full((32, 32, 1), 0.5, np.float32)

@@ -373,22 +373,24 @@ def _num(value: float | None, digits: int = 4) -> float | str | None:
 
 def _observed_caption(s: RestoreSettings) -> str:
     if s.task == "inpaint":
-        return f"observed · {s.keep:g} % of the pixels"
+        return f"{s.keep:g} % of the pixels"
     if s.task == "center_hole":
-        return f"observed · all but a {s.hole:g} % hole"
+        return f"all but a {s.hole:g} % hole"
     if s.task == "superres":
-        return f"observed · {s.factor}×{s.factor} block means"
-    return f"noisy start · σ = {s.noise_sigma:g}"
+        return f"{s.factor}×{s.factor} block means"
+    return f"noisy start, σ = {s.noise_sigma:g}"
 
 
 def _run_caption(run: WalkRun) -> str:
+    """The result's caption (short: the image's badge; the backbone is in the table)."""
+    name = catalog.VARIANT_LABELS[run.variant]
     if run.message is not None:
-        return f"{run.label} · unavailable"
+        return f"{name} · unavailable"
     if run.stop is None:
-        return f"{run.label} · step {run.steps} · {_db(run.psnr)}"
+        return f"{name} · step {run.steps} · {_db(run.psnr)}"
     if run.stop == "diverged":
-        return f"{run.label} · diverged at step {run.steps}"
-    return f"{run.label} · {_db(run.psnr)} · {run.steps} steps"
+        return f"{name} · diverged at step {run.steps}"
+    return f"{name} · {_db(run.psnr)} · {run.steps} steps"
 
 
 def restore_view(state: RestoreState, notes: list[str]) -> RestoreView:
@@ -444,7 +446,7 @@ def _results_text(state: RestoreState, notes: list[str]) -> str:
     rows = [
         "| | PSNR | SSIM | steps | stopped because | time |",
         "|---|---|---|---|---|---|",
-        f"| {_observed_caption(s).split(' · ')[0]} | {_db(state.observed_psnr)} | "
+        f"| {'noisy start' if s.task == 'denoise' else 'observed'} | {_db(state.observed_psnr)} | "
         f"{state.observed_ssim:.3f} | | | |",
     ]
     for r in state.runs:
