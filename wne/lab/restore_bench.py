@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from wne import __version__
+from wne import __version__, catalog
 from wne.demo.outputs import OutputFiles
 from wne.demo.restore import Restorer
 from wne.demo.settings import RESTORE_TASKS
@@ -96,8 +96,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         s, im = r["settings"], r["image"]
         cells = []
         for variant in ("plain", "wne"):
-            key = f"{s['backbone']}-{variant}-s{s['sigma_train']}"
-            m = r["models"].get(key)
+            m = r["models"].get(catalog.key(s["backbone"], variant, s["sigma_train"]))
             psnr = "–" if not m or m["psnr"] is None else f"{m['psnr']:.2f} dB"
             cells.append(
                 "–" if m is None else f"{m['steps']}, {m['stop']}, {m['seconds']:.1f}, {psnr}"
