@@ -6,7 +6,8 @@ Run ``python app.py`` and open http://127.0.0.1:7860 (``GRADIO_SERVER_NAME`` /
 once at start. This file only lays out the page and wires events; the logic
 lives in :mod:`wne.demo`. Each computation is one function
 (:class:`wne.demo.endpoints.Endpoints`) serving the page's button and the named
-API endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``) of the same event.
+API endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``, ``/restore``) of the
+same event.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from wne.demo.endpoints import ENDPOINTS, Endpoints
 from wne.demo.errors import user_facing
 from wne.demo.inside import INSIDE_STEPS
 from wne.demo.outputs import OutputFiles
+from wne.demo.restore import Restorer
 from wne.demo.runtime import limit_malloc_arenas
-from wne.demo.settings import Param, shown_noise_controls
+from wne.demo.settings import Param, shown_noise_controls, shown_restore_controls
 from wne.demo.views import TABLE_HEADERS
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -55,6 +57,7 @@ IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
 INPUT: dict[str, Any] = {"type": "filepath", "image_mode": None, "format": "png", "height": 260}
 INPUT.update(sources=["upload", "clipboard", "webcam"], elem_id="input-image")
 PLOT: dict[str, Any] = {"x": "level", "y": "psnr", "color": "model", "height": 360}
+WALK_PLOT: dict[str, Any] = {"x": "step", "x_title": "step", "color": "model", "height": 300}
 
 
 def _gpu_hook(fn: Callable[..., Any], duration: Callable[..., int] | None = None) -> Any:
@@ -214,6 +217,47 @@ def _inside_tab(h: DemoHandlers) -> dict[str, Any]:
     return t
 
 
+def _restore_tab(r: Restorer) -> dict[str, Any]:
+    """A denoiser as an image prior: the plain and WNE walks streamed side by side."""
+    gr.Markdown(content.RESTORE_HELP)
+    p, t = r.params(), {}
+    with gr.Row():  # the controls across the top, the two walks below at full width
+        t["task"] = control(p["task"], elem_id="restore-task")
+        with gr.Column(min_width=240):
+            t["level_boxes"] = []  # only the chosen task's level is shown
+            for name, shown in shown_restore_controls(p["task"].default).items():
+                with gr.Column(visible=shown, min_width=0) as box:
+                    t[name] = control(p[name], elem_id=f"restore-{name.replace('_', '-')}")
+                t["level_boxes"].append(box)
+            t["backbone"], t["sigma_train"] = control(p["backbone"]), control(p["sigma_train"])
+        with gr.Column(min_width=240):
+            with gr.Accordion("More settings", open=False):
+                for name in ("seed", "max_steps", "max_side", "color"):
+                    t[name] = control(p[name], elem_id=f"restore-{name.replace('_', '-')}")
+            t["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
+            t["stop"] = gr.Button("Stop", elem_id="restore-stop")
+    with gr.Row():
+        images = [
+            gr.Image(label=label, elem_id=f"restore-{label.lower()}", **IMG)
+            for label in ("observed", "plain", "WNE")
+        ]
+    with gr.Row():  # σ̂_t on a log scale: from ~255 down to σ_L = 2.55
+        plots = [
+            gr.LinePlot(title=title, y=y, y_title=y_title, elem_id=eid, **WALK_PLOT)
+            for title, y, y_title, eid in (
+                ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
+                ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
+            )
+        ]
+    t["text"] = gr.Markdown(elem_id="restore-results")
+    with gr.Accordion("Numbers (JSON)", open=False):
+        t["summary"] = gr.JSON(label="settings, scores and σ̂ per step")
+    t["state"] = gr.State()
+    t["out"] = [*images, t["summary"], t["state"]]
+    t["page"] = [*images, *plots, t["text"]]
+    return t
+
+
 def _about_tab() -> list[tuple[str, Any]]:
     """NE in three sentences, the formula, and the one-click scenarios."""
     gr.Markdown(content.ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True}])
@@ -311,12 +355,15 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                     tab["sweep"] = _sweep_tab(h)
                 with gr.Tab("Inside WNE", id="inside"):
                     tab["inside"] = _inside_tab(h)
+                with gr.Tab("Restore from a few pixels", id="restore"):
+                    tab["restore"] = _restore_tab(fns.restorer)
                 with gr.Tab("About", id="about"):
                     scenario_buttons = _about_tab()
 
         def run(start: Callable[..., Any], name: str, api: bool = False, **kw: Any) -> Any:
             """Chains computation ``name`` (its one function) and its page update to
-            ``start``; ``api`` exposes the event as the named endpoint."""
+            ``start``; ``api`` exposes the event as the named endpoint. Returns the
+            computation's event (e.g. for a button that cancels it)."""
             t = tab[name]  # a tab's own control (e.g. its backbone) takes precedence
             inputs = [c["image"], *(t[p] if p in t else c[p] for p in ENDPOINTS[name].params)]
             if api:
@@ -324,12 +371,23 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                 kw["api_visibility"] = "public"
             fn = getattr(fns, name)
             event = start(fn, inputs, t["out"], **{**COMPUTE, **PRIVATE, **kw})
-            return event.success(show, t["state"], t["page"], queue=False, **PRIVATE)
+            event.success(show, t["state"], t["page"], queue=False, **PRIVATE)
+            return event
 
         run(c["run"].click, "denoise", api=True)
         run(tab["equivariance"]["run"].click, "equivariance", api=True)
         run(tab["sweep"]["run"].click, "sweep", api=True)
         run(tab["inside"]["run"].click, "inside", api=True)
+        rt = tab["restore"]  # a generator: each snapshot's page updates are shown as they come
+        rt["stop"].click(None, cancels=[run(rt["run"].click, "restore", api=True)], **PRIVATE)
+        rt["state"].change(show, rt["state"], rt["page"], queue=False, **PRIVATE)
+        rt["task"].change(
+            lambda task: [gr.update(visible=v) for v in shown_restore_controls(task).values()],
+            rt["task"],
+            rt["level_boxes"],
+            queue=False,
+            **PRIVATE,
+        )
         c["noise"].change(
             lambda kind: [gr.update(visible=v) for v in shown_noise_controls(kind).values()],
             c["noise"],

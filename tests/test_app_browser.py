@@ -271,3 +271,77 @@ def test_presentation_mode_hides_the_controls(page: sync_api.Page, app_url: str)
     page.goto(app_url.rstrip("/") + "/?present=true")
     sync_api.expect(page.locator("#present-toggle input")).to_be_checked()
     sync_api.expect(page.locator("#wne-controls")).to_be_hidden()
+
+
+# --------------------------------------------------------------------------- restore page
+
+WATCH_RESTORE = """() => {
+  window.__walk = {srcs: new Set(), steps: new Set(), plotted: false};
+  window.__walkTimer = setInterval(() => {
+    const img = document.querySelector('#restore-wne img');
+    if (img && img.src) window.__walk.srcs.add(img.src);
+    const text = document.querySelector('#restore-results')?.innerText || '';
+    const m = text.match(/Walking… step (\\d+)/);
+    if (m) {
+      window.__walk.steps.add(m[1]);
+      const plot = document.querySelector('#restore-sigma canvas, #restore-sigma svg');
+      if (plot && plot.getBoundingClientRect().height > 0) window.__walk.plotted = true;
+    }
+  }, 20);
+}"""
+"""Records, every 20 ms from before the click, the WNE frame's address, the step the text
+reports while walking, and whether the σ̂ plot is drawn while walking."""
+
+
+def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Page) -> None:
+    """Restore from a few pixels → Restore: the WNE frame changes while the walks go
+    (streamed snapshots), the σ̂ and PSNR plots are drawn, then the final PSNR/SSIM, steps
+    and stop reasons of the plain and WNE walks appear; choosing super-resolution shows its
+    factor instead of the kept pixels."""
+    page.get_by_role("tab", name="Restore from a few pixels").click()
+    page.locator("#restore-task").get_by_text("super-resolution", exact=False).click()
+    sync_api.expect(page.locator("#restore-factor")).to_be_visible()
+    sync_api.expect(page.locator("#restore-keep")).to_be_hidden()
+    page.locator("#restore-task").get_by_text("inpainting", exact=False).click()
+    sync_api.expect(page.locator("#restore-keep")).to_be_visible()
+    page.get_by_text("More settings").last.click()
+    budget = page.locator("#restore-max-steps input[type=number]")
+    sync_api.expect(budget).to_be_visible()
+    for _ in range(3):  # a longer walk to watch (the accordion's content may still be mounting)
+        budget.fill("300")
+        budget.press("Tab")
+        page.wait_for_timeout(300)
+        if budget.input_value() == "300":
+            break
+    sync_api.expect(page.locator("#restore-max-steps input[type=range]")).to_have_value("300")
+    page.evaluate(WATCH_RESTORE)
+
+    page.locator("#restore-run").click()
+    results = page.locator("#restore-results")
+    sync_api.expect(results).to_contain_text("Done.", timeout=180_000)
+    walk = page.evaluate(
+        "() => { clearInterval(window.__walkTimer); const w = window.__walk;"
+        " return {frames: w.srcs.size, steps: w.steps.size, plotted: w.plotted}; }"
+    )
+    # streamed: several frames and step counts, and the σ̂ plot, before the end
+    assert walk["frames"] >= 3 and walk["steps"] >= 2 and walk["plotted"], walk
+    text = results.inner_text()
+    assert "at most 300 steps" in text, text
+    rows = re.findall(
+        r"CNN · (plain|WNE)\s+(-?[\d.]+ dB|–)\s+([\d.]+|–)\s+(\d+)\s+(.+?)\s+[\d.]+ s", text
+    )
+    assert [r[0] for r in rows] == ["plain", "WNE"], text
+    reasons = ("σ̂ reached σ_L", "step budget used up", "diverged")
+    assert all(any(r[4].startswith(x) for x in reasons) and int(r[3]) <= 300 for r in rows), rows
+    for plot in ("#restore-sigma", "#restore-psnr"):
+        sync_api.expect(page.locator(f"{plot} canvas, {plot} svg").first).to_be_visible()
+    for eid in ("#restore-observed", "#restore-plain", "#restore-wne"):
+        src = page.locator(f"{eid} img").get_attribute("src") or ""
+        assert src.endswith(".png"), (eid, src)
+    final = re.compile(r"^\s*(plain|WNE) · (-?[\d.]+ dB · \d+ steps|diverged at step \d+)")
+    sync_api.expect(page.get_by_text(final)).to_have_count(2)  # the results' captions
+    sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+    if os.environ.get("WNE_SCREENSHOT_DIR"):
+        page.screenshot(
+            path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "restore.png")), full_page=True
+        )

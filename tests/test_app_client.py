@@ -1,8 +1,8 @@
 """The app through ``gradio_client``, launched in-process on loopback.
 
-Every public endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``) with good
-and bad inputs: bad ones come back as errors naming the problem and the server
-keeps serving. The app is served once for the session (:mod:`app_fixtures`, tiny
+Every public endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``,
+``/restore``) with good and bad inputs: bad ones come back as errors naming the problem
+and the server keeps serving. The app is served once for the session (:mod:`app_fixtures`, tiny
 random-init checkpoints).
 """
 
@@ -25,7 +25,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),  # pandas 3 notes
 ]
 
-ENDPOINT_NAMES = ("denoise", "equivariance", "sweep", "inside")
+ENDPOINT_NAMES = ("denoise", "equivariance", "sweep", "inside", "restore")
 GOOD: dict[str, Any] = {
     "a": 1.0,
     "b": 0.0,
@@ -49,7 +49,7 @@ def _denoise(client: Any, path: Path, **override: Any) -> Any:
 def test_public_endpoints_are_exactly_the_documented_ones(served: tuple[Any, Any]) -> None:
     _, client = served
     info = client.view_api(print_info=False, return_format="dict")
-    assert set(info["named_endpoints"]) == {"/denoise", "/equivariance", "/sweep", "/inside"}
+    assert set(info["named_endpoints"]) == {f"/{name}" for name in ENDPOINT_NAMES}
     params = [p["parameter_name"] for p in info["named_endpoints"]["/denoise"]["parameters"]]
     # the noise parameters (issue 14), then the checkpoint choice (issue 16) come last, so
     # older positional calls keep working
@@ -337,3 +337,119 @@ def test_oversized_upload_is_rejected(served: tuple[Any, Any], tmp_path: Path) -
     with pytest.raises(Exception, match=r"(?i)file size|too large|exceed"):
         _denoise(client, path)
     assert _denoise(client, PARROTS, backbones=["dncnn"])[3]["models"]
+
+
+# --------------------------------------------------------------------------- /restore
+
+RESTORE: dict[str, Any] = {
+    "task": "inpaint",
+    "keep": 20,
+    "backbone": "dncnn",
+    "sigma_train": 25,
+    "seed": 1,
+    "max_steps": 8,
+    "max_side": 48,
+}
+"""A small request (the tiny models walk 8 steps at 48 px in well under a second)."""
+
+
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def _restore(client: Any, **override: Any) -> Any:
+    from gradio_client import handle_file
+
+    args = {**RESTORE, **override}
+    return client.predict(image=handle_file(str(PARROTS)), **args, api_name="/restore")
+
+
+def test_restore_returns_the_final_images_and_numbers_of_the_page_function(
+    served: tuple[Any, Any],
+) -> None:
+    """/restore is the page's generator: the client gets its last snapshot: the observed
+    image and the plain and WNE results as lossless PNGs equal to the handler's, and the
+    numbers; the same seed gives the same images and numbers again."""
+    from wne.demo.restore import Restorer
+
+    handlers, client = served
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    names = [p["parameter_name"] for p in info["/restore"]["parameters"]]
+    assert names == ["image", "task", "keep", "hole", "factor", "noise_sigma", "backbone",
+                     "sigma_train", "seed", "max_steps", "max_side", "color"]  # fmt: skip
+    observed, plain, wne, summary = _restore(client)
+    expected = list(Restorer(handlers.zoo).restore(str(PARROTS), **RESTORE))[-1]
+    finals = (expected.observed, *expected.images)
+    for path, pixels in zip((observed, plain, wne), finals, strict=True):
+        with Image.open(path) as im:
+            assert im.format == "PNG"
+            np.testing.assert_array_equal(np.asarray(im), pixels)
+    assert summary["done"] and summary["settings"]["keep"] == 20.0
+    assert list(summary["models"]) == ["dncnn-plain-s25", "dncnn-wne-s25"]
+    for m in summary["models"].values():
+        assert m["stop"] in ("converged", "max_steps", "diverged") and m["steps"] <= 8
+        assert len(m["sigma_hat_8bit"]) >= m["steps"]
+    again = _restore(client)
+    for first, second in zip((observed, plain, wne), again[:3], strict=True):
+        np.testing.assert_array_equal(_pixels(first), _pixels(second))
+
+    def numbers(s: dict[str, Any]) -> dict[str, Any]:
+        return {k: {f: v for f, v in m.items() if f != "seconds"} for k, m in s["models"].items()}
+
+    assert numbers(again[3]) == numbers(summary)
+    assert numbers(_restore(client, seed=2)[3]) != numbers(summary)
+
+
+def test_restore_streams_snapshots_to_a_client(served: tuple[Any, Any]) -> None:
+    from gradio_client import handle_file
+
+    _, client = served
+    job = client.submit(
+        image=handle_file(str(PARROTS)), **{**RESTORE, "max_steps": 20}, api_name="/restore"
+    )
+    final = job.result()
+    outputs = job.outputs()
+    assert len(outputs) >= 3 and outputs[-1][3] == final[3]
+    assert [o[3]["done"] for o in outputs] == [False] * (len(outputs) - 1) + [True]
+    steps = [max(m["steps"] for m in o[3]["models"].values()) for o in outputs]
+    assert steps == sorted(steps) and steps[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"task": "deblur"}, "task must be one of"),
+        ({"keep": 0}, r"kept pixels \(%\) must be in \[1, 100\], got 0"),
+        ({"factor": 3}, "super-resolution factor must be one of"),
+        ({"max_steps": 5000}, r"step budget must be in \[1, 1000\]"),
+        ({"max_side": 1024}, r"working size must be in \[32, 256\]"),
+        ({"backbone": "fdncnn-ne"}, "backbone must be one of"),
+        ({"sigma_train": 50}, "no checkpoint 'dncnn-plain-s50' is installed"),
+        ({"seed": -1}, "seed must be in"),
+    ],
+)
+def test_restore_refuses_bad_arguments_with_their_names(
+    served: tuple[Any, Any], override: dict[str, Any], message: str
+) -> None:
+    from gradio_client.exceptions import AppError
+
+    _, client = served
+    with pytest.raises(AppError, match=message):
+        _restore(client, **override)
+
+
+def test_restore_refuses_a_bad_image_and_keeps_serving(
+    served: tuple[Any, Any], tmp_path: Path
+) -> None:
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    _, client = served
+    with pytest.raises(AppError, match="not an image"):
+        client.predict(
+            image=handle_file(str(_bad_file("not-an-image", tmp_path))),
+            **RESTORE,
+            api_name="/restore",
+        )
+    assert _restore(client, max_steps=2)[3]["done"]

@@ -787,6 +787,7 @@ def test_one_function_per_computation_names_the_api_parameters(
     for name, ep in ENDPOINTS.items():
         sig = inspect.signature(getattr(fns, name))
         assert list(sig.parameters) == ["image", *ep.params, "progress"]
+        assert inspect.isgeneratorfunction(getattr(fns, name)) == (name == "restore")
     parrots = str(EXAMPLES / "parrots.png")
     args = {**BASE_ARGS, "a": 0.5, "backbones": ["dncnn", "fdncnn-ne"]}
     noisy, target, gallery, summary, page = fns.denoise(parrots, *args.values())
@@ -838,13 +839,25 @@ def test_user_facing_turns_every_failure_into_a_gradio_error() -> None:
 
     assert list(inspect.signature(bad_input).parameters) == ["x", "progress"]
 
+    @user_facing
+    def stream(n: int) -> Any:  # a streaming handler stays a generator function
+        yield n
+        raise DemoInputError("step budget must be in [1, 1000], got 0")
+
+    assert inspect.isgeneratorfunction(stream)
+    gen = stream(5)
+    assert next(gen) == 5
+    with pytest.raises(gr.Error, match=r"step budget must be in \[1, 1000\]"):
+        next(gen)
+
 
 @pytest.mark.slow
 def test_demo_package_does_not_import_gradio_pandas_or_matplotlib() -> None:
     code = (
         "import sys, wne.demo, wne.demo.handlers, wne.demo.compare, wne.demo.imaging, "
         "wne.demo.zoo, wne.demo.errors, wne.demo.settings, wne.demo.content, "
-        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime, wne.demo.inside; "
+        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime, wne.demo.inside, "
+        "wne.demo.restore; "
         "print(sorted({'gradio', 'pandas', 'matplotlib'} & set(sys.modules)))"
     )
     out = subprocess.run(

@@ -49,3 +49,4 @@ def test_gradio_client_block_runs_against_the_app(app_url: str, served: Any) -> 
         os.chdir(cwd)
     assert set(scope["summary"]["models"]) and scope["curves"]["rows"]
     assert scope["numbers"]["normalized_max_diff"] <= 1e-5
+    assert scope["result"]["done"] and scope["result"]["models"]

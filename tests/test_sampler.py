@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from wne.sampler import Measurement, sample
+from wne.sampler import Measurement, sample, walk
 
 
 def _clean(h: int = 32, w: int = 32) -> torch.Tensor:
@@ -101,3 +101,22 @@ def test_a_diverging_denoiser_is_reported_not_crashing() -> None:
     res = sample(explode, Measurement.inpaint(x, 0.1, 0), h0=0.5)
     assert res.stop == "diverged"
     assert torch.isfinite(res.image).all()
+
+
+def test_walk_yields_every_state_and_sample_is_its_summary() -> None:
+    """``walk`` yields the start, each update (with the σ̂ that drove it) and a last item
+    with the stop reason; ``sample`` returns exactly what the walk ends with."""
+    x = _clean()
+    m = Measurement.inpaint(x, 0.1, seed=1)
+    items = list(walk(_oracle(x), m, h0=0.1, beta=0.5, seed=5))
+    res = sample(_oracle(x), m, h0=0.1, beta=0.5, seed=5)
+    assert [i.step for i in items[:-1]] == list(range(res.steps + 1))
+    assert all(i.stop is None for i in items[:-1]) and items[-1].stop == res.stop == "converged"
+    assert items[0].sigma is None
+    assert [i.sigma for i in items if i.sigma is not None] == res.sigmas
+    assert torch.equal(items[-1].image, res.image)
+    assert torch.equal(m.project(items[3].image), m.observed)  # every state honours x_c
+    capped = list(walk(_oracle(x), m, h0=0.1, beta=0.5, seed=5, max_steps=4))
+    assert capped[-1].stop == "max_steps" and capped[-1].step == 4 and capped[-1].sigma is None
+    with pytest.raises(ValueError, match="beta"):
+        next(walk(_oracle(x), m, beta=2.0))

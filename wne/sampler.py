@@ -22,13 +22,22 @@ denoiser that works at every noise level survives it: a normalization-equivarian
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Measurement", "SampleResult", "injected_variance", "sample", "step_size"]
+__all__ = [
+    "Measurement",
+    "SampleResult",
+    "WalkStep",
+    "injected_variance",
+    "paper_parameters",
+    "sample",
+    "step_size",
+    "walk",
+]
 
 Denoiser = Callable[[torch.Tensor], torch.Tensor]
 
@@ -41,6 +50,21 @@ def step_size(t: int, h0: float) -> float:
 def injected_variance(h: float, beta: float) -> float:
     """``γ_t² / σ̂_t² = max(0, (1 − β·h)² − (1 − h)²)`` (step 5): the injected noise's share."""
     return max(0.0, (1 - beta * h) ** 2 - (1 - h) ** 2)
+
+
+def paper_parameters(task: str) -> dict[str, float]:
+    """The WNE paper's sampler parameters for a task (App. N; noise on the [0, 1] scale).
+
+    ``"denoise"`` (Table 11, residual-stopped denoising): h0 0.01, β 1 (no injected noise),
+    σ0 10/255 (the noise of ``y0 = x + σ0·z``), σ_L 1/255. Any other task (Table 12,
+    inpainting): h0 0.01, β 0.01, σ0 1 (255/255), σ_L 0.01 (2.55/255). At most 1000 steps.
+
+    Returns:
+        ``{"h0", "beta", "sigma0", "sigma_stop"}``, the keyword arguments of :func:`sample`.
+    """
+    if task == "denoise":
+        return {"h0": 0.01, "beta": 1.0, "sigma0": 10.0 / 255, "sigma_stop": 1.0 / 255}
+    return {"h0": 0.01, "beta": 0.01, "sigma0": 255.0 / 255, "sigma_stop": 2.55 / 255}
 
 
 @dataclass(frozen=True)
@@ -151,7 +175,108 @@ class SampleResult:
     frames: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class WalkStep:
+    """One state of the walk, as :func:`walk` yields it.
+
+    Attributes:
+        step: Updates of the state so far (0: the initial state).
+        sigma: The σ̂ that drove the update into this state, or, on the last item, the
+            σ̂ that stopped the walk (None: the initial state, or no finite σ̂ measured).
+        image: The state's result ``x_c + (I − P)·y`` (unclamped), ``[1, C, H, W]``.
+        stop: None while walking; on the last item ``"converged"``, ``"max_steps"`` or
+            ``"diverged"`` (as :attr:`SampleResult.stop`).
+    """
+
+    step: int
+    sigma: float | None
+    image: torch.Tensor
+    stop: str | None = None
+
+
+def _check_parameters(h0: float, beta: float, sigma0: float, sigma_stop: float, steps: int) -> None:
+    if not 0 < h0 <= 1:
+        raise ValueError(f"h0 must be in (0, 1], got {h0}")
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    if sigma_stop <= 0 or sigma0 < 0 or steps < 1:
+        raise ValueError("need sigma_stop > 0, sigma0 >= 0 and max_steps >= 1")
+
+
 @torch.no_grad()
+def walk(
+    denoiser: Denoiser,
+    measurement: Measurement,
+    *,
+    h0: float = 0.01,
+    beta: float = 0.01,
+    sigma0: float = 1.0,
+    sigma_stop: float = 0.01,
+    max_steps: int = 1000,
+    seed: int = 0,
+    init: torch.Tensor | None = None,
+) -> Iterator[WalkStep]:
+    """The sampler one state at a time (see the module docstring); :func:`sample` runs it.
+
+    Yields the initial state (step 0), then the state after every update, then once more
+    the final state with its ``stop`` reason (and the σ̂ that stopped the walk). A caller
+    may stop iterating at any time (e.g. to interleave two walks or stream frames).
+
+    Args: those of :func:`sample` but ``frame_every``.
+
+    Yields:
+        :class:`WalkStep` items; the last one has ``stop`` set.
+
+    Raises:
+        ValueError: On parameters out of range or an ``init`` of another shape (when
+            the first item is asked for).
+    """
+    _check_parameters(h0, beta, sigma0, sigma_stop, max_steps)
+    xc = measurement.observed
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def randn() -> torch.Tensor:
+        return torch.randn(xc.shape, generator=gen, dtype=xc.dtype).to(xc.device)
+
+    def unobserved(t: torch.Tensor) -> torch.Tensor:
+        return t - measurement.project(t)
+
+    def result(t: torch.Tensor) -> torch.Tensor:
+        return xc + unobserved(t)
+
+    if init is None:
+        y = xc + 0.5 * unobserved(torch.ones_like(xc)) + sigma0 * randn()
+    else:
+        if init.shape != xc.shape:
+            raise ValueError(f"init has shape {tuple(init.shape)}, expected {tuple(xc.shape)}")
+        y = init.to(xc)
+    d = xc.numel()
+    yield WalkStep(0, None, result(y))
+    stop, t, last = "max_steps", 0, None
+    while t < max_steps:
+        r = denoiser(y).to(y) - y
+        u = unobserved(r) + xc - measurement.project(y)
+        sig = float(u.norm()) / math.sqrt(d)
+        if not math.isfinite(sig):
+            stop, last = "diverged", None
+            break
+        last = sig
+        if sig <= sigma_stop:
+            stop = "converged"
+            break
+        t += 1
+        h = step_size(t, h0)
+        gamma = math.sqrt(injected_variance(h, beta) * sig**2)
+        y_next = y + h * u + (gamma * randn() if gamma > 0 else 0)
+        if not bool(torch.isfinite(y_next).all()):
+            stop = "diverged"
+            break
+        y = y_next
+        yield WalkStep(t, sig, result(y))
+        last = None
+    yield WalkStep(t, last, result(y), stop)
+
+
 def sample(
     denoiser: Denoiser,
     measurement: Measurement,
@@ -186,50 +311,14 @@ def sample(
     Raises:
         ValueError: On parameters out of range or an ``init`` of another shape.
     """
-    if not 0 < h0 <= 1:
-        raise ValueError(f"h0 must be in (0, 1], got {h0}")
-    if not 0 <= beta <= 1:
-        raise ValueError(f"beta must be in [0, 1], got {beta}")
-    if sigma_stop <= 0 or sigma0 < 0 or max_steps < 1:
-        raise ValueError("need sigma_stop > 0, sigma0 >= 0 and max_steps >= 1")
-    xc = measurement.observed
-    gen = torch.Generator().manual_seed(int(seed))
-
-    def randn() -> torch.Tensor:
-        return torch.randn(xc.shape, generator=gen, dtype=xc.dtype).to(xc.device)
-
-    def unobserved(t: torch.Tensor) -> torch.Tensor:
-        return t - measurement.project(t)
-
-    if init is None:
-        y = xc + 0.5 * unobserved(torch.ones_like(xc)) + sigma0 * randn()
-    else:
-        if init.shape != xc.shape:
-            raise ValueError(f"init has shape {tuple(init.shape)}, expected {tuple(xc.shape)}")
-        y = init.to(xc)
-    d = xc.numel()
     sigmas: list[float] = []
-    frames: list[tuple[int, torch.Tensor]] = [(0, xc + unobserved(y))] if frame_every else []
-    stop, t = "max_steps", 0
-    while t < max_steps:
-        r = denoiser(y).to(y) - y
-        u = unobserved(r) + xc - measurement.project(y)
-        sig = float(u.norm()) / math.sqrt(d)
-        if not math.isfinite(sig):
-            stop = "diverged"
-            break
-        sigmas.append(sig)
-        if sig <= sigma_stop:
-            stop = "converged"
-            break
-        t += 1
-        h = step_size(t, h0)
-        gamma = math.sqrt(injected_variance(h, beta) * sig**2)
-        y_next = y + h * u + (gamma * randn() if gamma > 0 else 0)
-        if not bool(torch.isfinite(y_next).all()):
-            stop = "diverged"
-            break
-        y = y_next
-        if frame_every and t % frame_every == 0:
-            frames.append((t, xc + unobserved(y)))
-    return SampleResult(xc + unobserved(y), sigmas, t, stop, frames)
+    frames: list[tuple[int, torch.Tensor]] = []
+    kw = {"h0": h0, "beta": beta, "sigma0": sigma0, "sigma_stop": sigma_stop}
+    for item in walk(denoiser, measurement, **kw, max_steps=max_steps, seed=seed, init=init):
+        if item.sigma is not None:
+            sigmas.append(item.sigma)
+        if item.stop is not None:
+            return SampleResult(item.image, sigmas, item.step, item.stop, frames)
+        if frame_every and item.step % frame_every == 0:
+            frames.append((item.step, item.image))
+    raise AssertionError("walk() ends with a stop reason")  # pragma: no cover

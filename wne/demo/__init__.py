@@ -7,6 +7,8 @@
   choosing the checkpoint of a slot (the best available by recorded Set12 PSNR, or a size).
 - :mod:`wne.demo.compare`: comparison, equivariance map and noise sweep (noise types).
 - :mod:`wne.demo.inside`: the WNE pipeline step by step (the Inside WNE tab, ``/inside``).
+- :mod:`wne.demo.restore`: a denoiser as an image prior, plain vs WNE walks streamed (the
+  Restore from a few pixels tab, ``/restore``).
 - :mod:`wne.demo.handlers`: request handlers (validate, read, compute through the GPU hook).
 - :mod:`wne.demo.views`: display-ready views of the results (images, labels, tables).
 - :mod:`wne.demo.endpoints`: one event function per computation, for the page and the API.

@@ -24,6 +24,7 @@ __all__ = [
     "INSIDE_HELP",
     "INTRO",
     "NOISE_HELP",
+    "RESTORE_HELP",
     "SCENARIOS",
     "SCENARIO_CONTROLS",
     "SWEEP_HELP",
@@ -66,6 +67,28 @@ SWEEP_HELP = (
     "per pixel (low light) or the JPEG quality. Plain models degrade away from their "
     "training σ; WNE models much less."
 )
+RESTORE_HELP = """
+A denoiser knows what images look like, so it can **restore** one from a few of its pixels.
+Kadkhodaie & Simoncelli's sampler starts from pure noise (σ ≈ 255 on the 0–255 scale) around the
+pixels you keep and walks down: at each step the denoiser's residual D(y) − y points towards
+images, the observed pixels are put back, a little fresh noise is injected, and the effective
+noise σ̂ (the residual's size) shrinks, until σ̂ ≤ σ_L = 2.55 or the step budget runs out.
+
+**Only a normalization-equivariant denoiser survives the walk.** Both models were trained at one
+noise level (σ = 10 by default). The plain one meets noise 25× stronger than anything it was
+trained on and removes almost none of it (2 % at σ = 255 in our lab book), so its walk stalls on
+a grey fill, or runs away. The WNE wrapper divides the input by its own standard deviation, so
+the same backbone always sees noise at the scale it knows: it removes 80–86 % of the noise at
+every level and the walk fills the image in.
+
+*Numbers.* Paper (App. N, Table 12: Set12, SwinIR-lite trained at σ = 10, 10 % of the pixels):
+plain **6.08 dB**, WNE **23.87 dB**. Ours (lab book `assets/results/README.md`, "The denoiser as
+a prior", seven 256² Set12 images, our small CPU-trained σ = 10 models): CNN plain 7.09 dB,
+CNN-WNE 14.27 dB; transformer plain diverges on all seven, transformer-WNE 13.11 dB (15.1–17.4 dB
+on the five it finishes). Our small models under-report the noise, so their walks stop after
+80–95 steps where the paper's take ~278, and the images stay blurrier.
+"""
+"""The Restore tab's explanation, with the paper's and our measured numbers."""
 COLOR_NOTE = (
     "Colour images are denoised channel by channel by the same grayscale model in one batched "
     "call (never turned gray); a shift a·y + b applied to all channels keeps WNE exactly "
@@ -100,6 +123,13 @@ API_DOCS = {
     "Returns (gallery of (picture, caption): y, a·y+b, T(y), T(a·y+b), g(T(y)), f(y), plain "
     "f(y), plain (f(a·y+b) − b)/a; JSON of the numbers: per-channel mean and std, max "
     "|T(a·y+b) − T(y)|, the formula, WNE and plain defects).",
+    "restore": "A denoiser as an image prior (Kadkhodaie & Simoncelli's sampler, the WNE "
+    "paper's App. N): restores the image from a measurement (task: inpaint, center_hole, "
+    "superres or denoise, at its level) with the backbone's plain and WNE models side by side. "
+    "Streams a snapshot every few steps; the last is final. Returns (observed image, plain "
+    "result, WNE result, JSON: settings, sampler parameters, and per model PSNR/SSIM against "
+    "the clean image, steps, stop reason (converged / max_steps / diverged), seconds and σ̂ per "
+    "step on the 0–255 scale).",
 }
 """The API description of each endpoint."""
 

@@ -1,7 +1,7 @@
-"""The demo's three computations as event functions: each serves the page and its API.
+"""The demo's computations as event functions: each serves the page and its API.
 
 :class:`Endpoints` builds one function per computation (``denoise``,
-``equivariance``, ``sweep``). Its parameters are the image followed by the
+``equivariance``, ``sweep``, ``inside``, ``restore``). Its parameters are the image followed by the
 computation's arguments from :mod:`wne.demo.settings` (the API's parameter
 names and order) and a ``progress`` that Gradio fills in. It checks that the
 image was uploaded, runs the handler and returns:
@@ -14,6 +14,9 @@ image was uploaded, runs the handler and returns:
   which the app keeps in a ``gr.State`` (not part of the API) and shows in a
   chained step.
 
+``restore`` is a generator: it yields these values for every snapshot of the two
+walks (the page streams them; a client's ``predict`` gets the last, final one).
+
 Every failure reaches the user as a ``gr.Error`` (:func:`wne.demo.errors.user_facing`).
 Gradio is imported only when the functions are built.
 """
@@ -21,7 +24,7 @@ Gradio is imported only when the functions are built.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,17 +37,26 @@ from wne.demo.handlers import DemoHandlers
 from wne.demo.imaging import require_uploaded
 from wne.demo.inside import INSIDE_STEPS, InsideView
 from wne.demo.outputs import OutputFiles
+from wne.demo.restore import Restorer, RestoreView
 from wne.demo.settings import (
     COMPARE_PARAMS,
     EQUIVARIANCE_PARAMS,
     INSIDE_PARAMS,
     OPTIONAL_CONTROLS,
+    RESTORE_PARAMS,
     SWEEP_PARAMS,
     params,
 )
 from wne.demo.views import TABLE_HEADERS, DenoiseView
 
-__all__ = ["ENDPOINTS", "Endpoint", "Endpoints", "compare_page_updates", "inside_page_updates"]
+__all__ = [
+    "ENDPOINTS",
+    "Endpoint",
+    "Endpoints",
+    "compare_page_updates",
+    "inside_page_updates",
+    "restore_page_updates",
+]
 
 Update = dict[str, Any]
 
@@ -69,6 +81,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "equivariance": Endpoint("equivariance", EQUIVARIANCE_PARAMS, API_DOCS["equivariance"]),
     "sweep": Endpoint("sweep", SWEEP_PARAMS, API_DOCS["sweep"]),
     "inside": Endpoint("inside", INSIDE_PARAMS, API_DOCS["inside"]),
+    "restore": Endpoint("restore", RESTORE_PARAMS, API_DOCS["restore"]),
 }
 
 
@@ -130,6 +143,19 @@ def inside_page_updates(
     return out
 
 
+def restore_page_updates(view: RestoreView) -> list[Update]:
+    """The Restore tab's updates: the captions of the observed image and of the plain and
+    WNE results, the σ̂ and PSNR plots (rows, x-axis spanning the step budget), the text."""
+    budget = [0, view.summary["settings"]["max_steps"]]
+    return [
+        {"label": view.observed_label},
+        *({"label": label} for label in view.labels),
+        {"frame": view.sigma_rows, "x_lim": budget},
+        {"frame": view.psnr_rows, "x_lim": budget},
+        {"value": view.text},
+    ]
+
+
 class Endpoints:
     """The demo's event functions around one :class:`~wne.demo.handlers.DemoHandlers`.
 
@@ -144,6 +170,11 @@ class Endpoints:
         inside: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip, noise,
             photons, read_noise, quality, checkpoint, progress) -> (gallery of the steps'
             pictures, numbers, page updates)``.
+        restore: ``(image, task, keep, hole, factor, noise_sigma, backbone, sigma_train,
+            seed, max_steps, max_side, color, progress)`` yielding ``(observed, plain
+            result, WNE result, summary, page updates)`` per snapshot (a generator).
+        restorer: The Restore page's handler (its :meth:`~wne.demo.restore.Restorer.params`
+            build the tab's controls).
 
     ``denoise`` and ``equivariance`` also take ``noise, photons, read_noise, quality,
     checkpoint`` last (defaults: Gaussian noise and the best available checkpoints).
@@ -165,10 +196,12 @@ class Endpoints:
         self.equivariance = self._function(ENDPOINTS["equivariance"], self._equivariance)
         self.sweep = self._function(ENDPOINTS["sweep"], self._sweep)
         self.inside = self._function(ENDPOINTS["inside"], self._inside)
+        self.restorer = Restorer(handlers.zoo, gpu=handlers.gpu_hook)
+        self.restore = self._function(ENDPOINTS["restore"], self._restore)
 
     def _function(
-        self, endpoint: Endpoint, run: Callable[[Any, Any, dict[str, Any]], tuple[Any, ...]]
-    ) -> Callable[..., tuple[Any, ...]]:
+        self, endpoint: Endpoint, run: Callable[[Any, Any, dict[str, Any]], Any]
+    ) -> Callable[..., Any]:
         """The event function of an endpoint: its signature names the API's parameters
         (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default)."""
         import gradio as gr
@@ -188,7 +221,7 @@ class Endpoints:
             ]
         )
 
-        def call(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        def call(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             values = dict(bound.arguments)
@@ -196,6 +229,8 @@ class Endpoints:
             progress = values.pop("progress")
             return run(image, progress, values)
 
+        if inspect.isgeneratorfunction(run):  # Gradio streams a generator function's values
+            call = _streaming(call)
         call.__signature__ = signature  # type: ignore[attr-defined]
         call.__name__ = call.__qualname__ = endpoint.name
         call.__doc__ = endpoint.description
@@ -226,3 +261,18 @@ class Endpoints:
         save = _saver(self.files)
         gallery = [(save(img), caption) for img, caption in view.gallery]
         return gallery, view.summary, inside_page_updates(view, save)
+
+    def _restore(self, image: Any, progress: Any, raw: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        save = _saver(self.files)
+        for view in self.restorer.restore(image, progress=progress, **raw):
+            images = [save(view.observed), *(save(img) for img in view.images)]
+            yield (*images, view.summary, restore_page_updates(view))
+
+
+def _streaming(call: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """``call`` as a generator function (what Gradio checks to stream its values)."""
+
+    def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        yield from call(*args, **kwargs)
+
+    return stream

@@ -11,9 +11,10 @@ server keeps serving. Gradio is imported lazily, only when an error occurs.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
@@ -38,7 +39,8 @@ def user_facing(fn: F) -> F:
     """Wraps an event handler so every failure reaches the user as a ``gr.Error``.
 
     The wrapper keeps ``fn``'s signature (Gradio reads it to inject
-    ``gr.Progress``). ``gr.Error`` raised by ``fn`` passes through unchanged.
+    ``gr.Progress``) and, for a generator function, stays one (Gradio streams what it
+    yields). ``gr.Error`` raised by ``fn`` passes through unchanged.
 
     Args:
         fn: The handler.
@@ -47,19 +49,35 @@ def user_facing(fn: F) -> F:
         The wrapped handler.
     """
 
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                _reraise(fn, exc)
+
+        return stream  # type: ignore[return-value]
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import gradio as gr
-
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except DemoInputError as exc:
-            log.info("rejected request: %s", exc)
-            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:
-            log.exception("handler %s failed", getattr(fn, "__name__", fn))
-            raise gr.Error(user_message(exc), print_exception=False) from None
+            _reraise(fn, exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reraise(fn: Callable[..., Any], exc: Exception) -> NoReturn:
+    """Raises ``exc`` as a ``gr.Error`` (called in the handler's ``except`` block)."""
+    import gradio as gr
+
+    if isinstance(exc, gr.Error):
+        raise exc
+    if isinstance(exc, DemoInputError):
+        log.info("rejected request: %s", exc)
+        raise gr.Error(str(exc), print_exception=False) from None
+    log.exception("handler %s failed", getattr(fn, "__name__", fn))
+    raise gr.Error(user_message(exc), print_exception=False) from None

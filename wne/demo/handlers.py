@@ -298,6 +298,7 @@ class DemoHandlers:
         self.zoo = zoo
         self.config = config or DemoConfig.for_device(zoo.device)
         hook = gpu or (lambda fn, duration=None: fn)
+        self.gpu_hook: GpuHook = hook
         self._compute = hook(self._compute_impl, duration=self.gpu_seconds)
 
     # -- plumbing ---------------------------------------------------------------------------

@@ -9,6 +9,9 @@ every value from a browser or an API client passes through. Problems raise
 range; the app turns it into a ``gr.Error`` in one place
 (:func:`wne.demo.errors.user_facing`).
 
+:class:`RestoreSettings` is the same for the "Restore from a few pixels" page
+(:mod:`wne.demo.restore`, ``/restore``), validated by :func:`parse_restore_settings`.
+
 Values that depend on the hardware or on the loaded models (the working size's
 default and upper limit, the default backbones and σ_train) are resolved by
 :meth:`wne.demo.handlers.DemoHandlers.params` from these definitions.
@@ -38,9 +41,13 @@ __all__ = [
     "NOISE_TYPES",
     "OPTIONAL_CONTROLS",
     "ORDERS",
+    "RESTORE_LEVEL",
+    "RESTORE_PARAMS",
+    "RESTORE_TASKS",
     "SWEEP_PARAMS",
     "DemoInputError",
     "Param",
+    "RestoreSettings",
     "Settings",
     "params",
     "parse_choice",
@@ -48,8 +55,11 @@ __all__ = [
     "parse_flag",
     "parse_number",
     "parse_param",
+    "parse_restore_settings",
     "parse_settings",
+    "restore_params",
     "shown_noise_controls",
+    "shown_restore_controls",
 ]
 
 ORDERS: dict[str, str] = {
@@ -515,7 +525,21 @@ def parse_settings(
     Raises:
         DemoInputError: Naming the first invalid (or unknown) argument.
     """
-    names = [f.name for f in fields(Settings)]
+    return _parse_fields(Settings, params(), args, raw, max_side_limit, defaults)
+
+
+def _parse_fields(
+    cls: type[Any],
+    spec: dict[str, Param],
+    args: Sequence[Any],
+    raw: Mapping[str, Any],
+    max_side_limit: int | None,
+    defaults: Mapping[str, Any] | None,
+) -> Any:
+    """``cls(**values)`` from raw values given positionally (in field order) or by name,
+    each validated by its :class:`Param` in ``spec`` (those left out: ``defaults``, else
+    the field's own), ``max_side``'s upper limit lowered to ``max_side_limit``."""
+    names = [f.name for f in fields(cls)]
     if len(args) > len(names):
         raise DemoInputError(f"at most {len(names)} settings, got {len(args)}")
     values = dict(zip(names, args, strict=False))
@@ -523,7 +547,6 @@ def parse_settings(
     if unknown:
         raise DemoInputError(f"unknown argument(s) {unknown}; expected some of {names}")
     values.update(raw)
-    spec = params()
     if max_side_limit is not None:
         hi = min(max_side_limit, spec["max_side"].hi or max_side_limit)
         spec["max_side"] = replace(spec["max_side"], hi=hi)
@@ -531,4 +554,194 @@ def parse_settings(
     for name in names:
         default = (defaults or {}).get(name, spec[name].default)
         out[name] = parse_param(spec[name], values.get(name, default))
-    return Settings(**out)
+    return cls(**out)
+
+
+# --------------------------------------------------------------------------- restore page
+
+RESTORE_TASKS: dict[str, str] = {
+    "inpaint": "inpainting: keep a random fraction of the pixels",
+    "center_hole": "fill a hole in the centre",
+    "superres": "super-resolution from block means",
+    "denoise": "denoising, stopped by the residual",
+}
+"""The sampler's tasks (:mod:`wne.sampler`) by key, with their labels on the page."""
+RESTORE_LEVEL: dict[str, str] = {
+    "inpaint": "keep",
+    "center_hole": "hole",
+    "superres": "factor",
+    "denoise": "noise_sigma",
+}
+"""The setting that is a task's level (only it is shown on the page for that task)."""
+_PAIRED = tuple(
+    (f.label, f.id)
+    for f in catalog.families(zoo_only=True)
+    if "plain" in f.variants and "wne" in f.variants
+)
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """One validated request of the "Restore from a few pixels" page (``/restore``).
+
+    Attributes:
+        task: A key of :data:`RESTORE_TASKS`.
+        keep: ``inpaint``: the percentage of pixels observed (a seeded random mask).
+        hole: ``center_hole``: the hidden centred square's share of the area, in percent.
+        factor: ``superres``: the block side; the block means are observed.
+        noise_sigma: ``denoise``: the noise of the start ``y0 = x + σ·z`` (0–255 scale).
+        backbone: A backbone with plain and WNE variants; both run, side by side.
+        sigma_train: The models' training noise level (the sampler works best with 10).
+        seed: Seed of the mask, the initial state and the injected noise.
+        max_steps: The step budget of each walk (the hardware sets the default).
+        max_side: Working size: longest side in pixels (the hardware sets the default
+            and the upper limit).
+        color: Restore the three colour channels (3× the time); else the grayscale image.
+    """
+
+    task: str = _spec(
+        "inpaint",
+        Param(
+            "choice",
+            "task",
+            "task",
+            choices=tuple((text, key) for key, text in RESTORE_TASKS.items()),
+        ),
+    )
+    keep: float = _spec(
+        10.0,
+        Param(
+            "float",
+            "pixels kept (%)",
+            "kept pixels (%)",
+            lo=1.0,
+            hi=100.0,
+            step=1,
+            info="a random mask; the paper keeps 10 %",
+        ),
+    )
+    hole: float = _spec(
+        25.0,
+        Param("float", "hole (% of the area)", "hole size (%)", lo=5.0, hi=75.0, step=1),
+    )
+    factor: int = _spec(
+        4,
+        Param(
+            "choice",
+            "super-resolution factor",
+            "super-resolution factor",
+            choices=(("×2", 2), ("×4", 4), ("×8", 8)),
+            info="each factor × factor block is seen only through its mean",
+        ),
+    )
+    noise_sigma: float = _spec(
+        10.0,
+        Param(
+            "float",
+            "noise σ of the start (0–255 scale)",
+            "start noise sigma",
+            lo=1.0,
+            hi=100.0,
+            step=1,
+            info="the walk stops when σ̂ ≤ 1 (the paper starts at 10)",
+        ),
+    )
+    backbone: str = _spec(
+        DEFAULT_BACKBONES[0], Param("choice", "backbone", "backbone", choices=_PAIRED)
+    )
+    sigma_train: int = _spec(
+        10,
+        Param(
+            "choice",
+            "models' training σ",
+            "training sigma",
+            choices=tuple((f"σ = {s}", s) for s in catalog.SIGMA_TRAINS),
+            info="the sampler's models are trained at σ = 10 in the paper",
+        ),
+    )
+    seed: int = _spec(
+        0, Param("int", "seed", "seed", lo=0, hi=2**31 - 1, info="mask, start and injected noise")
+    )
+    max_steps: int = _spec(
+        150,
+        Param(
+            "int",
+            "step budget",
+            "step budget",
+            lo=1,
+            hi=1000,
+            step=1,
+            info="each walk stops here if σ̂ has not reached σ_L (the paper allows 1000)",
+        ),
+    )
+    max_side: int = _spec(
+        128,
+        Param(
+            "int",
+            "working size (longest side, px)",
+            "working size",
+            lo=32,
+            hi=512,
+            step=16,
+            info="larger images are downscaled",
+        ),
+    )
+    color: bool = _spec(
+        False,
+        Param(
+            "flag",
+            "restore in colour",
+            "colour",
+            info="3× the time; off: the grayscale image, as the paper",
+        ),
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+RESTORE_PARAMS: tuple[str, ...] = tuple(f.name for f in fields(RestoreSettings))
+"""The arguments of ``/restore`` after the image, in API order."""
+
+
+def restore_params() -> dict[str, Param]:
+    """Every ``/restore`` argument's :class:`Param` by name, before any hardware- or
+    zoo-specific adjustment."""
+    return {f.name: replace(f.metadata["param"], name=f.name) for f in fields(RestoreSettings)}
+
+
+def shown_restore_controls(task: Any) -> dict[str, bool]:
+    """Which level control the page shows for a task (:data:`RESTORE_LEVEL`).
+
+    Args:
+        task: A key of :data:`RESTORE_TASKS` (anything else counts as inpainting).
+
+    Returns:
+        ``{"keep", "hole", "factor", "noise_sigma"}`` → shown.
+    """
+    level = RESTORE_LEVEL.get(task, "keep") if isinstance(task, str) else "keep"
+    return {name: name == level for name in RESTORE_LEVEL.values()}
+
+
+def parse_restore_settings(
+    *args: Any,
+    max_side_limit: int | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    **raw: Any,
+) -> RestoreSettings:
+    """Validates the raw controls of a ``/restore`` request (as :func:`parse_settings`).
+
+    Args:
+        *args: Raw values in :class:`RestoreSettings` field order.
+        max_side_limit: A lower upper bound for ``max_side`` (e.g. on CPU).
+        defaults: Defaults overriding the fields' own (e.g. the hardware's step budget).
+        **raw: Raw values by name.
+
+    Returns:
+        The settings.
+
+    Raises:
+        DemoInputError: Naming the first invalid (or unknown) argument.
+    """
+    return _parse_fields(RestoreSettings, restore_params(), args, raw, max_side_limit, defaults)

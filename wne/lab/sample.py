@@ -55,7 +55,7 @@ from wne.lab import cli
 from wne.lab.protocol import EvalModel, load_images, resolve_models
 from wne.lab.report import write_csv
 from wne.metrics import psnr, ssim
-from wne.sampler import Measurement, injected_variance, sample, step_size
+from wne.sampler import Measurement, injected_variance, paper_parameters, sample, step_size
 
 __all__ = [
     "PAPER",
@@ -218,21 +218,22 @@ def settings_for(
 ) -> TaskSettings:
     """The paper's settings of a task, with any given value replacing its default.
 
-    Defaults: ``denoise`` h0 0.01, β 1, σ0 10/255, σ_stop 1/255; the other tasks h0 0.01,
-    β 0.01, σ0 1 (255/255), σ_stop 0.01 (2.55/255); 1000 steps at most.
+    Defaults: :func:`wne.sampler.paper_parameters` (``denoise`` h0 0.01, β 1, σ0 10/255,
+    σ_stop 1/255; the other tasks h0 0.01, β 0.01, σ0 1 (255/255), σ_stop 0.01 (2.55/255));
+    1000 steps at most.
 
     Raises:
         ValueError: On an unknown task or a value out of range.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    den = task == "denoise"
+    paper = paper_parameters(task)
     s = TaskSettings(
         task=task,
-        h0=0.01 if h0 is None else float(h0),
-        beta=(1.0 if den else 0.01) if beta is None else float(beta),
-        sigma0=((10.0 if den else 255.0) if sigma0_8bit is None else float(sigma0_8bit)) / 255,
-        sigma_stop=((1.0 if den else 2.55) if sigma_stop_8bit is None else sigma_stop_8bit) / 255,
+        h0=paper["h0"] if h0 is None else float(h0),
+        beta=paper["beta"] if beta is None else float(beta),
+        sigma0=paper["sigma0"] if sigma0_8bit is None else float(sigma0_8bit) / 255,
+        sigma_stop=paper["sigma_stop"] if sigma_stop_8bit is None else sigma_stop_8bit / 255,
         max_steps=int(max_steps),
         keep=float(keep),
         hole_fraction=float(hole_fraction),
