@@ -669,7 +669,10 @@ def test_one_function_per_computation_names_the_api_parameters(
         assert list(sig.parameters) == ["image", *ep.params, "progress"]
     parrots = str(EXAMPLES / "parrots.png")
     args = {**BASE_ARGS, "a": 0.5, "backbones": ["dncnn", "fdncnn-ne"]}
-    noisy, target, gallery, summary, page = fns.denoise(parrots, *args.values())
+    steps = list(fns.denoise(parrots, *args.values()))  # streams: one step per model, then all
+    assert len(steps) == 3 + 1 and [len(s[2]) for s in steps] == [0, 1, 2, 3]
+    assert [len(s[3]["pending"]) for s in steps] == [3, 2, 1, 0]
+    noisy, target, gallery, summary, page = steps[-1]
     view = handlers.denoise(parrots, **args)
     for path, expected in [
         (noisy, view.noisy),
@@ -689,9 +692,9 @@ def test_one_function_per_computation_names_the_api_parameters(
     outside = tmp_path / "private.png"
     outside.write_bytes((EXAMPLES / "parrots.png").read_bytes())
     with pytest.raises(gr.Error, match="files on the server cannot be named"):
-        fns.denoise({"path": str(outside)}, *args.values())
+        list(fns.denoise({"path": str(outside)}, *args.values()))
     with pytest.raises(gr.Error, match=r"contrast a must be in \[0.1, 4\]"):
-        fns.denoise(parrots, *{**args, "a": 9}.values())
+        list(fns.denoise(parrots, *{**args, "a": 9}.values()))
 
 
 # ----------------------------------------------------------------------------- errors, imports

@@ -24,6 +24,7 @@ __all__ = [
     "INSIDE_HELP",
     "INTRO",
     "NOISE_HELP",
+    "QUEUE_NOTE",
     "SCENARIOS",
     "SCENARIO_CONTROLS",
     "SWEEP_HELP",
@@ -66,6 +67,14 @@ SWEEP_HELP = (
     "per pixel (low light) or the JPEG quality. Plain models degrade away from their "
     "training σ; WNE models much less."
 )
+QUEUE_NOTE = (
+    "A class at once: the models compute one request at a time, results appear model by "
+    "model, and identical requests (everyone clicking the same example) are computed once and "
+    "answered together. Up to {active} requests are handled at a time and {queue} more wait in "
+    "line (each shows how many computations are ahead of it); beyond that the page says "
+    "“Queue is full”: wait a few seconds and try again."
+)
+"""How the server shares itself (``active``: requests handled at a time; ``queue``: waiting)."""
 COLOR_NOTE = (
     "Colour images are denoised channel by channel by the same grayscale model in one batched "
     "call (never turned gray); a shift a·y + b applied to all channels keeps WNE exactly "

@@ -21,7 +21,7 @@ Gradio is imported only when the functions are built.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,10 @@ class Endpoints:
 
     Attributes:
         denoise: ``(image, a, b, sigma, seed, sigma_train, backbones, order, max_side,
-            clip, progress) -> (noisy, target, gallery, summary, page updates)``.
+            clip, progress) -> (noisy, target, gallery, summary, page updates)``, a
+            generator: the noisy input and target first (every model "computing…",
+            listed in the summary's ``pending``), then after each model; the complete
+            result last (what ``gradio_client``'s ``predict`` returns).
         equivariance: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip,
             progress) -> (gallery of maps, defects, page updates)``.
         sweep: ``(image, a, b, seed, sigma_train, backbones, order, clip, noise,
@@ -160,16 +163,21 @@ class Endpoints:
         self.handlers = handlers
         self.files = files
         self.upload_roots = list(upload_roots)
-        self.denoise = self._function(ENDPOINTS["denoise"], self._denoise)
+        self.denoise = self._function(ENDPOINTS["denoise"], self._denoise, stream=True)
         self.equivariance = self._function(ENDPOINTS["equivariance"], self._equivariance)
         self.sweep = self._function(ENDPOINTS["sweep"], self._sweep)
         self.inside = self._function(ENDPOINTS["inside"], self._inside)
 
     def _function(
-        self, endpoint: Endpoint, run: Callable[[Any, Any, dict[str, Any]], tuple[Any, ...]]
-    ) -> Callable[..., tuple[Any, ...]]:
+        self,
+        endpoint: Endpoint,
+        run: Callable[[Any, Any, dict[str, Any]], Any],
+        stream: bool = False,
+    ) -> Callable[..., Any]:
         """The event function of an endpoint: its signature names the API's parameters
-        (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default)."""
+        (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default).
+        With ``stream``, ``run`` yields the outputs and the function is a generator
+        (Gradio streams each yield to the page and to API clients)."""
         import gradio as gr
 
         kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
@@ -186,26 +194,33 @@ class Endpoints:
             ]
         )
 
-        def call(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, dict]:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             values = dict(bound.arguments)
             image = require_uploaded(values.pop("image"), self.upload_roots)
-            progress = values.pop("progress")
-            return run(image, progress, values)
+            return image, values.pop("progress"), values
 
+        def call(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            return run(*prepare(args, kwargs))
+
+        def call_streaming(*args: Any, **kwargs: Any) -> Iterator[tuple[Any, ...]]:
+            yield from run(*prepare(args, kwargs))
+
+        call = call_streaming if stream else call  # type: ignore[assignment]
         call.__signature__ = signature  # type: ignore[attr-defined]
         call.__name__ = call.__qualname__ = endpoint.name
         call.__doc__ = endpoint.description
         call.__annotations__ = {}
         return user_facing(call)
 
-    def _denoise(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
-        view = self.handlers.denoise(image, progress=progress, **raw)
-        save = _saver(self.files)
-        gallery = [(save(img), caption) for img, caption in view.gallery]
-        page = compare_page_updates(view, save)
-        return save(view.noisy), save(view.target), gallery, view.summary, page
+    def _denoise(self, image: Any, progress: Any, raw: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """The comparison as it comes: noisy input and target first, then each model."""
+        for view in self.handlers.denoise_stream(image, progress=progress, **raw):
+            save = _saver(self.files)
+            gallery = [(save(img), caption) for img, caption in view.gallery]
+            page = compare_page_updates(view, save)
+            yield save(view.noisy), save(view.target), gallery, view.summary, page
 
     def _equivariance(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
         view = self.handlers.equivariance(image, progress=progress, **raw)

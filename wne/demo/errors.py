@@ -11,8 +11,9 @@ server keeps serving. Gradio is imported lazily, only when an error occurs.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import torch
@@ -38,7 +39,9 @@ def user_facing(fn: F) -> F:
     """Wraps an event handler so every failure reaches the user as a ``gr.Error``.
 
     The wrapper keeps ``fn``'s signature (Gradio reads it to inject
-    ``gr.Progress``). ``gr.Error`` raised by ``fn`` passes through unchanged.
+    ``gr.Progress``). ``gr.Error`` raised by ``fn`` passes through unchanged. A
+    generator function (a streaming handler) stays one: its failures while
+    streaming are turned the same way.
 
     Args:
         fn: The handler.
@@ -47,19 +50,39 @@ def user_facing(fn: F) -> F:
         The wrapped handler.
     """
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def convert(exc: Exception) -> BaseException:
         import gradio as gr
 
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, DemoInputError):
+            log.info("rejected request: %s", exc)
+            return gr.Error(str(exc), print_exception=False)
+        log.exception("handler %s failed", getattr(fn, "__name__", fn), exc_info=exc)
+        return gr.Error(user_message(exc), print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                error = convert(exc)
+                if error is exc:
+                    raise
+                raise error from None
+
+        return streaming  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except DemoInputError as exc:
-            log.info("rejected request: %s", exc)
-            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:
-            log.exception("handler %s failed", getattr(fn, "__name__", fn))
-            raise gr.Error(user_message(exc), print_exception=False) from None
+            error = convert(exc)
+            if error is exc:
+                raise
+            raise error from None
 
     return wrapper  # type: ignore[return-value]

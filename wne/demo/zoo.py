@@ -13,6 +13,7 @@ reported as unavailable with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable
@@ -86,6 +87,7 @@ class Zoo:
         self.errors = dict(errors or {})
         self.notes = list(notes or [])
         self._slots: set[Slot] = set()
+        self._digests: dict[str, str] = {}
         for name, model in models.items():
             slot = describe_model(model)
             if slot is None:
@@ -200,6 +202,28 @@ class Zoo:
         if reason is not None:
             raise ModelUnavailableError(reason)
         return self.models[catalog.key(backbone, variant, sigma_train)]
+
+    def fingerprint(self, backbone: str, variant: str, sigma_train: int) -> str:
+        """The sha256 of a slot's weights (``"none"`` when it has no model).
+
+        Read from the checkpoint's ``config.json`` (verified when it was loaded); a
+        model without one is hashed from its state dict, once.
+        """
+        if not self.has(backbone, variant, sigma_train):
+            return "none"
+        model = self.models[catalog.key(backbone, variant, sigma_train)]
+        digest = getattr(getattr(model, "wne_config", None), "sha256", "")
+        if digest:
+            return str(digest)
+        key = catalog.key(backbone, variant, sigma_train)
+        if key not in self._digests:
+            h = hashlib.sha256()
+            for name, tensor in sorted(model.state_dict().items()):
+                h.update(name.encode())
+                flat = tensor.detach().cpu().contiguous().reshape(-1)
+                h.update(flat.view(torch.uint8).numpy().tobytes())
+            self._digests[key] = "state:" + h.hexdigest()
+        return self._digests[key]
 
     def sigmas(self, backbones: Iterable[str] | None = None) -> list[int]:
         """Training σ values with at least one model (of the given backbones)."""
