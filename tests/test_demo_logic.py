@@ -721,13 +721,28 @@ def test_user_facing_turns_every_failure_into_a_gradio_error() -> None:
 
     assert list(inspect.signature(bad_input).parameters) == ["x", "progress"]
 
+    @user_facing
+    def stream(fail: bool) -> Any:  # a streaming handler stays a generator function
+        yield "noisy input"
+        if fail:
+            raise DemoInputError("working size must be in [32, 1024], got 5000")
+        yield "all models"
+
+    assert inspect.isgeneratorfunction(stream)
+    assert list(stream(False)) == ["noisy input", "all models"]
+    steps = stream(True)
+    assert next(steps) == "noisy input"
+    with pytest.raises(gr.Error, match=r"working size must be in \[32, 1024\]"):
+        next(steps)
+
 
 @pytest.mark.slow
 def test_demo_package_does_not_import_gradio_pandas_or_matplotlib() -> None:
     code = (
         "import sys, wne.demo, wne.demo.handlers, wne.demo.compare, wne.demo.imaging, "
         "wne.demo.zoo, wne.demo.errors, wne.demo.settings, wne.demo.content, "
-        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime, wne.demo.inside; "
+        "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime, wne.demo.inside, "
+        "wne.demo.cache; "
         "print(sorted({'gradio', 'pandas', 'matplotlib'} & set(sys.modules)))"
     )
     out = subprocess.run(

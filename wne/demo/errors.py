@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import torch
 
@@ -50,16 +50,16 @@ def user_facing(fn: F) -> F:
         The wrapped handler.
     """
 
-    def convert(exc: Exception) -> BaseException:
+    def reraise(exc: Exception) -> NoReturn:
         import gradio as gr
 
         if isinstance(exc, gr.Error):
-            return exc
+            raise exc
         if isinstance(exc, DemoInputError):
             log.info("rejected request: %s", exc)
-            return gr.Error(str(exc), print_exception=False)
+            raise gr.Error(str(exc), print_exception=False) from None
         log.exception("handler %s failed", getattr(fn, "__name__", fn), exc_info=exc)
-        return gr.Error(user_message(exc), print_exception=False)
+        raise gr.Error(user_message(exc), print_exception=False) from None
 
     if inspect.isgeneratorfunction(fn):
 
@@ -68,10 +68,7 @@ def user_facing(fn: F) -> F:
             try:
                 yield from fn(*args, **kwargs)
             except Exception as exc:
-                error = convert(exc)
-                if error is exc:
-                    raise
-                raise error from None
+                reraise(exc)
 
         return streaming  # type: ignore[return-value]
 
@@ -80,9 +77,6 @@ def user_facing(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            error = convert(exc)
-            if error is exc:
-                raise
-            raise error from None
+            reraise(exc)
 
     return wrapper  # type: ignore[return-value]
