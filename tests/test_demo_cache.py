@@ -164,6 +164,7 @@ def test_followers_see_the_partial_results_in_order() -> None:
     assert next(seen) == 2
     flight.finish(3)
     assert list(seen) == [3]
+    assert list(flight.follow()) == [1, 2, 3]  # a late follower gets every step too
     failed = Flight()
     failed.fail(ValueError("bad pixels"))
     with pytest.raises(ValueError, match="bad pixels"):

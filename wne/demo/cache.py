@@ -145,14 +145,13 @@ class Flight:
 
     The computation calls :meth:`publish` for each partial result, then
     :meth:`finish` with the final one, or :meth:`fail`; :meth:`follow` yields
-    them in order (a slow follower skips to the newest partial: each one is
-    complete in itself).
+    every one of them in order, also to a follower that comes late (a flight
+    holds a handful of results that share their arrays).
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._value: Any = None
-        self._version = 0
+        self._values: list[Any] = []
         self._done = False
         self._error: BaseException | None = None
         self.started = threading.Event()
@@ -161,15 +160,13 @@ class Flight:
     def publish(self, value: Any) -> None:
         """Hands a partial result to the followers."""
         with self._cond:
-            self._value = value
-            self._version += 1
+            self._values.append(value)
             self._cond.notify_all()
 
     def finish(self, value: Any) -> None:
         """Hands the final result to the followers and ends the flight."""
         with self._cond:
-            self._value = value
-            self._version += 1
+            self._values.append(value)
             self._done = True
             self._cond.notify_all()
 
@@ -200,17 +197,16 @@ class Flight:
         seen = 0
         while True:
             with self._cond:
-                if self._version == seen and not self._done:
+                if len(self._values) == seen and not self._done:
                     self._cond.wait(poll)
-                version, value, done, error = self._version, self._value, self._done, self._error
+                new, done, error = self._values[seen:], self._done, self._error
             if error is not None:
                 raise error
-            if version != seen:
-                seen = version
-                yield value
-            elif done:
+            seen += len(new)
+            yield from new
+            if done and not new:
                 return
-            elif idle is not None:
+            if not new and idle is not None:
                 idle()
 
 
