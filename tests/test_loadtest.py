@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,6 +85,22 @@ def test_random_checkpoints_are_the_catalog_entries(tmp_path: Path) -> None:
         assert isinstance(model, wne.NormEquivariant) == (e.wrapper == "wne")
 
 
+def _smoke_run(tmp_path: Path, mode: str, env: dict[str, str], **kw: Any) -> dict[str, Any]:
+    """``loadtest.run`` of ``mode`` on tiny checkpoints, bounded, results in tmp_path."""
+    return loadtest.run(
+        mode=mode,
+        checkpoint_dir=make_demo_checkpoints(tmp_path / "ckpt"),
+        checkpoint_source="tiny random-init (tests)",
+        request_timeout=120,
+        max_seconds=400,
+        env=env,
+        out_dir=tmp_path / "results",
+        log=lambda _: None,
+        app=ROOT / "app.py",
+        **kw,
+    )
+
+
 @pytest.mark.slow
 def test_smoke_run_with_a_dead_hub(tmp_path: Path) -> None:
     with socket.socket() as s:  # a loopback port nobody listens on: the "Hub" is down
@@ -99,10 +116,10 @@ def test_smoke_run_with_a_dead_hub(tmp_path: Path) -> None:
         "WNE_DEMO_MAX_SIDE": "64",
         "OMP_NUM_THREADS": "1",
     }
-    out = loadtest.run(
-        mode="all",
-        checkpoint_dir=make_demo_checkpoints(tmp_path / "ckpt"),
-        checkpoint_source="tiny random-init (tests)",
+    out = _smoke_run(
+        tmp_path,
+        "all",
+        env,
         sequential=3,
         concurrent=2,
         concurrent_requests=2,
@@ -110,12 +127,6 @@ def test_smoke_run_with_a_dead_hub(tmp_path: Path) -> None:
         requests=2,
         rss_at=(3, 14),
         overflow_extra=6,
-        request_timeout=120,
-        max_seconds=400,
-        env=env,
-        out_dir=tmp_path / "results",
-        log=lambda _: None,
-        app=ROOT / "app.py",
     )
     lat, load = out["latency"], out["load"]
     assert lat["server"]["cold_start_s"] > 0
@@ -158,18 +169,7 @@ def test_classroom_uploads_are_distinct_and_the_examples_are_the_pages(tmp_path:
 @pytest.mark.slow
 def test_classroom_smoke_run(tmp_path: Path) -> None:
     env = {"WNE_DEMO_MAX_SIDE": "64", "OMP_NUM_THREADS": "1"}
-    out = loadtest.run(
-        mode="classroom",
-        checkpoint_dir=make_demo_checkpoints(tmp_path / "ckpt"),
-        checkpoint_source="tiny random-init (tests)",
-        clients=6,
-        request_timeout=120,
-        max_seconds=400,
-        env=env,
-        out_dir=tmp_path / "results",
-        log=lambda _: None,
-        app=ROOT / "app.py",
-    )
+    out = _smoke_run(tmp_path, "classroom", env, clients=6)
     lesson = out["classroom"]["classroom"]
     for phase in ("examples_phase", "uploads_phase"):
         part = lesson[phase]
