@@ -332,10 +332,25 @@ class _Result:
         return "queue is full" in self.error.lower()
 
 
-def _client(url: str) -> Any:
+def _client(url: str, download: bool = True) -> Any:
+    """A gradio_client for the app; ``download=False``: it leaves the output files on the
+    server (its own download makes a new HTTP client per file: ~0.15 s of CPU each here,
+    which a load generator on the same machine cannot afford)."""
     from gradio_client import Client
 
-    return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
+    kw = {} if download else {"download_files": False}
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 300}, **kw)
+
+
+def _file_urls(value: Any) -> list[str]:
+    """The ``url`` of every file in an output left on the server."""
+    if isinstance(value, dict):
+        url = value.get("url")
+        rest = [v for k, v in value.items() if k != "url"]
+        return ([url] if isinstance(url, str) else []) + [u for v in rest for u in _file_urls(v)]
+    if isinstance(value, list | tuple):
+        return [u for v in value for u in _file_urls(v)]
+    return []
 
 
 def _request(
@@ -344,10 +359,12 @@ def _request(
     counter: _Counter,
     timeout: float,
     watch_first: bool = False,
+    fetch: Any = None,
     **over: Any,
 ) -> _Result:
     """One default ``/denoise`` request (optionally with overrides), timed; with
-    ``watch_first`` also the time until its first streamed answer."""
+    ``watch_first`` also the time until its first streamed answer; with ``fetch`` (an
+    ``httpx.Client``) the output images are fetched as a browser would, within the time."""
     t = time.perf_counter()
     first = None
     try:
@@ -360,6 +377,8 @@ def _request(
             else:
                 time.sleep(0.05)
         out = job.result(timeout=timeout)
+        for url in _file_urls(out[:3]) if fetch is not None else []:
+            fetch.get(url).raise_for_status()
         summary = out[3]
         ok = any(m.get("available") for m in summary.get("models", {}).values())
         model_s = sum(m.get("seconds") or 0 for m in summary["models"].values())
@@ -575,10 +594,12 @@ def _classroom(
         ``examples_phase`` and ``uploads_phase`` (:func:`_phase` plus ``first_answer``),
         ``rss_mb`` (before, peak, after), ``server_cache`` and ``wall_s``.
     """
+    import httpx
     from gradio_client import handle_file
 
     n = len(uploads)
-    conns = [_client(server.url) for _ in range(n)]  # connected before the clock starts
+    conns = [_client(server.url, download=False) for _ in range(n)]  # before the clock starts
+    browsers = [httpx.Client(timeout=timeout) for _ in range(n)]  # each fetches its images
     barrier = threading.Barrier(n + 1)
     results: dict[str, list[_Result]] = {"examples": [], "uploads": []}
     lock = threading.Lock()
@@ -599,7 +620,8 @@ def _classroom(
         ):
             if time.monotonic() > deadline:
                 return
-            r = _request(conns[i], handle_file(str(image)), counter, timeout, True, **over)
+            file = handle_file(str(image))
+            r = _request(conns[i], file, counter, timeout, True, browsers[i], **over)
             with lock:
                 results[phase].append(r)
 
@@ -616,6 +638,8 @@ def _classroom(
         wall = time.perf_counter() - t
     stop.set()
     sampler.join(5)
+    for b in browsers:
+        b.close()
     out: dict[str, Any] = {"wall_s": round(wall, 2)}
     for phase, rs in results.items():
         out[f"{phase}_phase"] = part = _phase(rs, wall)
