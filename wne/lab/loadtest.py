@@ -31,6 +31,10 @@ every other argument the app's own default, read from its API description):
    refusals ("Queue is full"), the server's RSS (before, peak, after) and the server's
    result-cache counts (from its log). The app warms its cache with the examples at
    start-up (``--no-warm``: ``WNE_WARM_EXAMPLES=0``); the class starts once that is done.
+   Each client is a browser stand-in: one persistent connection speaking Gradio's
+   documented HTTP API (upload, ``/gradio_api/call/denoise`` and its event stream, then
+   the output images), a few ms of CPU per request where gradio_client takes ~0.2 s:
+   thirty of those would take the server's cores, while a class's browsers have their own.
 
 In phases 2–6 every request has its own noise seed, so the server computes each one
 (the same cost as the default request; no result-cache hit, no coalescing), and the
@@ -324,7 +328,7 @@ class _Result:
     ok: bool
     error: str = ""
     server_model_s: float = 0.0
-    first_s: float | None = None  # until the first streamed answer (when watched)
+    first_s: float | None = None  # until the first streamed answer (classroom)
 
     @property
     def refused(self) -> bool:
@@ -332,14 +336,10 @@ class _Result:
         return "queue is full" in self.error.lower()
 
 
-def _client(url: str, download: bool = True) -> Any:
-    """A gradio_client for the app; ``download=False``: it leaves the output files on the
-    server (its own download makes a new HTTP client per file: ~0.15 s of CPU each here,
-    which a load generator on the same machine cannot afford)."""
+def _client(url: str) -> Any:
     from gradio_client import Client
 
-    kw = {} if download else {"download_files": False}
-    return Client(url, verbose=False, httpx_kwargs={"timeout": 300}, **kw)
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
 
 
 def _file_urls(value: Any) -> list[str]:
@@ -358,32 +358,17 @@ def _request(
     image: Any,
     counter: _Counter,
     timeout: float,
-    watch_first: bool = False,
-    fetch: Any = None,
     **over: Any,
 ) -> _Result:
-    """One default ``/denoise`` request (optionally with overrides), timed; with
-    ``watch_first`` also the time until its first streamed answer; with ``fetch`` (an
-    ``httpx.Client``) the output images are fetched as a browser would, within the time."""
+    """One default ``/denoise`` request (optionally with overrides), timed."""
     t = time.perf_counter()
-    first = None
     try:
         job = client.submit(image=image, api_name="/denoise", **over)
-        while watch_first and first is None and time.perf_counter() - t < timeout:
-            if job.outputs():
-                first = time.perf_counter() - t
-            elif job.done():
-                break
-            else:
-                time.sleep(0.05)
         out = job.result(timeout=timeout)
-        for url in _file_urls(out[:3]) if fetch is not None else []:
-            fetch.get(url).raise_for_status()
         summary = out[3]
         ok = any(m.get("available") for m in summary.get("models", {}).values())
         model_s = sum(m.get("seconds") or 0 for m in summary["models"].values())
-        error = "" if ok else "no model output"
-        return _Result(time.perf_counter() - t, ok, error, model_s, first)
+        return _Result(time.perf_counter() - t, ok, "" if ok else "no model output", model_s)
     except Exception as exc:
         return _Result(time.perf_counter() - t, False, f"{type(exc).__name__}: {exc}"[:300])
     finally:
@@ -580,8 +565,77 @@ def _cache_counts(log_text: str) -> dict[str, dict[str, int]]:
     return counts
 
 
+class _Student:
+    """One student's browser: a persistent HTTP connection speaking Gradio's documented
+    HTTP API (upload, ``/gradio_api/call/denoise``, its event stream, the output images).
+
+    gradio_client costs ~0.2 s of CPU per request on this machine (more with its own file
+    downloads); thirty of them would take the server's two cores, where a real class's
+    browsers run on their own machines. This client costs a few milliseconds.
+
+    Args:
+        url: The app.
+        params: ``(name, default)`` of ``/denoise``'s arguments after the image, in order.
+        timeout: Seconds a request may take.
+    """
+
+    def __init__(self, url: str, params: list[tuple[str, Any]], timeout: float) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=timeout)
+        self.params = params
+        self.timeout = timeout
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self.http.close()
+
+    def denoise(self, image: Path, counter: _Counter, **over: Any) -> _Result:
+        """One ``/denoise`` request with an uploaded image, timed until its images are
+        fetched; also the time until its first streamed answer."""
+        t = time.perf_counter()
+        first = None
+        try:
+            with open(image, "rb") as f:
+                up = self.http.post("/gradio_api/upload", files={"files": (image.name, f)})
+            up.raise_for_status()
+            data = [{"path": up.json()[0], "meta": {"_type": "gradio.FileData"}}]
+            data += [over.get(name, default) for name, default in self.params]
+            call = self.http.post("/gradio_api/call/denoise", json={"data": data})
+            if call.status_code == 503:
+                raise RuntimeError(f"Queue is full: {call.text[:200]}")
+            call.raise_for_status()
+            event, final = "", None
+            url = f"/gradio_api/call/denoise/{call.json()['event_id']}"
+            with self.http.stream("GET", url) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[len("event: ") :]
+                    elif line.startswith("data: ") and event in ("generating", "complete"):
+                        first = first if first is not None else time.perf_counter() - t
+                        if event == "complete":
+                            final = json.loads(line[len("data: ") :])
+                            break
+                    elif line.startswith("data: ") and event == "error":
+                        raise RuntimeError(f"the app answered with an error: {line[6:200]}")
+            if final is None:
+                raise RuntimeError("the event stream ended without a result")
+            for file_url in _file_urls(final[:3]):
+                self.http.get(file_url).raise_for_status()
+            summary = final[3]
+            ok = any(m.get("available") for m in summary.get("models", {}).values())
+            model_s = sum(m.get("seconds") or 0 for m in summary["models"].values())
+            error = "" if ok else "no model output"
+            return _Result(time.perf_counter() - t, ok, error, model_s, first)
+        except Exception as exc:
+            return _Result(time.perf_counter() - t, False, f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            counter.done()
+
+
 def _classroom(
     server: AppProcess,
+    params: list[tuple[str, Any]],
     examples: list[tuple[Path, dict[str, Any]]],
     uploads: list[Path],
     counter: _Counter,
@@ -594,12 +648,8 @@ def _classroom(
         ``examples_phase`` and ``uploads_phase`` (:func:`_phase` plus ``first_answer``),
         ``rss_mb`` (before, peak, after), ``server_cache`` and ``wall_s``.
     """
-    import httpx
-    from gradio_client import handle_file
-
     n = len(uploads)
-    conns = [_client(server.url, download=False) for _ in range(n)]  # before the clock starts
-    browsers = [httpx.Client(timeout=timeout) for _ in range(n)]  # each fetches its images
+    students = [_Student(server.url, params, timeout) for _ in range(n)]
     barrier = threading.Barrier(n + 1)
     results: dict[str, list[_Result]] = {"examples": [], "uploads": []}
     lock = threading.Lock()
@@ -620,8 +670,7 @@ def _classroom(
         ):
             if time.monotonic() > deadline:
                 return
-            file = handle_file(str(image))
-            r = _request(conns[i], file, counter, timeout, True, browsers[i], **over)
+            r = students[i].denoise(image, counter, **over)
             with lock:
                 results[phase].append(r)
 
@@ -629,17 +678,19 @@ def _classroom(
     log_start = len(server.log_text())
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    with ThreadPoolExecutor(n) as pool:
-        futures = [pool.submit(student, i) for i in range(n)]
-        barrier.wait()
-        t = time.perf_counter()
-        for f in futures:
-            f.result()
-        wall = time.perf_counter() - t
-    stop.set()
-    sampler.join(5)
-    for b in browsers:
-        b.close()
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(student, i) for i in range(n)]
+            barrier.wait()
+            t = time.perf_counter()
+            for f in futures:
+                f.result()
+            wall = time.perf_counter() - t
+    finally:
+        stop.set()
+        sampler.join(5)
+        for st in students:
+            st.close()
     out: dict[str, Any] = {"wall_s": round(wall, 2)}
     for phase, rs in results.items():
         out[f"{phase}_phase"] = part = _phase(rs, wall)
@@ -858,7 +909,10 @@ def run(
                 f"{clients} distinct {UPLOAD_SIDE}×{UPLOAD_SIDE} PNGs (the examples in turn, "
                 "resized, shifted and mirrored per client), every other argument the default"
             )
-            lesson.update(_classroom(server, examples, uploads, counter, request_timeout, deadline))
+            params = list(defaults.items())
+            lesson.update(
+                _classroom(server, params, examples, uploads, counter, request_timeout, deadline)
+            )
             for phase in ("examples_phase", "uploads_phase"):
                 part = lesson[phase]
                 log(f"classroom {phase}: {part['errors']} errors, "
