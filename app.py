@@ -55,8 +55,11 @@ COMPUTE: dict[str, Any] = {  # a newer request from a page replaces a pending on
     "trigger_mode": "always_last",
     "preprocess": False,
 }
-QUEUE_SIZE = int(os.environ.get("WNE_QUEUE_SIZE", "16"))
-"""Requests that may wait beyond :data:`ACTIVE`; more are refused ("queue is full")."""
+QUEUE_SIZE = int(os.environ.get("WNE_QUEUE_SIZE", "48"))
+"""Requests that may wait beyond :data:`ACTIVE`; more are refused ("queue is full"). Gradio
+moves waiting requests to the active ones in its event loop, so a class clicking at once can
+fill the waiting line before any starts: it holds more than a class (at 16, a burst of 30 at
+256 px had 9 refused)."""
 STREAMED = ("denoise",)
 """Computations whose page updates stream (applied on each change of their state)."""
 IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}

@@ -136,6 +136,17 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
     assert again[3] == summary and handlers.cache.stats().hits == hits + 1
 
 
+def test_the_page_says_how_many_requests_it_serves_and_what_a_full_queue_means(
+    served: tuple[Any, Any],
+) -> None:
+    import app
+
+    _, client = served
+    texts = [c.get("props", {}).get("value") for c in client.config["components"]]
+    note = next(t for t in texts if isinstance(t, str) and "Queue is full" in t)
+    assert f"Up to {app.ACTIVE} requests" in note and f"{app.QUEUE_SIZE} more wait" in note
+
+
 def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> None:
     """The README's snippet style: only the image, everything else from the page."""
     from gradio_client import handle_file

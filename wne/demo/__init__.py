@@ -7,6 +7,8 @@
 - :mod:`wne.demo.compare`: comparison, equivariance map and noise sweep (noise types).
 - :mod:`wne.demo.inside`: the WNE pipeline step by step (the Inside WNE tab, ``/inside``).
 - :mod:`wne.demo.handlers`: request handlers (validate, read, compute through the GPU hook).
+- :mod:`wne.demo.cache`: identical requests computed once (result cache, coalescing) and
+  the queue that runs the models one request at a time.
 - :mod:`wne.demo.views`: display-ready views of the results (images, labels, tables).
 - :mod:`wne.demo.endpoints`: one event function per computation, for the page and the API.
 - :mod:`wne.demo.outputs`: output images as complete, content-addressed PNG files.

@@ -499,7 +499,7 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
 
 def _queue_size(env: dict[str, str]) -> int:
     """The app's queue ``max_size`` (``WNE_QUEUE_SIZE``, as ``app.py`` reads it)."""
-    return _env_int(env, "WNE_QUEUE_SIZE", 16)
+    return _env_int(env, "WNE_QUEUE_SIZE", 48)
 
 
 def _active(env: dict[str, str]) -> int:
