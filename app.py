@@ -427,7 +427,7 @@ def main() -> None:
         warm = threading.Thread(
             target=handlers.warm, args=(example_requests(handlers),), daemon=True
         )
-        warm.start()  # in the model queue's background: a request never waits for it
+        warm.start()  # background work of the model queue: a request waits at most for one
     demo.launch(**launch_kwargs())
 
 
