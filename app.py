@@ -422,8 +422,8 @@ def main() -> None:
         limit_malloc_arenas(arenas)  # bounded RSS under concurrent load
     handlers = make_handlers()
     demo = build_demo(handlers=handlers)
-    zerogpu = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in TRUE
-    if os.environ.get("WNE_WARM_EXAMPLES", "1").lower() in TRUE and not zerogpu:
+    # not on ZeroGPU (a wrapped compute function): there the GPU exists only within requests
+    if os.environ.get("WNE_WARM_EXAMPLES", "1").lower() in TRUE and handlers.in_process:
         warm = threading.Thread(
             target=handlers.warm, args=(example_requests(handlers),), daemon=True
         )

@@ -595,8 +595,12 @@ def test_gpu_hook_wraps_the_compute_function(zoo: Zoo) -> None:
 
         return wrapped
 
-    DemoHandlers(zoo, gpu=hook).denoise(_scene(24, 24))
+    wrapped = DemoHandlers(zoo, gpu=hook)
+    view = wrapped.denoise(_scene(24, 24))
     assert isinstance(seen["duration"], int) and 15 <= seen["duration"] <= 120
+    # a wrapped compute function may run elsewhere (ZeroGPU): no partial results, no warming
+    assert not wrapped.in_process and DemoHandlers(zoo).in_process
+    assert view.summary["pending"] == [] and len(list(wrapped.denoise_stream(_scene(20, 20)))) == 1
 
 
 def test_cpu_working_size_is_calibrated_to_the_latency_target(

@@ -222,6 +222,10 @@ class DemoHandlers:
         cache: The result cache (default: :func:`~wne.demo.cache.cache_from_env`);
             may be shared by several handlers (the keys hold the checkpoints' hashes).
         queue: Where the computations run, one at a time (default: a new one).
+
+    Attributes:
+        in_process: Whether the computations run in this process (the GPU hook is the
+            identity): then partial results stream, and warming the cache is possible.
     """
 
     def __init__(
@@ -236,7 +240,7 @@ class DemoHandlers:
         self.config = config or DemoConfig.for_device(zoo.device)
         hook = gpu or (lambda fn, duration=None: fn)
         self._compute = hook(self._compute_impl, duration=self.gpu_seconds)
-        self._streams = self._compute == self._compute_impl
+        self.in_process = self._compute == self._compute_impl
         self.cache = cache if cache is not None else cache_from_env()
         self.queue = queue if queue is not None else ModelQueue()
 
@@ -367,7 +371,7 @@ class DemoHandlers:
         key = self.cache_key(kind, loaded.pixels, settings, backbone)
 
         def job(publish: Callable[[Any], None]) -> Any:
-            extra = [publish] if self._streams else []
+            extra = [publish] if self.in_process else []
             return self._compute(kind, loaded.pixels, settings, backbone, progress, *extra)
 
         def idle(flight: Flight, source: str) -> None:
