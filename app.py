@@ -19,6 +19,7 @@ except ImportError:  # not on Hugging Face Spaces: @spaces.GPU becomes a no-op
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,15 +48,26 @@ CSS = """
 """
 OUT: dict[str, Any] = {"format": "png", "interactive": False}
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
-COMPUTE: dict[str, Any] = {  # one model call at a time (shared CPU/GPU); a newer request from
-    "concurrency_id": "models",  # a page replaces a pending one; the functions get raw values
-    "concurrency_limit": 1,  # and validate them (one validation layer)
+ACTIVE = int(os.environ.get("WNE_CONCURRENT_REQUESTS", "24"))
+"""Requests handled at once; the models still run one at a time (``wne.demo.cache.ModelQueue``),
+so a request served from the result cache never waits behind computations."""
+COMPUTE: dict[str, Any] = {  # a newer request from a page replaces a pending one; the
+    "concurrency_id": "models",  # functions get raw values and validate them (one layer)
+    "concurrency_limit": ACTIVE,
     "trigger_mode": "always_last",
     "preprocess": False,
 }
+QUEUE_SIZE = int(os.environ.get("WNE_QUEUE_SIZE", "48"))
+"""Requests that may wait beyond :data:`ACTIVE`; more are refused ("queue is full"). Gradio
+moves waiting requests to the active ones in its event loop, so a class clicking at once can
+fill the waiting line before any starts: it holds more than a class (at 16, a burst of 30 at
+256 px had 9 refused)."""
+STREAMED = ("denoise",)
+"""Computations whose page updates stream (applied on each change of their state)."""
 IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
 INPUT: dict[str, Any] = {"type": "filepath", "image_mode": None, "format": "png", "height": 260}
 INPUT.update(sources=["upload", "clipboard", "webcam"], elem_id="input-image")
+TRUE = ("1", "true", "yes", "on")
 PLOT: dict[str, Any] = {"x": "level", "y": "psnr", "color": "model", "height": 360}
 WALK_PLOT: dict[str, Any] = {"x": "step", "x_title": "step", "color": "model", "height": 300}
 
@@ -338,6 +350,7 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
 
     with gr.Blocks(title="WNE: normalization-equivariant denoisers") as demo:
         intro = content.INTRO.format(device=device, color=content.COLOR_NOTE)
+        intro += "\n\n*" + content.QUEUE_NOTE.format(active=ACTIVE, queue=QUEUE_SIZE) + "*"
         gr.Markdown(intro, elem_classes="wne-secondary")
         k = {"note": gr.Markdown(visible=False, elem_id="link-note")}  # classroom kit
         k["present"] = gr.Checkbox(label="presentation mode", elem_id="present-toggle")
@@ -371,8 +384,14 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
                 kw["api_visibility"] = "public"
             fn = getattr(fns, name)
             event = start(fn, inputs, t["out"], **{**COMPUTE, **PRIVATE, **kw})
+            if name in STREAMED:  # its state's change shows each partial result
+                return event
             event.success(show, t["state"], t["page"], queue=False, **PRIVATE)
             return event
+
+        for name in STREAMED:  # in order: a change waits for the previous one's update
+            state, page = tab[name]["state"], tab[name]["page"]
+            state.change(show, state, page, queue=False, trigger_mode="always_last", **PRIVATE)
 
         run(c["run"].click, "denoise", api=True)
         run(tab["equivariance"]["run"].click, "equivariance", api=True)
@@ -430,14 +449,24 @@ def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> 
         k.update(tabs=tabs, compare=tab["denoise"])
         for name, opened in _classroom_events(demo, kit, c, k).items():
             run(opened.change, name)  # once, when a link asks for it
-    demo.queue(max_size=int(os.environ.get("WNE_QUEUE_SIZE", "16")))
+    demo.queue(max_size=QUEUE_SIZE)
     return demo
+
+
+def example_requests(h: DemoHandlers) -> list[tuple[str, dict[str, Any]]]:
+    """The ``/denoise`` request each example button sends (image, arguments)."""
+    folder = h.config.examples_dir
+    examples = content.load_examples(folder) if folder else []
+    params = ENDPOINTS["denoise"].params
+    rows = content.example_rows(examples, h.defaults(), params)
+    return [(row[0], dict(zip(params, row[1:], strict=True))) for row in rows]
 
 
 def launch_kwargs() -> dict[str, Any]:
     """Keyword arguments of ``demo.launch`` (address from Gradio's env variables)."""
     return {
         "max_file_size": os.environ.get("WNE_MAX_FILE_SIZE", "25mb"),
+        "max_threads": ACTIVE + 40,  # the active requests wait in threads; the page's too
         "ssr_mode": False,
         "theme": gr.themes.Soft(),
         "css": CSS + classroom.CSS,
@@ -450,7 +479,14 @@ def main() -> None:
     arenas = int(os.environ.get("WNE_MALLOC_ARENAS", "2"))  # 0: glibc's default (one per thread)
     if arenas > 0:
         limit_malloc_arenas(arenas)  # bounded RSS under concurrent load
-    demo = build_demo()
+    handlers = make_handlers()
+    demo = build_demo(handlers=handlers)
+    # not on ZeroGPU (a wrapped compute function): there the GPU exists only within requests
+    if os.environ.get("WNE_WARM_EXAMPLES", "1").lower() in TRUE and handlers.in_process:
+        warm = threading.Thread(
+            target=handlers.warm, args=(example_requests(handlers),), daemon=True
+        )
+        warm.start()  # background work of the model queue: a request waits at most for one
     demo.launch(**launch_kwargs())
 
 

@@ -4,7 +4,8 @@ Opens the app (served once for the session by :mod:`app_fixtures`, tiny random-i
 checkpoints),
 uploads an image, moves the contrast slider, runs the comparison, waits for the
 outputs, checks that the PSNR readouts appear and that the ImageSlider shows two
-images, and saves a screenshot under the test's tmp dir. Never installs a
+images, and saves a screenshot under the test's tmp dir. The comparison streams:
+one test holds each model call to watch the panels arrive one by one. Never installs a
 browser: skipped when /usr/bin/chromium or Playwright is absent.
 """
 
@@ -98,6 +99,57 @@ def test_upload_move_slider_run_and_compare(page: sync_api.Page, tmp_path: Path)
     assert shot.stat().st_size > 10_000
     if os.environ.get("WNE_SCREENSHOT_DIR"):  # keep a copy for humans (e.g. the README)
         Path(os.environ["WNE_SCREENSHOT_DIR"], "app.png").write_bytes(shot.read_bytes())
+
+
+def test_the_comparison_arrives_panel_by_panel(
+    page: sync_api.Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page streams: noisy input and target first with every model "computing…", then
+    each model's output in display order as it is computed. The server runs in this process;
+    each model call waits here for the test to let it go."""
+    import threading
+
+    from wne.demo import compare as cmp
+
+    gate, real = threading.Semaphore(0), cmp.apply_model
+
+    def one_at_a_time(*args: object, **kwargs: object) -> object:
+        assert gate.acquire(timeout=120), "the test never let this model run"
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cmp, "apply_model", one_at_a_time)
+    page.get_by_text("More settings").click()
+    page.get_by_label("noise seed").fill("4321")  # a request no other test sends (no cache hit)
+
+    def count(pattern: str) -> sync_api.Locator:
+        return page.get_by_text(re.compile(pattern))
+
+    done = {name: rf"^\s*{name} · -?[\d.]+ dB" for name in ("plain", "WNE")}
+    waiting = {name: rf"^\s*{name} · computing…" for name in ("plain", "WNE")}
+    try:
+        page.locator("#run").click()
+        sync_api.expect(count(r"^\s*noisy input · PSNR")).to_have_count(1)
+        sync_api.expect(count(waiting["plain"])).to_have_count(2)
+        sync_api.expect(count(waiting["WNE"])).to_have_count(2)
+        sync_api.expect(page.locator("#scores")).to_contain_text("(computing…)")
+        expected = [  # (plain done, WNE done) after each model: CNN plain, CNN WNE, ...
+            (1, 0),
+            (1, 1),
+            (2, 1),
+            (2, 2),
+        ]
+        for plain, wne_done in expected:
+            gate.release()
+            sync_api.expect(count(done["plain"])).to_have_count(plain)
+            sync_api.expect(count(done["WNE"])).to_have_count(wne_done)
+            sync_api.expect(count(waiting["plain"])).to_have_count(2 - plain)
+            sync_api.expect(count(waiting["WNE"])).to_have_count(2 - wne_done)
+        sync_api.expect(page.locator("#scores")).not_to_contain_text("computing")
+        assert len(ROW.findall(page.locator("#scores").inner_text())) == 5
+        sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+    finally:
+        for _ in range(8):  # never leave the server's model queue waiting
+            gate.release()
 
 
 def test_clicking_an_example_loads_its_settings_and_runs(page: sync_api.Page) -> None:

@@ -8,6 +8,7 @@ random-init checkpoints).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,46 @@ def test_denoise_returns_lossless_pngs_gallery_and_scores(served: tuple[Any, Any
         "swinir-wne-s25",
     }
     assert all(isinstance(m["psnr"], float) for m in summary["models"].values())
+
+
+def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
+    served: tuple[Any, Any],
+) -> None:
+    """``submit`` sees every step (noisy input and target first, then one model after
+    another); ``result`` (what ``predict`` returns) is the complete comparison, the same as
+    the handler's, and an identical request is answered from the cache with it."""
+    from gradio_client import handle_file
+
+    handlers, client = served
+    args = {**GOOD, "seed": 4242}  # a request no other test sends: computed here
+    job = client.submit(handle_file(str(PARROTS)), *args.values(), api_name="/denoise")
+    noisy, target, gallery, summary = job.result(timeout=120)
+    keys = ["dncnn-plain-s25", "dncnn-wne-s25", "swinir-plain-s25", "swinir-wne-s25"]
+    assert summary["pending"] == [] and list(summary["models"]) == keys
+    assert all(m["available"] for m in summary["models"].values()) and len(gallery) == 4
+    steps = job.outputs()
+    assert [len(step[2]) for step in steps] == [0, 1, 2, 3, 4]
+    for n, step in enumerate(steps):  # in display order
+        assert list(step[3]["models"]) == keys[:n] and step[3]["pending"] == keys[n:]
+    for step in steps:  # the noisy input and target are there from the first step on
+        for path, final in ((step[0], noisy), (step[1], target)):
+            assert Path(path).read_bytes() == Path(final).read_bytes()
+    view = handlers.denoise(str(PARROTS), **args)
+    assert summary == json.loads(json.dumps(view.summary))
+    hits = handlers.cache.stats().hits
+    again = client.predict(handle_file(str(PARROTS)), *args.values(), api_name="/denoise")
+    assert again[3] == summary and handlers.cache.stats().hits == hits + 1
+
+
+def test_the_page_says_how_many_requests_it_serves_and_what_a_full_queue_means(
+    served: tuple[Any, Any],
+) -> None:
+    import app
+
+    _, client = served
+    texts = [c.get("props", {}).get("value") for c in client.config["components"]]
+    note = next(t for t in texts if isinstance(t, str) and "Queue is full" in t)
+    assert f"Up to {app.ACTIVE} requests" in note and f"{app.QUEUE_SIZE} more wait" in note
 
 
 def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> None:

@@ -715,8 +715,12 @@ def test_gpu_hook_wraps_the_compute_function(zoo: Zoo) -> None:
 
         return wrapped
 
-    DemoHandlers(zoo, gpu=hook).denoise(_scene(24, 24))
+    wrapped = DemoHandlers(zoo, gpu=hook)
+    view = wrapped.denoise(_scene(24, 24))
     assert isinstance(seen["duration"], int) and 15 <= seen["duration"] <= 120
+    # a wrapped compute function may run elsewhere (ZeroGPU): no partial results, no warming
+    assert not wrapped.in_process and DemoHandlers(zoo).in_process
+    assert view.summary["pending"] == [] and len(list(wrapped.denoise_stream(_scene(20, 20)))) == 1
 
 
 def test_cpu_working_size_is_calibrated_to_the_latency_target(
@@ -790,7 +794,10 @@ def test_one_function_per_computation_names_the_api_parameters(
         assert inspect.isgeneratorfunction(getattr(fns, name)) == (name == "restore")
     parrots = str(EXAMPLES / "parrots.png")
     args = {**BASE_ARGS, "a": 0.5, "backbones": ["dncnn", "fdncnn-ne"]}
-    noisy, target, gallery, summary, page = fns.denoise(parrots, *args.values())
+    steps = list(fns.denoise(parrots, *args.values()))  # streams: one step per model, then all
+    assert len(steps) == 3 + 1 and [len(s[2]) for s in steps] == [0, 1, 2, 3]
+    assert [len(s[3]["pending"]) for s in steps] == [3, 2, 1, 0]
+    noisy, target, gallery, summary, page = steps[-1]
     view = handlers.denoise(parrots, **args)
     for path, expected in [
         (noisy, view.noisy),
@@ -810,9 +817,9 @@ def test_one_function_per_computation_names_the_api_parameters(
     outside = tmp_path / "private.png"
     outside.write_bytes((EXAMPLES / "parrots.png").read_bytes())
     with pytest.raises(gr.Error, match="files on the server cannot be named"):
-        fns.denoise({"path": str(outside)}, *args.values())
+        list(fns.denoise({"path": str(outside)}, *args.values()))
     with pytest.raises(gr.Error, match=r"contrast a must be in \[0.1, 4\]"):
-        fns.denoise(parrots, *{**args, "a": 9}.values())
+        list(fns.denoise(parrots, *{**args, "a": 9}.values()))
 
 
 # ----------------------------------------------------------------------------- errors, imports
@@ -840,15 +847,18 @@ def test_user_facing_turns_every_failure_into_a_gradio_error() -> None:
     assert list(inspect.signature(bad_input).parameters) == ["x", "progress"]
 
     @user_facing
-    def stream(n: int) -> Any:  # a streaming handler stays a generator function
-        yield n
-        raise DemoInputError("step budget must be in [1, 1000], got 0")
+    def stream(fail: bool) -> Any:  # a streaming handler stays a generator function
+        yield "noisy input"
+        if fail:
+            raise DemoInputError("working size must be in [32, 1024], got 5000")
+        yield "all models"
 
     assert inspect.isgeneratorfunction(stream)
-    gen = stream(5)
-    assert next(gen) == 5
-    with pytest.raises(gr.Error, match=r"step budget must be in \[1, 1000\]"):
-        next(gen)
+    assert list(stream(False)) == ["noisy input", "all models"]
+    steps = stream(True)
+    assert next(steps) == "noisy input"
+    with pytest.raises(gr.Error, match=r"working size must be in \[32, 1024\]"):
+        next(steps)
 
 
 @pytest.mark.slow
@@ -858,6 +868,7 @@ def test_demo_package_does_not_import_gradio_pandas_or_matplotlib() -> None:
         "wne.demo.zoo, wne.demo.errors, wne.demo.settings, wne.demo.content, "
         "wne.demo.endpoints, wne.demo.outputs, wne.demo.runtime, wne.demo.inside, "
         "wne.demo.restore; "
+        "wne.demo.cache; "
         "print(sorted({'gradio', 'pandas', 'matplotlib'} & set(sys.modules)))"
     )
     out = subprocess.run(

@@ -10,6 +10,8 @@
 - :mod:`wne.demo.restore`: a denoiser as an image prior, plain vs WNE walks streamed (the
   Restore from a few pixels tab, ``/restore``).
 - :mod:`wne.demo.handlers`: request handlers (validate, read, compute through the GPU hook).
+- :mod:`wne.demo.cache`: identical requests computed once (result cache, coalescing) and
+  the queue that runs the models one request at a time.
 - :mod:`wne.demo.views`: display-ready views of the results (images, labels, tables).
 - :mod:`wne.demo.endpoints`: one event function per computation, for the page and the API.
 - :mod:`wne.demo.outputs`: output images as complete, content-addressed PNG files.

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "Sweep",
     "apply_model",
     "compare",
+    "compare_steps",
     "corrupt",
     "degrade",
     "equivariance_map",
@@ -238,6 +240,8 @@ class Comparison:
         device: Where the models ran.
         equivalent_sigma: The Gaussian σ (0–255) with the noise's mean squared error,
             ``255·RMS(noisy − target)``.
+        pending: ``(backbone, variant)`` of the models still to run (a partial
+            comparison of :func:`compare_steps`; empty when complete).
     """
 
     settings: Settings
@@ -250,6 +254,11 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     device: str = "cpu"
     equivalent_sigma: float | None = None
+    pending: tuple[tuple[str, str], ...] = ()
+
+    def snapshot(self) -> Comparison:
+        """A copy whose run and note lists later steps do not change."""
+        return replace(self, runs=list(self.runs), notes=list(self.notes))
 
     def run(self, backbone: str, variant: str) -> ModelRun | None:
         """The run of that slot, if it was requested."""
@@ -259,7 +268,8 @@ class Comparison:
         return None
 
     def table(self) -> list[list[Any]]:
-        """Rows ``[model, PSNR dB, SSIM, time ms]`` (the noisy input first)."""
+        """Rows ``[model, PSNR dB, SSIM, time ms]`` (the noisy input first; models still
+        to run last, marked "computing…")."""
         rows: list[list[Any]] = [
             ["noisy input", round(self.noisy_psnr, 2), round(self.noisy_ssim, 4), None]
         ]
@@ -275,10 +285,12 @@ class Comparison:
                         _round(None if r.seconds is None else 1000 * r.seconds, 1),
                     ]
                 )
+        rows += [[f"{run_label(b, v)} (computing…)", None, None, None] for b, v in self.pending]
         return rows
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready record of the settings and numbers (for copying or the API)."""
+        """A JSON-ready record of the settings and numbers (for copying or the API);
+        ``pending`` lists the checkpoint keys still to run (empty when complete)."""
         h, w, c = self.clean.shape
         return {
             "settings": self.settings.to_dict(),
@@ -301,6 +313,7 @@ class Comparison:
                 }
                 for r in self.runs
             },
+            "pending": [catalog.key(b, v, self.settings.sigma_train) for b, v in self.pending],
             "notes": list(self.notes),
         }
 
@@ -334,11 +347,37 @@ def compare(
         progress: Optional progress callback.
 
     Returns:
-        The comparison.
+        The comparison (the last of :func:`compare_steps`).
+    """
+    return deque(compare_steps(zoo, clean, settings, progress), maxlen=1)[0]
+
+
+def compare_steps(
+    zoo: Zoo,
+    clean: np.ndarray,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> Iterator[Comparison]:
+    """:func:`compare` as it goes: the comparison after each step, for streaming.
+
+    Yields first the noisy input and target with every model ``pending``, then the
+    comparison after each model (in display order), and last the complete one
+    (notes filled in, nothing pending). Each yielded value is a snapshot: later
+    steps never change it.
+
+    Args:
+        zoo: The loaded models.
+        clean: ``[H, W, C]`` clean image in [0, 1] at working size.
+        settings: The validated request.
+        progress: Optional progress callback.
+
+    Yields:
+        The comparison so far.
     """
     noisy, target = degrade(clean, settings)
     a = settings.a
     n_psnr, n_ssim = _scores(noisy, target, a)
+    slots = _slots(settings)
     result = Comparison(
         settings=settings,
         clean=clean,
@@ -348,28 +387,32 @@ def compare(
         noisy_ssim=n_ssim,
         device=str(zoo.device),
         equivalent_sigma=equivalent_sigma(noisy, target),
+        pending=tuple(slots),
     )
-    slots = _slots(settings)
+    yield result.snapshot()
     for i, (backbone, variant) in enumerate(slots):
         key = catalog.key(backbone, variant, settings.sigma_train)
         run = ModelRun(backbone, variant, key)
-        result.runs.append(run)
         try:
             model = zoo.get(backbone, variant, settings.sigma_train)
         except ModelUnavailableError as exc:
             run.message = str(exc)
             result.notes.append(str(exc) + ".")
-            continue
-        _report(progress, i / len(slots), f"{run.label} (σ_train={settings.sigma_train})")
-        synchronize(zoo.device)
-        start = time.perf_counter()
-        out = apply_model(model, noisy, zoo.device)
-        synchronize(zoo.device)
-        run.seconds = time.perf_counter() - start
-        if settings.clip:
-            out = out.clamp(0, 1)
-        run.psnr, run.ssim = _scores(out, target, a)
-        run.output = _hwc(out)
+        else:
+            _report(progress, i / len(slots), f"{run.label} (σ_train={settings.sigma_train})")
+            synchronize(zoo.device)
+            start = time.perf_counter()
+            out = apply_model(model, noisy, zoo.device)
+            synchronize(zoo.device)
+            run.seconds = time.perf_counter() - start
+            if settings.clip:
+                out = out.clamp(0, 1)
+            run.psnr, run.ssim = _scores(out, target, a)
+            run.output = _hwc(out)
+        result.runs.append(run)
+        result.pending = tuple(slots[i + 1 :])
+        if result.pending:
+            yield result.snapshot()
     _report(progress, 1.0, "done")
     h, w, c = clean.shape
     if tile_count(h, w) > 1:
@@ -391,7 +434,7 @@ def compare(
         )
     )
     result.notes += noise_notes(settings, noisy, target)
-    return result
+    yield result.snapshot()
 
 
 @dataclass

@@ -24,6 +24,7 @@ __all__ = [
     "INSIDE_HELP",
     "INTRO",
     "NOISE_HELP",
+    "QUEUE_NOTE",
     "RESTORE_HELP",
     "SCENARIOS",
     "SCENARIO_CONTROLS",
@@ -89,6 +90,14 @@ on the five it finishes). Our small models under-report the noise, so their walk
 80–95 steps where the paper's take ~278, and the images stay blurrier.
 """
 """The Restore tab's explanation, with the paper's and our measured numbers."""
+QUEUE_NOTE = (
+    "A class at once: the models compute one request at a time, results appear model by "
+    "model, and identical requests (everyone clicking the same example) are computed once and "
+    "answered together. Up to {active} requests are handled at a time and {queue} more wait in "
+    "line (each shows how many computations are ahead of it); beyond that the page says "
+    "“Queue is full”: wait a few seconds and try again."
+)
+"""How the server shares itself (``active``: requests handled at a time; ``queue``: waiting)."""
 COLOR_NOTE = (
     "Colour images are denoised channel by channel by the same grayscale model in one batched "
     "call (never turned gray); a shift a·y + b applied to all channels keeps WNE exactly "

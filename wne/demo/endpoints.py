@@ -161,7 +161,10 @@ class Endpoints:
 
     Attributes:
         denoise: ``(image, a, b, sigma, seed, sigma_train, backbones, order, max_side,
-            clip, progress) -> (noisy, target, gallery, summary, page updates)``.
+            clip, progress) -> (noisy, target, gallery, summary, page updates)``, a
+            generator: the noisy input and target first (every model "computing…",
+            listed in the summary's ``pending``), then after each model; the complete
+            result last (what ``gradio_client``'s ``predict`` returns).
         equivariance: ``(image, a, b, sigma, seed, sigma_train, backbone, max_side, clip,
             progress) -> (gallery of maps, defects, page updates)``.
         sweep: ``(image, a, b, seed, sigma_train, backbones, order, clip, noise,
@@ -192,7 +195,7 @@ class Endpoints:
         self.handlers = handlers
         self.files = files
         self.upload_roots = list(upload_roots)
-        self.denoise = self._function(ENDPOINTS["denoise"], self._denoise)
+        self.denoise = self._function(ENDPOINTS["denoise"], self._denoise, stream=True)
         self.equivariance = self._function(ENDPOINTS["equivariance"], self._equivariance)
         self.sweep = self._function(ENDPOINTS["sweep"], self._sweep)
         self.inside = self._function(ENDPOINTS["inside"], self._inside)
@@ -200,10 +203,15 @@ class Endpoints:
         self.restore = self._function(ENDPOINTS["restore"], self._restore)
 
     def _function(
-        self, endpoint: Endpoint, run: Callable[[Any, Any, dict[str, Any]], Any]
+        self,
+        endpoint: Endpoint,
+        run: Callable[[Any, Any, dict[str, Any]], Any],
+        stream: bool = False,
     ) -> Callable[..., Any]:
         """The event function of an endpoint: its signature names the API's parameters
-        (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default)."""
+        (Gradio reads it, and injects ``gr.Progress`` through the ``progress`` default).
+        With ``stream``, ``run`` yields the outputs and the function is a generator
+        (Gradio streams each yield to the page and to API clients)."""
         import gradio as gr
 
         kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
@@ -221,28 +229,35 @@ class Endpoints:
             ]
         )
 
-        def call(*args: Any, **kwargs: Any) -> Any:
+        def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, dict]:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             values = dict(bound.arguments)
             image = require_uploaded(values.pop("image"), self.upload_roots)
-            progress = values.pop("progress")
-            return run(image, progress, values)
+            return image, values.pop("progress"), values
 
-        if inspect.isgeneratorfunction(run):  # Gradio streams a generator function's values
-            call = _streaming(call)
+        def call(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+            return run(*prepare(args, kwargs))
+
+        def call_streaming(*args: Any, **kwargs: Any) -> Iterator[tuple[Any, ...]]:
+            yield from run(*prepare(args, kwargs))
+
+        # Gradio streams a generator function's values (the comparison, the restore walks)
+        streams = stream or inspect.isgeneratorfunction(run)
+        call = call_streaming if streams else call  # type: ignore[assignment]
         call.__signature__ = signature  # type: ignore[attr-defined]
         call.__name__ = call.__qualname__ = endpoint.name
         call.__doc__ = endpoint.description
         call.__annotations__ = {}
         return user_facing(call)
 
-    def _denoise(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
-        view = self.handlers.denoise(image, progress=progress, **raw)
-        save = _saver(self.files)
-        gallery = [(save(img), caption) for img, caption in view.gallery]
-        page = compare_page_updates(view, save)
-        return save(view.noisy), save(view.target), gallery, view.summary, page
+    def _denoise(self, image: Any, progress: Any, raw: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        """The comparison as it comes: noisy input and target first, then each model."""
+        for view in self.handlers.denoise_stream(image, progress=progress, **raw):
+            save = _saver(self.files)
+            gallery = [(save(img), caption) for img, caption in view.gallery]
+            page = compare_page_updates(view, save)
+            yield save(view.noisy), save(view.target), gallery, view.summary, page
 
     def _equivariance(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
         view = self.handlers.equivariance(image, progress=progress, **raw)
@@ -267,12 +282,3 @@ class Endpoints:
         for view in self.restorer.restore(image, progress=progress, **raw):
             images = [save(view.observed), *(save(img) for img in view.images)]
             yield (*images, view.summary, restore_page_updates(view))
-
-
-def _streaming(call: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    """``call`` as a generator function (what Gradio checks to stream its values)."""
-
-    def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        yield from call(*args, **kwargs)
-
-    return stream

@@ -39,8 +39,9 @@ def user_facing(fn: F) -> F:
     """Wraps an event handler so every failure reaches the user as a ``gr.Error``.
 
     The wrapper keeps ``fn``'s signature (Gradio reads it to inject
-    ``gr.Progress``) and, for a generator function, stays one (Gradio streams what it
-    yields). ``gr.Error`` raised by ``fn`` passes through unchanged.
+    ``gr.Progress``). ``gr.Error`` raised by ``fn`` passes through unchanged. A
+    generator function (a streaming handler) stays one: its failures while
+    streaming are turned the same way.
 
     Args:
         fn: The handler.
@@ -49,35 +50,33 @@ def user_facing(fn: F) -> F:
         The wrapped handler.
     """
 
+    def reraise(exc: Exception) -> NoReturn:
+        import gradio as gr
+
+        if isinstance(exc, gr.Error):
+            raise exc
+        if isinstance(exc, DemoInputError):
+            log.info("rejected request: %s", exc)
+            raise gr.Error(str(exc), print_exception=False) from None
+        log.exception("handler %s failed", getattr(fn, "__name__", fn), exc_info=exc)
+        raise gr.Error(user_message(exc), print_exception=False) from None
+
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
-        def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
             try:
                 yield from fn(*args, **kwargs)
             except Exception as exc:
-                _reraise(fn, exc)
+                reraise(exc)
 
-        return stream  # type: ignore[return-value]
+        return streaming  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            _reraise(fn, exc)
+            reraise(exc)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _reraise(fn: Callable[..., Any], exc: Exception) -> NoReturn:
-    """Raises ``exc`` as a ``gr.Error`` (called in the handler's ``except`` block)."""
-    import gradio as gr
-
-    if isinstance(exc, gr.Error):
-        raise exc
-    if isinstance(exc, DemoInputError):
-        log.info("rejected request: %s", exc)
-        raise gr.Error(str(exc), print_exception=False) from None
-    log.exception("handler %s failed", getattr(fn, "__name__", fn))
-    raise gr.Error(user_message(exc), print_exception=False) from None

@@ -5,6 +5,12 @@ with this hardware's limits), reads the image (:mod:`wne.demo.imaging`), runs th
 computation (:mod:`wne.demo.compare`) through an optional GPU hook (``@spaces.GPU`` on
 ZeroGPU) and returns display-ready views (:mod:`wne.demo.views`).
 :mod:`wne.demo.endpoints` turns those views into the page's and the API's values.
+
+Every computation goes through one :class:`~wne.demo.cache.ModelQueue` (one model
+call at a time, first come first served) and one :class:`~wne.demo.cache.ResultCache`
+(identical requests computed once; a request identical to one in flight follows it).
+The comparison also streams: :meth:`DemoHandlers.denoise_stream` yields the noisy
+input and target first, then the view after each model.
 """
 
 from __future__ import annotations
@@ -13,16 +19,18 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from wne import catalog
 from wne.demo import compare as cmp
+from wne.demo.cache import BACKGROUND, Flight, ModelQueue, ResultCache, cache_from_env, request_key
 from wne.demo.imaging import LoadedImage, load_image
 from wne.demo.inside import InsidePipeline, InsideView, inside_pipeline, inside_view
 from wne.demo.settings import (
@@ -62,6 +70,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 GpuHook = Callable[..., Callable[..., Any]]
 """``hook(fn, duration=callable) -> fn'`` (``spaces.GPU`` or identity)."""
 _SIDE = params()["max_side"]
@@ -159,6 +168,14 @@ def _env_side(limit: int) -> int | None:
     except ValueError:
         log.warning("ignoring WNE_DEMO_MAX_SIDE=%r (not an integer)", env)
         return None
+
+
+def _last(items: Iterable[T]) -> T:
+    """The last item of a stream of partial results (the final one)."""
+    last = deque(items, maxlen=1)
+    if not last:
+        raise RuntimeError("the computation produced no result")
+    return last[0]
 
 
 def default_backbones(zoo: Zoo) -> tuple[str, ...]:
@@ -286,7 +303,16 @@ class DemoHandlers:
         zoo: The models.
         config: Size limits and asset folders (default: for the zoo's device).
         gpu: A hook applied to the compute function, e.g. ``spaces.GPU``
-            (called as ``gpu(fn, duration=estimate)``); identity by default.
+            (called as ``gpu(fn, duration=estimate)``); identity by default. Partial
+            results stream only when the hook returns the function itself (a
+            wrapped function may run in another process).
+        cache: The result cache (default: :func:`~wne.demo.cache.cache_from_env`);
+            may be shared by several handlers (the keys hold the checkpoints' hashes).
+        queue: Where the computations run, one at a time (default: a new one).
+
+    Attributes:
+        in_process: Whether the computations run in this process (the GPU hook is the
+            identity): then partial results stream, and warming the cache is possible.
     """
 
     def __init__(
@@ -294,12 +320,17 @@ class DemoHandlers:
         zoo: Zoo,
         config: DemoConfig | None = None,
         gpu: GpuHook | None = None,
+        cache: ResultCache | None = None,
+        queue: ModelQueue | None = None,
     ) -> None:
         self.zoo = zoo
         self.config = config or DemoConfig.for_device(zoo.device)
         hook = gpu or (lambda fn, duration=None: fn)
         self.gpu_hook: GpuHook = hook
         self._compute = hook(self._compute_impl, duration=self.gpu_seconds)
+        self.in_process = self._compute == self._compute_impl
+        self.cache = cache if cache is not None else cache_from_env()
+        self.queue = queue if queue is not None else ModelQueue()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -319,12 +350,18 @@ class DemoHandlers:
         settings: Settings,
         backbone: str | None = None,
         progress: cmp.Progress | None = None,
+        publish: Callable[[Any], None] | None = None,
     ) -> Any:
         zoo = self.zoo.select(settings.checkpoint)
         bid = backbone or settings.backbones[0]
         res: Any
         if kind == "compare":
-            res = cmp.compare(zoo, clean, settings, progress)
+            res = None
+            for res in cmp.compare_steps(zoo, clean, settings, progress):
+                if publish is not None and res.pending:
+                    for r in res.runs:  # the checkpoints that ran (the notes come at the end)
+                        r.key = zoo.checkpoint(r.backbone, r.variant, settings.sigma_train) or r.key
+                    publish(res)
         elif kind == "equivariance":
             res = cmp.equivariance_map(zoo, clean, settings, bid, progress)
         elif kind == "sweep":
@@ -410,6 +447,85 @@ class DemoHandlers:
             raise DemoInputError(f"unknown argument(s) {unknown}; expected some of {list(allowed)}")
         return self.settings(**raw, **fixed)
 
+    def cache_key(
+        self, kind: str, pixels: np.ndarray, settings: Settings, backbone: str | None = None
+    ) -> str:
+        """The result cache's key of a computation: its kind, the pixels at working size,
+        the validated settings, the backbone, the device and the sha256 of every
+        checkpoint it uses (:func:`wne.demo.cache.request_key`)."""
+        st = settings.sigma_train
+        bids = [backbone] if backbone else list(settings.backbones)
+        zoo = self.zoo.select(settings.checkpoint)  # the checkpoints this request runs
+        models = [
+            (zoo.checkpoint(b, v, st) or catalog.key(b, v, st), zoo.fingerprint(b, v, st))
+            for b in bids
+            for v in catalog.FAMILIES[b].variants
+        ]
+        extra = {"backbone": backbone, "device": str(self.zoo.device)}
+        return request_key(kind, pixels, settings.to_dict(), models, **extra)
+
+    def _run(
+        self,
+        kind: str,
+        loaded: LoadedImage,
+        settings: Settings,
+        backbone: str | None,
+        progress: cmp.Progress | None,
+        priority: int = 0,
+    ) -> Iterator[Any]:
+        """A computation through the cache and the model queue: its results, partial
+        ones first. Identical requests get identical answers, whether computed, shared
+        or cached (the cache's counters are in its log)."""
+        key = self.cache_key(kind, loaded.pixels, settings, backbone)
+
+        def job(publish: Callable[[Any], None]) -> Any:
+            extra = [publish] if self.in_process else []
+            return self._compute(kind, loaded.pixels, settings, backbone, progress, *extra)
+
+        def idle(flight: Flight, source: str) -> None:
+            if progress is None:
+                return
+            if not flight.started.is_set() and isinstance(flight.ticket, int):
+                ahead = self.queue.ahead(flight.ticket)
+                progress(0.0, desc=f"waiting for the models: {ahead} computation(s) ahead")
+            elif source == "joined":
+                progress(0.0, desc="an identical request is being computed: sharing its result")
+
+        stream = self.cache.stream(
+            key,
+            job,
+            lambda fn: self.queue.submit(fn, priority),
+            label=kind,
+            idle=idle,
+        )
+        for result, _ in stream:
+            yield result
+
+    def warm(self, requests: Sequence[tuple[Any, dict[str, Any]]]) -> int:
+        """Computes default comparisons into the cache, in the background of the queue.
+
+        For the bundled examples (as their buttons send them): a class clicking one is
+        answered from the cache. Each runs only when no request waits.
+
+        Args:
+            requests: ``(image, raw arguments of /denoise)`` pairs.
+
+        Returns:
+            How many were computed (a failing one is logged and skipped).
+        """
+        done = 0
+        for image, raw in requests:
+            try:
+                settings = self._request(COMPARE_PARAMS, dict(raw))
+                self._require_models()
+                loaded = load_image(image, max_side=settings.max_side)
+                _last(self._run("compare", loaded, settings, None, None, BACKGROUND))
+                done += 1
+            except Exception as exc:  # warming is best effort
+                log.warning("could not warm the cache with %s: %s", image, exc)
+        log.info("result cache warmed with %d example(s): %s", done, self.cache.stats().line())
+        return done
+
     def _require_models(self) -> None:
         if not self.zoo.models:
             raise DemoInputError(
@@ -431,11 +547,23 @@ class DemoHandlers:
         Raises:
             DemoInputError: On invalid arguments or image, or when no model exists.
         """
+        return _last(self.denoise_stream(image, progress, **raw))
+
+    def denoise_stream(
+        self, image: Any, progress: cmp.Progress | None = None, **raw: Any
+    ) -> Iterator[DenoiseView]:
+        """:meth:`denoise` as it goes: the view with the noisy input and target first
+        (every model "computing…"), then after each model; the complete view last.
+
+        A repeated request is answered from the cache (one view), a request identical
+        to one in flight follows it. Arguments and errors as :meth:`denoise` (raised
+        when the first view is asked for).
+        """
         settings = self._request(COMPARE_PARAMS, raw)
         self._require_models()
         loaded = load_image(image, max_side=settings.max_side)
-        result = self._compute("compare", loaded.pixels, settings, None, progress)
-        return self._denoise_view(result, loaded)
+        for result in self._run("compare", loaded, settings, None, progress):
+            yield self._denoise_view(result, loaded)
 
     def _denoise_view(self, res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
         """:func:`wne.demo.views.denoise_view` (kept for ``wne.lab.loadtest``'s stage timing)."""
@@ -463,9 +591,7 @@ class DemoHandlers:
         settings = self._request(allowed, raw, backbones=[bid], order="noise-then-shift")
         self._require_models()
         loaded = load_image(image, max_side=settings.max_side)
-        res: cmp.EquivarianceMap = self._compute(
-            "equivariance", loaded.pixels, settings, bid, progress
-        )
+        res = _last(self._run("equivariance", loaded, settings, bid, progress))
         return equivariance_view(res, loaded)
 
     # -- noise sweep ------------------------------------------------------------------------
@@ -487,7 +613,7 @@ class DemoHandlers:
         )
         self._require_models()
         loaded = load_image(image, max_side=cmp.SWEEP_SIDE)
-        res: cmp.Sweep = self._compute("sweep", loaded.pixels, settings, None, progress)
+        res = _last(self._run("sweep", loaded, settings, None, progress))
         return sweep_view(res, loaded, settings)
 
     # -- inside WNE -------------------------------------------------------------------------
@@ -514,5 +640,5 @@ class DemoHandlers:
         self._require_models()
         side = min(settings.max_side, cmp.TILE_SIZE)
         loaded = load_image(image, max_side=side)
-        res = self._compute("inside", loaded.pixels, settings, bid, progress)
+        res = _last(self._run("inside", loaded, settings, bid, progress))
         return inside_view(res, loaded)

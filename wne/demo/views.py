@@ -141,6 +141,11 @@ def _sizes(runs: list[cmp.ModelRun | None]) -> str:
     return "".join(f" · {catalog.SIZE_LABELS[z]}" for z in catalog.SIZES if z in sizes)
 
 
+def _computing(variants: list[str]) -> str:
+    """E.g. ``computing WNE…`` for the variants of a backbone still to run."""
+    return "computing " + " and ".join(catalog.VARIANT_LABELS[v] for v in variants) + "…"
+
+
 def _eq_sigma(res: cmp.Comparison) -> str:
     """`` · equivalent σ ≈ 41.3`` for low light and JPEG (no σ of their own)."""
     if res.settings.noise not in ("lowlight", "jpeg") or res.equivalent_sigma is None:
@@ -170,10 +175,13 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
             continue
         runs = [res.run(bid, v) for v in bb.variants]
         outs = {r.variant: show(r.label, r.output) for r in runs if r and r.output is not None}
+        waiting = [v for v in bb.variants if (bid, v) in res.pending]
 
-        def label(r: cmp.ModelRun | None) -> str:
+        def label(r: cmp.ModelRun | None, variant: str, bid: str = bid) -> str:
+            if (bid, variant) in res.pending:
+                return f"{catalog.VARIANT_LABELS[variant]} · computing…"
             if r is None or r.output is None:
-                return f"{catalog.VARIANT_LABELS[r.variant] if r else ''} · unavailable"
+                return f"{catalog.VARIANT_LABELS[variant]} · unavailable"
             name = "output" if r.variant == "ne" else catalog.VARIANT_LABELS[r.variant]
             return f"{name} · {_fmt_db(r.psnr)}"
 
@@ -197,7 +205,10 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
                     f"(Δ {delta:+.2f} dB)"
                 )
             header += [f"⚠ {r.message}" for r in runs if r and r.message]
-            if "plain" in outs and "wne" in outs:
+            header += [f"*{_computing(waiting)}*"] if waiting else []
+            if waiting:
+                pair, slider_label = None, "computing…"
+            elif "plain" in outs and "wne" in outs:
                 pair = (outs["plain"], outs["wne"])
                 slider_label = "plain ↔ WNE (drag to compare)"
             elif outs:
@@ -212,9 +223,9 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
                     True,
                     "\n\n".join(header),
                     left=outs.get("plain"),
-                    left_label=label(plain),
+                    left_label=label(plain, "plain"),
                     right=outs.get("wne"),
-                    right_label=label(wne_run),
+                    right_label=label(wne_run, "wne"),
                     slider=pair,
                     slider_label=slider_label,
                 )
@@ -222,6 +233,7 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
         else:
             (ne_run,) = runs
             header += [f"⚠ {ne_run.message}"] if ne_run and ne_run.message else []
+            header += [f"*{_computing(waiting)}*"] if waiting else []
             out = outs.get("ne")
             panels.append(
                 Panel(
@@ -229,7 +241,7 @@ def denoise_view(res: cmp.Comparison, loaded: LoadedImage) -> DenoiseView:
                     True,
                     "\n\n".join(header),
                     left=out,
-                    left_label=label(ne_run),
+                    left_label=label(ne_run, "ne"),
                     right_visible=False,
                     slider=(noisy, out) if out is not None else None,
                     slider_label="noisy ↔ NE-arch (drag to compare)",

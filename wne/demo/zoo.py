@@ -24,6 +24,7 @@ with recorded numbers beats one without, and ties keep the catalog's order.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import os
@@ -134,6 +135,7 @@ class Zoo:
         self.notes = list(notes or [])
         self.choice = _check_choice(choice)
         self._slots: dict[Slot, dict[str, str]] = {}
+        self._digests: dict[str, str] = {}
         for name, model in models.items():
             slot = describe_model(model)
             if slot is None:
@@ -345,6 +347,29 @@ class Zoo:
                 f"σ_train = {sigma_train}, {variants}: {scores})."
             )
         return notes
+
+    def fingerprint(self, backbone: str, variant: str, sigma_train: int) -> str:
+        """The sha256 of the weights a slot runs under this zoo's checkpoint choice
+        (``"none"`` when it has none).
+
+        Read from the checkpoint's ``config.json`` (verified when it was loaded); a
+        model without one is hashed from its state dict, once.
+        """
+        key = self.checkpoint(backbone, variant, sigma_train)  # under this zoo's choice
+        if key is None:
+            return "none"
+        model = self.models[key]
+        digest = getattr(getattr(model, "wne_config", None), "sha256", "")
+        if digest:
+            return str(digest)
+        if key not in self._digests:
+            h = hashlib.sha256()
+            for name, tensor in sorted(model.state_dict().items()):
+                h.update(name.encode())
+                flat = tensor.detach().cpu().contiguous().reshape(-1)
+                h.update(flat.view(torch.uint8).numpy().tobytes())
+            self._digests[key] = "state:" + h.hexdigest()
+        return self._digests[key]
 
     def sigmas(self, backbones: Iterable[str] | None = None) -> list[int]:
         """Training σ values with at least one model (of the given backbones)."""

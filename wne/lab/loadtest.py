@@ -17,14 +17,33 @@ every other argument the app's own default, read from its API description):
    throughput);
 5. **memory**: the server's RSS after the 10th and after the 100th request
    (more requests are sent if the phases above made fewer than 100);
-6. **overflow**: one burst of ``queue max_size + --overflow-extra`` cheap requests
-   (64 px, CNN only) submitted at once: the surplus must be refused cleanly
+6. **overflow**: one burst of ``WNE_CONCURRENT_REQUESTS + WNE_QUEUE_SIZE + --overflow-extra``
+   cheap requests (64 px, CNN only; the requests the app handles at once plus those that
+   may wait, and more) submitted at once: the surplus must be refused cleanly
    ("Queue is full") while the accepted ones complete; then a normal request must
    still succeed.
 
+7. **classroom** (``--mode classroom``, ``app-classroom.json``): ``--clients`` (default
+   30) clients at once, each sending one of the bundled examples (as its button does:
+   the example's settings, the rest the page's defaults; client ``i`` takes example
+   ``i mod n``, so the class shares a few examples) and then one upload of its own (a
+   distinct image). p50/p95 of each phase and of its first streamed answer, errors,
+   refusals ("Queue is full"), the server's RSS (before, peak, after) and the server's
+   result-cache counts (from its log). The app warms its cache with the examples at
+   start-up (``--no-warm``: ``WNE_WARM_EXAMPLES=0``); the class starts once that is done.
+   Each client is a browser stand-in: one persistent connection speaking Gradio's
+   documented HTTP API (upload, ``/gradio_api/call/denoise`` and its event stream, then
+   the output images), a few ms of CPU per request where gradio_client takes ~0.2 s:
+   thirty of those would take the server's cores, while a class's browsers have their own.
+
+In phases 2–6 every request has its own noise seed, so the server computes each one
+(the same cost as the default request; no result-cache hit, no coalescing), and the
+app does not warm its cache (``WNE_WARM_EXAMPLES=0``): they measure the computation.
+
 ``--mode latency`` runs 1–3 and writes ``app-latency.json``; ``--mode load`` runs
-1 and 4–6 and writes ``app-load.json``; ``--mode all`` (default) runs everything and
-writes both (into ``--out``, default ``assets/results`` under the current directory).
+1 and 4–6 and writes ``app-load.json``; ``--mode all`` (default) runs everything but the
+classroom and writes both (into ``--out``, default ``assets/results`` under the current
+directory); ``--mode classroom`` runs 1 and 7.
 ``--latency`` is short for ``--mode latency``. Checkpoints: ``--checkpoints DIR``,
 the bundled ones (default), or ``--random`` (random-init models of the catalog's
 σ_train = 25 entries, built from :mod:`wne.catalog`: the bundled models' sizes, so
@@ -39,9 +58,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -57,8 +78,13 @@ from typing import Any
 
 __all__ = ["AppProcess", "launch_app", "main", "run", "summarize", "write_random_checkpoints"]
 
-TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10}
-"""Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10)."""
+TARGETS = {"p50_s": 3.0, "cold_start_s": 20.0, "rss_growth": 0.10, "class_examples_p95_s": 5.0}
+"""Targets on 2 CPU cores: p50 ≤ 3 s, cold start ≤ 20 s, RSS(100) within 10 % of RSS(10), and
+in the classroom 0 errors with the example requests' p95 ≤ 5 s."""
+CLASS_SIZE = 30
+"""Default number of clients of the classroom scenario."""
+UPLOAD_SIDE = 512
+"""Side of the classroom's distinct uploads (downscaled by the app to its working size)."""
 DEFAULT_APP = Path("app.py")
 
 
@@ -179,12 +205,16 @@ class AppProcess:
         """Whether the process is still running."""
         return self.proc.poll() is None
 
-    def log_tail(self, n: int = 3000) -> str:
-        """The end of the server's log."""
+    def log_text(self) -> str:
+        """The server's log so far."""
         try:
-            return self.log.read_text(encoding="utf-8", errors="replace")[-n:]
+            return self.log.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+
+    def log_tail(self, n: int = 3000) -> str:
+        """The end of the server's log."""
+        return self.log_text()[-n:]
 
 
 @contextlib.contextmanager
@@ -306,6 +336,12 @@ class _Result:
     ok: bool
     error: str = ""
     server_model_s: float = 0.0
+    first_s: float | None = None  # until the first streamed answer (classroom)
+
+    @property
+    def refused(self) -> bool:
+        """Refused because the queue was full (not an error of the app)."""
+        return "queue is full" in self.error.lower()
 
 
 def _client(url: str) -> Any:
@@ -314,7 +350,24 @@ def _client(url: str) -> Any:
     return Client(url, verbose=False, httpx_kwargs={"timeout": 300})
 
 
-def _request(client: Any, image: Any, counter: _Counter, timeout: float, **over: Any) -> _Result:
+def _file_urls(value: Any) -> list[str]:
+    """The ``url`` of every file in an output left on the server."""
+    if isinstance(value, dict):
+        url = value.get("url")
+        rest = [v for k, v in value.items() if k != "url"]
+        return ([url] if isinstance(url, str) else []) + [u for v in rest for u in _file_urls(v)]
+    if isinstance(value, list | tuple):
+        return [u for v in value for u in _file_urls(v)]
+    return []
+
+
+def _request(
+    client: Any,
+    image: Any,
+    counter: _Counter,
+    timeout: float,
+    **over: Any,
+) -> _Result:
     """One default ``/denoise`` request (optionally with overrides), timed."""
     t = time.perf_counter()
     try:
@@ -332,10 +385,11 @@ def _request(client: Any, image: Any, counter: _Counter, timeout: float, **over:
 
 def _phase(results: list[_Result], wall: float) -> dict[str, Any]:
     ok = [r for r in results if r.ok]
-    errors = [r.error for r in results if not r.ok]
+    errors = [r.error for r in results if not r.ok and not r.refused]
     return {
         "requests": len(results),
         "errors": len(errors),
+        "refused_queue_full": sum(r.refused for r in results),
         "error_samples": sorted(set(errors))[:5],
         "latency": summarize([r.seconds for r in ok]),
         "model_time": summarize([r.server_model_s for r in ok]),
@@ -352,8 +406,10 @@ def _parallel(
     counter: _Counter,
     timeout: float,
     deadline: float,
+    fresh: Callable[[], dict[str, Any]] = dict,
 ) -> tuple[list[_Result], float]:
-    """``clients`` threads, each with its own gradio_client, sending requests in a row."""
+    """``clients`` threads, each with its own gradio_client, sending requests in a row
+    (each with the overrides ``fresh()`` returns, e.g. its own seed)."""
     conns = [_client(url) for _ in range(clients)]  # connected before the clock starts
     barrier = threading.Barrier(clients)
 
@@ -363,7 +419,7 @@ def _parallel(
         for _ in range(per_client):
             if time.monotonic() > deadline:
                 break
-            out.append(_request(conns[i], image, counter, timeout))
+            out.append(_request(conns[i], image, counter, timeout, **fresh()))
         return out
 
     t = time.perf_counter()
@@ -372,12 +428,16 @@ def _parallel(
     return results, time.perf_counter() - t
 
 
-def _overflow(url: str, image: Any, burst: int, timeout: float) -> dict[str, Any]:
+def _overflow(
+    url: str, image: Any, burst: int, timeout: float, fresh: Callable[[], dict[str, Any]] = dict
+) -> dict[str, Any]:
     """Submits ``burst`` cheap requests at once; counts completed / refused / other."""
     client = _client(url)
     cheap = {"backbones": ["dncnn"], "max_side": 64}
     t = time.perf_counter()
-    jobs = [client.submit(image=image, api_name="/denoise", **cheap) for _ in range(burst)]
+    jobs = [
+        client.submit(image=image, api_name="/denoise", **cheap, **fresh()) for _ in range(burst)
+    ]
     completed, refused, other = 0, 0, []
     messages = set()
     for job in jobs:
@@ -438,11 +498,218 @@ def _checkpoint_info(root: Path | None, source: str) -> dict[str, Any]:
     return {"source": source, "dir": str(root) if root else None, "keys": keys, "models": params}
 
 
-def _queue_size(env: dict[str, str]) -> int:
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
     try:
-        return int(env.get("WNE_QUEUE_SIZE") or os.environ.get("WNE_QUEUE_SIZE") or 16)
+        return int(env.get(name) or os.environ.get(name) or default)
     except ValueError:
-        return 16
+        return default
+
+
+def _queue_size(env: dict[str, str]) -> int:
+    """The app's queue ``max_size`` (``WNE_QUEUE_SIZE``, as ``app.py`` reads it)."""
+    return _env_int(env, "WNE_QUEUE_SIZE", 48)
+
+
+def _active(env: dict[str, str]) -> int:
+    """Requests the app handles at once (``WNE_CONCURRENT_REQUESTS``, as ``app.py`` reads it)."""
+    return _env_int(env, "WNE_CONCURRENT_REQUESTS", 24)
+
+
+def examples_of(app: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The demo's examples beside ``app``: ``(image, settings)`` in the order of
+    ``assets/examples/examples.json`` (what each example button sends).
+
+    Raises:
+        FileNotFoundError: If there is none.
+    """
+    folder = Path(app).resolve().parent / "assets" / "examples"
+    out = []
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        for entry in json.loads((folder / "examples.json").read_text(encoding="utf-8")):
+            path = folder / str(entry["file"])
+            if path.is_file():
+                out.append((path, dict(entry.get("settings", {}))))
+    if not out:
+        raise FileNotFoundError(f"no examples in {folder}/examples.json")
+    return out
+
+
+def distinct_uploads(
+    images: list[Path], n: int, folder: Path, side: int = UPLOAD_SIDE
+) -> list[Path]:
+    """``n`` distinct colour PNGs for the classroom's own uploads: the images in turn,
+    resized to ``side``×``side``, shifted by a different offset each and mirrored every
+    other round (real content, never the same pixels twice).
+
+    Returns:
+        The files, ``folder/upload-00.png``, ...
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        with Image.open(images[i % len(images)]) as im:
+            base = np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BICUBIC))
+        img = np.roll(base, (17 * i + 5, 31 * i + 3), axis=(0, 1))
+        if (i // len(images)) % 2:
+            img = img[:, ::-1]
+        path = folder / f"upload-{i:02d}.png"
+        Image.fromarray(np.ascontiguousarray(img)).save(path)
+        out.append(path)
+    return out
+
+
+_CACHE_LINE = re.compile(r"result cache: (cache|joined|computed) (\w+) ")
+
+
+def _cache_counts(log_text: str) -> dict[str, dict[str, int]]:
+    """The server's result-cache outcomes per computation, from its log lines."""
+    counts: dict[str, dict[str, int]] = {}
+    for source, kind in _CACHE_LINE.findall(log_text):
+        per = counts.setdefault(kind, {"cache": 0, "joined": 0, "computed": 0})
+        per[source] += 1
+    return counts
+
+
+class _Student:
+    """One student's browser: a persistent HTTP connection speaking Gradio's documented
+    HTTP API (upload, ``/gradio_api/call/denoise``, its event stream, the output images).
+
+    gradio_client costs ~0.2 s of CPU per request on this machine (more with its own file
+    downloads); thirty of them would take the server's two cores, where a real class's
+    browsers run on their own machines. This client costs a few milliseconds.
+
+    Args:
+        url: The app.
+        params: ``(name, default)`` of ``/denoise``'s arguments after the image, in order.
+        timeout: Seconds a request may take.
+    """
+
+    def __init__(self, url: str, params: list[tuple[str, Any]], timeout: float) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=timeout)
+        self.params = params
+        self.timeout = timeout
+
+    def close(self) -> None:
+        """Closes the connection."""
+        self.http.close()
+
+    def denoise(self, image: Path, counter: _Counter, **over: Any) -> _Result:
+        """One ``/denoise`` request with an uploaded image, timed until its images are
+        fetched; also the time until its first streamed answer."""
+        t = time.perf_counter()
+        first = None
+        try:
+            with open(image, "rb") as f:
+                up = self.http.post("/gradio_api/upload", files={"files": (image.name, f)})
+            up.raise_for_status()
+            data = [{"path": up.json()[0], "meta": {"_type": "gradio.FileData"}}]
+            data += [over.get(name, default) for name, default in self.params]
+            call = self.http.post("/gradio_api/call/denoise", json={"data": data})
+            if call.status_code == 503:
+                raise RuntimeError(f"Queue is full: {call.text[:200]}")
+            call.raise_for_status()
+            event, final = "", None
+            url = f"/gradio_api/call/denoise/{call.json()['event_id']}"
+            with self.http.stream("GET", url) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[len("event: ") :]
+                    elif line.startswith("data: ") and event in ("generating", "complete"):
+                        first = first if first is not None else time.perf_counter() - t
+                        if event == "complete":
+                            final = json.loads(line[len("data: ") :])
+                            break
+                    elif line.startswith("data: ") and event == "error":
+                        raise RuntimeError(f"the app answered with an error: {line[6:200]}")
+            if final is None:
+                raise RuntimeError("the event stream ended without a result")
+            for file_url in _file_urls(final[:3]):
+                self.http.get(file_url).raise_for_status()
+            summary = final[3]
+            ok = any(m.get("available") for m in summary.get("models", {}).values())
+            model_s = sum(m.get("seconds") or 0 for m in summary["models"].values())
+            error = "" if ok else "no model output"
+            return _Result(time.perf_counter() - t, ok, error, model_s, first)
+        except Exception as exc:
+            return _Result(time.perf_counter() - t, False, f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            counter.done()
+
+
+def _classroom(
+    server: AppProcess,
+    params: list[tuple[str, Any]],
+    examples: list[tuple[Path, dict[str, Any]]],
+    uploads: list[Path],
+    counter: _Counter,
+    timeout: float,
+    deadline: float,
+) -> dict[str, Any]:
+    """One client per upload, all at once: an example, then the client's own upload.
+
+    Returns:
+        ``examples_phase`` and ``uploads_phase`` (:func:`_phase` plus ``first_answer``),
+        ``rss_mb`` (before, peak, after), ``server_cache`` and ``wall_s``.
+    """
+    n = len(uploads)
+    students = [_Student(server.url, params, timeout) for _ in range(n)]
+    barrier = threading.Barrier(n + 1)
+    results: dict[str, list[_Result]] = {"examples": [], "uploads": []}
+    lock = threading.Lock()
+    peak = [server.rss_mb()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            with contextlib.suppress(Exception):
+                peak.append(server.rss_mb())
+
+    def student(i: int) -> None:
+        path, settings = examples[i % len(examples)]
+        barrier.wait()
+        for phase, image, over in (
+            ("examples", path, settings),
+            ("uploads", uploads[i], {}),
+        ):
+            if time.monotonic() > deadline:
+                return
+            r = students[i].denoise(image, counter, **over)
+            with lock:
+                results[phase].append(r)
+
+    before = round(server.rss_mb(), 1)
+    log_start = len(server.log_text())
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(student, i) for i in range(n)]
+            barrier.wait()
+            t = time.perf_counter()
+            for f in futures:
+                f.result()
+            wall = time.perf_counter() - t
+    finally:
+        stop.set()
+        sampler.join(5)
+        for st in students:
+            st.close()
+    out: dict[str, Any] = {"wall_s": round(wall, 2)}
+    for phase, rs in results.items():
+        out[f"{phase}_phase"] = part = _phase(rs, wall)
+        part["first_answer"] = summarize([r.first_s for r in rs if r.first_s is not None])
+    out["rss_mb"] = {
+        "before": before,
+        "peak": round(max(peak), 1),
+        "after": round(server.rss_mb(), 1),
+    }
+    out["server_cache"] = _cache_counts(server.log_text()[log_start:])
+    return out
 
 
 def first_example(app: Path) -> Path:
@@ -475,7 +742,7 @@ def run(
     sequential: int = 20,
     concurrent: int = 4,
     concurrent_requests: int = 5,
-    clients: int = 16,
+    clients: int | None = None,
     requests: int = 5,
     rss_at: tuple[int, int] = (10, 100),
     overflow_extra: int = 8,
@@ -486,19 +753,22 @@ def run(
     out_dir: Path | None = None,
     log: Callable[[str], None] = print,
     app: Path = DEFAULT_APP,
+    warm: bool = True,
+    warm_timeout: float = 600.0,
 ) -> dict[str, dict[str, Any]]:
     """Runs the phases of ``mode`` against a fresh app process; returns (and writes) JSON.
 
     Args:
-        mode: ``"all"``, ``"latency"`` or ``"load"``.
+        mode: ``"all"``, ``"latency"``, ``"load"`` or ``"classroom"``.
         checkpoint_dir: The app's checkpoint folder (None: the bundled one).
         checkpoint_source: How the checkpoints were obtained (recorded).
         image: The request's image (default: the app's first example).
         sequential: Requests of the sequential latency phase.
         concurrent: Clients of the concurrent latency phase.
         concurrent_requests: Requests per client there.
-        clients: Clients of the load phase.
-        requests: Requests per client there.
+        clients: Clients of the load phase (default 16) or of the classroom (default
+            :data:`CLASS_SIZE`).
+        requests: Requests per client in the load phase.
         rss_at: Request counts after which the server's RSS is recorded.
         overflow_extra: Requests beyond the queue's max_size in the overflow burst
             (0: no overflow phase).
@@ -507,17 +777,32 @@ def run(
         request_timeout: Seconds one request may take.
         max_seconds: Time budget; phases stop sending requests once it is spent.
         env: Extra environment variables for the app.
-        out_dir: Where to write ``app-latency.json`` / ``app-load.json`` (None: nowhere).
+        out_dir: Where to write ``app-<part>.json`` (None: nowhere).
         log: Progress messages.
         app: The demo's ``app.py`` (default: ``app.py`` in the current directory).
+        warm: Classroom: let the app warm its cache with the examples at start-up and
+            start the class once that is done.
+        warm_timeout: Seconds to wait for the warming.
 
     Returns:
-        ``{"latency": {...}, "load": {...}}`` (the parts ``mode`` ran).
+        ``{"latency": {...}, "load": {...}}`` or ``{"classroom": {...}}`` (the parts
+        ``mode`` ran).
     """
     from gradio_client import handle_file
 
-    if mode not in ("all", "latency", "load"):
-        raise ValueError(f"mode must be 'all', 'latency' or 'load', got {mode!r}")
+    if mode not in ("all", "latency", "load", "classroom"):
+        raise ValueError(f"mode must be 'all', 'latency', 'load' or 'classroom', got {mode!r}")
+    classroom = mode == "classroom"
+    if clients is None:
+        clients = CLASS_SIZE if classroom else 16
+    env = dict(env or {})
+    if not classroom or not warm:  # the other phases measure the computation itself
+        env.setdefault("WNE_WARM_EXAMPLES", "0")
+    seeds = itertools.count(1000)  # a seed of its own per request: no cache hit, no sharing
+
+    def fresh() -> dict[str, Any]:
+        return {"seed": next(seeds)}
+
     app = _check_app(Path(app))
     if image is None:
         image = first_example(app)
@@ -534,6 +819,7 @@ def run(
     }
     latency: dict[str, Any] = {}
     load: dict[str, Any] = {}
+    lesson: dict[str, Any] = {}
     rss: dict[str, float] = {}
     with (
         tempfile.TemporaryDirectory(prefix="wne-loadtest-") as tmp,
@@ -568,7 +854,7 @@ def run(
             for _ in range(sequential):
                 if time.monotonic() > deadline:
                     break
-                seq.append(_request(client, img, counter, request_timeout))
+                seq.append(_request(client, img, counter, request_timeout, **fresh()))
             wall = time.perf_counter() - t
             latency["sequential"] = _phase(seq, wall)
             latency["sequential"]["server_cpu_s_per_request"] = round(
@@ -577,14 +863,14 @@ def run(
             log(f"sequential: {latency['sequential']['latency']}")
             res, wall = _parallel(
                 server.url, img, concurrent, concurrent_requests, counter,
-                request_timeout, deadline,
+                request_timeout, deadline, fresh,
             )  # fmt: skip
             latency[f"concurrent_{concurrent}"] = _phase(res, wall)
             log(f"{concurrent} concurrent: {latency[f'concurrent_{concurrent}']['latency']}")
 
         if mode in ("all", "load"):
             res, wall = _parallel(
-                server.url, img, clients, requests, counter, request_timeout, deadline
+                server.url, img, clients, requests, counter, request_timeout, deadline, fresh
             )
             load["load"] = {"clients": clients, "requests_per_client": requests}
             load["load"].update(_phase(res, wall))
@@ -592,7 +878,7 @@ def run(
                 f"{load['load']['latency']}")  # fmt: skip
             extra = []
             while (counter.n < max(rss_at) or len(extra) < soak) and time.monotonic() < deadline:
-                extra.append(_request(client, img, counter, request_timeout))
+                extra.append(_request(client, img, counter, request_timeout, **fresh()))
             load["memory"] = {
                 "rss_mb_after_requests": dict(rss),
                 "extra_sequential_requests": len(extra),
@@ -605,12 +891,40 @@ def run(
                 load["memory"]["growth"] = round(growth, 4)
                 load["memory"]["within_10_percent"] = abs(growth) <= TARGETS["rss_growth"]
             if overflow_extra > 0 and time.monotonic() < deadline:
-                burst = _queue_size(env or {}) + overflow_extra
-                load["overflow"] = {"queue_max_size": _queue_size(env or {})}
-                load["overflow"].update(_overflow(server.url, img, burst, request_timeout))
+                room = {"concurrent_requests": _active(env), "queue_max_size": _queue_size(env)}
+                burst = sum(room.values()) + overflow_extra
+                load["overflow"] = room
+                load["overflow"].update(_overflow(server.url, img, burst, request_timeout, fresh))
                 log(f"overflow: {load['overflow']}")
-            after = _request(client, img, counter, request_timeout)
+            after = _request(client, img, counter, request_timeout, **fresh())
             load["after"] = {"ok": after.ok, "error": after.error, "alive": server.alive()}
+        if classroom:
+            room = {"concurrent_requests": _active(env), "queue_max_size": _queue_size(env)}
+            lesson = {"clients": clients, "queue": room, "warm": {"enabled": warm}}
+            if warm:
+                t = time.perf_counter()
+                while "result cache warmed" not in server.log_text():
+                    if time.perf_counter() - t > warm_timeout or not server.alive():
+                        raise RuntimeError(f"the app did not warm its cache:\n{server.log_tail()}")
+                    time.sleep(0.5)
+                lesson["warm"]["waited_s"] = round(time.perf_counter() - t, 2)
+            examples = examples_of(app)
+            uploads = distinct_uploads([p for p, _ in examples], clients, Path(tmp) / "uploads")
+            lesson["examples"] = [
+                {"image": p.name, **st} for p, st in examples[: min(clients, len(examples))]
+            ]
+            lesson["uploads"] = (
+                f"{clients} distinct {UPLOAD_SIDE}×{UPLOAD_SIDE} PNGs (the examples in turn, "
+                "resized, shifted and mirrored per client), every other argument the default"
+            )
+            params = list(defaults.items())
+            lesson.update(
+                _classroom(server, params, examples, uploads, counter, request_timeout, deadline)
+            )
+            for phase in ("examples_phase", "uploads_phase"):
+                part = lesson[phase]
+                log(f"classroom {phase}: {part['errors']} errors, "
+                    f"{part['refused_queue_full']} refused, {part['latency']}")  # fmt: skip
         common["requests_total"] = counter.n
         common["server"]["log_tail_on_error"] = "" if server.alive() else server.log_tail()
     common["machine_end_loadavg"] = [round(x, 2) for x in os.getloadavg()]
@@ -629,6 +943,18 @@ def run(
         }
     if mode in ("all", "load"):
         out["load"] = {**common, **load}
+    if classroom:
+        out["classroom"] = {
+            **common,
+            "classroom": lesson,
+            "targets": {"errors": 0, "examples_p95_s": TARGETS["class_examples_p95_s"]},
+            "met": {
+                "no_errors": lesson["examples_phase"]["errors"] + lesson["uploads_phase"]["errors"]
+                == 0,
+                "examples_p95": lesson["examples_phase"]["latency"].get("p95_s", float("inf"))
+                <= TARGETS["class_examples_p95_s"],
+            },
+        }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in out.items():
@@ -707,7 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--app", type=Path, default=DEFAULT_APP, help="the demo's app.py (default: ./app.py)"
     )
-    p.add_argument("--mode", choices=["all", "latency", "load"], default="all")
+    p.add_argument("--mode", choices=["all", "latency", "load", "classroom"], default="all")
     p.add_argument("--latency", action="store_true", help="short for --mode latency")
     p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder")
     p.add_argument(
@@ -719,7 +1045,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sequential", type=int, default=20)
     p.add_argument("--concurrent", type=int, default=4)
     p.add_argument("--concurrent-requests", type=int, default=5)
-    p.add_argument("--clients", type=int, default=16)
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=None,
+        help=f"clients of the load phase (default 16) or the classroom (default {CLASS_SIZE})",
+    )
+    p.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="classroom: the app does not warm its cache with the examples at start-up",
+    )
     p.add_argument("--requests", type=int, default=5)
     p.add_argument("--overflow-extra", type=int, default=8)
     p.add_argument("--soak", type=int, default=0, help="sequential requests after the load")
@@ -731,6 +1067,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=int, default=0, metavar="N", help="in-process stage timing")
     args = p.parse_args(argv)
     mode = "latency" if args.latency else args.mode
+    if args.clients is None:
+        args.clients = CLASS_SIZE if mode == "classroom" else 16
     limits = {
         "--sequential": args.sequential,
         "--clients": args.clients,
@@ -764,6 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
             out_dir=None if args.no_write else args.out,
             app=args.app,
+            warm=not args.no_warm,
         )
         if args.profile > 0:
             side = result.get("latency", result.get("load", {})).get("request", {}).get("max_side")
