@@ -33,7 +33,7 @@ from wne.demo.settings import NOISE_LEVEL, NOISE_TYPES, ORDERS, Settings
 from wne.demo.zoo import ModelUnavailableError, Zoo, run_label
 from wne.device import synchronize
 from wne.metrics import psnr, ssim
-from wne.tiling import TILE_SIZE, apply_tiled, tile_count
+from wne.tiling import TILE_SIZE, apply_tiled, tile_count, tile_size
 
 __all__ = [
     "SWEEP_LEVELS",
@@ -78,7 +78,7 @@ def _report(progress: Progress | None, fraction: float, desc: str) -> None:
 
 def apply_model(model: nn.Module, images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """Runs a grayscale model on ``[N, H, W]`` images (e.g. a colour image's channels)
-    in one batch, tiled above :data:`~wne.tiling.TILE_SIZE` (:func:`wne.tiling.apply_tiled`).
+    in one batch, tiled above :func:`wne.tiling.tile_size` (:func:`wne.tiling.apply_tiled`).
 
     Returns:
         ``[N, H, W]`` float32 outputs on CPU, unclipped.
@@ -415,9 +415,10 @@ def compare_steps(
             yield result.snapshot()
     _report(progress, 1.0, "done")
     h, w, c = clean.shape
-    if tile_count(h, w) > 1:
+    tiles = tile_count(h, w, device=zoo.device)
+    if tiles > 1:
         result.notes.append(
-            f"Denoised in {tile_count(h, w)} overlapping tiles of {TILE_SIZE} px "
+            f"Denoised in {tiles} overlapping tiles of {tile_size(zoo.device)} px "
             "(tiling keeps WNE exactly equivariant)."
         )
     if c == 3:

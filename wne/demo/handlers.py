@@ -60,6 +60,7 @@ from wne.demo.zoo import Zoo
 
 __all__ = [
     "CPU_MAX_SIDE_LIMIT",
+    "CPU_MIN_DEFAULT_SIDE",
     "GPU_MAX_SIDE",
     "DemoConfig",
     "DemoHandlers",
@@ -78,6 +79,10 @@ CPU_MAX_SIDE_LIMIT = 1024
 """Largest working size on CPU (the GPU accepts :class:`Settings`' whole range)."""
 GPU_MAX_SIDE = 512
 """Default working size on a GPU (on CPU: :class:`Settings`' default, or calibrated)."""
+CPU_MIN_DEFAULT_SIDE = 256
+"""The CPU calibration never picks a default working size below this (issue 13: a loaded
+machine at start-up must not shrink the page to thumbnails; the streamed comparison and
+the result cache keep a class served)."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +128,11 @@ class DemoConfig:
 
         On CPU (unless ``$WNE_DEMO_MAX_SIDE`` is set) the default comparison is
         timed on small colour probes (:func:`latency_fit`) and the default
-        working size is the largest multiple of 16 in [128, 512] whose estimated
+        working size is the largest multiple of 16 in [256, 512] whose estimated
         model time stays within ``target_seconds`` (default ``$WNE_LATENCY_TARGET``
         or 1.8 s, which leaves room for I/O within a 3 s answer). This also warms
         the models up. When the best available checkpoints of the default comparison
-        are not the CPU-sized ones and miss the target even at 128 px (paper-size
+        are not the CPU-sized ones and miss the target even at 256 px (paper-size
         models on a small CPU), the default becomes the CPU-sized checkpoints, with a
         note; the best ones stay one click away.
         """
@@ -140,7 +145,7 @@ class DemoConfig:
             except ValueError:
                 target_seconds = 1.8
         settings = _default_settings(zoo)
-        lo, hi = 128, 512
+        lo, hi = CPU_MIN_DEFAULT_SIDE, 512
         fit = latency_fit(zoo.select(BEST), settings)
         if _model_seconds(fit, lo) > target_seconds and _keys(zoo, BEST, settings) != _keys(
             zoo, "cpu", settings
