@@ -364,8 +364,8 @@ def _gets(hub: FakeHub, key: str) -> list[str]:
 
 def _same_outputs(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     y = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        return torch.equal(a(y), b(y))
+    with torch.no_grad():  # the zoo runs CNNs as frozen graphs (wne.fast): equal to round-off
+        return bool((a(y) - b(y)).abs().max() <= 1e-5)
 
 
 def test_app_models_with_a_corrupt_hub(
