@@ -505,6 +505,13 @@ def test_cpu_default_falls_back_to_cpu_sized_checkpoints_that_fit_the_latency_ta
         "dncnn-plain-s25",
         "dncnn-wne-s25",
     }
+    # a fixed working size ($WNE_DEMO_MAX_SIDE) is checked too: the slow best give way
+    monkeypatch.setenv("WNE_DEMO_MAX_SIDE", "320")
+    cfg = DemoConfig.for_zoo(zoo, target_seconds=1.8)
+    assert cfg.default_checkpoint == "cpu" and cfg.default_max_side == 320
+    fits["best"] = (0.1, 1e-6)
+    cfg = DemoConfig.for_zoo(zoo, target_seconds=1.8)
+    assert cfg.default_checkpoint == "best" and cfg.default_max_side == 320
 
 
 def test_unavailable_device_falls_back_to_the_cpu(

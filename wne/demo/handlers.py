@@ -126,19 +126,20 @@ class DemoConfig:
     ) -> DemoConfig:
         """Like :meth:`for_device`, with the CPU default sized for a latency target.
 
-        On CPU (unless ``$WNE_DEMO_MAX_SIDE`` is set) the default comparison is
-        timed on small colour probes (:func:`latency_fit`) and the default
-        working size is the largest multiple of 16 in [256, 512] whose estimated
-        model time stays within ``target_seconds`` (default ``$WNE_LATENCY_TARGET``
-        or 1.8 s, which leaves room for I/O within a 3 s answer). This also warms
-        the models up. When the best available checkpoints of the default comparison
-        are not the CPU-sized ones and miss the target even at 256 px (paper-size
-        models on a small CPU), the default becomes the CPU-sized checkpoints, with a
-        note; the best ones stay one click away.
+        On CPU the default comparison is timed on small colour probes
+        (:func:`latency_fit`), which also warms the models up, and the default working
+        size is the largest multiple of 16 in [256, 512] whose estimated model time stays
+        within ``target_seconds`` (default ``$WNE_LATENCY_TARGET`` or 1.8 s, which leaves
+        room for I/O within a 3 s answer); ``$WNE_DEMO_MAX_SIDE`` fixes it instead. When
+        the best available checkpoints of the default comparison are not the CPU-sized
+        ones and miss the target at that size (at least 256 px; paper-size models on a
+        small CPU), the default becomes the CPU-sized checkpoints, with a note; the best
+        ones stay one click away.
         """
         base = cls.for_device(zoo.device, **folders)
-        if zoo.device.type == "cuda" or _env_side(base.max_side_limit) or not zoo.models:
+        if zoo.device.type == "cuda" or not zoo.models:
             return base
+        env = _env_side(base.max_side_limit)  # a fixed working size: only the checkpoints
         if target_seconds is None:
             try:
                 target_seconds = float(os.environ.get("WNE_LATENCY_TARGET", "1.8"))
@@ -146,22 +147,23 @@ class DemoConfig:
                 target_seconds = 1.8
         settings = _default_settings(zoo)
         lo, hi = CPU_MIN_DEFAULT_SIDE, 512
+        check = env or lo
         fit = latency_fit(zoo.select(BEST), settings)
-        if _model_seconds(fit, lo) > target_seconds and _keys(zoo, BEST, settings) != _keys(
+        if _model_seconds(fit, check) > target_seconds and _keys(zoo, BEST, settings) != _keys(
             zoo, "cpu", settings
         ):
-            slow = _model_seconds(fit, lo)
+            slow = _model_seconds(fit, check)
             fit = latency_fit(zoo.select("cpu"), settings)
             note = (
                 f"On this CPU the best available checkpoints would take {slow:.1f} s for the "
-                f"default comparison even at {lo} px (target {target_seconds:g} s): the default "
+                f"default comparison at {check} px (target {target_seconds:g} s): the default "
                 "is the CPU-sized checkpoints; choose 'best available' under 'checkpoints' for "
                 "the others."
             )
             log.info(note)
-            side = _side_for(fit, target_seconds, lo, hi)
+            side = env or _side_for(fit, target_seconds, lo, hi)
             return replace(base, default_max_side=side, default_checkpoint="cpu", notes=(note,))
-        return replace(base, default_max_side=_side_for(fit, target_seconds, lo, hi))
+        return replace(base, default_max_side=env or _side_for(fit, target_seconds, lo, hi))
 
 
 def _env_side(limit: int) -> int | None:
