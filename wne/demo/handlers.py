@@ -146,12 +146,13 @@ class DemoConfig:
             except ValueError:
                 target_seconds = 1.8
         settings = _default_settings(zoo)
+        best_is_cpu = _keys(zoo, BEST, settings) == _keys(zoo, "cpu", settings)
+        if env and best_is_cpu:  # nothing to size and no checkpoints to choose: no probes
+            return base
         lo, hi = CPU_MIN_DEFAULT_SIDE, 512
         check = env or lo
         fit = latency_fit(zoo.select(BEST), settings)
-        if _model_seconds(fit, check) > target_seconds and _keys(zoo, BEST, settings) != _keys(
-            zoo, "cpu", settings
-        ):
+        if _model_seconds(fit, check) > target_seconds and not best_is_cpu:
             slow = _model_seconds(fit, check)
             fit = latency_fit(zoo.select("cpu"), settings)
             note = (
