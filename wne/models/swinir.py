@@ -50,14 +50,22 @@ def _window_order(
 
 
 @lru_cache(maxsize=64)
-def _border_windows(h: int, w: int, window: int, device: torch.device) -> torch.Tensor:
-    """Indices of the windows in the last window row or column: after the cyclic shift,
-    the only ones whose pixels come from different image regions (non-zero mask)."""
+def _border_windows(
+    h: int, w: int, window: int, shift: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The windows in the last window row or column (after the cyclic shift, the only ones
+    whose pixels come from different image regions) and their shift masks.
+
+    Returns:
+        ``(indices, masks)``: window indices and their ``[n, N, N]`` rows of
+        :func:`_shift_mask`.
+    """
     nh, nw = h // window, w // window
     with torch.inference_mode(False):  # cached: must also serve autograd later
         r = torch.arange(nh)[:, None].expand(nh, nw)
         c = torch.arange(nw)[None, :].expand(nh, nw)
-        return torch.nonzero(((r == nh - 1) | (c == nw - 1)).reshape(-1))[:, 0].to(device)
+        edge = torch.nonzero(((r == nh - 1) | (c == nw - 1)).reshape(-1))[:, 0].to(device)
+        return edge, _shift_mask(h, w, window, shift, device).index_select(0, edge)
 
 
 @lru_cache(maxsize=64)
@@ -131,8 +139,8 @@ class SwinBlock(nn.Module):
         # 4-D inputs: the fused CPU/CUDA kernels (a 5-D call falls back to plain math)
         attn = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         if s:
-            edge = _border_windows(h, w, ws, x.device)
-            mask = _shift_mask(h, w, ws, s, x.device).index_select(0, edge).to(q.dtype)
+            edge, mask = _border_windows(h, w, ws, s, x.device)
+            mask = mask.to(q.dtype)
             pick = (torch.arange(b, device=x.device)[:, None] * nwin + edge).reshape(-1)
             attn.index_copy_(
                 0,
