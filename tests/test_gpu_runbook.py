@@ -128,6 +128,34 @@ def test_run_book_dry_run_resumes_from_carried_state(
 
     # into the tree: the finished DnCNN twins become the catalog's -gpu entries
     _adopt_into_the_tree(final, tmp_path / "tree", capsys)
+    _continue_from_the_tree(tmp_path, data, tmp_path / "tree" / "checkpoints", monkeypatch, capsys)
+
+
+def _continue_from_the_tree(
+    tmp: Path, data: Path, root: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """A second book continues from the adopted -gpu checkpoints (``--init-root``): each twin
+    starts from its own checkpoint's weights with another seed, records what it started from
+    and its total steps, and ``--no-timing`` leaves the timing unit out."""
+    from wne import checkpoints
+
+    state = tmp / "cont0"
+    shutil.copytree(data, state / "data")
+    monkeypatch.setenv("OUT", str(tmp / "cont-out"))
+    argv = ["next", "--tiny", "--families", "dncnn", "--state", str(state), "--device", "cpu"]
+    argv += ["--init-root", str(root), "--no-timing", "--channels-last"]
+    assert gpu.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "all done" in out and "timing" not in out.split("all done")[0].split("GPU run book")[-1]
+    assert "--init" in out and "--channels-last" in out and "--seed 1" in out
+    for variant in ("plain", "wne"):
+        start = checkpoints.read_config(root / f"dncnn-{variant}-s25-gpu")
+        cfg = checkpoints.read_config(state / "checkpoints" / f"dncnn-{variant}-s25")
+        assert cfg.recipe["init"] == {"key": start.key, "sha256": start.sha256, "steps": 6}
+        assert cfg.recipe["total_steps"] == 6 + cfg.recipe["steps"] and cfg.recipe["seed"] == 1
+    shutil.copytree(data, tmp / "cont1" / "data")
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        gpu.main([*argv[:5], str(tmp / "cont1"), "--init-root", str(tmp)])
 
 
 def _adopt_into_the_tree(final: Path, tree: Path, capsys: Any) -> None:

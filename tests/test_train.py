@@ -103,6 +103,50 @@ def test_zero_learning_rate_changes_nothing(image_dir: Path, tmp_path: Path) -> 
     assert summary["val_psnr"] < _noisy_input_psnr(image_dir) + 1.0, summary
 
 
+def test_init_starts_from_a_checkpoint_and_records_it(image_dir: Path, tmp_path: Path) -> None:
+    """``--init``: a run with lr = 0 started from a trained checkpoint ends with exactly its
+    weights (so they were loaded, not the seeded ones), records the start's key, sha256 and
+    steps with the total; a checkpoint of another model is refused by name."""
+    first = tmp_path / "a"
+    train.train(train.parse_args(_args(image_dir, first, "dncnn", "wne", 20)))
+    start = json.loads((first / "ck" / "config.json").read_text())
+    second = tmp_path / "b"
+    argv = _args(image_dir, second, "dncnn", "wne", 10, "--lr", "0", "--init", str(first / "ck"))
+    train.train(train.parse_args([*argv, "--seed", "1"]))
+    before = load_file(str(first / "ck" / "model.safetensors"))
+    after = load_file(str(second / "ck" / "model.safetensors"))
+    for k in before:
+        if "running_" in k or "num_batches_tracked" in k:
+            continue  # BatchNorm statistics follow the data, not the optimizer
+        assert torch.equal(before[k], after[k]), k
+    recipe = json.loads((second / "ck" / "config.json").read_text())["recipe"]
+    assert recipe["init"] == {"key": "ck", "sha256": start["sha256"], "steps": 20}
+    assert recipe["total_steps"] == 30 and recipe["steps"] == 10
+    with pytest.raises(SystemExit, match=r"wrapper 'wne'.*wrapper 'none'"):
+        train.train(
+            train.parse_args(
+                _args(image_dir, tmp_path / "c", "dncnn", "none", 5, "--init", str(first / "ck"))
+            )
+        )
+    with pytest.raises(SystemExit, match="--init"):
+        train.train(
+            train.parse_args(
+                _args(image_dir, tmp_path / "d", "dncnn", "wne", 5, "--init", str(tmp_path))
+            )
+        )
+
+
+def test_channels_last_trains_the_same_model(image_dir: Path, tmp_path: Path) -> None:
+    """``--channels-last`` changes the memory layout only: the same 10 steps end with the same
+    weights up to float round-off."""
+    for name, extra in (("nchw", ()), ("nhwc", ("--channels-last",))):
+        train.train(train.parse_args(_args(image_dir, tmp_path / name, "dncnn", "wne", 10, *extra)))
+    a = load_file(str(tmp_path / "nchw" / "ck" / "model.safetensors"))
+    b = load_file(str(tmp_path / "nhwc" / "ck" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
+
+
 def test_resume_continues_exactly(image_dir: Path, tmp_path: Path) -> None:
     """Stopping at step 10 and resuming gives the same weights as one uninterrupted run."""
     a, b = tmp_path / "a", tmp_path / "b"

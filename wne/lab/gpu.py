@@ -120,7 +120,10 @@ def units(plan: dict[str, Any] | None = None) -> list[Unit]:
         for fam in families
         for variant in ("plain", "wne")
     ]
-    return [*out, Unit("eval"), Unit("timing")]
+    tail = [Unit("eval")]
+    if plan is None or plan.get("timing", True):
+        tail.append(Unit("timing"))
+    return [*out, *tail]
 
 
 # -- the plan and the progress record ---------------------------------------------------------
@@ -152,9 +155,22 @@ def _new_plan(args: argparse.Namespace) -> dict[str, Any]:
                 "patch": r.patch,
                 "lr": args.lr or (r.lr if r.lr is not None else 1e-3),
             }
+    init: dict[str, str] = {}
+    if args.init_root is not None:
+        for fam in families:
+            for variant in ("plain", "wne"):
+                src = args.init_root / catalog.key(fam, variant, SIGMA, "gpu")
+                if not (src / "config.json").is_file():
+                    raise SystemExit(f"--init-root: no checkpoint {src} to start from")
+                init[catalog.key(fam, variant, SIGMA)] = str(src)
     return {
         "tiny": bool(args.tiny),
         "families": list(families),
+        # Continuing from checkpoints: another seed, so the new steps see other patches.
+        "init": init,
+        "seed": 1 if init else 0,
+        "timing": bool(args.timing),
+        "channels_last": bool(args.channels_last),
         "budget_s": float(args.budget_s),
         "train_jobs": float(args.train_jobs),
         "probe_steps": 2 if args.tiny else 40,
@@ -222,7 +238,7 @@ def train_argv(state: Path, plan: dict[str, Any], key: str, device: str) -> list
     r = plan["recipes"][fam]
     entry = catalog.get(key)
     steps = int(plan["steps"][fam])
-    return [
+    argv = [
         "--arch", entry.arch,
         "--arch-kwargs", json.dumps(r["arch_kwargs"]),
         "--wrapper", entry.wrapper,
@@ -240,6 +256,13 @@ def train_argv(state: Path, plan: dict[str, Any], key: str, device: str) -> list
         "--device", device,
         "--no-progress",
     ]  # fmt: skip
+    if plan.get("seed"):
+        argv += ["--seed", str(plan["seed"])]
+    if key in plan.get("init", {}):
+        argv += ["--init", plan["init"][key]]
+    if plan.get("channels_last"):
+        argv.append("--channels-last")
+    return argv
 
 
 # -- estimates ---------------------------------------------------------------------------------
@@ -812,6 +835,23 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="peak learning rate of every family (first next only; 0: the paper's, which "
         "is meant for 500k steps)",
+    )
+    p.add_argument(
+        "--init-root",
+        type=Path,
+        help="first next only: continue training from this folder's GPU checkpoints "
+        "(<family>-<variant>-s25-gpu, e.g. checkpoints), with another seed",
+    )
+    p.add_argument(
+        "--timing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="first next only: time the demo and wne-bench after the evaluation",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="first next only: train in channels-last memory format",
     )
     p.add_argument("--tiny", action="store_true", help="tiny models/steps/images (CPU dry run)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="prepare: source")

@@ -95,6 +95,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="read the loss back every N steps (0: every step on CPU, every 50 on CUDA)",
     )
+    p.add_argument(
+        "--init",
+        help="checkpoint folder whose weights start the run (fine-tuning: same architecture "
+        "and wrapper, sha256-verified; recorded in the checkpoint's recipe)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="channels-last memory format for the model and batches (faster cuDNN "
+        "convolutions under bf16; the numbers are the same up to round-off)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -113,7 +124,7 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
 # silently mix two recipes (and record only the second), so it is refused.
 RECIPE_FIELDS = (
     "arch", "arch_kwargs", "wrapper", "mode", "sigma", "steps", "batch", "patch",
-    "lr", "lr_min_ratio", "warmup", "seed", "val_images", "sampler",
+    "lr", "lr_min_ratio", "warmup", "seed", "val_images", "sampler", "init",
 )  # fmt: skip
 
 
@@ -130,7 +141,8 @@ def _check_resume(work: Path, meta: dict[str, Any], args: argparse.Namespace) ->
         log.warning("resuming %s: state has no recorded recipe (older format)", work)
         return
     now = recipe_fingerprint(args)
-    saved = {"sampler": "host", **saved}  # states written before --sampler existed
+    # states written before --sampler / --init existed
+    saved = {"sampler": "host", "init": None, **saved}
     diff = [f"{k}: state {saved.get(k)!r} != now {now[k]!r}" for k in now if saved.get(k) != now[k]]
     if diff:
         raise SystemExit(
@@ -192,7 +204,8 @@ def _save_state(work: Path, model: nn.Module, opt: torch.optim.Adam, meta: dict[
         st = opt.state.get(params[name], {})
         for field in ("exp_avg", "exp_avg_sq", "step"):
             if field in st:
-                tensors[f"opt.{name}.{field}"] = torch.as_tensor(st[field]).detach().cpu()
+                value = torch.as_tensor(st[field]).detach().cpu()
+                tensors[f"opt.{name}.{field}"] = value.contiguous()
     tmp = work / (STATE_TENSORS + ".tmp")
     save_file(tensors, str(tmp))
     os.replace(tmp, work / STATE_TENSORS)
@@ -216,10 +229,47 @@ def _load_state(
         if f"opt.{name}.exp_avg" in tensors:
             opt.state[p] = {
                 "step": tensors[f"opt.{name}.step"].float(),
-                "exp_avg": tensors[f"opt.{name}.exp_avg"].to(p.device),
-                "exp_avg_sq": tensors[f"opt.{name}.exp_avg_sq"].to(p.device),
+                # in the parameter's own memory layout (channels-last runs)
+                "exp_avg": torch.empty_like(p).copy_(tensors[f"opt.{name}.exp_avg"]),
+                "exp_avg_sq": torch.empty_like(p).copy_(tensors[f"opt.{name}.exp_avg_sq"]),
             }
     return meta
+
+
+def load_init(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    """Loads the ``--init`` checkpoint's weights into ``model`` (before any training step).
+
+    The checkpoint must describe the run's own model: same architecture, constructor
+    arguments and wrapper. Its weights are sha256-verified by :func:`wne.checkpoints.load_dir`.
+
+    Args:
+        model: The freshly built model (backbone or WNE-wrapped).
+        args: The command line (``arch``, ``arch_kwargs``, ``wrapper``, ``mode``, ``init``).
+
+    Returns:
+        What the recipe records of the start: its key, weights sha256 and total steps.
+
+    Raises:
+        SystemExit: If the checkpoint is missing, invalid or of another model.
+    """
+    try:
+        start = checkpoints.load_dir(args.init)
+    except checkpoints.CheckpointError as exc:
+        raise SystemExit(f"--init {args.init}: {exc}") from None
+    cfg: checkpoints.ModelConfig = start.wne_config  # type: ignore[assignment]
+    want = (args.arch, json.loads(args.arch_kwargs), args.wrapper)
+    have = (cfg.arch, dict(cfg.arch_kwargs), cfg.wrapper)
+    if want != have or (args.wrapper == "wne" and cfg.wrapper_mode not in (None, args.mode)):
+        raise SystemExit(
+            f"--init {args.init} is {have[0]} {have[1]} wrapper {have[2]!r}; "
+            f"this run trains {want[0]} {want[1]} wrapper {want[2]!r}"
+        )
+    model.load_state_dict(start.state_dict(), strict=True)
+    return {
+        "key": cfg.key,
+        "sha256": cfg.sha256,
+        "steps": int(cfg.recipe.get("total_steps", cfg.recipe.get("steps", 0))),
+    }
 
 
 @torch.no_grad()
@@ -287,7 +337,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model: nn.Module = (
         NormEquivariant(backbone, mode=args.mode) if args.wrapper == "wne" else backbone
     )
-    model.to(device).train()
+    init = load_init(model, args) if args.init else None
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    model.to(device, memory_format=fmt).train()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     # Every process reads the same state folder (one machine, shared disk).
@@ -322,7 +374,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         gen = step_generator(args.seed, step, rank, gen_device)
         clean = sampler.sample(args.batch, gen)
         noisy = clean + torch.randn(clean.shape, generator=gen, device=gen_device) * sigma
-        clean, noisy = clean.to(device), noisy.to(device)
+        clean = clean.to(device, memory_format=fmt)
+        noisy = noisy.to(device, memory_format=fmt)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -392,6 +445,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                 "val_images": len(val_imgs),
             }
         )
+        if init is not None:
+            recipe["init"] = init
+            recipe["total_steps"] = init["steps"] + args.steps
         if device.type == "cuda":
             recipe["gpu"] = torch.cuda.get_device_name(device)
         if world > 1:
