@@ -11,7 +11,7 @@ from timm.models.swin_transformer import window_partition, window_reverse
 import wne
 from wne import checkpoints
 from wne.fast import ACCELERATED_ARCHS, accelerate, is_accelerated
-from wne.models.swinir import SwinBlock, SwinIR, _shift_mask
+from wne.models.swinir import SwinBlock, SwinIR, _shift_mask, window_attention
 
 SIZES = [(3, 37, 53), (1, 130, 97), (2, 64, 64)]
 """(batch, H, W): odd sizes, a colour image's three channels, the probe-free sizes."""
@@ -107,6 +107,24 @@ def test_swin_block_equals_timm_path(shift: int, fused: bool) -> None:
     (g_out,) = torch.autograd.grad(out.square().sum(), x)
     assert (out - ref).abs().max() <= 1e-5
     assert (g_out - g_ref).abs().max() <= 1e-4 * g_ref.abs().max()
+
+
+@pytest.mark.parametrize("align", [8, 16])
+def test_head_padded_attention_equals_unpadded(align: int) -> None:
+    """The CUDA path's zero-padded head size (10 → a multiple of 8 or 16, so that fused
+    kernels apply) computes the same attention, forward and backward, with the true
+    size's 1/√d scale; on CPU no padding is applied by default."""
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(6, 3, 64, 10, generator=g).requires_grad_(True) for _ in range(3))
+    bias = torch.randn(1, 3, 64, 64, generator=g)
+    ref = torch.softmax(q @ k.transpose(-1, -2) / 10**0.5 + bias, -1) @ v
+    refs = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    out = window_attention(q, k, v, bias, align=align)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max() <= 1e-5
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    assert all((a - b).abs().max() <= 1e-4 for a, b in zip(grads, refs, strict=True))
+    assert torch.equal(window_attention(q, k, v, bias), window_attention(q, k, v, bias, 1))
 
 
 def test_swinir_checkpoint_matches_timm_path() -> None:
