@@ -76,4 +76,27 @@ def test_bundled_checkpoint_was_trained_by_its_zoo_recipe(key: str) -> None:
         recorded["arch_kwargs"] = json.loads(recorded["arch_kwargs"])
     expected = train.recipe_fingerprint(train.parse_args(zoo.command(key)))
     recorded.setdefault("sampler", "host")  # trained before --sampler existed: on the host
+    recorded.setdefault("init", None)  # trained before --init existed: from scratch
+    start = catalog.get(key).recipe().init
+    if start is not None:  # continued: from a checkpoint of the first run's total steps
+        assert expected.pop("init") is not None
+        assert recorded.pop("init")["steps"] == start.total_steps
+        assert recorded["total_steps"] == catalog.get(key).recipe().total_steps
     assert {k: recorded[k] for k in expected} == expected
+
+
+def test_a_continued_recipe_prints_every_run_in_order(capsys: pytest.CaptureFixture) -> None:
+    """`wne-zoo --print` of a key trained in two runs (the -gpu DnCNN) prints both: the first
+    writes `<key>-init` from scratch, the second starts from it (`--init`) with its own
+    seed and learning rate; a from-scratch key is one run, the same as `command`."""
+    key = catalog.key("dncnn", "wne", 25, "gpu")
+    first, second = zoo.stages(key, root="ck")
+    a, b = train.parse_args(first), train.parse_args(second)
+    assert a.out == f"ck/{key}{zoo.INIT_SUFFIX}" and a.init is None and a.seed == 0
+    assert b.out == f"ck/{key}" and b.init == a.out and b.seed == 1 and b.channels_last
+    assert (a.steps + b.steps, a.lr, b.lr) == (catalog.get(key).recipe().total_steps, 1e-3, 4e-4)
+    assert second == zoo.command(key, root="ck")
+    assert zoo.stages("dncnn-wne-s25") == [zoo.command("dncnn-wne-s25")]
+    zoo.main(["--print", key])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "--init" in lines[1] and "--init" not in lines[0]

@@ -69,7 +69,7 @@ def test_catalog_twins_share_every_recipe_field() -> None:
     gpu = catalog.get("dncnn-wne-s25-gpu")
     assert (gpu.size, gpu.size_label) == ("gpu", "paper-size, GPU-trained")
     assert dict(gpu.recipe().arch_kwargs) == dict(gpu.recipe(paper=True).arch_kwargs)
-    assert gpu.recipe().steps == 3200 and gpu.recipe(paper=True).steps == 500_000
+    assert gpu.recipe().total_steps == 3200 + 12800 and gpu.recipe(paper=True).steps == 500_000
 
 
 def test_catalog_rejects_unknown_keys_and_slots() -> None:

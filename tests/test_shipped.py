@@ -84,6 +84,7 @@ def test_checkpoint_config_matches_its_catalog_entry(key: str) -> None:
     assert (cfg["key"], cfg["arch"], cfg["wrapper"]) == (key, entry.arch, entry.wrapper)
     assert cfg["sigma_train"] == entry.sigma_train
     assert cfg["recipe"]["steps"] == entry.recipe().steps
+    assert cfg["recipe"].get("total_steps", cfg["recipe"]["steps"]) == entry.recipe().total_steps
     assert catalog.describe(cfg["arch"], cfg["wrapper"]) == (entry.family, entry.variant)
 
 

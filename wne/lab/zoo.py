@@ -6,7 +6,10 @@ other (each run resumes from its state in ``runs/<key>`` if interrupted). Plain
 and WNE twins share every argument but ``--wrapper``. ``--paper`` prints the
 paper-size recipes (for a GPU). Keys and recipes come from :mod:`wne.catalog`; a
 ``-gpu`` key's command is the recipe its paper-size checkpoint was trained by on a
-GPU (the run book, :mod:`wne.lab.gpu`, ran it in chunks with ``--stop-after``).
+GPU (the run book, :mod:`wne.lab.gpu`, ran it in chunks with ``--stop-after``). A
+recipe that continues from another checkpoint (``wne-train --init``) has several runs:
+``--print`` prints them in order and ``--run`` runs them in order, the first writing
+``<key>-init`` for the next to start from.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from wne import catalog
 from wne.lab import train
 
-__all__ = ["command", "main"]
+__all__ = ["INIT_SUFFIX", "command", "main", "stages"]
 
 
 def command(
@@ -44,7 +47,12 @@ def command(
         ValueError: For a key the catalog does not hold.
     """
     entry = catalog.get(key)
-    recipe = entry.recipe(paper=paper)
+    return _recipe_args(entry, entry.recipe(paper=paper), key, data, root)
+
+
+def _recipe_args(
+    entry: catalog.Entry, recipe: catalog.Recipe, key: str, data: str, root: str
+) -> list[str]:
     args = [
         "--arch", entry.arch,
         "--arch-kwargs", json.dumps(dict(recipe.arch_kwargs)),
@@ -60,7 +68,51 @@ def command(
         args += ["--lr", str(recipe.lr)]
     if recipe.sampler is not None:
         args += ["--sampler", recipe.sampler]
+    if recipe.seed:
+        args += ["--seed", str(recipe.seed)]
+    if recipe.channels_last:
+        args.append("--channels-last")
+    if recipe.init is not None:
+        args += ["--init", str(Path(root) / f"{key}{INIT_SUFFIX}")]
     return args
+
+
+INIT_SUFFIX = "-init"
+"""Folder suffix of the checkpoint a continued recipe starts from (``wne-zoo --run`` writes
+it first)."""
+
+
+def stages(
+    key: str,
+    *,
+    data: str = "../shared/data/train400",
+    root: str = "checkpoints",
+    paper: bool = False,
+) -> list[list[str]]:
+    """Every ``wne-train`` run that trains ``key``, in order: for a recipe that continues
+    from another checkpoint (:attr:`wne.catalog.Recipe.init`), the runs that make that
+    checkpoint first (written to ``root/<key>-init``), then :func:`command`.
+
+    Args:
+        key: A zoo key.
+        data: Folder of training images.
+        root: Checkpoint folder.
+        paper: The paper-size recipe instead of the bundled one.
+
+    Returns:
+        The argument lists, first run first.
+    """
+    entry = catalog.get(key)
+    chain = []
+    recipe: catalog.Recipe | None = entry.recipe(paper=paper)
+    while recipe is not None:
+        chain.append(recipe)
+        recipe = recipe.init
+    out: list[list[str]] = []
+    for depth, recipe in enumerate(reversed(chain)):
+        run_key = key + INIT_SUFFIX * (len(chain) - 1 - depth)
+        out.append(_recipe_args(entry, recipe, run_key, data, root))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,13 +134,14 @@ def main(argv: list[str] | None = None) -> None:
     if a.list:
         print("\n".join(catalog.keys()))
     for key in a.print_keys or []:
-        cmd = command(key, data=a.data, root=a.root, paper=a.paper)
-        print(shlex.join(["wne-train", *cmd]))
+        for cmd in stages(key, data=a.data, root=a.root, paper=a.paper):
+            print(shlex.join(["wne-train", *cmd]))
     for key in a.run or []:
-        cmd = command(key, data=a.data, root=a.root, paper=a.paper)
-        if a.threads:
-            cmd += ["--threads", str(a.threads)]
-        print(json.dumps({"key": key, **train.train(train.parse_args(cmd))}), flush=True)
+        for cmd in stages(key, data=a.data, root=a.root, paper=a.paper):
+            if a.threads:
+                cmd += ["--threads", str(a.threads)]
+            summary = train.train(train.parse_args(cmd))
+            print(json.dumps({"key": key, **summary}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""The third H200 job: where the paper-size transformer's time goes at 3×1024² and what
+"""The fourth H200 job: where the paper-size transformer's time goes at 3×1024² and what
 TF32 matmuls and ``torch.compile`` do to it (issue 16's 0.3 s comparison target).
 
-Run from the repo root: ``python assets/results/gpu-h200/run/job3-script.py [--tiny]
-[--budget-s S]``. Writes ``$OUT/job3.json`` after every step (a job cut at its limit still
+Run from the repo root: ``python assets/results/gpu-h200/run/job4-script.py [--tiny]
+[--budget-s S]``. Writes ``$OUT/job4.json`` after every step (a job cut at its limit still
 returns what it measured) and prints a line per measurement.
 """
 
@@ -37,7 +37,7 @@ def left() -> float:
 
 
 def save() -> None:
-    (OUTDIR / "job3.json").write_text(json.dumps(out, indent=1))
+    (OUTDIR / "job4.json").write_text(json.dumps(out, indent=1))
 
 
 paper = dict(embed_dim=60, depths=[6, 6, 6, 6], num_heads=6, window_size=8, mlp_ratio=2)
