@@ -153,6 +153,8 @@ def _continue_from_the_tree(
         cfg = checkpoints.read_config(state / "checkpoints" / f"dncnn-{variant}-s25")
         assert cfg.recipe["init"] == {"key": start.key, "sha256": start.sha256, "steps": 6}
         assert cfg.recipe["total_steps"] == 6 + cfg.recipe["steps"] and cfg.recipe["seed"] == 1
+        card = (state / "checkpoints" / f"dncnn-{variant}-s25" / "README.md").read_text()
+        assert f"Continued from `{start.key}` after 6 steps" in card
     shutil.copytree(data, tmp / "cont1" / "data")
     with pytest.raises(SystemExit, match="no checkpoint"):
         gpu.main([*argv[:5], str(tmp / "cont1"), "--init-root", str(tmp)])

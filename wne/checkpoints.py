@@ -434,6 +434,13 @@ def _card_summary(recipe: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         if isinstance(wall, int | float) and wall > 0:
             what.append(f"{wall:g} s wall ({recipe['steps'] / wall:.1f} steps/s)")
         lines += ["", "Training: " + ", ".join(what) + "."]
+        init = recipe.get("init")
+        if isinstance(init, dict) and "key" in init:
+            lines[-1] += (
+                f" Continued from `{init['key']}` after {init.get('steps')} steps (weights"
+                f" sha256 {str(init.get('sha256'))[:12]}…):"
+                f" {recipe.get('total_steps')} steps in all."
+            )
     set12 = metrics.get("set12")
     if isinstance(set12, dict) and "psnr_matched" in set12:
         draws = set12.get("draws")
