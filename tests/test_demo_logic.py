@@ -800,7 +800,8 @@ def test_one_function_per_computation_names_the_api_parameters(
     refuses an image naming a server file outside the allowed folders."""
     import gradio as gr
 
-    from wne.demo.endpoints import Endpoints
+    from wne.demo.compare import side_by_side
+    from wne.demo.endpoints import UNCHANGED, Endpoints
 
     fns = Endpoints(handlers, OutputFiles(tmp_path / "out"), [EXAMPLES])
     for name, ep in ENDPOINTS.items():
@@ -810,9 +811,15 @@ def test_one_function_per_computation_names_the_api_parameters(
         assert inspect.isgeneratorfunction(getattr(fns, name)) == (name in ("denoise", "restore"))
     parrots = str(EXAMPLES / "parrots.png")
     args = {**BASE_ARGS, "a": 0.5, "backbones": ["dncnn", "fdncnn-ne"]}
-    steps = list(fns.denoise(parrots, *args.values()))  # streams: one step per model, then all
-    assert len(steps) == 3 + 1 and [len(s[2]) for s in steps] == [0, 1, 2, 3]
-    assert [len(s[3]["pending"]) for s in steps] == [3, 2, 1, 0]
+    steps = list(fns.denoise(parrots, *args.values()))  # streams: the models as they come
+    # a backbone's plain and WNE models come together when they run side by side
+    counts = [0, 2, 3] if side_by_side(handlers.zoo.device) == 2 else [0, 1, 2, 3]
+    assert [len(s[2]) for s in steps] == counts
+    assert [len(s[3]["pending"]) for s in steps] == [3 - n for n in counts]
+    # the noisy input and target are sent first and last; partial steps leave them as they are
+    assert all(isinstance(p, str) for p in (*steps[0][:2], *steps[-1][:2]))
+    assert steps[0][:2] == steps[-1][:2]
+    assert all(s[0] == s[1] == UNCHANGED == gr.skip() for s in steps[1:-1]) and len(steps) > 2
     noisy, target, gallery, summary, page = steps[-1]
     view = handlers.denoise(parrots, **args)
     for path, expected in [
@@ -896,3 +903,35 @@ def test_demo_package_does_not_import_gradio_pandas_or_matplotlib() -> None:
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_side_by_side_runs_equal_one_after_the_other(
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two CPU threads a backbone's plain and WNE models run side by side (one thread
+    each): the same outputs and scores as one after the other, delivered in pairs in
+    display order, with a note saying so; the process's thread count is restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert cmp.side_by_side("cpu") == 2 and cmp.side_by_side("meta") == 1
+        rng = np.random.default_rng(5)
+        clean = rng.random((40, 36, 3)).astype(np.float32)
+        settings = Settings(sigma_train=25, backbones=("dncnn", "swinir"))
+        together = list(cmp.compare_steps(zoo, clean, settings))
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv(cmp.SIDE_BY_SIDE_ENV, "0")
+        assert cmp.side_by_side("cpu") == 1
+        apart = list(cmp.compare_steps(zoo, clean, settings))
+    finally:
+        torch.set_num_threads(threads)
+    assert [len(s.runs) for s in together] == [0, 2, 4] and [len(s.runs) for s in apart] == [
+        0, 1, 2, 3, 4,
+    ]  # fmt: skip
+    a, b = together[-1], apart[-1]
+    assert [r.key for r in a.runs] == [r.key for r in b.runs]
+    for x, y in zip(a.runs, b.runs, strict=True):
+        np.testing.assert_allclose(x.output, y.output, atol=1e-5)
+        assert x.psnr == pytest.approx(y.psnr, abs=1e-4)
+    assert any("side by side" in n for n in a.notes)
+    assert not any("side by side" in n for n in b.notes)

@@ -109,6 +109,27 @@ def test_swin_block_equals_timm_path(shift: int, fused: bool) -> None:
     assert (g_out - g_ref).abs().max() <= 1e-4 * g_ref.abs().max()
 
 
+@pytest.mark.parametrize("shift", [0, 4])
+@pytest.mark.parametrize("chunk", [64, 192, 10**9])
+def test_chunked_cpu_inference_equals_timm_path(
+    shift: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPU inference runs the block a few windows at a time (chunks of one window, of three
+    windows so that border windows fall on chunk edges, and all at once): the same output
+    as timm's path, for two images."""
+    import wne.models.swinir as swin
+
+    monkeypatch.setattr(swin, "CHUNK_TOKENS", chunk)
+    torch.manual_seed(0)
+    blk = SwinBlock(24, 3, 8, shift, 2.0, 0.0).eval()
+    x = torch.randn(2, 24, 40, 24)
+    with torch.no_grad():
+        ref = _timm_block(blk, x)
+    with torch.inference_mode():
+        out = blk(x)
+    assert (out - ref).abs().max() <= 1e-5
+
+
 @pytest.mark.parametrize("align", [8, 16])
 def test_head_padded_attention_equals_unpadded(align: int) -> None:
     """The CUDA path's zero-padded head size (10 → a multiple of 8 or 16, so that fused

@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -383,11 +384,13 @@ class ResultCache:
 
         def task() -> None:
             flight.started.set()
+            start = time.perf_counter()
             try:
                 final = job(flight.publish)
             except BaseException as exc:
                 self._abandon(key, flight, exc)
                 return
+            log.info("result cache: %s computed in %.3f s", key[:12], time.perf_counter() - start)
             with self._lock:  # filed before the flight ends: no window for a recompute
                 try:
                     self._store(key, final)

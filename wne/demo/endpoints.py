@@ -51,6 +51,7 @@ from wne.demo.views import TABLE_HEADERS, DenoiseView
 
 __all__ = [
     "ENDPOINTS",
+    "UNCHANGED",
     "Endpoint",
     "Endpoints",
     "compare_page_updates",
@@ -83,6 +84,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "inside": Endpoint("inside", INSIDE_PARAMS, API_DOCS["inside"]),
     "restore": Endpoint("restore", RESTORE_PARAMS, API_DOCS["restore"]),
 }
+
+
+UNCHANGED: dict[str, str] = {"__type__": "update"}
+"""An output left as it is in a streamed step (what ``gr.skip()`` returns)."""
 
 
 def _saver(files: OutputFiles) -> Callable[[np.ndarray | None], str | None]:
@@ -252,12 +257,24 @@ class Endpoints:
         return user_facing(call)
 
     def _denoise(self, image: Any, progress: Any, raw: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-        """The comparison as it comes: noisy input and target first, then each model."""
+        """The comparison as it comes: noisy input and target first, then each model.
+
+        A partial step leaves the noisy input and target :data:`UNCHANGED` once they were
+        sent (an API client fetches every file of every step; the page keeps what it
+        shows); the last step, what ``predict`` returns, carries every output.
+        """
+        sent: tuple[str | None, str | None] | None = None
         for view in self.handlers.denoise_stream(image, progress=progress, **raw):
             save = _saver(self.files)
             gallery = [(save(img), caption) for img, caption in view.gallery]
             page = compare_page_updates(view, save)
-            yield save(view.noisy), save(view.target), gallery, view.summary, page
+            inputs = save(view.noisy), save(view.target)
+            partial = bool(view.summary.get("pending"))
+            shown: tuple[Any, Any] = (
+                (UNCHANGED, UNCHANGED) if partial and inputs == sent else inputs
+            )
+            sent = inputs
+            yield *shown, gallery, view.summary, page
 
     def _equivariance(self, image: Any, progress: Any, raw: dict[str, Any]) -> tuple[Any, ...]:
         view = self.handlers.equivariance(image, progress=progress, **raw)

@@ -11,7 +11,10 @@ Phases (each request is the app's default comparison: the first example image,
 every other argument the app's own default, read from its API description):
 
 1. **cold start**: process start → first ``/denoise`` answer;
-2. **sequential**: ``--sequential`` requests one after the other (p50/p95);
+2. **sequential**: ``--sequential`` requests one after the other (p50/p95 until the
+   complete result with its files fetched, and until the first streamed step holding a
+   model's output, ``first_model_result``; ``model_time`` sums the models' own times,
+   which overlap where the app ran two side by side);
 3. **concurrent**: ``--concurrent`` clients × ``--concurrent-requests`` (p50/p95);
 4. **load**: ``--clients`` clients × ``--requests`` each, all at once (errors, p50/p95,
    throughput);
@@ -337,6 +340,7 @@ class _Result:
     error: str = ""
     server_model_s: float = 0.0
     first_s: float | None = None  # until the first streamed answer (classroom)
+    first_model_s: float | None = None  # until the first step with a model's output
 
     @property
     def refused(self) -> bool:
@@ -372,15 +376,34 @@ def _request(
     t = time.perf_counter()
     try:
         job = client.submit(image=image, api_name="/denoise", **over)
-        out = job.result(timeout=timeout)
+        first_model = None
+        seen = 0
+        while not job.done() and time.perf_counter() - t < timeout:
+            steps = job.outputs()  # the streamed steps so far, files fetched
+            for step in steps[seen:]:
+                if first_model is None and _has_model(step):
+                    first_model = time.perf_counter() - t
+            seen = len(steps)
+            time.sleep(0.02)
+        out = job.result(timeout=max(timeout - (time.perf_counter() - t), 1.0))
         summary = out[3]
         ok = any(m.get("available") for m in summary.get("models", {}).values())
         model_s = sum(m.get("seconds") or 0 for m in summary["models"].values())
-        return _Result(time.perf_counter() - t, ok, "" if ok else "no model output", model_s)
+        seconds = time.perf_counter() - t
+        first_model = first_model if first_model is not None else (seconds if ok else None)
+        error = "" if ok else "no model output"
+        return _Result(seconds, ok, error, model_s, first_model_s=first_model)
     except Exception as exc:
         return _Result(time.perf_counter() - t, False, f"{type(exc).__name__}: {exc}"[:300])
     finally:
         counter.done()
+
+
+def _has_model(step: Any) -> bool:
+    """Whether a streamed ``/denoise`` step holds at least one model's output."""
+    summary = step[3] if isinstance(step, list | tuple) and len(step) > 3 else None
+    models = summary.get("models", {}) if isinstance(summary, dict) else {}
+    return any(m.get("available") for m in models.values())
 
 
 def _phase(results: list[_Result], wall: float) -> dict[str, Any]:
@@ -392,6 +415,7 @@ def _phase(results: list[_Result], wall: float) -> dict[str, Any]:
         "refused_queue_full": sum(r.refused for r in results),
         "error_samples": sorted(set(errors))[:5],
         "latency": summarize([r.seconds for r in ok]),
+        "first_model_result": summarize([r.first_model_s for r in ok if r.first_model_s]),
         "model_time": summarize([r.server_model_s for r in ok]),
         "wall_s": round(wall, 2),
         "throughput_rps": round(len(ok) / wall, 3) if wall > 0 else None,
@@ -861,6 +885,7 @@ def run(
                 (server.cpu_s() - cpu0) / max(len(seq), 1), 3
             )
             log(f"sequential: {latency['sequential']['latency']}")
+            log(f"first model result: {latency['sequential']['first_model_result']}")
             res, wall = _parallel(
                 server.url, img, concurrent, concurrent_requests, counter,
                 request_timeout, deadline, fresh,

@@ -25,6 +25,10 @@ from torch import nn
 from wne.models._common import check_input, pad_to_multiple
 from wne.models.registry import register
 
+CHUNK_TOKENS = 4096
+"""Tokens per chunk of the CPU inference path (:meth:`SwinBlock._forward_chunked`): the
+chunk's widest intermediate (4096 × the MLP width × 4 bytes) stays within a core's L2."""
+
 HEAD_ALIGN = 8
 """Head size CUDA's fused attention kernels need a multiple of (SwinIR's 60 / 6 heads = 10
 is not, and falls back to the unfused math kernel: 84 % of the paper-size model's time on
@@ -163,6 +167,8 @@ class SwinBlock(nn.Module):
         recomputing those windows alone rather than materializing a mask per window,
         head and image.
         """
+        if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():
+            return self._forward_chunked(x)
         b, h, w, c = x.shape
         ws, s = self.window_size, self.shift
         n, heads = ws * ws, self.attn.num_heads
@@ -192,6 +198,58 @@ class SwinBlock(nn.Module):
         y = y.index_select(1, back).view(b, h, w, c)
         x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def _forward_chunked(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for CPU inference, a few windows at a time.
+
+        Every step of the block is per token (LayerNorm, the linear layers, GELU, the
+        residual adds) or per window (attention), so the whole block can run on
+        :data:`CHUNK_TOKENS` tokens at a time in window order, between one gather into
+        window order and one back: each chunk's intermediates stay in the CPU's cache
+        instead of a full pass through memory per step, which is where a small
+        transformer spends its time on a CPU. Window by window the same arithmetic as
+        :meth:`forward` (tested equal to timm's path).
+        """
+        b, h, w, c = x.shape
+        ws, s = self.window_size, self.shift
+        n, heads = ws * ws, self.attn.num_heads
+        into, back = _window_order(h, w, ws, s, x.device)
+        nwin = h * w // n
+        tokens = x.reshape(b, h * w, c).index_select(1, into).view(b * nwin, n, c)
+        out = torch.empty_like(tokens)
+        bias = self.attn._get_rel_pos_bias().to(x.dtype)  # [1, heads, N, N]
+        slot = None  # per window: its row in the border masks, −1 inside
+        if s:
+            edge, mask = _border_windows(h, w, ws, s, x.device)
+            mask = mask.to(x.dtype)
+            slot = torch.full((nwin,), -1, dtype=torch.long, device=x.device)
+            slot[edge] = torch.arange(edge.numel(), device=x.device)
+            slot = slot.repeat(b)
+        step = max(1, CHUNK_TOKENS // n)
+        for i in range(0, b * nwin, step):
+            t = tokens[i : i + step]
+            m = t.shape[0]
+            qkv = self.attn.qkv(self.norm1(t)).view(m, n, 3, heads, c // heads)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            attn = window_attention(q, k, v, bias)
+            if slot is not None:
+                rows = slot[i : i + m]
+                pick = (rows >= 0).nonzero().squeeze(1)
+                if pick.numel():
+                    masks = bias + mask.index_select(0, rows.index_select(0, pick))[:, None]
+                    attn.index_copy_(
+                        0,
+                        pick,
+                        window_attention(
+                            q.index_select(0, pick),
+                            k.index_select(0, pick),
+                            v.index_select(0, pick),
+                            masks,
+                        ),
+                    )
+            y = t + self.attn.proj(attn.transpose(1, 2).reshape(m, n, c))
+            out[i : i + m] = y + self.mlp(self.norm2(y))
+        return out.view(b, h * w, c).index_select(1, back).view(b, h, w, c)
 
 
 class RSTB(nn.Module):
