@@ -171,33 +171,49 @@ class SwinBlock(nn.Module):
             return self._forward_chunked(x)
         b, h, w, c = x.shape
         ws, s = self.window_size, self.shift
-        n, heads = ws * ws, self.attn.num_heads
+        n = ws * ws
         into, back = _window_order(h, w, ws, s, x.device)
-        win = self.norm1(x).reshape(b, h * w, c).index_select(1, into)
         nwin = h * w // n
-        qkv = self.attn.qkv(win).view(b * nwin, n, 3, heads, c // heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [B·windows, heads, N, d]
-        bias = self.attn._get_rel_pos_bias().to(q.dtype)  # [1, heads, N, N]
-        # 4-D inputs: the fused CPU/CUDA kernels (a 5-D call falls back to plain math)
-        attn = window_attention(q, k, v, bias)
+        win = self.norm1(x).reshape(b, h * w, c).index_select(1, into).view(b * nwin, n, c)
+        bias = self.attn._get_rel_pos_bias().to(x.dtype)  # [1, heads, N, N]
+        pick = masks = None
         if s:
             edge, mask = _border_windows(h, w, ws, s, x.device)
-            mask = mask.to(q.dtype)
             pick = (torch.arange(b, device=x.device)[:, None] * nwin + edge).reshape(-1)
-            attn.index_copy_(
-                0,
-                pick,
-                window_attention(
-                    q.index_select(0, pick),
-                    k.index_select(0, pick),
-                    v.index_select(0, pick),
-                    bias + mask.repeat(b, 1, 1)[:, None],
-                ),
-            )
-        y = self.attn.proj(attn.transpose(1, 2).reshape(b, h * w, c))
+            masks = mask.to(x.dtype).repeat(b, 1, 1)
+        y = self._attend(win, bias, pick, masks).view(b, h * w, c)
         y = y.index_select(1, back).view(b, h, w, c)
         x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def _attend(
+        self,
+        win: torch.Tensor,
+        bias: torch.Tensor,
+        pick: torch.Tensor | None,
+        masks: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Window attention and its projection on normalized tokens in window order.
+
+        Args:
+            win: ``[windows, N, C]`` tokens after ``norm1``.
+            bias: The relative-position bias, ``[1, heads, N, N]``.
+            pick: The windows (rows of ``win``) that take the shift mask, or None.
+            masks: Their masks, ``[len(pick), N, N]``.
+
+        Returns:
+            ``[windows, N, C]``.
+        """
+        m, n, c = win.shape
+        heads = self.attn.num_heads
+        qkv = self.attn.qkv(win).view(m, n, 3, heads, c // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [windows, heads, N, d]
+        # 4-D inputs: the fused CPU/CUDA kernels (a 5-D call falls back to plain math)
+        attn = window_attention(q, k, v, bias)
+        if pick is not None and masks is not None and pick.numel():
+            edge = [t.index_select(0, pick) for t in (q, k, v)]
+            attn.index_copy_(0, pick, window_attention(*edge, bias + masks[:, None]))
+        return self.attn.proj(attn.transpose(1, 2).reshape(m, n, c))
 
     def _forward_chunked(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for CPU inference, a few windows at a time.
@@ -212,13 +228,13 @@ class SwinBlock(nn.Module):
         """
         b, h, w, c = x.shape
         ws, s = self.window_size, self.shift
-        n, heads = ws * ws, self.attn.num_heads
+        n = ws * ws
         into, back = _window_order(h, w, ws, s, x.device)
         nwin = h * w // n
         tokens = x.reshape(b, h * w, c).index_select(1, into).view(b * nwin, n, c)
         out = torch.empty_like(tokens)
         bias = self.attn._get_rel_pos_bias().to(x.dtype)  # [1, heads, N, N]
-        slot = None  # per window: its row in the border masks, −1 inside
+        slot = mask = None  # slot: per window, its row in the border masks (−1 inside)
         if s:
             edge, mask = _border_windows(h, w, ws, s, x.device)
             mask = mask.to(x.dtype)
@@ -228,27 +244,13 @@ class SwinBlock(nn.Module):
         step = max(1, CHUNK_TOKENS // n)
         for i in range(0, b * nwin, step):
             t = tokens[i : i + step]
-            m = t.shape[0]
-            qkv = self.attn.qkv(self.norm1(t)).view(m, n, 3, heads, c // heads)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-            attn = window_attention(q, k, v, bias)
-            if slot is not None:
-                rows = slot[i : i + m]
+            pick = masks = None
+            if slot is not None and mask is not None:
+                rows = slot[i : i + t.shape[0]]
                 pick = (rows >= 0).nonzero().squeeze(1)
-                if pick.numel():
-                    masks = bias + mask.index_select(0, rows.index_select(0, pick))[:, None]
-                    attn.index_copy_(
-                        0,
-                        pick,
-                        window_attention(
-                            q.index_select(0, pick),
-                            k.index_select(0, pick),
-                            v.index_select(0, pick),
-                            masks,
-                        ),
-                    )
-            y = t + self.attn.proj(attn.transpose(1, 2).reshape(m, n, c))
-            out[i : i + m] = y + self.mlp(self.norm2(y))
+                masks = mask.index_select(0, rows.index_select(0, pick))
+            y = t + self._attend(self.norm1(t), bias, pick, masks)
+            out[i : i + t.shape[0]] = y + self.mlp(self.norm2(y))
         return out.view(b, h * w, c).index_select(1, back).view(b, h, w, c)
 
 
