@@ -90,7 +90,8 @@ def side_by_side(device: torch.device | str) -> int:
     denoiser spends much of its time in memory-bound and per-operator work that two
     threads inside one operator barely share, so two models on one core each finish
     sooner than one after the other on two cores (2-core machine, 256² colour, the
-    bundled σ=25 models: 1.83 s against 2.65 s, median of 5 paired runs). On a GPU,
+    bundled σ=25 models: 1.84 s against 2.70 s, median of 5 paired runs,
+    ``assets/results/fast-paths/cpu_serving.py``). On a GPU,
     one after the other (its kernels are queued on one stream anyway).
 
     Returns:
