@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from wne.degrade import (
+    NOISE_KINDS,
+    NOISES,
     RAYLEIGH_MEAN,
     add_gaussian_noise,
     add_noise,
@@ -16,6 +18,7 @@ from wne.degrade import (
     jpeg,
     low_light,
     noise,
+    noise_model,
     shift,
 )
 
@@ -171,3 +174,47 @@ def test_jpeg_round_trips_and_degrades_with_quality() -> None:
             jpeg(x, q)
     with pytest.raises(ValueError, match="C in"):
         jpeg(torch.rand(1, 2, 8, 8), 50)
+
+
+# --- the noise table ------------------------------------------------------------------------
+
+
+def test_noise_table_applies_exactly_the_primitives() -> None:
+    """Each entry's apply() is bit for bit the primitive it stands for (the published numbers
+    depend on these streams), with its defaults filling missing parameters."""
+    x = torch.rand(3, 17, 23, generator=torch.Generator().manual_seed(1))
+    for kind in NOISE_KINDS:
+        assert torch.equal(NOISES[kind].apply(x, 3, sigma=10), x + noise(kind, x.shape, 10, 3))
+    assert torch.equal(NOISES["gaussian"].apply(x, 3), x + gaussian_noise(x.shape, 25, 3))
+    assert torch.equal(NOISES["lowlight"].apply(x, 3, photons=5, read_noise=2),
+                       low_light(x, 5, 3, read_noise=2))  # fmt: skip
+    assert torch.equal(NOISES["jpeg"].apply(x, 3, quality=40, sigma=20),
+                       jpeg(x + gaussian_noise(x.shape, 20, 3), 40))  # fmt: skip
+    assert torch.equal(NOISES["jpeg"].apply(x, 3, quality=40, sigma=0), jpeg(x, 40))
+    assert [n.level.name for n in NOISES.values()] == ["sigma"] * 4 + ["photons", "quality"]
+
+
+def test_noise_table_parameters_notes_and_errors() -> None:
+    """values() picks a noise's own parameters from a wider mapping; bad names, fractional
+    integers and impossible levels raise ValueErrors naming the problem."""
+    jp = noise_model("jpeg")
+    settings = {"sigma": 5.0, "photons": 3.0, "quality": 50.0}
+    assert jp.values(settings) == {"quality": 50, "sigma": 5.0}
+    assert jp.values(settings, quality=7) == {"quality": 7, "sigma": 5.0}
+    assert "quality 50" in jp.describe(eq=12.3, **jp.values(settings)) and "12.3" in jp.describe(
+        12.3
+    )
+    assert NOISES["gaussian"].describe() == ""
+    x, y = torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)
+    assert NOISES["uniform"].equivalent_sigma(y, x, sigma=7) == 7.0
+    assert NOISES["lowlight"].equivalent_sigma(y, x) == pytest.approx(255.0)
+    with pytest.raises(ValueError, match="jpeg noise takes quality, sigma"):
+        jp.apply(x, 0, photons=3)
+    with pytest.raises(ValueError, match="whole number"):
+        jp.values(quality=40.5)
+    with pytest.raises(ValueError, match="quality"):
+        jp.check(quality=0)
+    with pytest.raises(ValueError, match="photons"):
+        noise_model("lowlight").check(photons=0)
+    with pytest.raises(ValueError, match="unknown noise type 'pink'"):
+        noise_model("pink")

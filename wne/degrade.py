@@ -1,32 +1,36 @@
-"""Degradations: contrast/brightness shifts, seeded noise of several kinds, JPEG.
+"""Degradations: contrast/brightness shifts, seeded noise models, JPEG.
 
-Images live on the [0, 1] scale; noise levels σ are given on the 0–255 scale
-(as in the literature) and divided by 255. Noisy images are never clipped, except
-by :func:`jpeg`, whose 8-bit format requires it.
+Images live on the [0, 1] scale; noise levels σ are given on the 0–255 scale and
+divided by 255. Noisy images are never clipped, except by JPEG's 8-bit format.
 
-Noise kinds (:data:`NOISE_KINDS`, the paper's App. P), each drawn with unit
-standard deviation and multiplied by ``σ / 255``:
+:data:`NOISES` is the one table of noise models that training, evaluation, the
+sampler CLI and the demo use: each :class:`Noise` has a name, a label, its
+parameters (:class:`NoiseParam`: name, range, default, step, the first one being
+the noise's level) and a seeded :meth:`Noise.apply`. A new noise type is one entry.
 
-- ``gaussian``: N(0, 1).
-- ``uniform``: U[−√3, √3].
-- ``laplace``: Laplace(0, 1/√2).
-- ``rayleigh``: Rayleigh(1) / √((4 − π)/2), **not recentred**, as the paper
-  defines it: its mean is √(π/2)/√((4 − π)/2) ≈ 1.913 (times σ/255), so it also
-  brightens the image.
-
-:func:`low_light` simulates a photo taken in the dark (Poisson–Gaussian noise).
+The additive kinds (:data:`NOISE_KINDS`, the paper's App. P) are drawn with unit
+standard deviation and multiplied by ``σ / 255``: ``gaussian`` N(0, 1), ``uniform``
+U[−√3, √3], ``laplace`` Laplace(0, 1/√2) and ``rayleigh`` Rayleigh(1) / √((4 − π)/2),
+**not recentred** as the paper defines it (mean :data:`RAYLEIGH_MEAN` ≈ 1.913 times
+σ/255, so it also brightens the image).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
 
 __all__ = [
+    "NOISES",
     "NOISE_KINDS",
     "RAYLEIGH_MEAN",
+    "Noise",
+    "NoiseParam",
     "add_gaussian_noise",
     "add_noise",
     "equivalent_sigma",
@@ -34,6 +38,7 @@ __all__ = [
     "jpeg",
     "low_light",
     "noise",
+    "noise_model",
     "shift",
 ]
 
@@ -67,24 +72,10 @@ def shift(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
 def gaussian_noise(
     shape: torch.Size | tuple[int, ...], sigma: float, seed: int, **kwargs: Any
 ) -> torch.Tensor:
-    """Seeded white Gaussian noise of std ``sigma / 255`` (``noise("gaussian", ...)``).
+    """Seeded white Gaussian noise of std ``sigma / 255``: ``noise("gaussian", ...)``.
 
-    The draw depends only on ``shape`` and ``seed`` (a CPU generator is used and
-    the result moved to ``device``), so every model in a comparison gets the
-    same noise.
-
-    Args:
-        shape: Output shape.
-        sigma: Standard deviation on the 0–255 scale, >= 0.
-        seed: Random seed.
-        **kwargs: ``dtype`` (floating point, default float32) and ``device``.
-
-    Returns:
-        The noise tensor.
-
-    Raises:
-        ValueError: If ``sigma`` is negative or not finite, or ``dtype`` is not
-            floating point.
+    ``kwargs``: ``dtype`` (floating point, default float32) and ``device``. The draw
+    depends only on ``shape`` and ``seed``, so every model of a comparison gets the same.
     """
     return noise("gaussian", shape, sigma, seed, **kwargs)
 
@@ -92,17 +83,8 @@ def gaussian_noise(
 def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
     """``x`` plus seeded Gaussian noise of std ``sigma / 255``, never clipped.
 
-    Args:
-        x: Images on the [0, 1] scale.
-        sigma: Standard deviation on the 0–255 scale.
-        seed: Random seed.
-
-    Returns:
-        The noisy images (same shape, dtype and device as ``x``).
-
     Raises:
-        ValueError: If ``x`` is not floating point (integer images would
-            truncate the noise; convert to [0, 1] floats first).
+        ValueError: If ``x`` is not floating point (convert to [0, 1] floats first).
     """
     if not x.is_floating_point():
         raise ValueError(f"expected a floating-point image on the [0, 1] scale, got {x.dtype}")
@@ -252,3 +234,204 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
         out.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
     res = torch.from_numpy(np.stack(out)).to(dtype=x.dtype, device=x.device)
     return res[0] if single else res
+
+
+# --------------------------------------------------------------------------- the noise table
+
+
+@dataclass(frozen=True)
+class NoiseParam:
+    """One parameter of a noise model, as a control shows it.
+
+    Attributes:
+        name: Keyword of :meth:`Noise.apply` (also the demo's and the API's name).
+        label: The control's label.
+        default: The default value.
+        lo: The control's smallest value (:meth:`Noise.apply` accepts what the noise allows).
+        hi: The control's largest value.
+        step: The control's step.
+        integer: Whole numbers only.
+        info: One line of help.
+        sweep: The values a level sweep walks through.
+    """
+
+    name: str
+    label: str
+    default: float
+    lo: float
+    hi: float
+    step: float
+    integer: bool = False
+    info: str = ""
+    sweep: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Noise:
+    """One noise model: its name, label, parameters and seeded corruption.
+
+    Attributes:
+        name: Key in :data:`NOISES` (and the demo's and the CLIs' value).
+        label: Its name on a page.
+        params: Its parameters; the first is its level (σ, photons or quality).
+        corrupt: ``corrupt(x, seed, **params)``, all parameters given.
+        note: What it is, in words; a template of its parameters and ``eq``, the
+            measured equivalent σ ("" for none).
+        levels: The evaluation's default level grid (None: the paper's σ grid).
+    """
+
+    name: str
+    label: str
+    params: tuple[NoiseParam, ...]
+    corrupt: Callable[..., torch.Tensor]
+    note: str = ""
+    levels: tuple[float, ...] | None = None
+
+    @property
+    def level(self) -> NoiseParam:
+        """The parameter that is this noise's level (a sweep's or an evaluation's x-axis)."""
+        return self.params[0]
+
+    def values(self, source: Mapping[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+        """Every parameter's value: from ``params``, else ``source``, else its default.
+
+        Args:
+            source: A wider mapping to pick this noise's parameters from (e.g. a
+                request's settings); other keys are ignored.
+            **params: This noise's parameters by name.
+
+        Raises:
+            ValueError: On a parameter this noise does not take, or a non-integral
+                value of an integer one.
+        """
+        names = [p.name for p in self.params]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"{self.name} noise takes {', '.join(names)}; got {unknown}")
+        out: dict[str, Any] = {}
+        for p in self.params:
+            v = params.get(p.name, (source or {}).get(p.name, p.default))
+            if p.integer:
+                if isinstance(v, bool) or float(v) != round(float(v)):
+                    raise ValueError(f"{p.name} must be a whole number, got {v!r}")
+                v = round(float(v))
+            out[p.name] = v
+        return out
+
+    def apply(self, x: torch.Tensor, seed: int, **params: Any) -> torch.Tensor:
+        """``x`` observed with this noise, seeded (missing parameters take their defaults).
+
+        Args:
+            x: Images on the [0, 1] scale, floating point.
+            seed: Random seed; the draw depends only on it, the parameters and the shape.
+            **params: This noise's parameters by name.
+
+        Returns:
+            The noisy images, same shape, dtype and device as ``x``, unclipped (but JPEG).
+
+        Raises:
+            ValueError: On an unknown parameter or a value the noise cannot take.
+        """
+        return self.corrupt(x, seed, **self.values(**params))
+
+    def check(self, **params: Any) -> None:
+        """Raises the ValueError :meth:`apply` would for these parameters (applies the
+        noise to a tiny image, so the rules live in one place)."""
+        self.apply(torch.zeros(1, 1, 8, 8), 0, **params)
+
+    def equivalent_sigma(self, noisy: torch.Tensor, clean: torch.Tensor, **params: Any) -> float:
+        """The σ (0–255) of this corruption: the level of a σ-level noise, else measured
+        (:func:`equivalent_sigma`)."""
+        if self.level.name == "sigma":
+            return float(self.values(**params)["sigma"])
+        return equivalent_sigma(noisy, clean)
+
+    def describe(self, eq: float | None = None, **params: Any) -> str:
+        """:attr:`note` filled in with the parameters and the equivalent σ ``eq``."""
+        return self.note.format(eq=eq if eq is not None else math.nan, **self.values(**params))
+
+
+def _additive(kind: str) -> Callable[..., torch.Tensor]:
+    def corrupt(x: torch.Tensor, seed: int, sigma: float) -> torch.Tensor:
+        return add_noise(x, kind, sigma, seed)
+
+    return corrupt
+
+
+def _low_light(x: torch.Tensor, seed: int, photons: float, read_noise: float) -> torch.Tensor:
+    return low_light(x, photons, seed, read_noise=read_noise)
+
+
+def _jpeg(x: torch.Tensor, seed: int, quality: int, sigma: float) -> torch.Tensor:
+    return jpeg(add_noise(x, "gaussian", sigma, seed) if sigma > 0 else x, quality)
+
+
+_SIGMA = NoiseParam(
+    "sigma", "noise σ (0–255 scale)", 25.0, 0.0, 100.0, 1.0,
+    sweep=(5.0, 10.0, 15.0, 25.0, 35.0, 50.0, 75.0, 100.0),
+)  # fmt: skip
+_PHOTONS = NoiseParam(
+    "photons", "photons per pixel at white", 20.0, 1.0, 1000.0, 1.0,
+    info="low light: fewer photons, more (signal-dependent) noise",
+    sweep=(2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0, 1000.0),
+)  # fmt: skip
+_READ_NOISE = NoiseParam(
+    "read_noise", "read noise (photo-electrons)", 1.0, 0.0, 20.0, 0.1,
+    info="low light: the sensor's own Gaussian noise",
+)  # fmt: skip
+_QUALITY = NoiseParam(
+    "quality", "JPEG quality", 30, 1, 95, 1, integer=True,
+    info="applied to the noisy image (1 worst, 95 best)",
+    sweep=(5.0, 10.0, 20.0, 30.0, 50.0, 70.0, 85.0, 95.0),
+)  # fmt: skip
+_STD_NOTE = " noise of std σ = {sigma:g}."
+
+NOISES: Mapping[str, Noise] = MappingProxyType(
+    {
+        n.name: n
+        for n in (
+            Noise("gaussian", "Gaussian", (_SIGMA,), _additive("gaussian")),
+            Noise("uniform", "uniform", (_SIGMA,), _additive("uniform"), "uniform" + _STD_NOTE),
+            Noise("laplace", "Laplace", (_SIGMA,), _additive("laplace"), "Laplace" + _STD_NOTE),
+            Noise(
+                "rayleigh",
+                "Rayleigh (not zero-mean: it also brightens the image)",
+                (_SIGMA,),
+                _additive("rayleigh"),
+                "Rayleigh noise (σ = {sigma:g}) is not zero-mean: it also brightens the image "
+                "by about 1.9·σ/255.",
+            ),
+            Noise(
+                "lowlight",
+                "low light (Poisson–Gaussian: few photons)",
+                (_PHOTONS, _READ_NOISE),
+                _low_light,
+                "Low light: {photons:g} photons per pixel at white, read noise {read_noise:g} "
+                "e⁻, brightened back; equivalent Gaussian σ ≈ {eq:.1f} (the noise is stronger "
+                "in bright regions, the signal-to-noise ratio worse in dark ones).",
+                levels=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+            ),
+            Noise(
+                "jpeg",
+                "JPEG of the noisy image",
+                (_QUALITY, _SIGMA),
+                _jpeg,
+                "JPEG at quality {quality} of the noisy image (Gaussian σ = {sigma:g}); "
+                "equivalent Gaussian σ ≈ {eq:.1f}.",
+                levels=(10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0),
+            ),
+        )
+    }
+)
+"""Every noise model by name, in display order."""
+
+
+def noise_model(name: str) -> Noise:
+    """The noise model called ``name``.
+
+    Raises:
+        ValueError: For an unknown name (the message lists the known ones).
+    """
+    if name not in NOISES:
+        raise ValueError(f"unknown noise type {name!r}; choose from {', '.join(NOISES)}")
+    return NOISES[name]
