@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from wne import NormEquivariant, models, ne_defect, normalization_stats
+from wne import NormEquivariant, models, ne_defect, ne_defect_map, normalization_stats
 
 
 class TimmViTBackbone(nn.Module):
@@ -476,6 +476,23 @@ def test_ne_defect_takes_a_and_b_per_sample() -> None:
     single = torch.cat([ne_defect(f, y[i : i + 1], float(a[i]), float(b[i])) for i in range(3)])
     torch.testing.assert_close(batched, single, rtol=1e-14, atol=0)
     assert len(set(batched.tolist())) == 3
+
+
+def test_ne_defect_map_is_the_closed_form_per_entry_and_shares_f_y() -> None:
+    """From the outputs of f(y) = y + c: the map is |c(1 − a)| at every entry, the relative
+    defect is ne_defect's, and one f(y) [1, C, H, W] serves a batch of (a, b) pairs."""
+    y = torch.rand(1, 2, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    f, a, b = _AddConstant(0.3), torch.tensor([0.5, 2.0, 4.0]), torch.tensor([-1.0, 0.0, 0.5])
+    shifted = a.view(-1, 1, 1, 1).double() * y + b.view(-1, 1, 1, 1).double()
+    error, rel = ne_defect_map(f(y), f(shifted), a, b)
+    assert error.shape == (3, 2, 5, 4) and error.dtype == torch.float64
+    torch.testing.assert_close(
+        error, (0.3 * (1 - a)).abs().double().view(-1, 1, 1, 1).expand(3, 2, 5, 4)
+    )
+    single = torch.cat([ne_defect(f, y, float(a[i]), float(b[i])) for i in range(3)])
+    torch.testing.assert_close(rel, single, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
+        ne_defect_map(f(y)[0], f(y)[0], 1.0, 0.0)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, torch.tensor([1.0, -0.5])])

@@ -13,7 +13,13 @@ from wne import catalog, degrade, imageio, metrics, models
 from wne.checkpoints import available_checkpoints, load, push, save
 from wne.device import pick_device
 from wne.tiling import apply_tiled
-from wne.wrapper import NormEquivariant, WrapperSteps, ne_defect, normalization_stats
+from wne.wrapper import (
+    NormEquivariant,
+    WrapperSteps,
+    ne_defect,
+    ne_defect_map,
+    normalization_stats,
+)
 
 __all__ = [
     "NormEquivariant",
@@ -28,6 +34,7 @@ __all__ = [
     "metrics",
     "models",
     "ne_defect",
+    "ne_defect_map",
     "normalization_stats",
     "pick_device",
     "push",

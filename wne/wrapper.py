@@ -17,7 +17,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["Mode", "NormEquivariant", "WrapperSteps", "ne_defect", "normalization_stats"]
+__all__ = [
+    "Mode",
+    "NormEquivariant",
+    "WrapperSteps",
+    "ne_defect",
+    "ne_defect_map",
+    "normalization_stats",
+]
 
 Mode = Literal["direct", "residual"]
 _MODES: tuple[str, ...] = ("direct", "residual")
@@ -242,6 +249,18 @@ class NormEquivariant(nn.Module):
         return WrapperSteps(mean, std, z.to(y.dtype), out, res.to(y.dtype))
 
 
+def _shift(
+    a: float | torch.Tensor, b: float | torch.Tensor, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a`` and ``b`` as tensors broadcastable to ``[B, 1, 1, 1]``; checks ``a > 0``."""
+    a_t = torch.as_tensor(a, dtype=dtype, device=device)
+    b_t = torch.as_tensor(b, dtype=dtype, device=device)
+    if not bool((a_t > 0).all()):
+        raise ValueError("contrast factor a must be > 0")
+    a_t, b_t = (t.reshape(-1, 1, 1, 1) if t.ndim > 0 else t for t in (a_t, b_t))
+    return a_t, b_t
+
+
 @torch.no_grad()
 def ne_defect(
     model: nn.Module,
@@ -252,7 +271,8 @@ def ne_defect(
     """Relative normalization-equivariance defect, per sample (the paper's ε_NE).
 
     ``ε = ‖f(a·y + b) − (a·f(y) + b)‖₂ / ‖a·f(y) + b‖₂``, computed on the
-    model's raw (unclamped) outputs.
+    model's raw (unclamped) outputs (:func:`ne_defect_map` from ``f(y)`` and
+    ``f(a·y + b)``).
 
     Args:
         model: Any image-to-image module (wrapped or not), used as is
@@ -263,21 +283,48 @@ def ne_defect(
         b: Brightness offset(s); same conventions.
 
     Returns:
-        Relative defects, ``[B]``.
+        Relative defects, ``[B]``, in ``y``'s dtype.
 
     Raises:
         ValueError: If any ``a`` is not positive.
     """
-    a_t = torch.as_tensor(a, dtype=y.dtype, device=y.device)
-    b_t = torch.as_tensor(b, dtype=y.dtype, device=y.device)
-    if not bool((a_t > 0).all()):
-        raise ValueError("contrast factor a must be > 0")
-    if a_t.ndim > 0:
-        a_t = a_t.reshape(-1, 1, 1, 1)
-    if b_t.ndim > 0:
-        b_t = b_t.reshape(-1, 1, 1, 1)
-    expected = a_t * model(y) + b_t
-    got = model(a_t * y + b_t)
-    num = (got - expected).flatten(1).norm(dim=1)
-    den = expected.flatten(1).norm(dim=1)
-    return num / den.clamp_min(torch.finfo(den.dtype).tiny)
+    a_t, b_t = _shift(a, b, y.dtype, y.device)
+    return ne_defect_map(model(y), model(a_t * y + b_t), a, b)[1].to(y.dtype)
+
+
+@torch.no_grad()
+def ne_defect_map(
+    f_y: torch.Tensor,
+    f_shifted: torch.Tensor,
+    a: float | torch.Tensor,
+    b: float | torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The defect of one model from its outputs ``f(y)`` and ``f(a·y + b)``: per entry
+    and relative per sample (as :func:`ne_defect`).
+
+    Computed in float64 (float32 on MPS, which has none), so round-off of the
+    comparison itself does not show.
+
+    Args:
+        f_y: ``f(y)``, ``[B, C, H, W]`` (or ``[1, C, H, W]``, shared by every shift).
+        f_shifted: ``f(a·y + b)``, ``[B, C, H, W]``.
+        a: Contrast factor(s), > 0; a number or a tensor broadcastable to ``[B, 1, 1, 1]``.
+        b: Brightness offset(s); same conventions.
+
+    Returns:
+        ``(error, relative)``: ``|f(a·y + b) − (a·f(y) + b)|`` per entry, ``[B, C, H, W]``,
+        and ``‖f(a·y + b) − (a·f(y) + b)‖₂ / ‖a·f(y) + b‖₂`` per sample, ``[B]``.
+
+    Raises:
+        ValueError: If any ``a`` is not positive, or the outputs are not 4-D.
+    """
+    if f_y.ndim != 4 or f_shifted.ndim != 4:
+        raise ValueError(
+            f"expected outputs [B, C, H, W], got {tuple(f_y.shape)} and {tuple(f_shifted.shape)}"
+        )
+    dtype = torch.float32 if f_y.device.type == "mps" else torch.float64
+    a_t, b_t = _shift(a, b, dtype, f_y.device)
+    expected = a_t * f_y.to(dtype) + b_t
+    diff = f_shifted.to(dtype) - expected
+    den = expected.flatten(1).norm(dim=1).clamp_min(torch.finfo(dtype).tiny)
+    return diff.abs(), diff.flatten(1).norm(dim=1) / den
