@@ -1,28 +1,45 @@
-"""Reading images: the one reader used by training, evaluation and the demo.
+"""Reading images: the one reader used by training, evaluation and the demo, and
+native reading/writing for denoising files in their own units.
 
-Every image becomes ``[H, W, C]`` float32 in [0, 1]: 8-bit values are divided by
-255 and 16-bit values by 65535 (never squeezed through 8 bits), palettes,
-CMYK and other modes become RGB, transparency is composited on white, and an RGB
-image whose three channels are equal is grayscale (``C = 1``).
+:func:`read_image` makes every image ``[H, W, C]`` float32 in [0, 1]: 8-bit values
+are divided by 255 and 16-bit values by 65535 (never squeezed through 8 bits),
+palettes, CMYK and other modes become RGB, transparency is composited on white, and
+an RGB image whose three channels are equal is grayscale (``C = 1``).
+
+:func:`read_native` keeps a file's own dtype, shape and values (PNG, JPEG, TIFF via
+``tifffile`` with stacks and float32, ``.npy``) and the metadata its format carries;
+:func:`write_native` writes pixels back in the same format;
+:func:`display_8bit` stretches any image to 8 bits for showing only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "NATIVE_SUFFIXES",
     "ImageReadError",
+    "NativeImage",
+    "display_8bit",
     "list_images",
     "pil_to_array",
     "read_image",
+    "read_native",
     "to_channels",
+    "write_native",
 ]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+NATIVE_SUFFIXES: dict[str, str] = {
+    ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff", ".npy": "npy"
+}  # fmt: skip
+"""File suffix → format that :func:`read_native` and :func:`write_native` handle."""
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R 601-2 luma, as Pillow's ``convert("L")``."""
 
@@ -172,3 +189,161 @@ def read_image(
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ImageReadError(f"cannot read image {path}: {exc}") from None
     return pixels if channels is None else to_channels(pixels, channels)
+
+
+@dataclass
+class NativeImage:
+    """A file's pixels as stored, with what is needed to write them back alike.
+
+    Attributes:
+        pixels: The values in the file's dtype: ``[H, W]``, ``[H, W, C]``, or frames
+            first (``[F, H, W]``, ``[F, H, W, C]`` for a multi-page TIFF or ``.npy``).
+        format: ``"png"``, ``"jpeg"``, ``"tiff"`` or ``"npy"``.
+        meta: What the format's writer keeps: ``icc_profile``, ``dpi``, ``exif``,
+            PNG ``text``; TIFF ``description``, ``resolution``, ``resolutionunit``,
+            ``photometric``, ``planar``, ``compression``.
+        notes: Human-readable notes on the reading.
+    """
+
+    pixels: np.ndarray
+    format: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _native_format(path: Path) -> str:
+    fmt = NATIVE_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(NATIVE_SUFFIXES)
+        raise ImageReadError(f"unsupported file type {path.suffix or '(none)'!r} (use {known})")
+    return fmt
+
+
+def _read_tiff(path: Path) -> NativeImage:
+    import tifffile  # imported when used: it adds 50 ms to `import wne`
+
+    with tifffile.TiffFile(path) as tif:
+        series, page = tif.series[0], tif.pages.first
+        pixels, axes = series.asarray(), series.axes
+        tags = page.tags
+        icc = tags.get(34675)
+        meta: dict[str, Any] = {
+            "photometric": {1: "minisblack", 2: "rgb"}.get(int(page.photometric)),
+            "compression": "zlib" if page.compression in (8, 32946) else None,
+            "description": page.description or None,
+            "icc_profile": icc.value if icc is not None else None,
+        }
+        if 282 in tags and 283 in tags:
+            meta["resolution"], meta["resolutionunit"] = page.resolution, page.resolutionunit
+    if "S" in axes and not axes.endswith("S"):  # planar colour: channels last while in memory
+        pixels = np.moveaxis(pixels, axes.index("S"), -1)
+        meta["planar"] = True
+    return NativeImage(pixels, "tiff", {k: v for k, v in meta.items() if v is not None})
+
+
+def _png_colour16(path: Path) -> bool:
+    """Whether a PNG's IHDR chunk declares 16 bits per sample and more than gray."""
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    return len(head) == 26 and head[24] == 16 and head[25] != 0
+
+
+def _read_pil(path: Path, fmt: str) -> NativeImage:
+    if fmt == "png" and _png_colour16(path):
+        raise ImageReadError("16-bit colour PNG: Pillow decodes it to 8 bits; save it as TIFF")
+    with Image.open(path) as im:
+        im.load()
+        notes = []
+        if im.mode in ("P", "PA", "1"):
+            rgb = "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
+            im = im.convert("L" if im.mode == "1" else rgb)
+            notes.append(f"stored as {im.mode} (the file's palette or bit mode is not kept)")
+        if im.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L"):
+            raise ImageReadError(f"unsupported image mode {im.mode!r}")
+        keep = ("icc_profile", "dpi", "exif")
+        meta = {k: im.info[k] for k in keep if k in im.info}
+        if getattr(im, "text", None):
+            meta["text"] = dict(im.text)
+        pixels = np.asarray(im)
+        if pixels.dtype.byteorder == ">":
+            pixels = pixels.astype(pixels.dtype.newbyteorder("="))
+    return NativeImage(pixels, fmt, meta, notes)
+
+
+def read_native(path: str | Path) -> NativeImage:
+    """Reads an image file in its own dtype, shape and values, with its metadata.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ImageReadError: For an unsupported type or mode, or an unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    fmt = _native_format(path)
+    try:
+        if fmt == "npy":
+            return NativeImage(np.load(path, allow_pickle=False), fmt)
+        return _read_tiff(path) if fmt == "tiff" else _read_pil(path, fmt)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # codecs raise many types (OSError, ValueError, TiffFileError...)
+        raise ImageReadError(f"cannot read {path.name}: {exc}") from None
+
+
+def write_native(path: str | Path, image: NativeImage) -> None:
+    """Writes ``image.pixels`` in ``image.format`` with the metadata it carries.
+
+    PNG holds 8-bit or 16-bit grayscale (and 8-bit colour), JPEG 8-bit (quality 95),
+    TIFF and ``.npy`` any dtype.
+
+    Raises:
+        ValueError: If the format cannot hold the pixels' dtype or shape.
+    """
+    path, px, meta = Path(path), image.pixels, image.meta
+    if image.format == "npy":
+        np.save(path, px, allow_pickle=False)
+    elif image.format == "tiff":
+        import tifffile
+
+        if meta.get("planar"):
+            px = np.moveaxis(px, -1, -3)
+        tifffile.imwrite(
+            path,
+            px,
+            photometric=meta.get("photometric") or ("rgb" if px.shape[-1] in (3, 4) else None),
+            planarconfig="separate" if meta.get("planar") else None,
+            compression=meta.get("compression"),
+            description=meta.get("description"),
+            metadata=None,
+            resolution=meta.get("resolution"),
+            resolutionunit=meta.get("resolutionunit"),
+            iccprofile=meta.get("icc_profile"),
+        )
+    else:
+        fits = px.dtype == np.uint8 or (px.dtype == np.uint16 and px.ndim == 2)
+        if not fits or (image.format == "jpeg" and px.dtype != np.uint8):
+            raise ValueError(f"{image.format} cannot hold {px.dtype} pixels of shape {px.shape}")
+        kw = {k: meta[k] for k in ("icc_profile", "dpi", "exif") if k in meta}
+        if image.format == "jpeg":
+            kw["quality"] = 95
+        elif "text" in meta:
+            from PIL.PngImagePlugin import PngInfo
+
+            kw["pnginfo"] = info = PngInfo()
+            for k, v in meta["text"].items():
+                info.add_text(k, v)
+        Image.fromarray(px[..., 0] if px.ndim == 3 and px.shape[-1] == 1 else px).save(
+            path, format=image.format.upper(), **kw
+        )
+
+
+def display_8bit(pixels: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
+    """8-bit pixels for showing an image: 8-bit as is, anything else stretched linearly
+    from its ``percentiles`` to [0, 255] (for display only, never for saving results)."""
+    px = np.asarray(pixels)
+    if px.dtype == np.uint8:
+        return px
+    lo, hi = np.percentile(px.astype(np.float64), percentiles)
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return np.clip((px - lo) * scale + 0.5, 0, 255).astype(np.uint8)
