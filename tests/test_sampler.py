@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from wne.sampler import Measurement, sample, walk
+from wne.sampler import TASKS, Measurement, paper_parameters, problem, sample, walk
 
 
 def _clean(h: int = 32, w: int = 32) -> torch.Tensor:
@@ -120,3 +120,32 @@ def test_walk_yields_every_state_and_sample_is_its_summary() -> None:
     assert capped[-1].stop == "max_steps" and capped[-1].step == 4 and capped[-1].sigma is None
     with pytest.raises(ValueError, match="beta"):
         next(walk(_oracle(x), m, beta=2.0))
+
+
+def test_problem_sets_each_task_up_as_the_demo_and_the_lab_did() -> None:
+    """problem() builds today's measurements and starts bit for bit (denoise: x + σ0·z with z
+    seeded by ``seed``; inpaint's mask by ``mask_seed``), with the paper's parameters."""
+    x = _clean()
+    z = torch.randn(tuple(x.shape), generator=torch.Generator().manual_seed(7))
+    den = problem("denoise", x, 25 / 255, seed=7)
+    assert den.init is not None and torch.equal(den.init, x + 25 / 255 * z)
+    assert torch.equal(den.shown, den.init)
+    assert den.params == {**paper_parameters("denoise"), "sigma0": 25 / 255} and den.seed == 7
+    inp = problem("inpaint", x, 0.2, seed=1, mask_seed=9)
+    assert torch.equal(inp.measurement.mask, Measurement.inpaint(x, 0.2, 9).mask)
+    assert inp.init is None and torch.equal(inp.shown, inp.measurement.observed)
+    assert problem("center_hole", x).measurement.mask.mean() == pytest.approx(0.75, abs=0.01)
+    assert problem("superres", x, 8).measurement.factor == 8
+    assert [TASKS[t].level for t in TASKS] == ["keep", "hole", "factor", "sigma0"]
+    a = list(inp.walk(_oracle(x), max_steps=5))
+    b = list(walk(_oracle(x), inp.measurement, **paper_parameters("inpaint"), seed=1, max_steps=5))
+    assert torch.equal(a[-1].image, b[-1].image)
+    assert inp.sample(_oracle(x), max_steps=5).steps == 5
+    for task, level, match in [
+        ("paint", None, "unknown sampler task 'paint'"),
+        ("superres", 2.5, "whole number"),
+        ("denoise", -1.0, "sigma0"),
+        ("inpaint", 0.0, "keep fraction"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            problem(task, x, level)

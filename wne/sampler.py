@@ -22,18 +22,24 @@ denoiser that works at every noise level survives it: a normalization-equivarian
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "TASKS",
     "Measurement",
+    "Problem",
     "SampleResult",
+    "Task",
     "WalkStep",
     "injected_variance",
     "paper_parameters",
+    "problem",
     "sample",
     "step_size",
     "walk",
@@ -95,6 +101,10 @@ class Measurement:
             return F.interpolate(F.avg_pool2d(y, k), scale_factor=k, mode="nearest")
         assert self.mask is not None
         return y * self.mask
+
+    def complete(self, y: torch.Tensor) -> torch.Tensor:
+        """The result of a state: ``x_c + (I − P)·y``."""
+        return self.observed + (y - self.project(y))
 
     @classmethod
     def denoise(cls, shape: tuple[int, ...] | torch.Size) -> Measurement:
@@ -216,13 +226,23 @@ def walk(
     seed: int = 0,
     init: torch.Tensor | None = None,
 ) -> Iterator[WalkStep]:
-    """The sampler one state at a time (see the module docstring); :func:`sample` runs it.
+    """The sampler (see the module docstring), one state at a time.
 
     Yields the initial state (step 0), then the state after every update, then once more
     the final state with its ``stop`` reason (and the σ̂ that stopped the walk). A caller
     may stop iterating at any time (e.g. to interleave two walks or stream frames).
 
-    Args: those of :func:`sample` but ``frame_every``.
+    Args:
+        denoiser: ``[1, C, H, W] → [1, C, H, W]`` on the [0, 1] scale (e.g. a model in
+            eval mode).
+        measurement: What is observed (:class:`Measurement`).
+        h0: Initial step size, in (0, 1].
+        beta: Noise-injection parameter, in [0, 1] (1: no injected noise).
+        sigma0: Initial noise std on the [0, 1] scale (ignored when ``init`` is given).
+        sigma_stop: Stop when the effective noise σ̂_t falls to this level.
+        max_steps: Largest number of steps.
+        seed: Seed of the initial and injected noise.
+        init: Initial state ``y0`` (default: ``x_c + 0.5·(I − P)·1 + sigma0·z``).
 
     Yields:
         :class:`WalkStep` items; the last one has ``stop`` set.
@@ -232,30 +252,25 @@ def walk(
             the first item is asked for).
     """
     _check_parameters(h0, beta, sigma0, sigma_stop, max_steps)
-    xc = measurement.observed
+    xc, result = measurement.observed, measurement.complete
     gen = torch.Generator().manual_seed(int(seed))
 
     def randn() -> torch.Tensor:
         return torch.randn(xc.shape, generator=gen, dtype=xc.dtype).to(xc.device)
 
-    def unobserved(t: torch.Tensor) -> torch.Tensor:
-        return t - measurement.project(t)
-
-    def result(t: torch.Tensor) -> torch.Tensor:
-        return xc + unobserved(t)
-
     if init is None:
-        y = xc + 0.5 * unobserved(torch.ones_like(xc)) + sigma0 * randn()
+        ones = torch.ones_like(xc)
+        y = xc + 0.5 * (ones - measurement.project(ones)) + sigma0 * randn()
+    elif init.shape != xc.shape:
+        raise ValueError(f"init has shape {tuple(init.shape)}, expected {tuple(xc.shape)}")
     else:
-        if init.shape != xc.shape:
-            raise ValueError(f"init has shape {tuple(init.shape)}, expected {tuple(xc.shape)}")
         y = init.to(xc)
     d = xc.numel()
     yield WalkStep(0, None, result(y))
     stop, t, last = "max_steps", 0, None
     while t < max_steps:
         r = denoiser(y).to(y) - y
-        u = unobserved(r) + xc - measurement.project(y)
+        u = r - measurement.project(r) + xc - measurement.project(y)
         sig = float(u.norm()) / math.sqrt(d)
         if not math.isfinite(sig):
             stop, last = "diverged", None
@@ -278,32 +293,16 @@ def walk(
 
 
 def sample(
-    denoiser: Denoiser,
-    measurement: Measurement,
-    *,
-    h0: float = 0.01,
-    beta: float = 0.01,
-    sigma0: float = 1.0,
-    sigma_stop: float = 0.01,
-    max_steps: int = 1000,
-    seed: int = 0,
-    init: torch.Tensor | None = None,
-    frame_every: int = 0,
+    denoiser: Denoiser, measurement: Measurement, *, frame_every: int = 0, **walk_args: Any
 ) -> SampleResult:
-    """Runs the unified sampler (see the module docstring) with a denoiser as the prior.
+    """Runs the unified sampler (:func:`walk`) to its end with a denoiser as the prior.
 
     Args:
-        denoiser: ``[1, C, H, W] → [1, C, H, W]`` on the [0, 1] scale (e.g. a model in
-            eval mode).
+        denoiser: As :func:`walk`.
         measurement: What is observed (:class:`Measurement`).
-        h0: Initial step size, in (0, 1].
-        beta: Noise-injection parameter, in [0, 1] (1: no injected noise).
-        sigma0: Initial noise std on the [0, 1] scale (ignored when ``init`` is given).
-        sigma_stop: Stop when the effective noise σ̂_t falls to this level.
-        max_steps: Largest number of steps.
-        seed: Seed of the initial and injected noise.
-        init: Initial state ``y0`` (default: ``x_c + 0.5·(I − P)·1 + sigma0·z``).
         frame_every: Keep the current result every this many steps (0: none).
+        **walk_args: The keyword arguments of :func:`walk` (``h0``, ``beta``, ``sigma0``,
+            ``sigma_stop``, ``max_steps``, ``seed``, ``init``).
 
     Returns:
         The result, the σ̂ trajectory and why it stopped.
@@ -313,8 +312,7 @@ def sample(
     """
     sigmas: list[float] = []
     frames: list[tuple[int, torch.Tensor]] = []
-    kw = {"h0": h0, "beta": beta, "sigma0": sigma0, "sigma_stop": sigma_stop}
-    for item in walk(denoiser, measurement, **kw, max_steps=max_steps, seed=seed, init=init):
+    for item in walk(denoiser, measurement, **walk_args):
         if item.sigma is not None:
             sigmas.append(item.sigma)
         if item.stop is not None:
@@ -322,3 +320,120 @@ def sample(
         if frame_every and item.step % frame_every == 0:
             frames.append((item.step, item.image))
     raise AssertionError("walk() ends with a stop reason")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class Task:
+    """One restoration task of the sampler: a measurement of a clean image, set by a level.
+
+    Attributes:
+        name: Key in :data:`TASKS`.
+        label: Its name on a page.
+        level: What its level is: ``"sigma0"`` (denoise: the noise std of the start
+            ``y0 = x + σ0·z``, [0, 1] scale), ``"keep"`` (inpaint: the observed fraction of
+            the pixels), ``"hole"`` (center_hole: the hidden fraction of the area) or
+            ``"factor"`` (superres: the block side).
+        default: The paper's level (App. N), or the default where the paper has none.
+    """
+
+    name: str
+    label: str
+    level: str
+    default: float
+
+
+TASKS: Mapping[str, Task] = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            Task("inpaint", "inpainting: keep a random fraction of the pixels", "keep", 0.1),
+            Task("center_hole", "fill a hole in the centre", "hole", 0.25),
+            Task("superres", "super-resolution from block means", "factor", 4),
+            Task("denoise", "denoising, stopped by the residual", "sigma0", 10 / 255),
+        )
+    }
+)
+"""Every sampler task by name, in display order."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A task set up on one clean image: what :func:`walk` and :func:`sample` need.
+
+    Attributes:
+        measurement: The observation.
+        init: The initial state (denoise: ``x + σ0·z``); None: the sampler's default.
+        params: The paper's sampler parameters (:func:`paper_parameters`; denoise's
+            ``sigma0`` is its level).
+        seed: Seed of the start and the injected noise.
+    """
+
+    measurement: Measurement
+    init: torch.Tensor | None
+    params: dict[str, float]
+    seed: int
+
+    @property
+    def shown(self) -> torch.Tensor:
+        """What is seen before restoring: the noisy start (denoise) or the observation."""
+        return self.init if self.init is not None else self.measurement.observed
+
+    def walk(self, denoiser: Denoiser, **overrides: Any) -> Iterator[WalkStep]:
+        """:func:`walk` on this problem; ``overrides`` replace its parameters."""
+        kw = {**self.params, "seed": self.seed, "init": self.init, **overrides}
+        return walk(denoiser, self.measurement, **kw)
+
+    def sample(self, denoiser: Denoiser, **overrides: Any) -> SampleResult:
+        """:func:`sample` on this problem; ``overrides`` replace its parameters."""
+        kw = {**self.params, "seed": self.seed, "init": self.init, **overrides}
+        return sample(denoiser, self.measurement, **kw)
+
+
+def problem(
+    task: str,
+    clean: torch.Tensor,
+    level: float | None = None,
+    *,
+    seed: int = 0,
+    mask_seed: int | None = None,
+) -> Problem:
+    """Sets a task up on a clean image.
+
+    Args:
+        task: A key of :data:`TASKS`.
+        clean: The clean image ``[1, C, H, W]``.
+        level: The task's level (:attr:`Task.level`; None: its default).
+        seed: Seed of the start (denoise: ``z`` of ``x + σ0·z``) and of the walk.
+        mask_seed: Seed of the inpainting mask (None: ``seed``).
+
+    Returns:
+        The measurement, the start and the paper's parameters.
+
+    Raises:
+        ValueError: For an unknown task, or a level or image it cannot take.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown sampler task {task!r}; choose from {', '.join(TASKS)}")
+    _check_shape(clean.shape)
+    level = float(TASKS[task].default if level is None else level)
+    params = paper_parameters(task)
+    init = None
+    if task == "denoise":
+        if not (math.isfinite(level) and level >= 0):
+            raise ValueError(f"the start's noise sigma0 must be a finite number >= 0, got {level}")
+        params["sigma0"] = level
+        gen = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(tuple(clean.shape), generator=gen, dtype=torch.float32).to(clean)
+        m, init = Measurement.denoise(clean.shape), clean + level * z
+    elif task == "inpaint":
+        m = Measurement.inpaint(clean, level, seed if mask_seed is None else mask_seed)
+    elif task == "center_hole":
+        m = Measurement.center_hole(clean, level)
+    else:
+        if level != round(level):
+            raise ValueError(f"the super-resolution factor must be a whole number, got {level:g}")
+        m = Measurement.superres(clean, round(level))
+    return Problem(m, init, params, int(seed))

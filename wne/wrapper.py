@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 Mode = Literal["direct", "residual"]
+Shift = float | torch.Tensor
+"""A contrast factor or brightness offset: a number or a tensor broadcastable to [B, 1, 1, 1]."""
 _MODES: tuple[str, ...] = ("direct", "residual")
 
 
@@ -250,7 +252,7 @@ class NormEquivariant(nn.Module):
 
 
 def _shift(
-    a: float | torch.Tensor, b: float | torch.Tensor, dtype: torch.dtype, device: torch.device
+    a: Shift, b: Shift, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``a`` and ``b`` as tensors broadcastable to ``[B, 1, 1, 1]``; checks ``a > 0``."""
     a_t = torch.as_tensor(a, dtype=dtype, device=device)
@@ -262,12 +264,7 @@ def _shift(
 
 
 @torch.no_grad()
-def ne_defect(
-    model: nn.Module,
-    y: torch.Tensor,
-    a: float | torch.Tensor,
-    b: float | torch.Tensor,
-) -> torch.Tensor:
+def ne_defect(model: nn.Module, y: torch.Tensor, a: Shift, b: Shift) -> torch.Tensor:
     """Relative normalization-equivariance defect, per sample (the paper's ε_NE).
 
     ``ε = ‖f(a·y + b) − (a·f(y) + b)‖₂ / ‖a·f(y) + b‖₂``, computed on the
@@ -294,10 +291,7 @@ def ne_defect(
 
 @torch.no_grad()
 def ne_defect_map(
-    f_y: torch.Tensor,
-    f_shifted: torch.Tensor,
-    a: float | torch.Tensor,
-    b: float | torch.Tensor,
+    f_y: torch.Tensor, f_shifted: torch.Tensor, a: Shift, b: Shift
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The defect of one model from its outputs ``f(y)`` and ``f(a·y + b)``: per entry
     and relative per sample (as :func:`ne_defect`).
