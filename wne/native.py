@@ -65,8 +65,8 @@ def default_model(device: str | torch.device | None = None, root: str | Path | N
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(key: str, device: str) -> nn.Module:
-    return load(key, device=device)
+def _load_cached(key: str, device: str, root: str) -> nn.Module:
+    return load(key, device=device, root=root)
 
 
 def load_model(
@@ -79,7 +79,7 @@ def load_model(
     dev = pick_device(device)
     key = model or default_model(dev)
     log.info("denoising with %s on %s", key, dev)
-    return _load_cached(key, str(dev))
+    return _load_cached(key, str(dev), str(default_root()))
 
 
 def model_units(model: nn.Module) -> Literal["wne", "ne", "plain"]:
@@ -151,7 +151,7 @@ def denoise(
     if stats not in ("image", "tile"):
         raise ValueError(f"stats must be 'image' or 'tile', got {stats!r}")
     is_torch = isinstance(image, torch.Tensor)
-    x = image if is_torch else torch.from_numpy(np.ascontiguousarray(image))
+    x = image if is_torch else torch.from_numpy(np.require(image, requirements=["C", "W"]))
     if x.dtype == torch.bool or x.is_complex() or x.ndim < 2:
         raise ValueError(f"expected [..., H, W] real image data, got {x.dtype} {tuple(x.shape)}")
     has_c = x.ndim >= 3 and x.shape[-3 if is_torch else -1] <= 4
