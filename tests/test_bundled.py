@@ -69,7 +69,7 @@ def test_bundled_checkpoint_loads_and_denoises(key: str) -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_bundled_checkpoint_was_trained_by_its_zoo_recipe(key: str) -> None:
-    """`wne-zoo --print KEY` is the exact recipe recorded in the checkpoint."""
+    """`wne zoo --print KEY` is the exact recipe recorded in the checkpoint."""
     cfg = json.loads((ROOT / "checkpoints" / key / "config.json").read_text())
     recorded = dict(cfg["recipe"])
     if isinstance(recorded["arch_kwargs"], str):
@@ -86,7 +86,7 @@ def test_bundled_checkpoint_was_trained_by_its_zoo_recipe(key: str) -> None:
 
 
 def test_a_continued_recipe_prints_every_run_in_order(capsys: pytest.CaptureFixture) -> None:
-    """`wne-zoo --print` of a key trained in two runs (the -gpu DnCNN) prints both: the first
+    """`wne zoo --print` of a key trained in two runs (the -gpu DnCNN) prints both: the first
     writes `<key>-init` from scratch, the second starts from it (`--init`) with its own
     seed and learning rate; a from-scratch key is one run, the same as `command`."""
     key = catalog.key("dncnn", "wne", 25, "gpu")
@@ -97,6 +97,7 @@ def test_a_continued_recipe_prints_every_run_in_order(capsys: pytest.CaptureFixt
     assert (a.steps + b.steps, a.lr, b.lr) == (catalog.get(key).recipe().total_steps, 1e-3, 4e-4)
     assert second == zoo.command(key, root="ck")
     assert zoo.stages("dncnn-wne-s25") == [zoo.command("dncnn-wne-s25")]
-    zoo.main(["--print", key])
+    assert zoo.main(["--print", key]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and "--init" in lines[1] and "--init" not in lines[0]
+    assert len(lines) == 2 and all(line.startswith("wne train ") for line in lines)
+    assert "--init" in lines[1] and "--init" not in lines[0]

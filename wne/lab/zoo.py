@@ -1,15 +1,12 @@
 """The model zoo's training commands: the exact recipe of every catalogued checkpoint.
 
-``wne-zoo --list`` prints the keys, ``wne-zoo --print KEY`` the ``wne-train``
-command of a key, and ``wne-zoo --run KEY [KEY ...]`` trains them one after the
-other (each run resumes from its state in ``runs/<key>`` if interrupted). Plain
-and WNE twins share every argument but ``--wrapper``. ``--paper`` prints the
-paper-size recipes (for a GPU). Keys and recipes come from :mod:`wne.catalog`; a
-``-gpu`` key's command is the recipe its paper-size checkpoint was trained by on a
-GPU (the run book, :mod:`wne.lab.gpu`, ran it in chunks with ``--stop-after``). A
-recipe that continues from another checkpoint (``wne-train --init``) has several runs:
-``--print`` prints them in order and ``--run`` runs them in order, the first writing
-``<key>-init`` for the next to start from.
+``wne zoo --list`` prints the keys, ``wne zoo --print KEY`` the ``wne train`` command of a
+key, and ``wne zoo --run KEY [KEY ...]`` trains them one after the other (each run resumes
+from its state in ``runs/<key>``; ``--budget-s`` bounds the whole sequence). Plain and WNE
+twins share every argument but ``--wrapper``. ``--paper`` gives the paper-size recipes (for
+a GPU). Keys and recipes come from :mod:`wne.catalog`; a ``-gpu`` key's command is the recipe
+its paper-size checkpoint was trained by. A recipe that continues from another checkpoint
+(``--init``) has several runs, printed and run in order, the first writing ``<key>-init``.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import time
 from pathlib import Path
 
 from wne import catalog
@@ -32,7 +30,7 @@ def command(
     root: str = "checkpoints",
     paper: bool = False,
 ) -> list[str]:
-    """The ``wne-train`` argument list that trains ``key``.
+    """The ``wne train`` argument list that trains ``key``.
 
     Args:
         key: A zoo key (:func:`wne.catalog.keys`).
@@ -41,7 +39,7 @@ def command(
         paper: The paper-size recipe instead of the bundled CPU one.
 
     Returns:
-        The arguments of ``wne-train`` (without the program name).
+        The arguments of ``wne train`` (without the program name).
 
     Raises:
         ValueError: For a key the catalog does not hold.
@@ -78,8 +76,7 @@ def _recipe_args(
 
 
 INIT_SUFFIX = "-init"
-"""Folder suffix of the checkpoint a continued recipe starts from (``wne-zoo --run`` writes
-it first)."""
+"""Folder suffix of the checkpoint a continued recipe starts from (written first)."""
 
 
 def stages(
@@ -89,7 +86,7 @@ def stages(
     root: str = "checkpoints",
     paper: bool = False,
 ) -> list[list[str]]:
-    """Every ``wne-train`` run that trains ``key``, in order: for a recipe that continues
+    """Every ``wne train`` run that trains ``key``, in order: for a recipe that continues
     from another checkpoint (:attr:`wne.catalog.Recipe.init`), the runs that make that
     checkpoint first (written to ``root/<key>-init``), then :func:`command`.
 
@@ -115,34 +112,47 @@ def stages(
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point (``wne-zoo``)."""
-    p = argparse.ArgumentParser(prog="wne-zoo", description=__doc__.split("\n")[0])
-    p.add_argument("--list", action="store_true", help="print every zoo key")
-    p.add_argument("--print", nargs="*", metavar="KEY", dest="print_keys", help="print commands")
-    p.add_argument("--run", nargs="*", metavar="KEY", help="train these keys, one after the other")
-    p.add_argument("--paper", action="store_true", help="paper-size recipes")
-    p.add_argument("--data", default="../shared/data/train400")
-    p.add_argument("--root", default="checkpoints")
-    p.add_argument("--threads", type=int, default=0)
-    a = p.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``wne zoo``).
+
+    Returns:
+        0, or :data:`wne.lab.train.EX_TEMPFAIL` when ``--budget-s`` stopped a run early.
+    """
+    began = time.perf_counter()
+    p = argparse.ArgumentParser(prog="wne zoo", description=__doc__.split("\n")[0])
+    a = p.add_argument
+    a("--list", action="store_true", help="print every zoo key")
+    a("--print", nargs="*", metavar="KEY", dest="print_keys", help="print their commands")
+    a("--run", nargs="*", metavar="KEY", help="train these keys, one after the other")
+    a("--paper", action="store_true", help="paper-size recipes")
+    a("--data", default="../shared/data/train400")
+    a("--root", default="checkpoints")
+    a("--threads", type=int, default=0)
+    a("--budget-s", type=float, default=0.0, help="--run: stop, state saved, within this time")
+    args = p.parse_args(argv)
     try:
-        for key in [*(a.print_keys or []), *(a.run or [])]:
+        for key in [*(args.print_keys or []), *(args.run or [])]:
             catalog.get(key)
     except ValueError as exc:
         p.error(str(exc))
-    if a.list:
+    if args.list:
         print("\n".join(catalog.keys()))
-    for key in a.print_keys or []:
-        for cmd in stages(key, data=a.data, root=a.root, paper=a.paper):
-            print(shlex.join(["wne-train", *cmd]))
-    for key in a.run or []:
-        for cmd in stages(key, data=a.data, root=a.root, paper=a.paper):
-            if a.threads:
-                cmd += ["--threads", str(a.threads)]
+    for key in args.print_keys or []:
+        for cmd in stages(key, data=args.data, root=args.root, paper=args.paper):
+            print(shlex.join(["wne", "train", *cmd]))
+    for key in args.run or []:
+        for cmd in stages(key, data=args.data, root=args.root, paper=args.paper):
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            if args.budget_s > 0:
+                left = args.budget_s - (time.perf_counter() - began)
+                cmd += ["--budget-s", str(max(left, 1e-3))]  # none left: stops at once
             summary = train.train(train.parse_args(cmd))
             print(json.dumps({"key": key, **summary}), flush=True)
+            if "stopped_at" in summary:
+                return train.EX_TEMPFAIL
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
