@@ -83,6 +83,58 @@ def test_catalog_rejects_unknown_keys_and_slots() -> None:
         catalog.key("dncnn", "plain", 25, "tpu")
 
 
+BOTH = {"dncnn-plain-s25": 29.6, "dncnn-wne-s25": 29.2, "dncnn-plain-s25-gpu": 30.2,
+        "dncnn-wne-s25-gpu": 30.0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("psnrs", "choice", "want"),
+    [
+        (BOTH, {}, "dncnn-wne-s25-gpu"),  # no device: the highest recorded numbers
+        (BOTH, {"device": "cuda:0"}, "dncnn-wne-s25-gpu"),
+        (BOTH, {"device": "cpu"}, "dncnn-wne-s25"),  # a CPU needs a measurement for GPU sizes
+        (BOTH, {"device": "cpu", "seconds": {"gpu": 1.5}, "budget": 1.8}, "dncnn-wne-s25-gpu"),
+        (BOTH, {"device": "cpu", "seconds": {"gpu": 2.5}, "budget": 1.8}, "dncnn-wne-s25"),
+        (BOTH, {"device": "cuda", "seconds": {"gpu": 2.5}, "budget": 1.8}, "dncnn-wne-s25"),
+        # nothing fits: the fastest measured size
+        (BOTH, {"seconds": {"gpu": 2.5, "cpu": 2.0}, "budget": 1.0}, "dncnn-wne-s25"),
+        # a size with both twins beats one without the plain twin; recorded beats unrecorded
+        ({**BOTH, "dncnn-plain-s25-gpu": None}, {}, "dncnn-wne-s25"),
+        ({"dncnn-plain-s25": 29.6, "dncnn-wne-s25": 29.2, "dncnn-wne-s25-gpu": 30.0}, {},
+         "dncnn-wne-s25"),
+        ({"dncnn-plain-s25": None, "dncnn-wne-s25": None, "dncnn-plain-s25-gpu": 1.0,
+          "dncnn-wne-s25-gpu": 1.0}, {}, "dncnn-wne-s25-gpu"),
+        ({"dncnn-plain-s25": None, "dncnn-wne-s25": None}, {"device": "cpu"}, "dncnn-wne-s25"),
+        ({"dncnn-wne-s25-gpu": None}, {"device": "cpu"}, "dncnn-wne-s25-gpu"),  # the only one
+        ({"swinir-wne-s25": 29.0}, {}, None),
+    ],
+)  # fmt: skip
+def test_catalog_picks_the_best_checkpoint_for_a_device_and_a_budget(
+    psnrs: dict[str, float | None], choice: dict, want: str | None
+) -> None:
+    assert catalog.best_checkpoint("dncnn", "wne", 25, psnrs, **choice) == want
+
+
+def test_best_checkpoint_keeps_twins_together_and_reads_recorded_metrics() -> None:
+    """The plain model runs at the size its WNE twin runs at; a slot missing at the best size
+    falls back to its own best key; set12_psnr reads config.json's metrics."""
+    psnrs = {"dncnn-plain-s25": 29.6, "dncnn-wne-s25": 29.2, "dncnn-wne-s25-gpu": 30.0}
+    assert catalog.best_size("dncnn", 25, psnrs) == "cpu"
+    psnrs |= {"dncnn-plain-s25-gpu": 28.0}  # the GPU twins' mean (29.0) loses
+    assert catalog.best_checkpoint("dncnn", "plain", 25, psnrs) == "dncnn-plain-s25"
+    assert catalog.best_checkpoint("dncnn", "wne", 25, psnrs) == "dncnn-wne-s25"
+    assert catalog.best_checkpoint("dncnn", "wne", 25, {"dncnn-wne-s25-gpu": 1.0,
+                                   "dncnn-plain-s25": 2.0}) == "dncnn-wne-s25-gpu"  # fmt: skip
+    assert catalog.set12_psnr({"set12": {"psnr_matched": 29.5}}) == 29.5
+    for bad in (
+        None,
+        {},
+        {"set12": {"psnr_matched": float("nan")}},
+        {"set12": {"psnr_matched": True}},
+    ):
+        assert catalog.set12_psnr(bad) is None
+
+
 def _key_builders(path: Path) -> list[str]:
     """f-strings that format ``...-s{σ}`` and regular expressions that parse such keys."""
     found = []
@@ -273,18 +325,11 @@ def test_core_library_imports_only_declared_dependencies() -> None:
     assert not used & {"gradio", "matplotlib", "pandas"}
 
 
-def test_console_scripts_point_at_callables() -> None:
+def test_the_one_console_script_points_at_a_callable() -> None:
+    """`wne <subcommand>` is the only console script (issue 23), and its target exists."""
     import importlib
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert set(scripts) >= {
-        "wne-train",
-        "wne-zoo",
-        "wne-evaluate",
-        "wne-bench",
-        "wne-loadtest",
-        "wne-sample",
-    }
-    for target in scripts.values():
-        module, func = target.split(":")
-        assert callable(getattr(importlib.import_module(module), func))
+    assert set(scripts) == {"wne"}
+    module, func = scripts["wne"].split(":")
+    assert callable(getattr(importlib.import_module(module), func))

@@ -24,6 +24,7 @@ Set12 numbers (:mod:`wne.demo.zoo`), never from the size's name.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -39,6 +40,8 @@ __all__ = [
     "Entry",
     "Family",
     "Recipe",
+    "best_checkpoint",
+    "best_size",
     "describe",
     "entries",
     "families",
@@ -46,6 +49,7 @@ __all__ = [
     "key",
     "keys",
     "label",
+    "set12_psnr",
 ]
 
 VARIANTS: tuple[str, ...] = ("plain", "wne", "ne")
@@ -382,3 +386,96 @@ def describe(arch: str, wrapper: str = "none") -> tuple[Family, str] | None:
         if variant in fam.variants:
             return fam, variant
     return None
+
+
+def set12_psnr(metrics: Mapping[str, Any] | None) -> float | None:
+    """The Set12 PSNR at σ_train a checkpoint's ``config.json`` metrics record
+    (``set12.psnr_matched``, written by the evaluation), if any."""
+    set12 = (metrics or {}).get("set12")
+    value = set12.get("psnr_matched") if isinstance(set12, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _device_type(device: Any) -> str | None:
+    return None if device is None else getattr(device, "type", str(device).split(":")[0])
+
+
+def best_size(
+    family: str,
+    sigma_train: int,
+    psnrs: Mapping[str, float | None],
+    *,
+    device: Any = None,
+    seconds: Mapping[str, float] | None = None,
+    budget: float | None = None,
+) -> str | None:
+    """The size whose checkpoints of a family run at ``sigma_train``, so that a plain
+    model and its WNE twin come from the same training.
+
+    Candidates are the sizes with an available key of the family at that σ. On a CPU
+    (``device``), a size meant for a GPU runs only when ``seconds`` shows it within
+    ``budget``; with a ``budget``, any measured size over it is left out too (when
+    nothing is left: the fastest measured one, else the CPU size). Among the rest: the
+    size with more of the family's variants, then recorded PSNRs over none, then the
+    highest mean PSNR; ties keep :data:`SIZES`' order.
+
+    Args:
+        family: A family id.
+        sigma_train: The training σ.
+        psnrs: Every available key → its recorded Set12 PSNR (:func:`set12_psnr`; None:
+            not recorded). Keys outside the zoo are ignored.
+        device: Where the models run (a ``torch.device`` or its name; None: rank by
+            the recorded numbers alone).
+        seconds: Size → measured seconds of the caller's request at that size.
+        budget: The latency budget in seconds, for ``seconds``.
+
+    Returns:
+        The size, or None when the family has no available key at that σ.
+    """
+    fam = FAMILIES[family]
+    slots = {z: [k for v in fam.variants if (k := key(family, v, sigma_train, z)) in psnrs]
+             for z in SIZES}  # fmt: skip
+    sizes = [z for z in SIZES if slots[z]]
+    seconds = seconds or {}
+    fits = [
+        z
+        for z in sizes
+        if (budget is None or seconds.get(z, 0.0) <= budget)
+        and (_device_type(device) != "cpu" or z == "cpu" or (budget is not None and z in seconds))
+    ]
+    if not fits and sizes:
+        measured = [z for z in sizes if z in seconds]
+        fits = [min(measured, key=seconds.__getitem__)] if measured else sizes[:1]
+
+    def score(z: str) -> tuple[int, bool, float]:
+        known = [p for k in slots[z] if (p := psnrs[k]) is not None]
+        recorded = len(known) == len(slots[z])
+        return len(slots[z]), recorded, sum(known) / len(known) if recorded else -math.inf
+
+    return max(fits, key=score, default=None)
+
+
+def best_checkpoint(
+    family: str, variant: str, sigma_train: int, psnrs: Mapping[str, float | None], **choice: Any
+) -> str | None:
+    """The key that runs for a (family, variant, σ_train) slot: the slot's key at
+    :func:`best_size` (``choice``: its ``device``, ``seconds`` and ``budget``), else the
+    slot's own best available key (highest recorded PSNR; ties: :data:`SIZES`' order).
+
+    >>> best_checkpoint("dncnn", "wne", 25, {"dncnn-wne-s25": 29.2, "dncnn-wne-s25-gpu": 30.0})
+    'dncnn-wne-s25-gpu'
+
+    Returns:
+        The key, or None when the slot has no available key.
+    """
+    size = best_size(family, sigma_train, psnrs, **choice)
+    mine = [k for z in SIZES if (k := key(family, variant, sigma_train, z)) in psnrs]
+    if size is not None and (k := key(family, variant, sigma_train, size)) in psnrs:
+        return k
+    ranked = [
+        (p is not None, -math.inf if p is None else p, -i)
+        for i, p in enumerate(map(psnrs.get, mine))
+    ]
+    return max(zip(ranked, mine, strict=True))[1] if mine else None
