@@ -17,6 +17,7 @@ from torch import nn
 
 import wne
 from wne import catalog, imageio
+from wne.settings import EnvSettings
 from wne.tiling import GPU_TILE_SIZE, TILE_SIZE, apply_tiled, tile_count, tile_size, tile_starts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,6 +292,40 @@ def test_pick_device(monkeypatch: pytest.MonkeyPatch) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             wne.pick_device("cuda")
+
+
+# --- environment ---------------------------------------------------------------------------
+
+
+def test_env_settings_parse_every_variable_and_survive_typos(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each WNE_* variable parses to its type; unset, empty or unparsable ones (logged) keep
+    the default; the library's readers (device, checkpoint folder) go through it."""
+    env = {"WNE_FAST": "off", "WNE_QUEUE_SIZE": "10", "WNE_LATENCY_TARGET": "2.5",
+           "WNE_CHECKPOINT_DIR": "/ckpt", "WNE_HUB_REPO": "", "WNE_DEMO_MAX_SIDE": "big",
+           "WNE_RESULT_CACHE_MB": "-1", "WNE_WARM_EXAMPLES": "maybe"}  # fmt: skip
+    got = EnvSettings.from_env(env)
+    default = EnvSettings()
+    assert (got.fast, got.queue_size, got.latency_target) == (False, 10, 2.5)
+    assert got.checkpoint_dir == Path("/ckpt") and got.hub_repo is None
+    assert got.demo_max_side is None and got.result_cache_mb == default.result_cache_mb
+    assert got.warm_examples is True and got.hub_revision == "main"
+    assert {r.getMessage().split("=")[0] for r in caplog.records} == {
+        "ignoring WNE_DEMO_MAX_SIDE", "ignoring WNE_RESULT_CACHE_MB", "ignoring WNE_WARM_EXAMPLES"
+    }  # fmt: skip
+    assert EnvSettings.variable("malloc_arenas") == "WNE_MALLOC_ARENAS"
+    assert all(EnvSettings.variable(f).startswith("WNE_") for f in vars(default))
+
+
+def test_library_readers_follow_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("WNE_CHECKPOINT_DIR", str(tmp_path))
+    assert wne.checkpoints.default_root() == tmp_path
+    monkeypatch.delenv("WNE_HUB_REPO", raising=False)
+    with pytest.raises(wne.checkpoints.CheckpointNotFoundError, match="WNE_HUB_REPO"):
+        wne.load("dncnn-wne-s25")
 
 
 # --- packaging ----------------------------------------------------------------------------

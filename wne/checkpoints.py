@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from wne import models
+from wne.settings import EnvSettings
 from wne.wrapper import NormEquivariant
 
 __all__ = [
@@ -158,9 +159,9 @@ def default_root() -> Path:
     """The local checkpoint folder: ``$WNE_CHECKPOINT_DIR`` if set, else ``./checkpoints``
     when the current directory has one, else the ``checkpoints/`` beside the package in a
     source checkout, else ``./checkpoints`` (which may not exist: nothing found there)."""
-    env = os.environ.get("WNE_CHECKPOINT_DIR")
+    env = EnvSettings.from_env().checkpoint_dir
     if env:
-        return Path(env)
+        return env
     here = Path.cwd() / "checkpoints"
     beside = Path(__file__).resolve().parent.parent / "checkpoints"
     for folder in (here, beside):
@@ -393,8 +394,8 @@ def load(
     if source not in ("auto", "local", "hub"):
         raise ValueError(f"source must be 'auto', 'local' or 'hub', got {source!r}")
     local = (Path(root) if root is not None else default_root()) / key
-    repo = repo or os.environ.get("WNE_HUB_REPO") or None
-    revision = revision or os.environ.get("WNE_HUB_REVISION") or "main"
+    env = EnvSettings.from_env()
+    repo, revision = repo or env.hub_repo, revision or env.hub_revision
 
     if source == "local" or (source == "auto" and (local / CONFIG_NAME).is_file()):
         return load_dir(local, device=device)

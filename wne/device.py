@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
+
+from wne.settings import EnvSettings
 
 __all__ = ["pick_device", "synchronize"]
 
@@ -23,7 +23,7 @@ def pick_device(spec: str | torch.device | None = None) -> torch.device:
         ValueError: For a device string torch does not understand, or CUDA asked for
             on a machine without it.
     """
-    choice = spec if spec not in (None, "", "auto") else os.environ.get("WNE_DEVICE") or "auto"
+    choice = spec if spec not in (None, "", "auto") else EnvSettings.from_env().device or "auto"
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

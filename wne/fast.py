@@ -26,13 +26,13 @@ difference above ``tolerance``, keeps the eager backbone (logged).
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 import torch
 from torch import nn
 
 from wne.models._common import check_input
+from wne.settings import EnvSettings
 from wne.wrapper import NormEquivariant
 
 __all__ = ["ACCELERATED_ARCHS", "accelerate", "is_accelerated"]
@@ -109,7 +109,7 @@ def accelerate(model: nn.Module, *, tolerance: float = 1e-5) -> nn.Module:
         architectures, a GPU model, training mode, ``WNE_FAST=0`` in the environment,
         or a failed check (logged).
     """
-    if os.environ.get("WNE_FAST", "1") == "0":
+    if not EnvSettings.from_env().fast:
         return model
     wrapped = isinstance(model, NormEquivariant)
     backbone = model.backbone if wrapped else model
