@@ -18,6 +18,8 @@ The numbers live in ``paper_numbers.json`` beside this module.
 - :data:`MATCHED`: PDF Table 1, matched-noise PSNR.
 - :data:`GRID_MEAN`: mean output PSNR over the 20 off-training grid points
   (derived from the CSVs, not stated in the paper).
+- :data:`SAMPLER`: App. N's sampler tables (Table 11, residual-stopped denoising;
+  Table 12, random inpainting) by task and wrapper of the SwinIR-lite model.
 
 Column names follow the paper's run names: ``b_`` = Baseline (plain), ``se_`` /
 ``ne_`` = scale- / normalization-equivariant architecture (FDnCNN-based),
@@ -37,6 +39,7 @@ __all__ = [
     "LABELS",
     "MATCHED",
     "MISMATCH",
+    "SAMPLER",
     "SIGMA_TRAINS",
     "curve",
     "paper_column",
@@ -75,72 +78,41 @@ MATCHED: dict[int, dict[str, float]] = {int(s): t for s, t in _DATA["matched"].i
 """σ_train → column → matched-noise PSNR (PDF Table 1)."""
 GRID_MEAN: dict[int, dict[str, float]] = {int(s): t for s, t in _DATA["grid_mean"].items()}
 """σ_train → column → mean over the 20 off-training grid points."""
+SAMPLER: dict[str, dict] = _DATA["sampler"]
+"""Task → ``source`` and ``models`` (wrapper → label and means)."""
 
 
-def _check_sigma_train(sigma_train: float) -> int:
+def curve(sigma_train: float, column: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The paper's mismatch curve of one model: (input PSNR, output PSNR), 21 points in
+    ascending σ_test order.
+
+    Raises:
+        KeyError: For a σ_train other than 10, 25, 50 or an unknown column.
+    """
     s = round(float(sigma_train))
     if s not in MISMATCH or abs(float(sigma_train) - s) > 1e-9:
         raise KeyError(
             f"the paper publishes curves for σ_train in {SIGMA_TRAINS}, not {sigma_train}"
         )
-    return s
-
-
-def curve(sigma_train: float, column: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The paper's mismatch curve of one model: (input PSNR, output PSNR), 21 points.
-
-    Args:
-        sigma_train: 10, 25 or 50.
-        column: One of :data:`COLUMNS`.
-
-    Returns:
-        ``(input_psnr, output_psnr)``, in ascending σ_test order.
-
-    Raises:
-        KeyError: For another σ_train or an unknown column.
-    """
-    table = MISMATCH[_check_sigma_train(sigma_train)]
     if column not in COLUMNS:
         raise KeyError(f"unknown paper column {column!r}; known: {', '.join(COLUMNS)}")
-    return table["input_psnr"], table[column]
+    return MISMATCH[s]["input_psnr"], MISMATCH[s][column]
 
 
 def value_at(sigma_train: float, column: str, sigma_test: float) -> tuple[float, float]:
-    """The paper's output PSNR at the grid point nearest to ``sigma_test``.
-
-    Args:
-        sigma_train: 10, 25 or 50.
-        column: One of :data:`COLUMNS`.
-        sigma_test: Wanted test noise level (0–255 scale).
-
-    Returns:
-        ``(sigma_test_of_that_row, psnr)``.
+    """``(σ_test, output PSNR)`` of the paper's grid point nearest ``sigma_test``.
 
     Raises:
-        KeyError: For another σ_train or an unknown column.
+        KeyError: As :func:`curve`.
     """
     _, values = curve(sigma_train, column)
-    sigmas = MISMATCH[_check_sigma_train(sigma_train)]["sigma_test"]
+    sigmas = MISMATCH[round(float(sigma_train))]["sigma_test"]
     j = min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - sigma_test))
     return sigmas[j], values[j]
 
 
 def paper_column(arch: str, wrapper: str = "none") -> str | None:
-    """The paper column matching a checkpoint, from its ``config.json`` fields.
-
-    The model is identified by :func:`wne.catalog.describe` (never by its key); the
-    column is its family's ``paper_columns[variant]``.
-
-    Args:
-        arch: Registered backbone name from the checkpoint's config.
-        wrapper: ``"wne"`` or ``"none"``.
-
-    Returns:
-        A name from :data:`COLUMNS`, or ``None`` when the catalog does not know the
-        model or the paper has no such model.
-    """
+    """The paper column of a checkpoint's ``(arch, wrapper)``: its catalog family's
+    ``paper_columns[variant]`` (:func:`wne.catalog.describe`), or ``None``."""
     found = catalog.describe(arch, wrapper)
-    if found is None:
-        return None
-    family, variant = found
-    return family.paper_columns.get(variant)
+    return None if found is None else found[0].paper_columns.get(found[1])
