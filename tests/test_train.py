@@ -20,7 +20,7 @@ from torch import nn
 
 import wne
 from wne import catalog, cli, models
-from wne.lab import train
+from wne.lab import train, zoo
 from wne.lab.data import DevicePatchSampler, PatchSampler, load_folder, step_generator
 
 TINY = {
@@ -56,8 +56,15 @@ def _run(image_dir: Path, tmp: Path, arch: str, wrapper: str, steps: int, *extra
     return train.train(train.parse_args(_args(image_dir, tmp, arch, wrapper, steps, *extra)))
 
 
-def _weights(tmp: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(tmp / "ck" / "model.safetensors"))
+def _same_weights(a: Path, b: Path, bn_stats: bool = True) -> bool:
+    """Bitwise-equal checkpoints (BatchNorm statistics, which follow the data, optional)."""
+    wa, wb = (load_file(str(d / "ck" / "model.safetensors")) for d in (a, b))
+    keys = [k for k in wa if bn_stats or not any(s in k for s in BN_STATS)]
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in keys)
+
+
+def _config(tmp: Path) -> dict:
+    return json.loads((tmp / "ck" / "config.json").read_text())
 
 
 def _noisy_input_psnr(image_dir: Path) -> float:
@@ -79,7 +86,7 @@ def test_short_run_learns_and_writes_checkpoint(
     assert summary["val_psnr"] > _noisy_input_psnr(image_dir) + 1.0, summary
     model = wne.load("ck", root=tmp_path)
     assert isinstance(model, wne.NormEquivariant) == (wrapper == "wne")
-    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
+    cfg = _config(tmp_path)
     assert cfg["sigma_train"] == 25 and cfg["recipe"]["steps"] == 20
     assert cfg["recipe"]["loss"] == "mse" and cfg["recipe"]["wall_time_s"] > 0
     assert cfg["metrics"]["train_val_psnr"] == summary["val_psnr"]
@@ -90,10 +97,9 @@ def test_zero_learning_rate_changes_nothing(image_dir: Path, tmp_path: Path) -> 
     seeded initialization and neither the loss nor the PSNR margin is reached."""
     summary = _run(image_dir, tmp_path, "dncnn", "none", 20, "--lr", "0")
     torch.manual_seed(0)  # the trainer's --seed
-    init = models.build("dncnn", **TINY["dncnn"]).state_dict()
-    saved = _weights(tmp_path)
-    assert saved.keys() == init.keys()
-    assert all(torch.equal(saved[k], init[k]) for k in init if not any(s in k for s in BN_STATS))
+    net = models.build("dncnn", **TINY["dncnn"])
+    wne.save(net, tmp_path / "init" / "ck", key="ck", arch="dncnn", arch_kwargs=TINY["dncnn"])
+    assert _same_weights(tmp_path, tmp_path / "init", bn_stats=False)
     assert summary["loss_end"] > 0.8 * summary["loss_start"], summary
     assert summary["val_psnr"] < _noisy_input_psnr(image_dir) + 1.0, summary
 
@@ -103,13 +109,9 @@ def test_init_starts_from_a_checkpoint_and_records_it(image_dir: Path, tmp_path:
     records the start's key, sha256 and steps with the total; another model is refused."""
     a, b = tmp_path / "a", tmp_path / "b"
     _run(image_dir, a, "dncnn", "wne", 20)
-    start = json.loads((a / "ck" / "config.json").read_text())
     _run(image_dir, b, "dncnn", "wne", 10, "--lr", "0", "--init", str(a / "ck"), "--seed", "1")
-    before, after = _weights(a), _weights(b)
-    assert all(
-        torch.equal(before[k], after[k]) for k in before if not any(s in k for s in BN_STATS)
-    )
-    recipe = json.loads((b / "ck" / "config.json").read_text())["recipe"]
+    assert _same_weights(a, b, bn_stats=False)
+    start, recipe = _config(a), _config(b)["recipe"]
     assert recipe["init"] == {"key": "ck", "sha256": start["sha256"], "steps": 20}
     assert recipe["total_steps"] == 30 and recipe["steps"] == 10
     with pytest.raises(SystemExit, match=r"wrapper 'wne'.*wrapper 'none'"):
@@ -122,13 +124,9 @@ def test_channels_last_trains_the_same_model(image_dir: Path, tmp_path: Path) ->
     """``--channels-last`` changes the memory layout only: same weights up to round-off."""
     _run(image_dir, tmp_path / "nchw", "dncnn", "wne", 10)
     _run(image_dir, tmp_path / "nhwc", "dncnn", "wne", 10, "--channels-last")
-    a, b = _weights(tmp_path / "nchw"), _weights(tmp_path / "nhwc")
+    a, b = (load_file(str(tmp_path / d / "ck" / "model.safetensors")) for d in ("nchw", "nhwc"))
     assert a.keys() == b.keys()
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
-
-
-def _metrics(tmp: Path) -> dict:
-    return json.loads((tmp / "ck" / "config.json").read_text())["metrics"]
 
 
 def test_budget_stops_and_resume_is_bit_identical(
@@ -149,12 +147,26 @@ def test_budget_stops_and_resume_is_bit_identical(
     norng = tmp_path / "norng"
     shutil.copytree(tmp_path / "cut" / "work", norng / "work")
     assert _run(image_dir, tmp_path / "cut", "swinir", "wne", 20)["start_step"] == state["step"]
-    full, cut = _weights(tmp_path / "full"), _weights(tmp_path / "cut")
-    assert full.keys() == cut.keys() and all(torch.equal(full[k], cut[k]) for k in full)
-    assert _metrics(tmp_path / "full") == _metrics(tmp_path / "cut")
+    assert _same_weights(tmp_path / "full", tmp_path / "cut")
+    assert _config(tmp_path / "full")["metrics"] == _config(tmp_path / "cut")["metrics"]
     monkeypatch.setattr(torch, "set_rng_state", lambda _: None)
     _run(image_dir, norng, "swinir", "wne", 20)
-    assert not all(torch.equal(full[k], v) for k, v in _weights(norng).items())
+    assert not _same_weights(tmp_path / "full", norng)
+
+
+def test_zoo_run_passes_the_budget_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wne zoo --run A B --budget-s` with no time left stops A at once with its state saved
+    in runs/A, does not start B, and exits with status 75."""
+    yy, xx = np.mgrid[0:56, 0:56] / 56.0
+    for i in range(9):
+        img = (0.5 + 0.4 * np.sin(5 * xx + i) * np.cos(3 * yy)) * 255
+        Image.fromarray(img.astype(np.uint8), mode="L").save(tmp_path / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    keys = ["dncnn-plain-s25", "dncnn-wne-s25"]
+    argv = ["--run", *keys, "--data", str(tmp_path), "--root", "ck", "--budget-s", "1e-3"]
+    assert zoo.main([*argv, "--threads", "1"]) == train.EX_TEMPFAIL
+    assert json.loads(Path(f"runs/{keys[0]}/train_state.json").read_text())["step"] == 0
+    assert not Path(f"runs/{keys[1]}").exists() and not Path("ck").exists()
 
 
 def test_signal_stops_the_command_with_status_75(
@@ -201,11 +213,8 @@ def test_device_sampler_records_it_and_resumes_exactly(image_dir: Path, tmp_path
     _run(image_dir, tmp_path / "a", "dncnn", "wne", 20, *extra)
     _run(image_dir, tmp_path / "b", "dncnn", "wne", 20, *extra, "--stop-after", "9")
     assert _run(image_dir, tmp_path / "b", "dncnn", "wne", 20, *extra)["start_step"] == 9
-    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((tmp_path / "a" / "ck" / "config.json").read_text())["recipe"]["sampler"] == (
-        "device"
-    )
+    assert _same_weights(tmp_path / "a", tmp_path / "b")
+    assert _config(tmp_path / "a")["recipe"]["sampler"] == "device"
     _run(image_dir, tmp_path / "c", "dncnn", "wne", 20, "--stop-after", "5")
     with pytest.raises(SystemExit, match="sampler"):
         _run(image_dir, tmp_path / "c", "dncnn", "wne", 20, *extra)
@@ -266,7 +275,7 @@ def test_torchrun_two_processes_gloo(image_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
-    recipe = json.loads((tmp_path / "ck" / "config.json").read_text())["recipe"]
+    recipe = _config(tmp_path)["recipe"]
     assert recipe["world_size"] == 2 and recipe["global_batch"] == 16
     rank0, rank1 = recipe["replica_weights_sha256"]
     assert rank0 == rank1 == train.weights_digest(wne.load("ck", root=tmp_path))

@@ -12,20 +12,22 @@ schedule (linear warm-up, cosine decay) and steps. CUDA runs use bf16 autocast;
 ``torchrun --nproc_per_node N -m wne.lab.train ...`` runs data-parallel (gloo on CPU,
 nccl on GPU; every rank's final weight digest goes into the recipe).
 
-Interruptions: the state folder (``--work``, default ``runs/<key>``) holds the weights,
-the optimizer, torch's random state, the loss average and the step, written atomically
-every ``--save-every`` steps and whenever the run stops early. The run stops early, state
-saved, before ``--budget-s`` wall seconds are up (the longest stretch between two checks
-and the longest state save so far are kept in reserve), after ``--stop-after`` steps, or
-at the next check after SIGTERM or SIGUSR1 (a batch system's warning signal). Rerunning
-the same command resumes from the state and ends with the same weights, bit for bit, as
-an uninterrupted run on the same device; a state of another recipe is refused. Exit
-status 75 (EX_TEMPFAIL) says "stopped early: run the command again".
+Interruptions: the state folder (``--work``, default ``runs/<key>``) holds the weights, the
+optimizer, torch's random state, the loss average and the step (which fixes the sampler's
+position), written atomically every ``--save-every`` steps and whenever the run stops early.
+The run stops early, state saved, before ``--budget-s`` wall seconds are up (the longest
+stretch between two checks and the longest state save so far are kept in reserve), after
+``--stop-after`` steps, or at the next check after SIGTERM or SIGUSR1 (a batch system's
+warning signal). Rerunning the same command resumes from the state and ends with the same
+weights as an uninterrupted run: bit for bit on the CPU (CUDA runs pick the fastest kernels,
+which are not bitwise reproducible); a state of another recipe is refused. Exit status 75
+(EX_TEMPFAIL) says "stopped early: run the command again".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -35,6 +37,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,10 @@ from wne.lab.data import DevicePatchSampler, PatchSampler, load_folder, step_gen
 from wne.metrics import psnr
 from wne.wrapper import NormEquivariant
 
-__all__ = ["EX_TEMPFAIL", "main", "parse_args", "recipe_fingerprint", "train", "weights_digest"]
+__all__ = [
+    "EX_TEMPFAIL", "main", "parse_args", "recipe_fingerprint", "stop_on_signals", "train",
+    "weights_digest",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +160,7 @@ def _save_state(work: Path, model: nn.Module, opt: torch.optim.Optimizer, meta: 
 
 
 def _load_state(
-    work: Path, model: nn.Module, opt: torch.optim.Optimizer, args: argparse.Namespace
+    work: Path, model: nn.Module, opt: torch.optim.Optimizer, args: argparse.Namespace, device: str
 ) -> dict[str, Any] | None:
     """Restores a saved state into ``model``, ``opt`` and torch's random state."""
     if not (work / f"{STATE}.json").is_file():
@@ -180,8 +186,8 @@ def _load_state(
         }
     if "rng.cpu" in tensors:
         torch.set_rng_state(tensors["rng.cpu"])
-    if "rng.cuda" in tensors and meta.get("device") == args.device_used:
-        torch.cuda.set_rng_state(tensors["rng.cuda"], args.device_used)
+    if "rng.cuda" in tensors and meta.get("device") == device:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     return meta
 
 
@@ -259,7 +265,6 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
         raise SystemExit(f"--device: {exc}") from None
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
-    args.device_used = str(device)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if args.threads > 0:
@@ -294,7 +299,11 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model.to(device, memory_format=fmt).train()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    meta = _load_state(work, model, opt, args) or {"step": 0, "wall_s": 0.0, "history": []}
+    meta = _load_state(work, model, opt, args, str(device)) or {
+        "step": 0,
+        "wall_s": 0.0,
+        "history": [],
+    }
     start, history, ema = int(meta["step"]), list(meta["history"]), meta.get("loss_ema")
     stop_at = min(args.steps, start + args.stop_after) if args.stop_after > 0 else args.steps
     ddp_model: nn.Module = model
@@ -381,7 +390,7 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
     summary: dict[str, Any] = {}
     if rank == 0:
         wall = float(meta["wall_s"]) + _now() - t0
-        recipe = {k: v for k, v in vars(args).items() if k not in (*_NOT_RECIPE, "device_used")}
+        recipe = {k: v for k, v in vars(args).items() if k not in _NOT_RECIPE}
         recipe |= {
             "loss": "mse", "optimizer": "adam", "schedule": "linear warm-up + cosine",
             "world_size": world, "global_batch": args.batch * world, "device": str(device),
@@ -413,6 +422,23 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
     return summary
 
 
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event that SIGTERM and SIGUSR1 set while the block runs (a batch system's warning
+    signals); the previous handlers come back after it. Outside the main thread, no signal
+    sets it."""
+    stop = threading.Event()
+    caught = [getattr(signal, n) for n in ("SIGTERM", "SIGUSR1") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        caught = []
+    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in caught}
+    try:
+        yield stop
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (``wne train``): SIGTERM and SIGUSR1 stop the run early.
 
@@ -424,16 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    stop = threading.Event()
-    caught = [getattr(signal, n) for n in ("SIGTERM", "SIGUSR1") if hasattr(signal, n)]
-    if threading.current_thread() is not threading.main_thread():
-        caught = []  # signal handlers can only be set from the main thread
-    before = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in caught}
-    try:
+    with stop_on_signals() as stop:
         summary = train(args, stop)
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
     if summary:
         print(json.dumps(summary), flush=True)
     return EX_TEMPFAIL if "stopped_at" in summary else 0

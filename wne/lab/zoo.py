@@ -113,10 +113,10 @@ def stages(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (``wne zoo``).
+    """Command-line entry point (``wne zoo``); SIGTERM and SIGUSR1 stop ``--run`` early.
 
     Returns:
-        0, or :data:`wne.lab.train.EX_TEMPFAIL` when ``--budget-s`` stopped a run early.
+        0, or :data:`wne.lab.train.EX_TEMPFAIL` when a run stopped early.
     """
     began = time.perf_counter()
     p = argparse.ArgumentParser(prog="wne zoo", description=__doc__.split("\n")[0])
@@ -140,17 +140,18 @@ def main(argv: list[str] | None = None) -> int:
     for key in args.print_keys or []:
         for cmd in stages(key, data=args.data, root=args.root, paper=args.paper):
             print(shlex.join(["wne", "train", *cmd]))
-    for key in args.run or []:
-        for cmd in stages(key, data=args.data, root=args.root, paper=args.paper):
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-            if args.budget_s > 0:
-                left = args.budget_s - (time.perf_counter() - began)
-                cmd += ["--budget-s", str(max(left, 1e-3))]  # none left: stops at once
-            summary = train.train(train.parse_args(cmd))
-            print(json.dumps({"key": key, **summary}), flush=True)
-            if "stopped_at" in summary:
-                return train.EX_TEMPFAIL
+    with train.stop_on_signals() as stop:
+        for key in args.run or []:
+            for cmd in stages(key, data=args.data, root=args.root, paper=args.paper):
+                if args.threads:
+                    cmd += ["--threads", str(args.threads)]
+                if args.budget_s > 0:
+                    left = args.budget_s - (time.perf_counter() - began)
+                    cmd += ["--budget-s", str(max(left, 1e-3))]  # none left: stops at once
+                summary = train.train(train.parse_args(cmd), stop)
+                print(json.dumps({"key": key, **summary}), flush=True)
+                if "stopped_at" in summary:
+                    return train.EX_TEMPFAIL
     return 0
 
 
