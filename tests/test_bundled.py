@@ -22,11 +22,8 @@ KEYS = catalog.keys()  # the catalog, not whatever folders exist: a missing chec
 
 
 def _test_image() -> torch.Tensor:
-    """The first bundled example image (256×256) in grayscale, [1, 1, H, W] in [0, 1].
-
-    The whole image, not a crop: at σ_train = 10 the gain depends strongly on content
-    (a 128×128 centre crop of it gave swinir-plain-s10 4.7 dB, the whole image 6.0 dB).
-    """
+    """The first bundled example image, whole (at σ 10 the gain depends on content), in
+    grayscale, [1, 1, H, W] in [0, 1]."""
     files = sorted((ROOT / "assets" / "examples").glob("*.png"))
     if not files:
         pytest.skip("no example image in assets/examples")

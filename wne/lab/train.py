@@ -113,6 +113,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("steps", "batch", "patch", "val_every", "save_every"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        kwargs = json.loads(args.arch_kwargs)
+    except ValueError:
+        kwargs = None
+    if not isinstance(kwargs, dict):
+        p.error(f"--arch-kwargs must be a JSON object, got {args.arch_kwargs!r}")
     return args
 
 
@@ -278,8 +284,11 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
 
     key = args.key or Path(args.out).name
     work = Path(args.work or Path("runs") / key)
+    try:
+        images = load_folder(args.data)
+    except (OSError, ValueError) as exc:  # missing folder, unreadable image
+        raise SystemExit(f"--data: {exc}") from None
     work.mkdir(parents=True, exist_ok=True)
-    images = load_folder(args.data)
     if args.val_images >= len(images):
         raise SystemExit(f"--val-images {args.val_images} leaves no training image in {args.data}")
     split = len(images) - args.val_images
