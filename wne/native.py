@@ -41,27 +41,26 @@ MIN_SIDE = 8
 
 
 def default_model(device: str | torch.device | None = None, root: str | Path | None = None) -> str:
-    """The best WNE checkpoint installed for ``device``: among the σ_train = 25 WNE
-    checkpoints of a size meant for it (CPU-sized on a CPU, any size on CUDA), the one
-    with the highest Set12 PSNR its ``config.json`` records.
+    """The best WNE checkpoint installed for ``device``: each family's σ_train = 25 WNE key
+    that :func:`wne.catalog.best_checkpoint` picks for the device, then the one with the
+    highest Set12 PSNR its ``config.json`` records (ties: the catalog's order).
 
     Raises:
-        FileNotFoundError: If no such checkpoint is installed.
+        FileNotFoundError: If no WNE checkpoint at σ_train = 25 is installed.
     """
     root = Path(root) if root is not None else default_root()
-    on_gpu = pick_device(device).type == "cuda"
-    best: tuple[float, str] | None = None
-    for entry in catalog.entries(sigma_train=25):
-        if entry.variant != "wne" or entry.key not in available_checkpoints(root):
-            continue
-        if entry.size != "cpu" and not on_gpu:
-            continue
-        set12 = read_config(root / entry.key).metrics.get("set12") or {}
-        score = (float(set12.get("psnr_matched", float("-inf"))), entry.key)
-        best = max(best or score, score)
-    if best is None:
+    found = set(available_checkpoints(root)) & set(catalog.keys())
+    psnrs = {k: catalog.set12_psnr(read_config(root / k).metrics) for k in sorted(found)}
+    dev = pick_device(device)
+    picks = [
+        k
+        for f in catalog.families(zoo_only=True)
+        if "wne" in f.variants
+        and (k := catalog.best_checkpoint(f.id, "wne", 25, psnrs, device=dev))
+    ]
+    if not picks:
         raise FileNotFoundError(f"no WNE checkpoint at σ_train = 25 in {root}")
-    return best[1]
+    return max(picks, key=lambda k: (psnrs[k] or float("-inf"), -picks.index(k)))
 
 
 @functools.lru_cache(maxsize=8)
