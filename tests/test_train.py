@@ -106,7 +106,8 @@ def test_zero_learning_rate_changes_nothing(image_dir: Path, tmp_path: Path) -> 
 
 def test_init_starts_from_a_checkpoint_and_records_it(image_dir: Path, tmp_path: Path) -> None:
     """``--init``: a run with lr = 0 started from a trained checkpoint ends with its weights,
-    records the start's key, sha256 and steps with the total; another model is refused."""
+    records the start's key, sha256 and steps with the total (recipe and model card); another
+    model is refused."""
     a, b = tmp_path / "a", tmp_path / "b"
     _run(image_dir, a, "dncnn", "wne", 20)
     _run(image_dir, b, "dncnn", "wne", 10, "--lr", "0", "--init", str(a / "ck"), "--seed", "1")
@@ -114,6 +115,7 @@ def test_init_starts_from_a_checkpoint_and_records_it(image_dir: Path, tmp_path:
     start, recipe = _config(a), _config(b)["recipe"]
     assert recipe["init"] == {"key": "ck", "sha256": start["sha256"], "steps": 20}
     assert recipe["total_steps"] == 30 and recipe["steps"] == 10
+    assert "Continued from `ck` after 20 steps" in (b / "ck" / "README.md").read_text()
     with pytest.raises(SystemExit, match=r"wrapper 'wne'.*wrapper 'none'"):
         _run(image_dir, tmp_path / "c", "dncnn", "none", 5, "--init", str(a / "ck"))
     with pytest.raises(SystemExit, match="--init"):
@@ -220,13 +222,6 @@ def test_device_sampler_records_it_and_resumes_exactly(image_dir: Path, tmp_path
         _run(image_dir, tmp_path / "c", "dncnn", "wne", 20, *extra)
 
 
-def test_batches_depend_on_seed_and_step_only() -> None:
-    """The per-step sampler depends on (seed, step, rank) only, so twins get the same data."""
-    s = PatchSampler([np.arange(1600, dtype=np.float32).reshape(40, 40) / 1600] * 3, 16)
-    x1, x2, x3 = (s.sample(4, step_generator(0, t)) for t in (7, 7, 8))
-    assert torch.equal(x1, x2) and not torch.equal(x1, x3)
-
-
 def _dihedral_crops(im: np.ndarray, p: int) -> set[bytes]:
     out = set()
     for top in range(im.shape[0] - p + 1):
@@ -257,10 +252,12 @@ def test_device_sampler_draws_dihedral_crops_of_each_image() -> None:
         DevicePatchSampler([np.zeros((5, 30), np.float32)], 6, "cpu")
 
 
-def test_patches_are_the_8_bit_values_over_255(image_dir: Path) -> None:
-    """On 8-bit files every patch value is exactly uint8 / 255 in float32; integer arrays
-    are refused with the reader to use."""
-    patches = PatchSampler(load_folder(image_dir), 24).sample(8, step_generator(3, 0))
+def test_host_patches_depend_on_seed_and_step_only(image_dir: Path) -> None:
+    """A batch depends on (seed, step) only, so twins get the same data; on 8-bit files every
+    value is exactly uint8 / 255 in float32; integer arrays are refused with the reader to use."""
+    s = PatchSampler(load_folder(image_dir), 24)
+    patches, again, other = (s.sample(8, step_generator(3, t)) for t in (0, 0, 1))
+    assert torch.equal(patches, again) and not torch.equal(patches, other)
     assert torch.isin(patches, torch.arange(256, dtype=torch.uint8).float() / 255.0).all()
     with pytest.raises(ValueError, match="grayscale float"):
         PatchSampler([np.zeros((30, 30), np.uint8)], 24)
