@@ -59,7 +59,8 @@ def _values(dtype: type, shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
 
 @pytest.mark.parametrize("name", CASES)
 def test_native_files_round_trip(name: str, tmp_path: Path) -> None:
-    """What write_native writes, read_native reads back bit-identical, metadata included."""
+    """What write_native writes, read_native reads back bit-identical, metadata included;
+    denoised, it keeps its dtype and shape (and negative float values)."""
     dtype, shape = CASES[name]
     fmt = imageio.NATIVE_SUFFIXES[Path(name).suffix]
     meta = {
@@ -75,6 +76,9 @@ def test_native_files_round_trip(name: str, tmp_path: Path) -> None:
     for key, value in meta.items():
         got = back.meta[key]
         assert np.allclose(got, value, atol=0.01) if key == "dpi" else got == value, key
+    out = denoise(back.pixels, WNE)
+    assert out.dtype == dtype and out.shape == shape
+    assert dtype != np.float32 or out.min() < 0
 
 
 def test_jpeg_and_palette_keep_bit_depth_and_shape(tmp_path: Path) -> None:
@@ -97,6 +101,10 @@ def test_native_read_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "x.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(imageio.ImageReadError, match=r"cannot read x\.tif"):
         read_native(tmp_path / "x.tif")
+    ihdr = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x10\x02"
+    (tmp_path / "rgb16.png").write_bytes(ihdr + bytes(20))
+    with pytest.raises(imageio.ImageReadError, match="16-bit colour PNG"):
+        read_native(tmp_path / "rgb16.png")
     with pytest.raises(ValueError, match="png cannot hold float32"):
         write_native(tmp_path / "f.png", NativeImage(np.zeros((8, 8), np.float32), "png"))
 
