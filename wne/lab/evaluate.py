@@ -1,23 +1,18 @@
 """Command line of the noise-mismatch evaluation (``wne evaluate``).
 
-``wne evaluate --models dncnn-plain-s25 dncnn-wne-s25 --data DIR --out OUT`` evaluates
-checkpoints (keys or folders) on an image folder with the WNE paper's protocol
-(:mod:`wne.lab.protocol`) and writes ``psnr.csv``, ``defect.csv``, ``summary.json``,
-``mismatch.png`` and ``mismatch_ssim.png`` (:mod:`wne.lab.report`).
-
-σ_train comes from each ``config.json`` (``--sigma-train`` for a checkpoint that records
-none). ``--sigma-train S`` alone evaluates every checkpoint of ``--root`` trained at S;
-``--all`` every σ_train in 10/25/50 that has checkpoints, into ``OUT/sigma<S>``; both take
-the catalog's CPU-sized checkpoints unless ``--size gpu`` or ``--size all`` (checkpoints
-outside the catalog are always taken). ``--noise`` picks another corruption: ``uniform``,
-``laplace``, ``rayleigh`` (levels are σ), ``lowlight`` (photons at white, ``--read-noise``),
-``jpeg`` (qualities, of the clean image or with Gaussian noise of ``--jpeg-sigma``); such a
-run has no defect sweep.
+``wne evaluate --models KEY ... --data DIR --out OUT`` evaluates checkpoints (keys or folders)
+with :mod:`wne.lab.protocol` and writes :mod:`wne.lab.report`'s files. ``--sigma-train S``
+alone takes every checkpoint of ``--root`` trained at S, ``--all`` every σ_train 10/25/50
+into ``OUT/sigma<S>`` (the catalog's ``--size`` checkpoints, and any outside it). ``--noise``
+picks another corruption of the library's table, ``--levels`` its levels (σ, photons at
+white with ``--read-noise``, JPEG qualities with ``--jpeg-sigma``); such a run has no defect
+sweep. ``common_parser``, ``start``, ``guarded`` and ``load_run`` serve ``wne sample`` too.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -28,20 +23,8 @@ import torch
 from wne import catalog, checkpoints
 from wne.device import pick_device
 from wne.lab import cli
-from wne.lab.protocol import (
-    DEFAULT_DEFECT_A,
-    DEFAULT_DEFECT_B,
-    DEFAULT_DEFECT_IMAGES,
-    NOISE_TYPES,
-    Protocol,
-    checkpoints_for_sigma,
-    evaluate,
-    load_images,
-    resolve_models,
-)
+from wne.lab import protocol as pr
 from wne.lab.report import format_summary, write_metrics, write_outputs
-
-__all__ = ["common_parser", "guarded", "load_run", "main", "positive", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +80,11 @@ def load_run(
     Raises:
         ValueError: If the models take different channel counts.
     """
-    models = resolve_models(names, root=args.root, device=device, **kwargs)
+    models = pr.resolve_models(names, root=args.root, device=device, **kwargs)
     channels = {m.channels for m in models}
     if len(channels) > 1:
         raise ValueError(f"models take different channel counts {sorted(channels)}")
-    return models, load_images(args.data, channels=channels.pop(), max_images=args.max_images)
+    return models, pr.load_images(args.data, channels=channels.pop(), max_images=args.max_images)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,56 +94,23 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoints on an image folder, with the WNE paper's protocol.",
         device="auto",
     )
-    p.add_argument(
-        "--sigma-train",
-        type=float,
-        metavar="SIGMA",
-        help="every checkpoint trained at this σ (with --models: the σ_train of checkpoints "
-        "that record none)",
-    )
+    help_sigma = "every checkpoint trained at this σ (with --models: those that record none)"
+    p.add_argument("--sigma-train", type=float, metavar="SIGMA", help=help_sigma)
     p.add_argument("--all", action="store_true", help="every σ_train 10/25/50, into OUT/sigma<σ>")
-    p.add_argument(
-        "--size",
-        choices=(*catalog.SIZES, "all"),
-        default="cpu",
-        help="with --all or --sigma-train: the catalog's CPU-sized (cpu), GPU-trained (gpu) "
-        "or all checkpoints",
-    )
+    p.add_argument("--size", choices=(*catalog.SIZES, "all"), default="cpu", help="--all's sizes")
     p.add_argument("--draws", type=positive, default=2, help="noise draws per image and level (2)")
-    p.add_argument("--noise", choices=NOISE_TYPES, default="gaussian", help="corruption")
-    p.add_argument(
-        "--sigmas",
-        "--levels",
-        dest="sigmas",
-        type=float,
-        nargs="+",
-        metavar="LEVEL",
-        help="level grid: σ_test (default geomspace(5, 100, 20) ∪ {σ_train}), photons at white "
-        "(lowlight: 1 3 ... 1000) or JPEG quality (jpeg: 10 20 ... 90)",
-    )
+    p.add_argument("--noise", choices=pr.NOISE_TYPES, default="gaussian", help="corruption")
+    levels = "σ_test (default: the paper's), photons at white (lowlight) or JPEG quality (jpeg)"
+    p.add_argument("--sigmas", "--levels", type=float, nargs="+", metavar="LEVEL", help=levels)
     p.add_argument("--read-noise", type=float, default=0.0, metavar="E", help="lowlight: e⁻ (0)")
-    p.add_argument(
-        "--jpeg-sigma", type=float, default=0.0, metavar="SIGMA", help="jpeg: σ added first (0)"
-    )
-    p.add_argument("--defect-a", type=float, nargs="+", default=list(DEFAULT_DEFECT_A), metavar="A")
-    p.add_argument("--defect-b", type=float, nargs="+", default=list(DEFAULT_DEFECT_B), metavar="B")
-    p.add_argument(
-        "--defect-images",
-        type=int,
-        metavar="N",
-        default=DEFAULT_DEFECT_IMAGES,
-        help=f"defect sweep on the first N images ({DEFAULT_DEFECT_IMAGES}; 0: all)",
-    )
+    p.add_argument("--jpeg-sigma", type=float, default=0.0, metavar="S", help="jpeg: σ first (0)")
+    for ab, default in (("a", pr.DEFAULT_DEFECT_A), ("b", pr.DEFAULT_DEFECT_B)):
+        p.add_argument(f"--defect-{ab}", type=float, nargs="+", default=list(default))
+    p.add_argument("--defect-images", type=int, default=4, metavar="N", help="first N (4; 0: all)")
     p.add_argument("--batch-size", type=int, default=0, help="images per forward (0: by size)")
-    p.add_argument(
-        "--paper-overlay",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw the paper's curves dashed (default: on for σ_train 10/25/50)",
-    )
-    p.add_argument(
-        "--write-metrics", action="store_true", help="store the headline numbers in config.json"
-    )
+    overlay = argparse.BooleanOptionalAction
+    p.add_argument("--paper-overlay", action=overlay, help="the paper's curves (σ_train 10/25/50)")
+    p.add_argument("--write-metrics", action="store_true", help="headline numbers to config.json")
     p.add_argument("--cache", type=Path, help="folder of per-model results, reused on a match")
     return p
 
@@ -168,13 +118,13 @@ def _parser() -> argparse.ArgumentParser:
 def _keys(args: argparse.Namespace, sigma: float) -> list[str]:
     """Checkpoints trained at ``sigma`` of ``--size`` (keys outside the catalog: always)."""
     known = set(catalog.keys())
-    keys = checkpoints_for_sigma(args.root, sigma)
+    keys = pr.checkpoints_for_sigma(args.root, sigma)
     return [
         k for k in keys if args.size == "all" or k not in known or catalog.get(k).size == args.size
     ]
 
 
-def _run(args: argparse.Namespace, protocol: Protocol) -> None:
+def _run(args: argparse.Namespace, protocol: pr.Protocol) -> None:
     device = pick_device(args.device)
     if args.all:
         groups = [(_keys(args, s), args.out / f"sigma{s}", s) for s in catalog.SIGMA_TRAINS]
@@ -186,21 +136,9 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> None:
             log.info("σ_train %g: no checkpoints trained at it, skipped", sigma)
             continue
         models, images = load_run(names, args, device, sigma_train=args.sigma_train)
-        log.info(
-            "evaluating %s on %d image(s) from %s",
-            ", ".join(m.key for m in models),
-            len(images),
-            args.data,
-        )
-        result = evaluate(
-            models,
-            images,
-            protocol,
-            device=device,
-            batch_size=args.batch_size,
-            progress=not args.quiet,
-            cache=args.cache,
-        )
+        log.info("evaluating %s on %d image(s)", ", ".join(m.key for m in models), len(images))
+        kw = {"batch_size": args.batch_size, "progress": not args.quiet, "cache": args.cache}
+        result = pr.evaluate(models, images, protocol, device=device, **kw)
         meta = {"data": str(args.data), "dataset": args.data.name, "device": str(device)}
         summary = write_outputs(models, result, out, paper_overlay=args.paper_overlay, meta=meta)
         if args.write_metrics:
@@ -228,16 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.defect_images < 0:
         parser.error("--defect-images must be >= 0")
     try:
-        protocol = Protocol(
-            sigmas=args.sigmas,
-            draws=args.draws,
-            seed=args.seed,
-            defect_a=args.defect_a,
-            defect_b=args.defect_b,
-            defect_images=args.defect_images,
-            noise=args.noise,
-            read_noise=args.read_noise,
-            jpeg_sigma=args.jpeg_sigma,
+        protocol = pr.Protocol(
+            **{f.name: getattr(args, f.name) for f in dataclasses.fields(pr.Protocol)}
         )
     except ValueError as exc:
         parser.error(str(exc))

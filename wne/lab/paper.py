@@ -33,29 +33,6 @@ from pathlib import Path
 
 from wne import catalog
 
-__all__ = [
-    "COLUMNS",
-    "GRID_MEAN",
-    "LABELS",
-    "MATCHED",
-    "MISMATCH",
-    "SAMPLER",
-    "SIGMA_TRAINS",
-    "curve",
-    "paper_column",
-    "value_at",
-]
-
-#: The model columns of each mismatch table.
-COLUMNS: tuple[str, ...] = (
-    "b_dncnn",
-    "se_fdncnn",
-    "ne_fdncnn",
-    "wne_dncnn",
-    "b_swinir",
-    "wne_swinir",
-)
-
 #: Human-readable names of the columns.
 LABELS: dict[str, str] = {
     "b_dncnn": "DnCNN (plain)",
@@ -65,6 +42,8 @@ LABELS: dict[str, str] = {
     "b_swinir": "SwinIR (plain)",
     "wne_swinir": "SwinIR-WNE",
 }
+COLUMNS: tuple[str, ...] = tuple(LABELS)
+"""The model columns of each mismatch table."""
 
 #: Training noise levels with published curves.
 SIGMA_TRAINS: tuple[int, ...] = (10, 25, 50)

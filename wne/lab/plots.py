@@ -78,19 +78,9 @@ def mismatch_plot(
     metric: str = "psnr",
     title: str | None = None,
 ) -> Path:
-    """Draws output quality vs input PSNR (the paper's mismatch figure) to a PNG.
-
-    Args:
-        curves: Measured curves.
-        path: Output PNG path.
-        sigma_train_markers: ``(σ_train, its input PSNR)`` pairs, drawn as vertical lines.
-        paper_sigma_train: Overlay the paper's curves of this σ_train (10, 25 or 50) for the
-            curves that have a paper column (PSNR only).
-        metric: ``"psnr"`` or ``"ssim"`` (y axis).
-        title: Figure title.
-
-    Returns:
-        The written path.
+    """Draws output ``metric`` (``"psnr"`` or ``"ssim"``) vs input PSNR to a PNG at ``path``:
+    the curves, a vertical line per ``(σ_train, its input PSNR)`` marker, and for the curves
+    with a paper column the paper's curves of ``paper_sigma_train`` (PSNR only).
 
     Raises:
         ValueError: On an unknown metric or mismatched curve lengths.
@@ -151,18 +141,9 @@ def sampler_figure(
     sigma_stop: float,
     image: str,
 ) -> Path:
-    """The sampler's figure: final PSNR and SSIM per model (mean ± std, one-pass hatched
-    beside), then σ̂_t and the state's PSNR along the trajectory of ``image``.
-
-    Args:
-        path: Output PNG.
-        models: The models (``key``, ``arch``, ``wrapper``).
-        summary: Model key → its means (``final_psnr``, ``one_pass_psnr``, ...).
-        traj: Model key → run of ``image`` (``row``, ``sigmas``, ``psnrs``).
-        task: The task (titles).
-        sigma_stop: The stopping level (a line).
-        image: Name of the trajectory image.
-    """
+    """The sampler's figure at ``path``: final PSNR and SSIM per model (``summary``'s mean ±
+    std, one-pass hatched beside), then σ̂_t (down to ``sigma_stop``) and the state's PSNR
+    along the runs ``traj`` (model key → record) of ``image``."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11.0, 8.0), dpi=110, layout="constrained")

@@ -37,33 +37,13 @@ from wne.imageio import list_images, read_image, to_channels
 from wne.lab import paper
 from wne.metrics import psnr, ssim
 
-__all__ = [
-    "DEFAULT_DEFECT_A",
-    "DEFAULT_DEFECT_B",
-    "DEFAULT_DEFECT_IMAGES",
-    "DEFECT_COLUMNS",
-    "NOISE_COLUMNS",
-    "NOISE_TYPES",
-    "PSNR_COLUMNS",
-    "EvalModel",
-    "Protocol",
-    "RunResult",
-    "checkpoints_for_sigma",
-    "corrupt",
-    "evaluate",
-    "level_name",
-    "load_images",
-    "noise_seed",
-    "paper_grid",
-    "resolve_models",
-]
-
 log = logging.getLogger(__name__)
 
 PSNR_COLUMNS = ("model", "sigma_test", "input_psnr", "psnr", "ssim", "n")
 NOISE_COLUMNS = ("model", "noise", "level", "input_psnr", "equivalent_sigma", "psnr", "ssim", "n")
 """Columns of ``psnr.csv`` for a non-Gaussian run (``level``: σ, photons or JPEG quality)."""
 DEFECT_COLUMNS = ("model", "sigma", "a", "b", "defect_mean", "defect_max", "n")
+_ROW = ("model", "sigma_test", "noise", "level", *NOISE_COLUMNS[3:])
 NOISE_TYPES: tuple[str, ...] = tuple(degrade.NOISES)
 """Noise types (:data:`wne.degrade.NOISES`); a level is the type's first parameter: σ on the
 0–255 scale, photons at white (``lowlight``) or JPEG quality (``jpeg``)."""
@@ -97,32 +77,6 @@ def noise_seed(seed: int, image: int, draw: int, level: float) -> int:
     ss = np.random.SeedSequence([int(seed), int(image), int(draw), round(float(level) * 1000)])
     lo, hi = ss.generate_state(2, dtype=np.uint32).tolist()
     return ((hi << 32) | lo) & ((1 << 63) - 1)
-
-
-def level_name(noise: str) -> str:
-    """What a noise type's level measures: ``sigma``, ``photons`` or ``quality``."""
-    return degrade.noise_model(noise).level.name
-
-
-def corrupt(
-    x: torch.Tensor,
-    noise: str,
-    level: float,
-    seed: int,
-    *,
-    read_noise: float = 0.0,
-    jpeg_sigma: float = 0.0,
-) -> torch.Tensor:
-    """One seeded observation of ``x`` through :data:`wne.degrade.NOISES` ``[noise]`` at
-    ``level``: ``lowlight`` with ``read_noise`` electrons, ``jpeg`` of the clean image (the
-    paper's JPEG transfer) or of ``x`` plus Gaussian noise of σ ``jpeg_sigma``.
-
-    Raises:
-        ValueError: On an unknown noise type or a level it cannot take.
-    """
-    model = degrade.noise_model(noise)
-    extra = {"lowlight": {"read_noise": read_noise}, "jpeg": {"sigma": jpeg_sigma}}
-    return model.apply(x, seed, **{model.level.name: level, **extra.get(noise, {})})
 
 
 @dataclass(frozen=True)
@@ -173,11 +127,6 @@ class Protocol:
             _merge([level], ())
             self.corrupt(torch.zeros(1, 1, 8, 8), 0, 0, float(level))  # the library's checks
 
-    @property
-    def gaussian(self) -> bool:
-        """Whether this is the paper's Gaussian protocol (with its defect sweep)."""
-        return self.noise == "gaussian"
-
     def grid(self, models: Sequence[EvalModel]) -> list[float]:
         """The level grid of a run with these models (sorted, duplicate-free)."""
         if self.sigmas is not None:
@@ -186,11 +135,13 @@ class Protocol:
         return list(levels) if levels else paper_grid(m.sigma_train for m in models)
 
     def corrupt(self, x: torch.Tensor, image: int, draw: int, level: float) -> torch.Tensor:
-        """The noisy observation of cell (image, draw, level), seeded by :func:`noise_seed`."""
-        seed = noise_seed(self.seed, image, draw, level)
-        return corrupt(
-            x, self.noise, level, seed, read_noise=self.read_noise, jpeg_sigma=self.jpeg_sigma
-        )
+        """The noisy observation of cell (image, draw, level): :data:`wne.degrade.NOISES`
+        seeded by :func:`noise_seed` (``jpeg``: of the clean image, as the paper's JPEG
+        transfer, or with Gaussian noise of σ ``jpeg_sigma`` first)."""
+        noise = degrade.noise_model(self.noise)
+        extra = {"lowlight": {"read_noise": self.read_noise}, "jpeg": {"sigma": self.jpeg_sigma}}
+        params = {noise.level.name: level, **extra.get(self.noise, {})}
+        return noise.apply(x, noise_seed(self.seed, image, draw, level), **params)
 
     @property
     def pairs(self) -> list[tuple[float, float]]:
@@ -199,25 +150,15 @@ class Protocol:
 
     def n_defect_images(self, n_images: int) -> int:
         """How many of ``n_images`` images the defect sweep uses (0 for non-Gaussian runs)."""
-        if not self.gaussian:
-            return 0
-        return min(self.defect_images or n_images, n_images)
+        return min(self.defect_images or n_images, n_images) if self.noise == "gaussian" else 0
 
     def identity(self, grid: Sequence[float], n_images: int) -> dict[str, Any]:
         """What a cached result must share with this run (besides weights and images)."""
-        ident: dict[str, Any] = {
-            "sigmas": [round(v, 9) for v in grid],
-            "draws": self.draws,
-            "seed": self.seed,
-            "pairs": self.pairs,
-            "defect_images": self.n_defect_images(n_images),
-            "noise": self.noise,
-        }
-        if self.noise == "lowlight":
-            ident["read_noise"] = self.read_noise
-        if self.noise == "jpeg":
-            ident["jpeg_sigma"] = self.jpeg_sigma
-        return ident
+        ident = {"sigmas": [round(v, 9) for v in grid], "draws": self.draws, "seed": self.seed}
+        ident |= {"pairs": self.pairs, "defect_images": self.n_defect_images(n_images)}
+        ident |= {"noise": self.noise}
+        extra = {"lowlight": "read_noise", "jpeg": "jpeg_sigma"}.get(self.noise)
+        return ident | ({extra: getattr(self, extra)} if extra else {})
 
 
 # --------------------------------------------------------------------------- inputs
@@ -228,13 +169,8 @@ def load_images(
 ) -> list[tuple[str, torch.Tensor]]:
     """The images of a folder (:func:`wne.imageio.list_images`), sorted by name.
 
-    Args:
-        folder: Image folder (not recursive).
-        channels: 1 (colour converted to ITU-R 601-2 luma, with a log line) or 3.
-        max_images: Keep only the first N images.
-
-    Returns:
-        ``(file name, float32 image [1, channels, H, W] in [0, 1])`` pairs.
+    Returns ``(file name, float32 image [1, channels, H, W] in [0, 1])`` pairs; with one
+    channel, colour images are converted to ITU-R 601-2 luma (with a log line).
 
     Raises:
         FileNotFoundError: If the folder does not exist or holds no image.
@@ -257,11 +193,7 @@ def load_images(
         t = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
         images.append((path.name, t.permute(2, 0, 1).unsqueeze(0)))
     if converted:
-        log.warning(
-            "converted %d colour image(s) to grayscale luma (ITU-R 601-2): %s",
-            len(converted),
-            ", ".join(converted),
-        )
+        log.warning("colour image(s) converted to luma (ITU-R 601-2): %s", ", ".join(converted))
     return images
 
 
@@ -304,11 +236,8 @@ def resolve_models(
 ) -> list[EvalModel]:
     """Loads checkpoints by key (:func:`wne.load`) or folder, in the given order.
 
-    Args:
-        names: Model keys or checkpoint folders.
-        root: Local checkpoint folder for keys (default: the bundled one).
-        device: Evaluation device.
-        sigma_train: σ_train of checkpoints whose ``config.json`` records none.
+    ``root``: local checkpoint folder for keys (default: the bundled one); ``sigma_train``:
+    the σ_train of checkpoints whose ``config.json`` records none.
 
     Raises:
         ValueError: On duplicate keys or an unknown σ_train.
@@ -332,18 +261,10 @@ def resolve_models(
             raise ValueError(
                 f"{cfg.key!r} records no sigma_train in its config.json: pass --sigma-train"
             )
-        out.append(
-            EvalModel(
-                key=cfg.key,
-                model=accelerate(model.eval()),  # equal to eager to float round-off
-                sigma_train=float(s_train),
-                arch=cfg.arch,
-                wrapper=cfg.wrapper,
-                channels=int(cfg.arch_kwargs.get("channels", 1)),
-                folder=folder,
-                sha256=cfg.sha256,
-            )
-        )
+        fast = accelerate(model.eval())  # equal to eager to float round-off
+        channels = int(cfg.arch_kwargs.get("channels", 1))
+        args = (cfg.key, fast, float(s_train), cfg.arch, cfg.wrapper, channels, folder, cfg.sha256)
+        out.append(EvalModel(*args))
     return out
 
 
@@ -368,18 +289,10 @@ def checkpoints_for_sigma(root: str | Path | None, sigma: float) -> list[str]:
 
 @dataclass
 class RunResult:
-    """Everything one evaluation run measured.
-
-    Attributes:
-        psnr_rows: One dict per model × level (keys of :data:`PSNR_COLUMNS` and
-            :data:`NOISE_COLUMNS`; ``sigma_test`` = ``level``).
-        defect_rows: One dict per model × (a, b) (:data:`DEFECT_COLUMNS`; none outside
-            Gaussian runs).
-        sigmas: The level grid.
-        images: Image file names.
-        protocol: The run's protocol.
-        defect_images: Images the defect sweep used (the first ones).
-    """
+    """Everything one evaluation run measured: ``psnr_rows`` (model × level, keys of
+    :data:`PSNR_COLUMNS` and :data:`NOISE_COLUMNS`), ``defect_rows`` (model × (a, b), keys of
+    :data:`DEFECT_COLUMNS`; Gaussian runs only), the level grid ``sigmas``, the image names,
+    the protocol and the number of images of the defect sweep."""
 
     psnr_rows: list[dict[str, Any]] = field(default_factory=list)
     defect_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -394,73 +307,50 @@ class RunResult:
         return self.protocol.noise
 
 
-_SUMS = ("out_sum", "ssim_sum", "in_sum", "eq_sum", "count")  # the cache file's fields
+_SUMS = ("out_sum", "ssim_sum", "in_sum", "eq_sum", "count")
+"""One model's sums per level (the input ones shared by every model), also its cache file's."""
 
 
-@dataclass
-class _Sums:
-    """One model's running sums per level (input sums shared by every model) and its
-    defects (pair → one value per image)."""
-
-    out_sum: torch.Tensor
-    ssim_sum: torch.Tensor
-    in_sum: torch.Tensor
-    eq_sum: torch.Tensor
-    count: torch.Tensor
-    defects: list[list[float]]
-
-    @classmethod
-    def zeros(cls, n_levels: int, n_pairs: int) -> _Sums:
-        z = [torch.zeros(n_levels, dtype=torch.float64) for _ in range(4)]
-        return cls(*z, torch.zeros(n_levels, dtype=torch.long), [[] for _ in range(n_pairs)])
-
-    def to_json(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k).tolist() for k in _SUMS}, "defects": self.defects}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _Sums:
-        sums = [torch.tensor(data[k], dtype=torch.float64) for k in _SUMS[:4]]
-        count = torch.tensor(data["count"], dtype=torch.long)
-        return cls(*sums, count, [list(map(float, d)) for d in data["defects"]])
+def _zeros(n_levels: int, n_pairs: int) -> dict[str, Any]:
+    sums: dict[str, Any] = {k: torch.zeros(n_levels, dtype=torch.float64) for k in _SUMS}
+    sums["count"] = torch.zeros(n_levels, dtype=torch.long)
+    return sums | {"defects": [[] for _ in range(n_pairs)]}
 
 
-class _Cache:
-    """Per-model result files in a folder, keyed by weights, images and protocol."""
+def _cache_path(folder: Path | None, m: EvalModel, ident: dict[str, Any]) -> Path | None:
+    if folder is None or not m.sha256:
+        return None
+    ident = {"key": m.key, "sha256": m.sha256, "sigma_train": m.sigma_train, **ident}
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+    return folder / f"{m.key}-{digest}.json"
 
-    def __init__(self, folder: Path | None, ident: dict[str, Any]) -> None:
-        self.folder, self.ident = folder, ident
 
-    def path(self, m: EvalModel) -> Path | None:
-        if self.folder is None or not m.sha256:
-            return None
-        ident = {"key": m.key, "sha256": m.sha256, "sigma_train": m.sigma_train, **self.ident}
-        digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
-        return self.folder / f"{m.key}-{digest}.json"
+def _read_cache(path: Path | None, n_levels: int, n_pairs: int) -> dict[str, Any] | None:
+    """A model's sums from its cache file (``None``: none, unreadable or of another shape)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        sums = {k: torch.tensor(data[k], dtype=torch.float64) for k in _SUMS[:4]}
+        sums |= {"count": torch.tensor(data["count"], dtype=torch.long)}
+        sums["defects"] = [list(map(float, d)) for d in data["defects"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable cache file %s: %s", path, exc)
+        return None
+    if [sums[k].numel() for k in _SUMS] != [n_levels] * 5 or len(sums["defects"]) != n_pairs:
+        log.warning("ignoring cache file %s: it does not fit this run", path)
+        return None
+    log.info("cached result reused (%s)", path)
+    return sums
 
-    def read(self, m: EvalModel, n_levels: int, n_pairs: int) -> _Sums | None:
-        path = self.path(m)
-        if path is None or not path.is_file():
-            return None
-        try:
-            hit = _Sums.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("ignoring unreadable cache file %s: %s", path, exc)
-            return None
-        if [getattr(hit, k).numel() for k in _SUMS] != [n_levels] * 5 or len(
-            hit.defects
-        ) != n_pairs:
-            log.warning("ignoring cache file %s: it does not fit this run", path)
-            return None
-        log.info("%s: cached result reused (%s)", m.key, path)
-        return hit
 
-    def write(self, m: EvalModel, sums: _Sums) -> None:
-        path = self.path(m)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(sums.to_json()) + "\n", encoding="utf-8")
-            tmp.replace(path)
+def _write_cache(path: Path | None, sums: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        data = {k: sums[k].tolist() for k in _SUMS} | {"defects": sums["defects"]}
+        tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
 
 def _images_fingerprint(images: Sequence[tuple[str, torch.Tensor]]) -> str:
@@ -486,13 +376,11 @@ def _defects(
 ) -> list[float]:
     """The relative NE defect (:func:`wne.ne_defect_map`) of ``y`` ``[1, C, H, W]`` for every
     ``(a, b)``: ``f(y)`` once, the shifted inputs ``bs`` at a time."""
-    a, b = (
-        torch.tensor(v, dtype=torch.float64).view(-1, 1, 1, 1) for v in zip(*pairs, strict=True)
-    )
+    ab = torch.tensor(pairs, dtype=torch.float64, device=device).view(-1, 2, 1, 1, 1)
+    a, b = ab[:, 0], ab[:, 1]
     y = y.to(device)
-    shifted = (a.to(device) * y.double() + b.to(device)).to(y.dtype)
-    got = _forward(model, shifted, device, bs)
-    return wne.ne_defect_map(model(y), got, a.to(device), b.to(device))[1].cpu().tolist()
+    got = _forward(model, (a * y.double() + b).to(y.dtype), device, bs)
+    return wne.ne_defect_map(model(y), got, a, b)[1].cpu().tolist()
 
 
 def evaluate(
@@ -505,17 +393,11 @@ def evaluate(
     progress: bool = False,
     cache: str | Path | None = None,
 ) -> RunResult:
-    """Runs the mismatch sweep and (Gaussian runs) the NE-defect sweep.
-
-    Args:
-        models: Models to compare (they share every noise draw).
-        images: ``(name, [1, C, H, W])`` images in [0, 1].
-        protocol: Grid, draws, seed, noise and defect sweep (default: :class:`Protocol`).
-        device: Where the models run.
-        batch_size: Noisy images per forward pass (0: about 2¹⁹ pixels).
-        progress: Show a tqdm bar (stderr).
-        cache: Folder of per-model results: a model whose weights (sha256), images and
-            protocol match a stored result is not run again.
+    """Runs the mismatch sweep and (Gaussian runs) the NE-defect sweep of ``models`` (they
+    share every noise draw) on ``images`` (``(name, [1, C, H, W])`` in [0, 1]), on ``device``,
+    ``batch_size`` noisy images per forward (0: about 2¹⁹ pixels). ``cache``: a folder of
+    per-model results; a model whose weights (sha256), images and protocol match a stored
+    result is not run again.
 
     Raises:
         ValueError: On empty inputs, an empty grid or a channel mismatch.
@@ -538,83 +420,71 @@ def evaluate(
         raise ValueError("empty level grid")
     n_def, pairs = p.n_defect_images(len(images)), p.pairs
     ident = {"images": _images_fingerprint(images), "device": device.type}
-    store = _Cache(
-        Path(cache) if cache is not None else None, {**ident, **p.identity(grid, len(images))}
-    )
-    sums = [store.read(m, len(grid), len(pairs)) for m in models]
+    folder = Path(cache) if cache is not None else None
+    paths = [_cache_path(folder, m, ident | p.identity(grid, len(images))) for m in models]
+    sums = [_read_cache(path, len(grid), len(pairs)) for path in paths]
     todo = [j for j, s in enumerate(sums) if s is None]
-    new = _Sums.zeros(len(grid), len(pairs))  # this run's input sums
+    new = _zeros(len(grid), len(pairs))  # this run's input sums
     for j in todo:
-        sums[j] = _Sums.zeros(len(grid), len(pairs))
+        sums[j] = _zeros(len(grid), len(pairs))
     level = torch.arange(len(grid)).repeat_interleave(p.draws)
     bar = tqdm(total=(len(images) + n_def) * len(todo), desc="evaluate", disable=not progress)
     with bar, torch.inference_mode():
         for i, (name, x) in enumerate(images if todo else ()):
             noisy = torch.cat([p.corrupt(x, i, k, s) for s in grid for k in range(p.draws)])
             ref = x.to(mdev).expand(noisy.shape[0], *x.shape[1:])
-            new.in_sum.index_add_(0, level, psnr(noisy.to(mdev), ref, 1.0).cpu())
+            new["in_sum"].index_add_(0, level, psnr(noisy.to(mdev), ref, 1.0).cpu())
             err = (noisy.to(mdev).double() - ref.double()).flatten(1)
-            new.eq_sum.index_add_(0, level, (255.0 * err.square().mean(dim=1).sqrt()).cpu())
-            new.count.index_add_(0, level, torch.ones_like(level))
+            new["eq_sum"].index_add_(0, level, (255.0 * err.square().mean(dim=1).sqrt()).cpu())
+            new["count"].index_add_(0, level, torch.ones_like(level))
             bs = (
                 batch_size
                 if batch_size > 0
                 else max(1, PIXEL_BUDGET // (x.shape[-2] * x.shape[-1]))
             )
             for j in todo:
-                m, s = models[j], sums[j]
-                bar.set_postfix_str(f"{name} {m.key}", refresh=False)
-                out = _forward(m.model, noisy, device, bs).to(mdev).clamp_(0.0, 1.0)
+                bar.set_postfix_str(f"{name} {models[j].key}", refresh=False)
+                out = _forward(models[j].model, noisy, device, bs).to(mdev).clamp_(0.0, 1.0)
                 for c in range(0, out.shape[0], bs):
                     sl = slice(c, c + bs)
-                    s.out_sum.index_add_(0, level[sl], psnr(out[sl], ref[sl], 1.0).cpu())
-                    s.ssim_sum.index_add_(0, level[sl], ssim(out[sl], ref[sl], 1.0).cpu())
+                    sums[j]["out_sum"].index_add_(0, level[sl], psnr(out[sl], ref[sl], 1.0).cpu())
+                    sums[j]["ssim_sum"].index_add_(0, level[sl], ssim(out[sl], ref[sl], 1.0).cpu())
                 bar.update(1)
             for j in todo if i < n_def else ():
                 m = models[j]
                 bar.set_postfix_str(f"{name} {m.key} defect", refresh=False)
-                y = x + degrade.gaussian_noise(
-                    x.shape, m.sigma_train, noise_seed(p.seed, i, 0, m.sigma_train)
-                )
+                seed = noise_seed(p.seed, i, 0, m.sigma_train)
+                y = x + degrade.gaussian_noise(x.shape, m.sigma_train, seed)
                 for d, v in zip(
-                    sums[j].defects, _defects(m.model, y, pairs, device, bs), strict=True
+                    sums[j]["defects"], _defects(m.model, y, pairs, device, bs), strict=True
                 ):
                     d.append(v)
                 bar.update(1)
-    if todo:  # the input sums are this run's, even where a cache hit had them
-        for s in sums:
-            s.in_sum, s.eq_sum, s.count = new.in_sum, new.eq_sum, new.count
-    for j in todo:
-        store.write(models[j], sums[j])
-    result = RunResult(sigmas=grid, images=[n for n, _ in images], protocol=p, defect_images=n_def)
-    first = sums[0]
+    for j in todo:  # the input sums are this run's, even where a cache hit had them
+        sums[j] |= {k: new[k] for k in ("in_sum", "eq_sum", "count")}
+        _write_cache(paths[j], sums[j])
+    inputs = sums[todo[0] if todo else 0]
+    n = inputs["count"]
+    result = RunResult(
+        sigmas=grid, images=[name for name, _ in images], protocol=p, defect_images=n_def
+    )
     for m, s in zip(models, sums, strict=True):
         for k, lv in enumerate(grid):
-            n = int(first.count[k])
+            row = (m.key, lv, p.noise, lv, inputs["in_sum"][k] / n[k], inputs["eq_sum"][k] / n[k])
+            row += (s["out_sum"][k] / n[k], s["ssim_sum"][k] / n[k])
             result.psnr_rows.append(
-                {
-                    "model": m.key,
-                    "sigma_test": lv,
-                    "noise": p.noise,
-                    "level": lv,
-                    "input_psnr": float(first.in_sum[k] / n),
-                    "equivalent_sigma": float(first.eq_sum[k] / n),
-                    "psnr": float(s.out_sum[k] / n),
-                    "ssim": float(s.ssim_sum[k] / n),
-                    "n": n,
-                }
+                dict(zip(_ROW, (*row[:4], *map(float, row[4:]), int(n[k])), strict=True))
             )
-        for (a, b), vals in zip(pairs, s.defects, strict=True):
+        for (a, b), vals in zip(pairs, s["defects"], strict=True):
             if vals:
-                result.defect_rows.append(
-                    {
-                        "model": m.key,
-                        "sigma": m.sigma_train,
-                        "a": a,
-                        "b": b,
-                        "defect_mean": float(np.mean(vals)),
-                        "defect_max": float(np.max(vals)),
-                        "n": len(vals),
-                    }
+                row = (
+                    m.key,
+                    m.sigma_train,
+                    a,
+                    b,
+                    float(np.mean(vals)),
+                    float(np.max(vals)),
+                    len(vals),
                 )
+                result.defect_rows.append(dict(zip(DEFECT_COLUMNS, row, strict=True)))
     return result

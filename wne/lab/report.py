@@ -19,28 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from wne import __version__, checkpoints
+from wne import __version__, checkpoints, degrade
 from wne.lab import paper
-from wne.lab.protocol import (
-    DEFECT_COLUMNS,
-    NOISE_COLUMNS,
-    PSNR_COLUMNS,
-    EvalModel,
-    RunResult,
-    level_name,
-)
-
-__all__ = [
-    "format_summary",
-    "headline_metrics",
-    "read_csv",
-    "rename_models",
-    "summarize",
-    "write_csv",
-    "write_json",
-    "write_metrics",
-    "write_outputs",
-]
+from wne.lab.protocol import DEFECT_COLUMNS, NOISE_COLUMNS, PSNR_COLUMNS, EvalModel, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -64,28 +45,21 @@ def write_csv(
         w.writerows({c: fmt(r.get(c)) for c in columns} for r in rows)
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file, as text."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def write_json(path: Path, data: Any) -> None:
     """Writes ``data`` as indented JSON with a final newline."""
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _level_name(noise: str) -> str:
+    return degrade.noise_model(noise).level.name
 
 
 def _nearest(values: Sequence[float], target: float) -> int:
     return min(range(len(values)), key=lambda i: abs(values[i] - target))
 
 
-def _kind(m: EvalModel) -> dict[str, Any]:
-    return {
-        "arch": m.arch,
-        "wrapper": m.wrapper,
-        "sigma_train": m.sigma_train,
-        "paper_column": m.paper_column,
-    }
+def _kind(m: EvalModel, keys: Sequence[str] = ("arch", "wrapper", "sigma_train", "paper_column")):
+    return {k: getattr(m, k) for k in keys}
 
 
 def summarize(models: Sequence[EvalModel], result: RunResult) -> dict[str, Any]:
@@ -97,14 +71,13 @@ def summarize(models: Sequence[EvalModel], result: RunResult) -> dict[str, Any]:
     noise types: ``levels``, one entry per level.
     """
     out: dict[str, Any] = {}
-    name = level_name(result.noise)
+    name = _level_name(result.noise)
     for m in models:
         rows = [r for r in result.psnr_rows if r["model"] == m.key]
         if result.noise != "gaussian":
             keys = ("input_psnr", "equivalent_sigma", "psnr", "ssim")
             levels = [{name: r["level"], **{k: r[k] for k in keys}} for r in rows]
-            out[m.key] = {"arch": m.arch, "wrapper": m.wrapper, "sigma_train": m.sigma_train}
-            out[m.key]["levels"] = levels
+            out[m.key] = _kind(m, ("arch", "wrapper", "sigma_train")) | {"levels": levels}
             continue
 
         def at(target: float, rows: list[dict[str, Any]] = rows) -> dict[str, float]:
@@ -154,19 +127,9 @@ def _draw_plots(
     run: Mapping[str, Any],
     paper_overlay: bool | None,
 ) -> tuple[dict[str, str], bool]:
-    """Draws ``mismatch.png`` and ``mismatch_ssim.png`` from ``psnr.csv``'s rows.
-
-    Args:
-        out: Output folder.
-        rows: The PSNR rows.
-        kinds: Model key → ``sigma_train``, ``arch``, ``wrapper``, ``paper_column``.
-        run: The summary's ``run`` entry (noise, levels, image count).
-        paper_overlay: Draw the paper's curves (``None``: when the run is Gaussian and all
-            models share one σ_train in 10/25/50).
-
-    Returns:
-        The plot file per metric, and whether the paper's curves were drawn.
-    """
+    """Draws ``mismatch.png`` and ``mismatch_ssim.png`` from ``psnr.csv``'s rows, ``kinds``
+    (model key → ``sigma_train``, ``arch``, ``wrapper``, ``paper_column``) and the summary's
+    ``run``; returns the file per metric and whether the paper's curves were drawn."""
     from wne.lab.plots import Curve, mismatch_plot
 
     noise = run.get("noise", "gaussian")
@@ -174,17 +137,12 @@ def _draw_plots(
     trains = sorted({float(k["sigma_train"]) for k in kinds.values()})
     one = trains[0] if len(trains) == 1 and trains[0] in paper.SIGMA_TRAINS else None
     if paper_overlay and (one is None or noise != "gaussian"):
-        log.warning(
-            "no paper overlay: the paper has curves for Gaussian noise, one σ_train in %s",
-            paper.SIGMA_TRAINS,
-        )
+        log.warning("no paper overlay: it has Gaussian curves for one σ_train in 10, 25, 50")
     overlay = one is not None and noise == "gaussian" and paper_overlay is not False
-    in_at = {
-        float(r["level" if noise != "gaussian" else "sigma_test"]): float(r["input_psnr"])
-        for r in rows
-    }
+    col = "sigma_test" if noise == "gaussian" else "level"
+    in_at = {float(r[col]): float(r["input_psnr"]) for r in rows}
     markers = []
-    for s in trains if level_name(noise) == "sigma" else ():
+    for s in trains if _level_name(noise) == "sigma" else ():
         near = float(levels[_nearest(levels, s)])
         if noise == "gaussian" or abs(near - s) < 1e-6:
             markers.append((s, in_at[near]))
@@ -233,72 +191,30 @@ def write_outputs(
     paper_overlay: bool | None = None,
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Writes ``psnr.csv``, ``defect.csv`` (Gaussian runs), ``summary.json`` and the plots.
-
-    Args:
-        models: The evaluated models.
-        result: Their measurements.
-        out: Output folder (created).
-        paper_overlay: Draw the paper's curves (``None``: when all models share one
-            σ_train in 10/25/50; Gaussian runs only).
-        meta: Extra run information stored under ``summary["run"]``.
-
-    Returns:
-        The summary written to ``summary.json``.
-    """
+    """Writes ``psnr.csv``, ``defect.csv`` (Gaussian runs), ``summary.json`` and the plots
+    into ``out``; returns the summary. ``paper_overlay``: draw the paper's curves (``None``:
+    when the run is Gaussian and its models share one σ_train in 10/25/50); ``meta``: extra
+    entries of ``summary["run"]``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     p, gaussian = result.protocol, result.noise == "gaussian"
     run: dict[str, Any] = dict(meta or {})
     if not gaussian:
-        run |= {"noise": p.noise, "level_name": level_name(p.noise), "levels": result.sigmas}
+        run |= {"noise": p.noise, "level_name": _level_name(p.noise), "levels": result.sigmas}
         run |= {"read_noise": p.read_noise if p.noise == "lowlight" else None}
         run |= {"jpeg_sigma": p.jpeg_sigma if p.noise == "jpeg" else None}
-    run |= {
-        "images": result.images,
-        "n_images": len(result.images),
-        "draws": p.draws,
-        "seed": p.seed,
-    }
+    run |= {"images": result.images, "n_images": len(result.images)}
+    run |= {"draws": p.draws, "seed": p.seed}
     if gaussian:
         run |= {"sigmas": result.sigmas, "defect_images": result.defect_images}
         write_csv(out / "defect.csv", DEFECT_COLUMNS, result.defect_rows)
     write_csv(out / "psnr.csv", PSNR_COLUMNS if gaussian else NOISE_COLUMNS, result.psnr_rows)
-    plots, overlay = _draw_plots(
-        out, result.psnr_rows, {m.key: _kind(m) for m in models}, run, paper_overlay
-    )
+    kinds = {m.key: _kind(m) for m in models}
+    plots, overlay = _draw_plots(out, result.psnr_rows, kinds, run, paper_overlay)
     run |= {"paper_overlay": overlay} if gaussian else {}
     run |= {"plots": plots, "wne_version": __version__, "torch_version": torch.__version__}
     summary = {"run": run, **summarize(models, result)}
     write_json(out / "summary.json", summary)
-    return summary
-
-
-def rename_models(src: str | Path, dst: str | Path, names: Mapping[str, str]) -> dict[str, Any]:
-    """Copies a Gaussian evaluation folder with models renamed (old key → new key in
-    ``names``), numbers as written, plots redrawn; ``run.renamed`` records new → old.
-
-    Raises:
-        ValueError: For a run under another noise type than Gaussian.
-    """
-    src, dst = Path(src), Path(dst)
-    summary = json.loads((src / "summary.json").read_text(encoding="utf-8"))
-    run = summary["run"]
-    if run.get("noise", "gaussian") != "gaussian":
-        raise ValueError(f"{src}: only Gaussian evaluation folders can be renamed")
-    dst.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for name, columns in (("psnr.csv", PSNR_COLUMNS), ("defect.csv", DEFECT_COLUMNS)):
-        rows[name] = [
-            {**r, "model": names.get(r["model"], r["model"])} for r in read_csv(src / name)
-        ]
-        write_csv(dst / name, columns, rows[name])
-    summary["models"] = {names.get(k, k): v for k, v in summary["models"].items()}
-    run["renamed"] = {**run.get("renamed", {}), **{new: old for old, new in names.items()}}
-    run["plots"], _ = _draw_plots(
-        dst, rows["psnr.csv"], summary["models"], run, run["paper_overlay"]
-    )
-    write_json(dst / "summary.json", summary)
     return summary
 
 
@@ -355,9 +271,8 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
     ]
     for key, s in summary["models"].items():
         p = s["paper"]
-        ptxt = (
-            f"{p['matched']:.2f}/{p['sigma5']['psnr']:.2f}/{p['sigma50']['psnr']:.2f}" if p else "-"
-        )
+        vals = (p["matched"], p["sigma5"]["psnr"], p["sigma50"]["psnr"]) if p else ()
+        ptxt = "/".join(f"{v:.2f}" for v in vals) or "-"
         gm = s["grid_mean"]["psnr"]
         lines.append(
             f"{key:<24} {s['sigma_train']:>5g} {s['matched']['psnr']:>8.2f} "

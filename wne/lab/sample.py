@@ -1,27 +1,20 @@
 """Command line of the denoiser-as-prior sampler (``wne sample``).
 
-``wne sample --models swinir-plain-s10 swinir-wne-s10 --data DIR --out OUT`` runs
-Kadkhodaie & Simoncelli's sampler (:mod:`wne.sampler`: its tasks, measurements and the
-paper's parameters) with each checkpoint as the prior on every image of a folder, with the
-WNE paper's protocols (App. N, ``denoiser_sampler.py``): ``denoise`` (Table 11,
-residual-stopped denoising of ``x + σ0·z``) and ``inpaint`` (Table 12, a random fraction
-``--keep`` of the pixels observed), plus ``center_hole`` and ``superres``.
-
-Noise levels are on the 0–255 scale, as the paper's code. Image ``idx`` (its position in the
-sorted folder) seeds its start and walk with ``seed + idx`` and its inpainting mask with
-``seed + 1,000,003·(idx + 1)``, so every model sees the same. Scores are PSNR and SSIM of
-results clamped to [0, 1] (the state is never clamped); a run whose state stops being finite
-is ``diverged`` (no scores, out of the means). ``--task residual_scale`` measures instead
-how much of a known noise each model's residual reports (:func:`residual_scale`).
-
-Outputs in ``OUT/<task>/``: ``runs.csv`` (image × model), ``trajectory.csv`` (σ̂_t, RMS error
-and PSNR of the state per step), ``summary.json`` (means and standard deviations per model,
-the paper's table beside), ``sampler.png`` and ``trajectory.gif``.
+``wne sample --models KEY ... --data DIR --out OUT`` runs Kadkhodaie & Simoncelli's sampler
+(:mod:`wne.sampler`: tasks, measurements, the paper's parameters) with each checkpoint as the
+prior on every image, with the WNE paper's protocols (App. N): ``denoise`` (Table 11,
+residual-stopped), ``inpaint`` (Table 12), and ``center_hole``, ``superres``. Levels are on
+the 0–255 scale; image ``idx`` (its place in the sorted folder) seeds its start and walk with
+``seed + idx``, its mask with ``seed + 1,000,003·(idx + 1)``. Scores: PSNR and SSIM of results
+clamped to [0, 1]; a run whose state stops being finite is ``diverged`` (no scores). Files in
+``OUT/<task>/``: ``runs.csv``, ``trajectory.csv``, ``summary.json`` (with the paper's table),
+``sampler.png``, ``trajectory.gif``; ``--task residual_scale``: :func:`residual_scale`'s.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import math
 import sys
@@ -34,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wne import __version__, sampler
+from wne import __version__, degrade, sampler
 from wne.device import pick_device
 from wne.lab.evaluate import common_parser, guarded, load_run, positive, start
 from wne.lab.paper import SAMPLER
@@ -47,33 +40,13 @@ log = logging.getLogger(__name__)
 TASKS: tuple[str, ...] = tuple(sampler.TASKS)
 MASK_SEED_STRIDE = 1_000_003
 GIF_MAX_BYTES = 2_000_000
-LEVELS = {
-    "denoise": "sigma0",
-    "inpaint": "keep",
-    "center_hole": "hole_fraction",
-    "superres": "factor",
-}
+LEVELS = dict(denoise="sigma0", inpaint="keep", center_hole="hole_fraction", superres="factor")
 """Task → its setting that is :func:`wne.sampler.problem`'s level."""
 RUN_COLUMNS = (
-    "image",
-    "index",
-    "model",
-    "task",
-    "seed",
-    "input_psnr",
-    "one_pass_psnr",
-    "one_pass_ssim",
-    "best_psnr",
-    "best_step",
-    "final_psnr",
-    "final_ssim",
-    "final_minus_best",
-    "final_minus_one_pass",
-    "steps",
-    "stop",
-    "last_sigma_hat",
-    "seconds",
-)
+    "image", "index", "model", "task", "seed", "input_psnr", "one_pass_psnr", "one_pass_ssim",
+    "best_psnr", "best_step", "final_psnr", "final_ssim", "final_minus_best",
+    "final_minus_one_pass", "steps", "stop", "last_sigma_hat", "seconds",
+)  # fmt: skip
 TRAJECTORY_COLUMNS = ("image", "model", "step", "sigma_hat", "error_rms", "psnr")
 RESIDUAL_SIGMAS: tuple[float, ...] = (1.0, 2.55, 5.0, 10.0, 25.0, 50.0, 100.0, 255.0)
 RESIDUAL_COLUMNS = ("image", "model", "sigma", "sigma_hat", "gain", "removed")
@@ -142,16 +115,12 @@ class RunRecord:
     frames: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
 
-def _psnr(img: torch.Tensor, clean: torch.Tensor) -> float:
-    return float(psnr(img.float().clamp(0, 1), clean, 1.0)[0])
-
-
-def _ssim(img: torch.Tensor, clean: torch.Tensor) -> float:
-    return float(ssim(img.float().clamp(0, 1), clean, 1.0)[0])
+def _psnr(img: torch.Tensor, clean: torch.Tensor, metric: Callable = psnr) -> float:
+    return float(metric(img.float().clamp(0, 1), clean, 1.0)[0])
 
 
 def _rms(img: torch.Tensor, clean: torch.Tensor) -> float:
-    return float((img.double() - clean.double()).square().mean().sqrt())
+    return degrade.equivalent_sigma(img, clean) / 255.0
 
 
 @torch.no_grad()
@@ -165,20 +134,10 @@ def run_one(
     frame_every: int = 0,
     labels: tuple[str, str] = ("", ""),
 ) -> RunRecord:
-    """Runs the sampler with ``model`` as the prior on image ``index`` (:func:`problem_for`).
-
-    Args:
-        model: Denoiser ``[1, C, H, W] → [1, C, H, W]``.
-        x: Clean image ``[1, C, H, W]`` in [0, 1], on the model's device.
-        index: The image's position in the folder.
-        settings: :func:`settings_for`'s.
-        seed: Run seed.
-        frame_every: Keep the result every this many steps (0: none).
-        labels: ``(image name, model key)`` for the row.
-
-    Returns:
-        The record; a diverged run has ``stop = "diverged"`` and no best or final scores.
-    """
+    """Runs the sampler with ``model`` (``[1, C, H, W] → [1, C, H, W]``) as the prior on the
+    clean image ``x`` of folder index ``index`` (:func:`problem_for` of ``settings``), keeping
+    the result every ``frame_every`` steps (0: none); ``labels``: the row's image and model.
+    A diverged run has ``stop = "diverged"`` and no best or final scores."""
     prob = problem_for(settings, x, index, seed)
     meas, first, psnrs, errors = prob.measurement, [], [], []
 
@@ -202,7 +161,7 @@ def run_one(
     row |= {"image": labels[0], "index": index, "model": labels[1], "task": settings["task"]}
     row |= {"seed": seed + index, "input_psnr": _psnr(prob.shown, x)}
     if one is not None:
-        row |= {"one_pass_psnr": _psnr(one, x), "one_pass_ssim": _ssim(one, x)}
+        row |= {"one_pass_psnr": _psnr(one, x), "one_pass_ssim": _psnr(one, x, ssim)}
     row |= {"steps": res.steps, "stop": res.stop, "seconds": seconds}
     row["last_sigma_hat"] = res.sigmas[-1] if res.sigmas else None
     finite = any(math.isfinite(p) for p in psnrs)
@@ -210,7 +169,7 @@ def run_one(
         best = int(np.argmax(psnrs))
         final = _psnr(res.image, x)
         row |= {"best_psnr": psnrs[best], "best_step": best, "final_psnr": final}
-        row |= {"final_ssim": _ssim(res.image, x), "final_minus_best": final - psnrs[best]}
+        row |= {"final_ssim": _psnr(res.image, x, ssim), "final_minus_best": final - psnrs[best]}
         if one is not None:
             row["final_minus_one_pass"] = final - row["one_pass_psnr"]
     return RunRecord(row, list(res.sigmas), psnrs, errors, list(res.frames))
@@ -235,14 +194,9 @@ def residual_scale(
         n = (s / 255.0) * z
         y = x + n
         r, n = (model(y).to(y) - y).double(), n.double()
-        out.append(
-            {
-                "sigma": float(s),
-                "sigma_hat": float(r.norm()) / math.sqrt(x.numel()),
-                "gain": float(r.norm() / n.norm()),
-                "removed": float(-(r * n).sum() / n.square().sum()),
-            }
-        )
+        gain, removed = float(r.norm() / n.norm()), float(-(r * n).sum() / n.square().sum())
+        sigma_hat = float(r.norm()) / math.sqrt(x.numel())
+        out.append({"sigma": float(s), "sigma_hat": sigma_hat, "gain": gain, "removed": removed})
     return out
 
 
@@ -291,10 +245,8 @@ def summarize(rows: Sequence[dict[str, Any]], models: Sequence[EvalModel]) -> di
         entry["stops"] = {s: stops.count(s) for s in sorted(set(stops))}
         for k in (c for c in RUN_COLUMNS if c not in _NOT_MEANS):
             vals = [float(r[k]) for r in mine if r.get(k) is not None and math.isfinite(r[k])]
-            stats = {"mean": np.mean(vals), "std": np.std(vals)} if vals else None
-            entry[k] = (
-                {**{k: float(v) for k, v in stats.items()}, "n": len(vals)} if stats else None
-            )
+            mean, std = (float(np.mean(vals)), float(np.std(vals))) if vals else (0.0, 0.0)
+            entry[k] = {"mean": mean, "std": std, "n": len(vals)} if vals else None
         out[m.key] = entry
     return out
 
@@ -349,24 +301,10 @@ def _parser() -> argparse.ArgumentParser:
         "paper's App. N protocols).",
         device="cpu",
     )
-    p.add_argument(
-        "--task",
-        nargs="+",
-        choices=(*TASKS, "residual_scale"),
-        default=["denoise", "inpaint"],
-        help="protocols (denoise inpaint); residual_scale: ‖D(y) − y‖ against the true noise",
-    )
-    p.add_argument(
-        "--residual-sigmas",
-        type=float,
-        nargs="+",
-        default=list(RESIDUAL_SIGMAS),
-        metavar="S",
-        help="residual_scale: noise levels, 0–255",
-    )
-    p.add_argument(
-        "--images", nargs="+", metavar="NAME", help="only these files (folder index kept)"
-    )
+    tasks = (*TASKS, "residual_scale")
+    p.add_argument("--task", nargs="+", choices=tasks, default=["denoise", "inpaint"])
+    p.add_argument("--residual-sigmas", type=float, nargs="+", default=list(RESIDUAL_SIGMAS))
+    p.add_argument("--images", nargs="+", metavar="NAME", help="only these (folder index kept)")
     p.add_argument("--h0", type=float, help="initial step size (0.01)")
     p.add_argument("--beta", type=float, help="noise injection β (denoise 1, others 0.01)")
     p.add_argument("--sigma0", type=float, metavar="S", help="initial noise, 0–255 (10; 255)")
@@ -401,25 +339,12 @@ def _run_task(args: argparse.Namespace, s: dict[str, Any], models: list, images:
                     m.model, x, idx, s, seed=args.seed, frame_every=every, labels=(name, m.key)
                 )
                 rows.append(rec.row)
-                sig = [*rec.sigmas, *[None] * len(rec.psnrs)]
-                for t, (p_t, e_t) in enumerate(zip(rec.psnrs, rec.errors, strict=True)):
-                    traj.append(
-                        dict(
-                            zip(TRAJECTORY_COLUMNS, (name, m.key, t, sig[t], e_t, p_t), strict=True)
-                        )
-                    )
+                sig = [*rec.sigmas, *[None] * (len(rec.psnrs) - len(rec.sigmas))]
+                for t, v in enumerate(zip(sig, rec.errors, rec.psnrs, strict=True)):
+                    traj.append(dict(zip(TRAJECTORY_COLUMNS, (name, m.key, t, *v), strict=True)))
                 shown |= {m.key: rec} if name == show else {}
                 gif = rec.frames if every else gif
-                final = rec.row["final_psnr"]
-                final = "-" if final is None else f"{final:.2f}"
-                log.info(
-                    "%s %s: %s after %d steps, final %s dB",
-                    name,
-                    m.key,
-                    rec.row["stop"],
-                    rec.row["steps"],
-                    final,
-                )
+                log.info("%s %s: %s after %d steps", name, m.key, rec.row["stop"], rec.row["steps"])
                 bar.update(1)
     write_csv(out / "runs.csv", RUN_COLUMNS, rows, _fmt)
     write_csv(out / "trajectory.csv", TRAJECTORY_COLUMNS, traj, _fmt)
@@ -445,31 +370,25 @@ def _run_task(args: argparse.Namespace, s: dict[str, Any], models: list, images:
 def _run_residual_scale(args: argparse.Namespace, models: list, images: list) -> None:
     out = args.out / "residual_scale"
     out.mkdir(parents=True, exist_ok=True)
+    sigmas = [float(s) for s in args.residual_sigmas]
     rows = [
         {"image": name, "model": m.key, **r}
         for idx, name, x in images
         for m in models
-        for r in residual_scale(m.model, x, args.residual_sigmas, args.seed + idx)
+        for r in residual_scale(m.model, x, sigmas, args.seed + idx)
     ]
     write_csv(out / "residual_scale.csv", RESIDUAL_COLUMNS, rows, _fmt)
     means: dict[str, Any] = {}
     lines = [f"\nresidual scale (mean over {len(images)} images): gain / removed, in {out}"]
     lines.append(f"{'σ (0–255)':<20} " + " ".join(f"{s:>11g}" for s in args.residual_sigmas))
     for m in models:
+        cells = [[r for r in rows if (r["model"], r["sigma"]) == (m.key, s)] for s in sigmas]
         means[m.key] = [
-            {"sigma": float(s)}
-            | {
-                k: float(
-                    np.mean([r[k] for r in rows if r["model"] == m.key and r["sigma"] == float(s)])
-                )
-                for k in RESIDUAL_COLUMNS[3:]
-            }
-            for s in args.residual_sigmas
+            {"sigma": s, **{k: float(np.mean([r[k] for r in c])) for k in RESIDUAL_COLUMNS[3:]}}
+            for s, c in zip(sigmas, cells, strict=True)
         ]
-        lines.append(
-            f"{m.key:<20} "
-            + " ".join(f"{e['gain']:>5.2f}/{e['removed']:<5.2f}" for e in means[m.key])
-        )
+        cols = " ".join(f"{e['gain']:>5.2f}/{e['removed']:<5.2f}" for e in means[m.key])
+        lines.append(f"{m.key:<20} {cols}")
     run = {"data": str(args.data), "images": [n for _, n, _ in images], "seed": args.seed}
     run |= {"noise_seed": "seed + idx"}
     run["definition"] = (
@@ -505,24 +424,17 @@ def _run(args: argparse.Namespace, tasks: list[dict[str, Any]]) -> None:
     device = pick_device(args.device)
     args.device = device
     models, loaded = load_run(args.models, args, device, sigma_train=0.0)
-    picked = [
-        (i, n, x.to(device))
-        for i, (n, x) in enumerate(loaded)
-        if not args.images or n in args.images
-    ]
+    picked = [(i, n, x.to(device)) for i, (n, x) in enumerate(loaded) if n in (args.images or [n])]
     missing = sorted(set(args.images or ()) - {n for _, n, _ in picked})
     if missing:
         raise ValueError(f"--images: not in {args.data}: {', '.join(missing)}")
     if args.gif_model is not None and args.gif_model not in {m.key for m in models}:
         raise ValueError(f"--gif-model {args.gif_model!r} is not one of --models")
-    for s in tasks:  # every problem and walk parameter checked before anything runs
-        for idx, name, x in picked:
-            try:
-                next(
-                    problem_for(s, x, idx, args.seed).walk(lambda y: y, **{k: s[k] for k in _WALK})
-                )
-            except ValueError as exc:
-                raise ValueError(f"{s['task']} on {name}: {exc}") from None
+    for s, (idx, name, x) in itertools.product(tasks, picked):  # checked before any run
+        try:
+            next(problem_for(s, x, idx, args.seed).walk(lambda y: y, **{k: s[k] for k in _WALK}))
+        except ValueError as exc:
+            raise ValueError(f"{s['task']} on {name}: {exc}") from None
     if "residual_scale" in args.task:
         _run_residual_scale(args, models, picked)
     for s in tasks:
@@ -538,9 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give --models")
     if any(not (math.isfinite(v) and v > 0) for v in args.residual_sigmas):
         parser.error("--residual-sigmas must be finite and > 0")
-    given = {k: getattr(args, k) for k in ("h0", "beta", "max_steps", *LEVELS.values())}
+    given = {k: getattr(args, k) for k in ("h0", "beta", "max_steps", *list(LEVELS.values())[1:])}
     given |= {"sigma0_8bit": args.sigma0, "sigma_stop_8bit": args.sigma_stop}
-    given.pop("sigma0")
     tasks = [settings_for(t, **given) for t in dict.fromkeys(args.task) if t in TASKS]
     return guarded(lambda: _run(args, tasks))
 
