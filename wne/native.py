@@ -108,9 +108,10 @@ def _run(
     mean, std = normalization_stats(y)  # over the whole image, per channel
     if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
         raise ValueError("the image holds NaN or infinite values")
-    z = (y - mean) / torch.where(std > 0, std, torch.ones_like(std))
-    g = apply_tiled(model.backbone, z.float(), **tiling).to(std.dtype)
-    return mean + std * g if model.mode == "direct" else y - std * g
+    z = (y - mean).div_(torch.where(std > 0, std, torch.ones_like(std)))
+    g = apply_tiled(model.backbone, z.float(), **tiling).to(std.dtype).mul_(std)
+    del z  # in-place steps: a few copies of one frame at most, at any size
+    return g.add_(mean) if model.mode == "direct" else y - g
 
 
 def denoise(
@@ -182,14 +183,15 @@ def denoise(
     value_range = (float(data_range[0]), float(data_range[1])) if data_range else value_range
     out = torch.empty_like(frames)
     for i, frame in enumerate(frames):
-        y = frame[:colour].to(device=dev, dtype=work)
-        y = y[:, None] if takes == 1 else y[None]
-        res = _run(net, y, units, value_range, stats, device=dev, tile=tile, overlap=overlap)
-        res = res.reshape(colour, *res.shape[-2:])
-        if clip is not None:
-            res = res.round().clamp(*clip)
-        out[i, :colour] = res.to(out.device, out.dtype)
-        out[i, colour:] = frame[colour:]
+        with torch.inference_mode():  # `out` stays a normal tensor
+            y = frame[:colour].to(work)  # stays where it is: tiles go to the device
+            y = y[:, None] if takes == 1 else y[None]
+            res = _run(net, y, units, value_range, stats, device=dev, tile=tile, overlap=overlap)
+            res = res.reshape(colour, *res.shape[-2:])
+            if clip is not None:
+                res = res.round_().clamp_(*clip)
+            out[i, :colour] = res.to(out.device, out.dtype)
+            out[i, colour:] = frame[colour:]
     if is_torch:
         return out.reshape(x.shape)
     return (out.permute(0, 2, 3, 1) if has_c else out).reshape(x.shape).numpy()
