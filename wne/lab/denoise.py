@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="catalog key (default: the best WNE checkpoint for the device)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: $WNE_DEVICE, else CUDA if any)")
     p.add_argument("--overwrite", action="store_true", help="replace existing files, inputs too")
-    p.add_argument("--stats", choices=("image", "tile"), default="image", help="WNE statistics")
+    stats = "WNE's mean and spread: over the whole image (default) or per tile"
+    p.add_argument("--stats", choices=("image", "tile"), default="image", help=stats)
     p.add_argument("--tile", type=int, help="tile side in pixels (default: the device's)")
     return p
 
