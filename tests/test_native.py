@@ -194,6 +194,8 @@ def test_denoise_rejects_bad_input() -> None:
         denoise(np.zeros((16, 16), bool), WNE)
     with pytest.raises(ValueError, match="stats must be"):
         denoise(np.zeros((16, 16), np.float32), WNE, stats="global")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="low < high"):
+        denoise(np.zeros((16, 16), np.float32), PLAIN, data_range=(1, 1))
     const = np.full((16, 16), 1234, np.uint16)  # std 0: returned exactly
     np.testing.assert_array_equal(denoise(const, WNE), const)
 

@@ -65,6 +65,7 @@ def default_model(device: str | torch.device | None = None, root: str | Path | N
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(key: str, device: str, root: str) -> nn.Module:
+    log.info("denoising with %s on %s", key, device)
     return load(key, device=device, root=root)
 
 
@@ -76,9 +77,7 @@ def load_model(
     if isinstance(model, nn.Module):
         return model.to(pick_device(device)) if device is not None else model
     dev = pick_device(device)
-    key = model or default_model(dev)
-    log.info("denoising with %s on %s", key, dev)
-    return _load_cached(key, str(dev), str(default_root()))
+    return _load_cached(model or default_model(dev), str(dev), str(default_root()))
 
 
 def model_units(model: nn.Module) -> Literal["wne", "ne", "plain"]:
@@ -146,10 +145,13 @@ def denoise(
 
     Raises:
         ValueError: For an unsupported dtype or shape, an image smaller than 8×8, NaN
-            or infinite values, or an image whose channels the model cannot take.
+            or infinite values, an image whose channels the model cannot take, or a bad
+            ``stats`` or ``data_range``.
     """
     if stats not in ("image", "tile"):
         raise ValueError(f"stats must be 'image' or 'tile', got {stats!r}")
+    if data_range is not None and not float(data_range[0]) < float(data_range[1]):
+        raise ValueError(f"data_range must be (low, high) with low < high, got {data_range}")
     is_torch = isinstance(image, torch.Tensor)
     x = image if is_torch else torch.from_numpy(np.require(image, requirements=["C", "W"]))
     if x.dtype == torch.bool or x.is_complex() or x.ndim < 2:
