@@ -1,492 +1,1276 @@
 """Gradio demo: plain denoisers break under contrast/brightness shifts, WNE twins hold.
 
 Run ``python app.py`` and open http://127.0.0.1:7860 (``GRADIO_SERVER_NAME`` /
-``GRADIO_SERVER_PORT`` override the address). Models come from ``checkpoints/``
-(or ``$WNE_CHECKPOINT_DIR``, or the Hub repo ``$WNE_HUB_REPO``) and are loaded
-once at start. This file only lays out the page and wires events; the logic
-lives in :mod:`wne.demo`. Each computation is one function
-(:class:`wne.demo.endpoints.Endpoints`) serving the page's button and the named
-API endpoint (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``, ``/restore``) of the
-same event.
-"""
+``GRADIO_SERVER_PORT`` override the address). Models come from ``checkpoints/`` (or
+``$WNE_CHECKPOINT_DIR``, or the Hub repo ``$WNE_HUB_REPO``) and are loaded once.
 
-from __future__ import annotations
+This file lays out the page and wires events; each page's computation is a plain
+function in :mod:`wne.demo.pages`, run through :class:`wne.demo.serving.Server` (cache,
+coalescing, the model queue). The page's controls are the one definition of every
+setting's range and default: the page events get Gradio's preprocessed values, the
+named API endpoints (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``,
+``/restore``, typed functions through ``gr.api``) and the scenario links check their
+values against the same controls.
+"""
 
 try:  # ZeroGPU: `spaces` must be imported before anything initializes CUDA.
     import spaces
 except ImportError:  # not on Hugging Face Spaces: @spaces.GPU becomes a no-op
     spaces = None
 
+import functools
+import hashlib
+import inspect
 import logging
+import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
+from PIL import Image
 
 from wne import catalog
-from wne.demo import DemoConfig, DemoHandlers, Zoo, classroom, content
-from wne.demo.compare import SWEEP_SIDE
-from wne.demo.endpoints import ENDPOINTS, Endpoints
-from wne.demo.errors import user_facing
-from wne.demo.inside import INSIDE_STEPS
-from wne.demo.outputs import OutputFiles
-from wne.demo.restore import Restorer
-from wne.demo.runtime import limit_malloc_arenas
-from wne.demo.settings import Param, shown_noise_controls, shown_restore_controls
-from wne.demo.views import TABLE_HEADERS
+from wne.degrade import NOISES
+from wne.demo import content, links
+from wne.demo.errors import DemoInputError
+from wne.demo.figure import Tile, render_figure
+from wne.demo.pages import compare, equivariance, inside, restore, sweep
+from wne.demo.serving import Server, cpu_defaults, limit_malloc_arenas
+from wne.demo.zoo import CHECKPOINTS, Zoo
+from wne.sampler import TASKS
+from wne.settings import EnvSettings
 
+log = logging.getLogger("app")
 ASSETS = Path(__file__).resolve().parent / "assets"
 """Example images (``examples/``) and precomputed Set12 curves (``results/``)."""
-# Small working sizes are shown enlarged (pixelated, so the noise stays visible).
+ENV = EnvSettings.from_env()
+ACTIVE = ENV.concurrent_requests
+"""Requests handled at once; the models still run one at a time (the server's queue), so
+a request answered from the cache never waits behind computations."""
+QUEUE_SIZE = ENV.queue_size
+"""Requests that may wait beyond :data:`ACTIVE` (a class clicking at once fits)."""
+MODELS: dict[str, Any] = {"concurrency_id": "models", "concurrency_limit": ACTIVE}
+PAGE: dict[str, Any] = {**MODELS, "api_visibility": "private", "trigger_mode": "always_last"}
+PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
+OUT: dict[str, Any] = {"format": "png", "interactive": False}
+IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
+WALK_PLOT: dict[str, Any] = {"x": "step", "x_title": "step", "color": "model", "height": 300}
+CPU_SIDE_LIMIT, GPU_SIDE, RESTORE_SIDE = (
+    1024,
+    512,
+    {"cpu": (128, 256, 150), "cuda": (256, 512, 1000)},
+)
 CSS = """
 .wne-panel h3 {margin-bottom: 0.2em}
 .wne-out img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}
+#present-toggle {position: fixed; top: 10px; right: 14px; z-index: 1000; width: auto;
+  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
+  border-radius: 8px; padding: 2px 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15)}
+.wne-presenting #wne-controls, .wne-presenting .wne-secondary {display: none !important}
+.wne-presenting .wne-out, .wne-presenting .wne-out img {height: 24vh !important}
+.wne-presenting .wne-slider {max-height: 24vh !important}
+.wne-presenting .wne-panel h3, .wne-presenting #scores {font-size: 1.5rem}
+.wne-presenting label span, .wne-presenting .wne-out label {font-size: 1.25rem !important}
+.wne-presenting #link-note {display: none !important}
 """
-OUT: dict[str, Any] = {"format": "png", "interactive": False}
-PRIVATE: dict[str, Any] = {"api_visibility": "private"}
-ACTIVE = int(os.environ.get("WNE_CONCURRENT_REQUESTS", "24"))
-"""Requests handled at once; the models still run one at a time (``wne.demo.cache.ModelQueue``),
-so a request served from the result cache never waits behind computations."""
-COMPUTE: dict[str, Any] = {  # a newer request from a page replaces a pending one; the
-    "concurrency_id": "models",  # functions get raw values and validate them (one layer)
-    "concurrency_limit": ACTIVE,
-    "trigger_mode": "always_last",
-    "preprocess": False,
+PRESENT_JS = """(on) => {
+  for (const el of [document.querySelector('gradio-app'), document.body]) {
+    if (el) el.classList.toggle('wne-presenting', !!on);
+  }
+  return [];
+}"""
+LINK_JS = """(...args) => {
+  const tab = document.querySelector('#wne-tabs [role="tab"][aria-selected="true"]');
+  args[args.length - 2] = tab ? tab.innerText.trim() : '';
+  args[args.length - 1] = window.location.origin + window.location.pathname;
+  return args;
+}"""
+SCENE = (
+    "a",
+    "b",
+    "sigma",
+    "seed",
+    "sigma_train",
+    "backbones",
+    "order",
+    "max_side",
+    "clip",
+    "noise",
+    "photons",
+    "read_noise",
+    "quality",
+    "checkpoint",
+)
+"""``/denoise``'s parameters after the image, in API order (the scene's controls)."""
+ONE = (
+    "a",
+    "b",
+    "sigma",
+    "seed",
+    "sigma_train",
+    "backbone",
+    "max_side",
+    "clip",
+    "noise",
+    "photons",
+    "read_noise",
+    "quality",
+    "checkpoint",
+)
+"""``/equivariance``'s and ``/inside``'s parameters after the image."""
+SWEEP = (
+    "a",
+    "b",
+    "seed",
+    "sigma_train",
+    "backbones",
+    "order",
+    "clip",
+    "noise",
+    "read_noise",
+    "checkpoint",
+)
+LINKS = ("image", *SCENE, "backbone", "tab", "present")
+"""A scenario link's parameters (links printed on slides keep opening the same scenario)."""
+TABS = {
+    "Compare": "compare",
+    "Equivariance": "equivariance",
+    "Noise sweep": "sweep",
+    "Inside WNE": "inside",
+    "Restore from a few pixels": "restore",
+    "About": "about",
 }
-QUEUE_SIZE = int(os.environ.get("WNE_QUEUE_SIZE", "48"))
-"""Requests that may wait beyond :data:`ACTIVE`; more are refused ("queue is full"). Gradio
-moves waiting requests to the active ones in its event loop, so a class clicking at once can
-fill the waiting line before any starts: it holds more than a class (at 16, a burst of 30 at
-256 px had 9 refused)."""
-STREAMED = ("denoise",)
-"""Computations whose page updates stream (applied on each change of their state)."""
-IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
-INPUT: dict[str, Any] = {"type": "filepath", "image_mode": None, "format": "png", "height": 260}
-INPUT.update(sources=["upload", "clipboard", "webcam"], elem_id="input-image")
-TRUE = ("1", "true", "yes", "on")
-PLOT: dict[str, Any] = {"x": "level", "y": "psnr", "color": "model", "height": 360}
-WALK_PLOT: dict[str, Any] = {"x": "step", "x_title": "step", "color": "model", "height": 300}
+WALKS = (
+    "task",
+    "keep",
+    "hole",
+    "factor",
+    "noise_sigma",
+    "backbone",
+    "sigma_train",
+    "seed",
+    "max_steps",
+    "max_side",
+    "color",
+)
 
 
-def _gpu_hook(fn: Callable[..., Any], duration: Callable[..., int] | None = None) -> Any:
+def gpu(fn: Callable[..., Any], duration: Callable[..., int] | None = None) -> Any:
     """``@spaces.GPU(duration=...)`` on ZeroGPU; the function itself everywhere else."""
-    if spaces is None:
-        return fn
-    return spaces.GPU(duration=duration)(fn) if duration else spaces.GPU(fn)
+    return spaces.GPU(duration=duration)(fn) if spaces is not None else fn
 
 
-def make_handlers(zoo: Zoo | None = None, assets: Path = ASSETS) -> DemoHandlers:
-    """The handlers for ``zoo`` (default: discovered), sized for its hardware."""
-    zoo = zoo if zoo is not None else Zoo.discover()
-    folders = {"results_dir": assets / "results", "examples_dir": assets / "examples"}
-    return DemoHandlers(zoo, DemoConfig.for_zoo(zoo, **folders), gpu=_gpu_hook)
+def shown_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler whose failures reach the user as ``gr.Error`` (bad input: its message;
+    anything else: logged, and a short message); generators stay generators."""
 
-
-def control(p: Param, **kw: Any) -> Any:
-    """The page control of a setting, from its one definition."""
-    kw = {"label": p.label, "info": p.info or None, **kw}
-    if p.kind in ("float", "int") and p.step:
-        return gr.Slider(p.lo, p.hi, value=p.default, step=p.step, **kw)
-    if p.kind in ("float", "int"):
-        prec = 0 if p.kind == "int" else None
-        return gr.Number(p.default, precision=prec, minimum=p.lo, maximum=p.hi, **kw)
-    if p.kind == "choice":
-        return gr.Radio(list(p.choices), value=p.default, **kw)
-    if p.kind == "choices":
-        return gr.CheckboxGroup(list(p.choices), value=list(p.default), **kw)
-    return gr.Checkbox(p.default, **kw)
-
-
-def show(updates: list[dict[str, Any]]) -> list[Any]:
-    """Applies a computation's page updates (``frame``: rows of a table or plot)."""
-    return [
-        gr.update(value=pd.DataFrame(u.pop("frame")), **u) if "frame" in u else gr.update(**u)
-        for u in (dict(u) for u in updates)
-    ]
-
-
-def _controls(h: DemoHandlers, first_image: str | None) -> dict[str, Any]:
-    """The left column: image, sliders, model choice, run button, more settings."""
-    p = h.params()
-    c: dict[str, Any] = {}
-    # image_mode=None: our own conversion keeps 16-bit, alpha and palettes intact
-    c["image"] = gr.Image(first_image, label="Clean image (upload, paste or webcam)", **INPUT)
-    for name, elem_id in (("a", "contrast-a"), ("b", "brightness-b")):
-        c[name] = control(p[name], elem_id=elem_id)
-    n = p["noise"]
-    c["noise"] = gr.Dropdown(list(n.choices), value=n.default, label=n.label, elem_id="noise-type")
-    c["noise_boxes"] = []  # only the level controls of the chosen noise type are shown
-    for name, shown in shown_noise_controls(n.default).items():
-        with gr.Column(visible=shown, min_width=0) as box:
-            c[name] = control(p[name], elem_id=f"noise-{name.replace('_', '-')}")
-        c["noise_boxes"].append(box)
-    with gr.Accordion("About the noise types", open=False):
-        gr.Markdown(content.NOISE_HELP)
-    c["sigma_train"], c["backbones"] = control(p["sigma_train"]), control(p["backbones"])
-    c["checkpoint"] = control(p["checkpoint"], elem_id="checkpoint")
-    c["run"] = gr.Button("Denoise & compare", variant="primary", elem_id="run")
-    with gr.Accordion("More settings", open=False):
-        for name in ("order", "seed", "max_side", "clip"):
-            c[name] = control(p[name])
-        c["live"] = gr.Checkbox(True, label="re-run when a slider is released")
-    with gr.Accordion("Available models", open=False):
-        gr.Markdown(h.models_markdown())
-    return c
-
-
-def _compare_tab(h: DemoHandlers) -> dict[str, Any]:
-    """Noisy input and target, one plain/WNE panel per backbone, scores, notes, JSON."""
-    chosen = h.params()["backbones"].default
-    t: dict[str, Any] = {}
-    with gr.Row():
-        t["noisy"] = gr.Image(label="noisy input", **IMG)
-        t["target"] = gr.Image(label="target a·x + b", **IMG)
-    panels = []
-    for label, bid in h.params()["backbones"].choices:
-        family = catalog.FAMILIES[bid]
-        shown, single, short = bid in chosen, len(family.variants) == 1, family.short
-        with gr.Column(elem_classes="wne-panel"):
-            panels.append(gr.Markdown(f"### {label}", visible=shown))
-            with gr.Row():
-                left = short if single else f"{short} · plain"
-                panels.append(gr.Image(label=left, visible=shown, **IMG))
-                right = gr.Image(label=f"{short} · WNE", visible=shown and not single, **IMG)
-                panels.append(right)
-                pair = {"label": "plain ↔ WNE", "max_height": 300, "elem_classes": "wne-slider"}
-                panels.append(gr.ImageSlider(visible=shown, **pair, **OUT))
-    label = "scores vs the target (data range a)"
-    t["table"] = gr.Dataframe(
-        headers=TABLE_HEADERS, label=label, interactive=False, elem_id="scores"
-    )
-    t["notes"] = gr.Markdown(elem_id="notes")
-    with gr.Accordion("All outputs", open=False, elem_classes="wne-secondary"):
-        t["gallery"] = gr.Gallery(label="denoised outputs", format="png", columns=4)
-    with gr.Accordion("Settings and numbers (JSON)", open=False, elem_classes="wne-secondary"):
-        t["summary"] = gr.JSON(label="copy these to reproduce the result")
-    t["state"] = gr.State()
-    t["out"] = [t["noisy"], t["target"], t["gallery"], t["summary"], t["state"]]
-    t["page"] = [t["noisy"], t["target"], *panels, t["table"], t["notes"]]
-    return t
-
-
-def _equivariance_tab(h: DemoHandlers) -> dict[str, Any]:
-    """Heat maps of the equivariance defect, plain vs WNE."""
-    gr.Markdown(content.EQUIVARIANCE_HELP)
-    t: dict[str, Any] = {"backbone": control(h.params()["backbone"])}
-    t["run"] = gr.Button("Measure equivariance", variant="primary")
-    t["maps"] = gr.Gallery(label="defect maps", format="png", columns=2, height=340)
-    t["text"] = gr.Markdown()
-    with gr.Accordion("Defects (JSON)", open=False):
-        t["defects"] = gr.JSON(label="defects")
-    t["state"] = gr.State()
-    t["out"], t["page"] = [t["maps"], t["defects"], t["state"]], [t["text"]]
-    return t
-
-
-def _sweep_tab(h: DemoHandlers) -> dict[str, Any]:
-    """PSNR vs σ on the user's image, and the precomputed Set12 curves."""
-    gr.Markdown(content.SWEEP_HELP.format(side=SWEEP_SIDE))
-    t: dict[str, Any] = {"run": gr.Button("Run noise sweep", variant="primary")}
-    t["plot"] = gr.LinePlot(
-        title="PSNR vs σ", x_title="test σ (0–255)", y_title="PSNR (dB)", **PLOT
-    )
-    t["notes"] = gr.Markdown()
-    with gr.Accordion("Curves (JSON)", open=False):
-        t["curves"] = gr.JSON(label="PSNR vs sigma")
-    t["state"] = gr.State()
-    t["out"], t["page"] = [t["curves"], t["state"]], [t["plot"], t["notes"]]
-    folder = h.config.results_dir
-    pngs, csvs, note = content.precomputed_results(folder) if folder else ([], [], "")
-    gr.Markdown("### Precomputed Set12 mismatch curves\n" + note)
-    if pngs and folder:
-        curves = [(str(p), str(p.relative_to(folder))) for p in pngs]
-        gr.Gallery(curves, label="Set12 curves", format="png", columns=2, height=480)
-    if csvs:
-        gr.File([str(p) for p in csvs], label="Set12 tables (CSV)")
-    return t
-
-
-def _inside_tab(h: DemoHandlers) -> dict[str, Any]:
-    """The WNE pipeline step by step: pictures, sentences and formulas with numbers."""
-    gr.Markdown(content.INSIDE_HELP)
-    t: dict[str, Any] = {"backbone": control(h.inside_backbone(), elem_id="inside-backbone")}
-    t["run"] = gr.Button("Show the steps", variant="primary", elem_id="inside-run")
-    t["page"] = []
-    for _ in range(INSIDE_STEPS):
-        t["page"].append(gr.Markdown())
-        with gr.Row():
-            t["page"] += [gr.Image(label="–", **IMG), gr.Image(label="–", **IMG)]
-    t["page"].append(gr.Markdown(elem_id="inside-numbers"))
-    with gr.Accordion("All pictures and numbers (JSON)", open=False):
-        t["gallery"] = gr.Gallery(label="steps", format="png", columns=4, elem_id="inside-gallery")
-        t["numbers"] = gr.JSON(label="numbers")
-    t["state"] = gr.State()
-    t["out"] = [t["gallery"], t["numbers"], t["state"]]
-    return t
-
-
-def _restore_tab(r: Restorer) -> dict[str, Any]:
-    """A denoiser as an image prior: the plain and WNE walks streamed side by side."""
-    gr.Markdown(content.RESTORE_HELP)
-    p, t = r.params(), {}
-    with gr.Row():  # the controls across the top, the two walks below at full width
-        t["task"] = control(p["task"], elem_id="restore-task")
-        with gr.Column(min_width=240):
-            t["level_boxes"] = []  # only the chosen task's level is shown
-            for name, shown in shown_restore_controls(p["task"].default).items():
-                with gr.Column(visible=shown, min_width=0) as box:
-                    t[name] = control(p[name], elem_id=f"restore-{name.replace('_', '-')}")
-                t["level_boxes"].append(box)
-            t["backbone"], t["sigma_train"] = control(p["backbone"]), control(p["sigma_train"])
-        with gr.Column(min_width=240):
-            with gr.Accordion("More settings", open=False):
-                for name in ("seed", "max_steps", "max_side", "color"):
-                    t[name] = control(p[name], elem_id=f"restore-{name.replace('_', '-')}")
-            t["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
-            t["stop"] = gr.Button("Stop", elem_id="restore-stop")
-    with gr.Row():
-        images = [
-            gr.Image(label=label, elem_id=f"restore-{label.lower()}", **IMG)
-            for label in ("observed", "plain", "WNE")
-        ]
-    with gr.Row():  # σ̂_t on a log scale: from ~255 down to σ_L = 2.55
-        plots = [
-            gr.LinePlot(title=title, y=y, y_title=y_title, elem_id=eid, **WALK_PLOT)
-            for title, y, y_title, eid in (
-                ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
-                ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
-            )
-        ]
-    t["text"] = gr.Markdown(elem_id="restore-results")
-    with gr.Accordion("Numbers (JSON)", open=False):
-        t["summary"] = gr.JSON(label="settings, scores and σ̂ per step")
-    t["state"] = gr.State()
-    t["out"] = [*images, t["summary"], t["state"]]
-    t["page"] = [*images, *plots, t["text"]]
-    return t
-
-
-def _about_tab() -> list[tuple[str, Any]]:
-    """NE in three sentences, the formula, and the one-click scenarios."""
-    gr.Markdown(content.ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True}])
-    gr.Markdown("### Try it: one-click scenarios")
-    buttons = []
-    for name, text in content.SCENARIOS.items():
-        with gr.Row():
-            buttons.append((name, gr.Button(name.capitalize(), scale=1)))
-            gr.Markdown(text)
-    return buttons
-
-
-def _classroom_controls() -> dict[str, Any]:
-    """Scenario link and slide figure (logic: :mod:`wne.demo.classroom`)."""
-    k: dict[str, Any] = {}
-    with gr.Accordion("Classroom: link to this scenario, slide figure", open=False):
-        k["copy"] = gr.Button("Copy link to this scenario", elem_id="copy-link", size="sm")
-        k["link"] = gr.Textbox(label="link", buttons=["copy"], elem_id="scenario-link")
-        gr.Markdown(classroom.LINK_HELP)
-        k["make"] = gr.Button("Download figure (PNG, PDF)", elem_id="make-figure", size="sm")
-        k["files"] = gr.File(
-            label="slide figure", file_count="multiple", height=120, elem_id="figure-files"
+    def error(exc: Exception) -> gr.Error:
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, DemoInputError):
+            return gr.Error(str(exc), print_exception=False)
+        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+            return gr.Error("Out of memory while denoising: lower the working size and try again.")
+        log.exception("handler %s failed", fn.__name__, exc_info=exc)
+        return gr.Error(
+            f"Internal error ({type(exc).__name__}); the details are in the server log."
         )
-        gr.Markdown(classroom.FIGURE_HELP)
-    k["tab"], k["base"] = gr.Textbox(visible=False), gr.Textbox(visible=False)  # from LINK_JS
-    return k
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def streaming(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                raise error(exc) from None
+
+        return streaming
+
+    @functools.wraps(fn)
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise error(exc) from None
+
+    return plain
 
 
-def _classroom_events(
-    demo: gr.Blocks, kit: classroom.ClassroomKit, c: dict[str, Any], page: dict[str, Any]
-) -> dict[str, Any]:
-    """Opening a link sets the controls; copy link; figure; presentation mode. Returns a
-    state per computation that an opened link sets (its change runs the computation)."""
-    controls = [c["image"], *(c[n] for n in kit.controls)]
-    go = {name: gr.State(False) for name in sorted({"denoise", *kit.computations.values()})}
+def check(control: Any, value: Any, name: str | None = None) -> Any:
+    """A raw value (API client or link) checked against its page control.
 
-    def open_link(request: gr.Request) -> list[Any]:
-        updates, run = kit.open_link(request.query_params.multi_items())
-        return [*show(updates), *(name == run for name in go)]
-
-    outs = [*controls, page["tabs"], page["present"], page["note"], *go.values()]
-    # Queued: Gradio fires a State's change only after queued events.
-    demo.load(open_link, None, outs, concurrency_limit=None, **PRIVATE)
-    link_in = [*controls, page["present"], page["tab"], page["base"]]
-    page["copy"].click(
-        user_facing(kit.copy_link), link_in, page["link"], js=classroom.LINK_JS, **PRIVATE
-    )
-    figure_in = [page["compare"][k] for k in ("noisy", "target", "gallery", "summary")]
-    page["make"].click(user_facing(kit.figure), figure_in, page["files"], **PRIVATE)
-    page["present"].change(None, page["present"], None, js=classroom.PRESENT_JS, **PRIVATE)
-    return go
-
-
-def _live_gate(live: bool, image: Any) -> None:
-    """Lets a slider release re-run the comparison only when live updates are on."""
-    if not live or image is None:
-        raise gr.Error("live updates are off", visible=False, print_exception=False)
-
-
-def build_demo(zoo: Zoo | None = None, handlers: DemoHandlers | None = None) -> gr.Blocks:
-    """Builds the (queued) Blocks app.
-
-    Args:
-        zoo: The loaded models (default: discovered from ``$WNE_CHECKPOINT_DIR`` /
-            ``checkpoints/`` and ``$WNE_HUB_REPO``).
-        handlers: Handlers to use instead of :func:`make_handlers` ``(zoo)``.
-
-    Returns:
-        The demo, ready for ``launch(**launch_kwargs())``.
+    Raises:
+        DemoInputError: Naming the control (or ``name``) and what it accepts.
     """
-    h = handlers if handlers is not None else make_handlers(zoo)
-    cfg = h.config
-    examples = content.load_examples(cfg.examples_dir) if cfg.examples_dir else []
-    upload = gr.utils.get_upload_folder()
-    roots = [upload, gr.utils.get_cache_folder(), *([cfg.examples_dir] if examples else [])]
-    fns = Endpoints(h, OutputFiles(Path(upload) / "wne-outputs"), roots)
-    device = "GPU (CUDA)" if h.zoo.device.type == "cuda" else "CPU"
+    name = name or control.label
+    if isinstance(control, gr.Checkbox):
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in ("true", "false", "1", "0"):
+            return value if isinstance(value, bool) else text in ("true", "1")
+        raise DemoInputError(f"{name} must be true or false, got {value!r}")
+    if isinstance(control, gr.CheckboxGroup):
+        allowed = [v for _, v in control.choices]
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list | tuple):
+            raise DemoInputError(f"{name} must be a list drawn from {allowed}, got {value!r}")
+        unknown = [v for v in values if v not in allowed]
+        if unknown:
+            raise DemoInputError(f"{name}: unknown value(s) {unknown}; choose from {allowed}")
+        if not values:
+            raise DemoInputError(f"{name}: choose at least 1 of {allowed}")
+        return [v for v in allowed if v in values]
+    if isinstance(control, gr.Radio | gr.Dropdown):
+        allowed = [v for _, v in control.choices]
+        if all(isinstance(v, int) for v in allowed) and isinstance(value, str):
+            value = int(value) if value.strip().lstrip("-").isdigit() else value
+        if value not in allowed or isinstance(value, bool):
+            raise DemoInputError(f"{name} must be one of {allowed}, got {value!r}")
+        return value
+    lo, hi = control.minimum, control.maximum
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, AttributeError):
+        raise DemoInputError(
+            f"{name} must be a number in [{lo:g}, {hi:g}], got {str(value)[:40]!r}"
+        ) from None
+    if not math.isfinite(number):
+        raise DemoInputError(f"{name} must be a finite number, got {value!r}")
+    if control.precision == 0 and number != int(number):
+        raise DemoInputError(f"{name} must be a whole number, got {number:g}")
+    if not lo <= number <= hi:
+        raise DemoInputError(f"{name} must be in [{lo:g}, {hi:g}], got {number:g}")
+    return int(number) if control.precision == 0 else number
+
+
+def link_value(controls: dict[str, Any], examples: dict[str, Path], name: str, value: Any) -> Any:
+    """A scenario link's value checked against its control (``image``: an example's id or
+    ``upload``; ``tab``: a tab's id; ``present``: presentation mode)."""
+    allowed = {"image": [*examples, links.UPLOAD], "tab": list(TABS.values())}.get(name)
+    if allowed is not None and value not in allowed:
+        raise DemoInputError(f"{name} must be one of {allowed}, got {value!r}")
+    if name == "present":
+        return check(controls["clip"], value, name)
+    return value if allowed else check(controls[name], value)
+
+
+def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Blocks:
+    """Builds the (queued) app around ``zoo`` (default: discovered) or a ready ``server``."""
+    if server is None:
+        server = make_server(zoo)
+    zoo = server.zoo
+    gpu_run = zoo.device.type == "cuda"
+    side, choice, note = server.defaults
+    examples = content.load_examples(ASSETS / "examples")
+    upload = Path(gr.utils.get_upload_folder())
+    files, figures = upload / "wne-outputs", upload / "wne-figures"
+    have, sizes = zoo.sigmas(), zoo.sizes()
+    backbones = (
+        [b for b in compare_backbones() if b in zoo.backbones()] or zoo.backbones()[:1] or ["dncnn"]
+    )
+    families = [(f.label, f.id) for f in catalog.families(zoo_only=True)]
+    sigmas = [(f"σ = {s}" + ("" if s in have else " (no models)"), s) for s in catalog.SIGMA_TRAINS]
+    c: dict[str, Any] = {}
 
     with gr.Blocks(title="WNE: normalization-equivariant denoisers") as demo:
-        intro = content.INTRO.format(device=device, color=content.COLOR_NOTE)
-        intro += "\n\n*" + content.QUEUE_NOTE.format(active=ACTIVE, queue=QUEUE_SIZE) + "*"
-        gr.Markdown(intro, elem_classes="wne-secondary")
-        k = {"note": gr.Markdown(visible=False, elem_id="link-note")}  # classroom kit
-        k["present"] = gr.Checkbox(label="presentation mode", elem_id="present-toggle")
+        intro = content.INTRO.format(
+            device="GPU (CUDA)" if gpu_run else "CPU", color=content.COLOR_NOTE
+        )
+        gr.Markdown(
+            intro + "\n\n*" + content.QUEUE_NOTE.format(active=ACTIVE, queue=QUEUE_SIZE) + "*",
+            elem_classes="wne-secondary",
+        )
+        link_note = gr.Markdown(visible=False, elem_id="link-note")
+        present = gr.Checkbox(label="presentation mode", elem_id="present-toggle")
         with gr.Row():
-            with gr.Column(scale=1, min_width=320, elem_id="wne-controls") as left_column:
-                c = _controls(h, str(examples[0].path) if examples else None)
-                k.update(_classroom_controls())
+            with gr.Column(scale=1, min_width=320, elem_id="wne-controls") as left:
+                c["image"] = gr.Image(
+                    str(examples[0].path) if examples else None,
+                    type="filepath",
+                    image_mode=None,
+                    format="png",
+                    height=260,
+                    elem_id="input-image",
+                    sources=["upload", "clipboard", "webcam"],
+                    label="Clean image (upload, paste or webcam)",
+                )
+                c["a"] = gr.Slider(
+                    0.1,
+                    4,
+                    value=1.0,
+                    step=0.01,
+                    label="contrast a",
+                    info="x → a·x + b",
+                    elem_id="contrast-a",
+                )
+                c["b"] = gr.Slider(
+                    -1,
+                    1,
+                    value=0.0,
+                    step=0.01,
+                    label="brightness b",
+                    info="in [0, 1] units",
+                    elem_id="brightness-b",
+                )
+                c["noise"] = gr.Dropdown(
+                    [(n.label, k) for k, n in NOISES.items()],
+                    value="gaussian",
+                    label="noise type",
+                    elem_id="noise-type",
+                )
+                noise_boxes = {}
+                for p in NOISES["lowlight"].params + NOISES["jpeg"].params:
+                    with gr.Column(visible=p.name == "sigma", min_width=0) as noise_boxes[p.name]:
+                        c[p.name] = gr.Slider(
+                            p.lo,
+                            p.hi,
+                            value=p.default,
+                            step=p.step,
+                            label=p.label,
+                            info=p.info or None,
+                            precision=0 if p.integer else None,
+                            elem_id=f"noise-{p.name.replace('_', '-')}",
+                        )
+                with gr.Accordion("About the noise types", open=False):
+                    gr.Markdown(content.NOISE_HELP)
+                c["sigma_train"] = gr.Radio(
+                    sigmas, value=zoo.default_sigma(), label="models' training σ"
+                )
+                c["backbones"] = gr.CheckboxGroup(families, value=backbones, label="backbones")
+                c["checkpoint"] = gr.Radio(
+                    [
+                        (text + ("" if k == "best" or k in sizes else " (no models)"), k)
+                        for k, text in CHECKPOINTS.items()
+                    ],
+                    value=choice,
+                    label="checkpoints",
+                    elem_id="checkpoint",
+                    info="which trained models run; the notes name the checkpoints that ran",
+                )
+                run = gr.Button("Denoise & compare", variant="primary", elem_id="run")
+                with gr.Accordion("More settings", open=False):
+                    c["order"] = gr.Radio(
+                        [(t, k) for k, t in compare.ORDERS.items()],
+                        value="shift-then-noise",
+                        label="order of operations",
+                    )
+                    c["seed"] = gr.Number(
+                        0, precision=0, minimum=0, maximum=2**31 - 1, label="noise seed"
+                    )
+                    limit = 2048 if gpu_run else CPU_SIDE_LIMIT
+                    c["max_side"] = gr.Slider(
+                        32,
+                        limit,
+                        value=side,
+                        step=16,
+                        precision=0,
+                        label="working size (longest side, px)",
+                        info="larger images are downscaled; large ones run in tiles",
+                    )
+                    c["clip"] = gr.Checkbox(
+                        False,
+                        label="clip to [0, 1]",
+                        info="as an 8-bit image would be; breaks exact equivariance where values saturate",
+                    )
+                    live = gr.Checkbox(True, label="re-run when a slider is released")
+                with gr.Accordion("Available models", open=False):
+                    gr.Markdown(zoo.summary_markdown() + (f"\n\n- {note}" if note else ""))
+                with gr.Accordion("Classroom: link to this scenario, slide figure", open=False):
+                    copy = gr.Button("Copy link to this scenario", elem_id="copy-link", size="sm")
+                    link = gr.Textbox(label="link", buttons=["copy"], elem_id="scenario-link")
+                    gr.Markdown(content.LINK_HELP)
+                    make = gr.Button("Download figure (PNG, PDF)", elem_id="make-figure", size="sm")
+                    figure_files = gr.File(
+                        label="slide figure",
+                        file_count="multiple",
+                        height=120,
+                        elem_id="figure-files",
+                    )
+                    gr.Markdown(content.FIGURE_HELP)
+                tab_label, base_url = (
+                    gr.Textbox(visible=False),
+                    gr.Textbox(visible=False),
+                )  # set by LINK_JS
             with gr.Column(scale=3), gr.Tabs(selected="compare", elem_id="wne-tabs") as tabs:
                 with gr.Tab("Compare", id="compare"):
-                    tab = {"denoise": _compare_tab(h)}
+                    with gr.Row():
+                        noisy = gr.Image(label="noisy input", **IMG)
+                        target = gr.Image(label="target a·x + b", **IMG)
+                    panels = []
+                    for label, bid in families:
+                        fam = catalog.FAMILIES[bid]
+                        on, single = bid in backbones, len(fam.variants) == 1
+                        with gr.Column(elem_classes="wne-panel"):
+                            panels.append(gr.Markdown(f"### {label}", visible=on))
+                            with gr.Row():
+                                panels.append(
+                                    gr.Image(
+                                        label=fam.short if single else f"{fam.short} · plain",
+                                        visible=on,
+                                        **IMG,
+                                    )
+                                )
+                                panels.append(
+                                    gr.Image(
+                                        label=f"{fam.short} · WNE", visible=on and not single, **IMG
+                                    )
+                                )
+                                panels.append(
+                                    gr.ImageSlider(
+                                        label="plain ↔ WNE",
+                                        max_height=300,
+                                        visible=on,
+                                        elem_classes="wne-slider",
+                                        **OUT,
+                                    )
+                                )
+                    table = gr.Dataframe(
+                        headers=compare.TABLE_HEADERS,
+                        interactive=False,
+                        elem_id="scores",
+                        label="scores vs the target (data range a)",
+                    )
+                    notes = gr.Markdown(elem_id="notes")
+                    with gr.Accordion("All outputs", open=False, elem_classes="wne-secondary"):
+                        gallery = gr.Gallery(label="denoised outputs", format="png", columns=4)
+                    with gr.Accordion(
+                        "Settings and numbers (JSON)", open=False, elem_classes="wne-secondary"
+                    ):
+                        summary = gr.JSON(label="copy these to reproduce the result")
                 with gr.Tab("Equivariance", id="equivariance"):
-                    tab["equivariance"] = _equivariance_tab(h)
-                    c["backbone"] = tab["equivariance"]["backbone"]
+                    gr.Markdown(content.EQUIVARIANCE_HELP)
+                    c["backbone"] = gr.Radio(families, value=backbones[0], label="backbone")
+                    eq_run = gr.Button("Measure equivariance", variant="primary")
+                    maps = gr.Gallery(label="defect maps", format="png", columns=2, height=340)
+                    eq_text = gr.Markdown()
+                    with gr.Accordion("Defects (JSON)", open=False):
+                        defects = gr.JSON(label="defects")
                 with gr.Tab("Noise sweep", id="sweep"):
-                    tab["sweep"] = _sweep_tab(h)
+                    gr.Markdown(content.SWEEP_HELP.format(side=sweep.SIDE))
+                    sw_run = gr.Button("Run noise sweep", variant="primary")
+                    plot = gr.LinePlot(
+                        x="level",
+                        y="psnr",
+                        color="model",
+                        height=360,
+                        title="PSNR vs σ",
+                        x_title="test σ (0–255)",
+                        y_title="PSNR (dB)",
+                    )
+                    sw_notes = gr.Markdown()
+                    with gr.Accordion("Curves (JSON)", open=False):
+                        curves = gr.JSON(label="PSNR vs sigma")
+                    pngs, csvs, found = content.precomputed_results(ASSETS / "results")
+                    gr.Markdown("### Precomputed Set12 mismatch curves\n" + found)
+                    if pngs:
+                        gr.Gallery(
+                            [(str(p), str(p.relative_to(ASSETS / "results"))) for p in pngs],
+                            label="Set12 curves",
+                            format="png",
+                            columns=2,
+                            height=480,
+                        )
+                    if csvs:
+                        gr.File([str(p) for p in csvs], label="Set12 tables (CSV)")
                 with gr.Tab("Inside WNE", id="inside"):
-                    tab["inside"] = _inside_tab(h)
+                    gr.Markdown(content.INSIDE_HELP)
+                    wrapped = [
+                        (lab, b) for lab, b in families if "wne" in catalog.FAMILIES[b].variants
+                    ]
+                    first = next(
+                        (b for b in backbones if "wne" in catalog.FAMILIES[b].variants),
+                        wrapped[0][1],
+                    )
+                    in_backbone = gr.Radio(
+                        wrapped,
+                        value=first,
+                        label="backbone",
+                        info="a backbone with a WNE wrapper",
+                        elem_id="inside-backbone",
+                    )
+                    in_run = gr.Button("Show the steps", variant="primary", elem_id="inside-run")
+                    steps = []
+                    for _ in range(inside.INSIDE_STEPS):
+                        steps.append(gr.Markdown())
+                        with gr.Row():
+                            steps += [gr.Image(label="–", **IMG), gr.Image(label="–", **IMG)]
+                    in_text = gr.Markdown(elem_id="inside-numbers")
+                    with gr.Accordion("All pictures and numbers (JSON)", open=False):
+                        pictures = gr.Gallery(
+                            label="steps", format="png", columns=4, elem_id="inside-gallery"
+                        )
+                        numbers = gr.JSON(label="numbers")
                 with gr.Tab("Restore from a few pixels", id="restore"):
-                    tab["restore"] = _restore_tab(fns.restorer)
+                    gr.Markdown(content.RESTORE_HELP)
+                    r = _restore_controls(zoo, families)
+                    with gr.Row():
+                        walked = [
+                            gr.Image(label=x, elem_id=f"restore-{x.lower()}", **IMG)
+                            for x in ("observed", "plain", "WNE")
+                        ]
+                    with gr.Row():
+                        walk_plots = [
+                            gr.LinePlot(
+                                title="noise σ̂ per step",
+                                y="log10_sigma_hat",
+                                elem_id="restore-sigma",
+                                y_title="log₁₀ σ̂ (0–255 scale)",
+                                **WALK_PLOT,
+                            ),
+                            gr.LinePlot(
+                                title="PSNR per step",
+                                y="psnr",
+                                y_title="PSNR vs clean (dB)",
+                                elem_id="restore-psnr",
+                                **WALK_PLOT,
+                            ),
+                        ]
+                    walk_text = gr.Markdown(elem_id="restore-results")
+                    with gr.Accordion("Numbers (JSON)", open=False):
+                        result = gr.JSON(label="settings, scores and σ̂ per step")
                 with gr.Tab("About", id="about"):
-                    scenario_buttons = _about_tab()
+                    gr.Markdown(
+                        content.ABOUT,
+                        latex_delimiters=[{"left": "$$", "right": "$$", "display": True}],
+                    )
+                    gr.Markdown("### Try it: one-click scenarios")
+                    scenarios = []
+                    for name, text in content.SCENARIOS.items():
+                        with gr.Row():
+                            scenarios.append((name, gr.Button(name.capitalize(), scale=1)))
+                            gr.Markdown(text)
 
-        def run(start: Callable[..., Any], name: str, api: bool = False, **kw: Any) -> Any:
-            """Chains computation ``name`` (its one function) and its page update to
-            ``start``; ``api`` exposes the event as the named endpoint. Returns the
-            computation's event (e.g. for a button that cancels it)."""
-            t = tab[name]  # a tab's own control (e.g. its backbone) takes precedence
-            inputs = [c["image"], *(t[p] if p in t else c[p] for p in ENDPOINTS[name].params)]
-            if api:
-                kw.update(api_name=name, api_description=ENDPOINTS[name].description)
-                kw["api_visibility"] = "public"
-            fn = getattr(fns, name)
-            event = start(fn, inputs, t["out"], **{**COMPUTE, **PRIVATE, **kw})
-            if name in STREAMED:  # its state's change shows each partial result
-                return event
-            event.success(show, t["state"], t["page"], queue=False, **PRIVATE)
-            return event
-
-        for name in STREAMED:  # in order: a change waits for the previous one's update
-            state, page = tab[name]["state"], tab[name]["page"]
-            state.change(show, state, page, queue=False, trigger_mode="always_last", **PRIVATE)
-
-        run(c["run"].click, "denoise", api=True)
-        run(tab["equivariance"]["run"].click, "equivariance", api=True)
-        run(tab["sweep"]["run"].click, "sweep", api=True)
-        run(tab["inside"]["run"].click, "inside", api=True)
-        rt = tab["restore"]  # a generator: each snapshot's page updates are shown as they come
-        rt["stop"].click(None, cancels=[run(rt["run"].click, "restore", api=True)], **PRIVATE)
-        rt["state"].change(show, rt["state"], rt["page"], queue=False, **PRIVATE)
-        rt["task"].change(
-            lambda task: [gr.update(visible=v) for v in shown_restore_controls(task).values()],
-            rt["task"],
-            rt["level_boxes"],
-            queue=False,
-            **PRIVATE,
-        )
-        c["noise"].change(
-            lambda kind: [gr.update(visible=v) for v in shown_noise_controls(kind).values()],
-            c["noise"],
-            c["noise_boxes"],
-            queue=False,
-            **PRIVATE,
-        )
-        releases = [c["a"].release, c["b"].release, c["sigma"].release]
-        gate = gr.on(releases, _live_gate, [c["live"], c["image"]], queue=False, **PRIVATE)
-        run(gate.success, "denoise", show_progress="minimal")
-        for name, btn in scenario_buttons:
-
-            def set_scenario(st: Any, _name: str = name) -> list[Any]:
-                st = st if st in catalog.SIGMA_TRAINS else h.zoo.default_sigma()
-                return [*content.scenario(_name, st).values(), gr.Tabs(selected="compare")]
-
-            scenario = [*(c[k] for k in content.SCENARIO_CONTROLS), tabs]
-            run(
-                btn.click(set_scenario, c["sigma_train"], scenario, queue=False, **PRIVATE).then,
-                "denoise",
+        # -- the computations: one typed handler per page, through the server ----------------
+        def waiting(progress: gr.Progress) -> Callable[[int], None]:
+            return lambda ahead: (
+                progress(0.0, desc=f"waiting for the models: {ahead} computation(s) ahead")
+                if ahead
+                else None
             )
 
+        def scene(v: dict[str, Any], **fixed: Any) -> compare.Scene:
+            v = {**v, **fixed}
+            return compare.Scene(
+                **{k: v[k] for k in SCENE if k != "backbones"}, backbones=tuple(v["backbones"])
+            )
+
+        def denoise_results(
+            image: Any, v: dict[str, Any], progress: gr.Progress
+        ) -> Iterator[tuple]:
+            s = scene(v)
+            loaded = server.open(image, s.max_side)
+            for res in server.stream(compare.run, loaded.pixels, s, waiting(progress)):
+                yield compare.outputs(res, loaded.notes)
+
+        @shown_errors
+        def denoise_page(
+            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+        ) -> Iterator[list]:
+            for img, tgt, out, info in denoise_results(
+                image, dict(zip(SCENE, values, strict=True)), progress
+            ):
+                view = compare.page(img, out, info)
+                cells = []
+                for p in view["panels"]:
+                    cells += [
+                        gr.Markdown(p.header, visible=p.visible),
+                        gr.Image(p.left, label=p.left_label, visible=p.visible),
+                        gr.Image(
+                            p.right, label=p.right_label, visible=p.visible and p.right_visible
+                        ),
+                        gr.ImageSlider(p.pair, label=p.pair_label, visible=p.visible),
+                    ]
+                yield [
+                    gr.Image(img, label=view["noisy_label"]),
+                    gr.Image(tgt, label=view["target_label"]),
+                    *cells,
+                    pd.DataFrame(view["table"], columns=compare.TABLE_HEADERS),
+                    view["notes"],
+                    out,
+                    info,
+                ]
+
+        def one(
+            v: dict[str, Any],
+            progress: gr.Progress,
+            page: Any,
+            backbone: Any,
+            side: int | None = None,
+        ) -> tuple:
+            s = scene(v, backbones=[v["backbone"]], order="noise-then-shift")
+            loaded = server.open(v.pop("image"), side or s.max_side)
+            res = list(server.stream(page.run, loaded.pixels, s, waiting(progress)))[-1]
+            return page.outputs(res, loaded.notes)
+
+        @shown_errors
+        def equivariance_page(
+            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+        ) -> list:
+            out, info, text = one(
+                {"image": image, **dict(zip(ONE, values, strict=True))},
+                progress,
+                equivariance,
+                None,
+            )
+            return [out, text, info]
+
+        def sweep_scene(v: dict[str, Any]) -> compare.Scene:
+            return scene(
+                {
+                    **v,
+                    "sigma": sweep.JPEG_SIGMA,
+                    "max_side": sweep.SIDE,
+                    "photons": NOISES["lowlight"].level.default,
+                    "quality": NOISES["jpeg"].level.default,
+                }
+            )
+
+        def sweep_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> dict[str, Any]:
+            s = sweep_scene(v)
+            loaded = server.open(image, sweep.SIDE)
+            return sweep.outputs(
+                list(server.stream(sweep.run, loaded.pixels, s, waiting(progress)))[-1],
+                loaded.notes,
+            )
+
+        @shown_errors
+        def sweep_page(
+            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+        ) -> list:
+            out = sweep_results(image, dict(zip(SWEEP, values, strict=True)), progress)
+            title = (
+                "PSNR vs σ"
+                if sweep.x_title(out) == sweep.AXES["sigma"][1]
+                else f"PSNR vs {out['title'].split(' vs ')[1].split(' (')[0]}"
+            )
+            return [
+                gr.LinePlot(pd.DataFrame(out["rows"]), x_title=sweep.x_title(out), title=title),
+                f"**{out['title']}**\n\n{out['notes']}",
+                out,
+            ]
+
+        def inside_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> tuple:
+            return one({"image": image, **v}, progress, inside, None, min(int(v["max_side"]), 512))
+
+        @shown_errors
+        def inside_page(
+            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+        ) -> list:
+            out, info = inside_results(image, dict(zip(ONE, values, strict=True)), progress)
+            cells, pics = [], iter(out)
+            for st in info["steps"]:
+                shown = [next(pics) for _ in range(st["pictures"])] + [(None, "–")] * (
+                    2 - st["pictures"]
+                )
+                cells += [
+                    f"### {st['title']}\n\n{st['text']}",
+                    *(gr.Image(img, label=cap, visible=img is not None) for img, cap in shown),
+                ]
+            return [*cells, info["text"], out, info]
+
+        def walks_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> Iterator[tuple]:
+            w = restore.Walks(**v)
+            missing = restore.missing_models(zoo, w)  # said before any device time is asked for
+            if missing:
+                raise DemoInputError(missing)
+            loaded = server.open(image, w.max_side)
+            for state in server.stream(restore.run, loaded.pixels, w, waiting(progress)):
+                step = max(run.steps for run in state.runs)
+                progress(
+                    1.0 if state.done else step / w.max_steps,
+                    desc=f"step {step} of at most {w.max_steps}",
+                )
+                yield restore.outputs(state, loaded.notes)
+
+        @shown_errors
+        def restore_page(
+            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+        ) -> Iterator[list]:
+            for observed, images, info in walks_results(
+                image, dict(zip(WALKS, values, strict=True)), progress
+            ):
+                sigma_rows, psnr_rows = restore.plots(info)
+                budget = [0, info["settings"]["max_steps"]]
+                yield [
+                    *(
+                        gr.Image(img, label=cap)
+                        for img, cap in zip([observed, *images], info["captions"], strict=True)
+                    ),
+                    gr.LinePlot(pd.DataFrame(sigma_rows), x_lim=budget),
+                    gr.LinePlot(pd.DataFrame(psnr_rows), x_lim=budget),
+                    info["text"],
+                    info,
+                ]
+
+        def needs_image(image: str | None, *_: Any, **__: Any) -> Any:
+            return gr.validate(
+                image is not None, "no image given: upload an image or pick an example"
+            )
+
+        def needs_backbones(image: str | None, *values: Any, **__: Any) -> list[Any]:
+            chosen = dict(zip(SCENE, values, strict=False)).get("backbones", [None])
+            return [
+                needs_image(image),
+                *(
+                    gr.validate(bool(chosen), "choose at least one backbone")
+                    if name == "backbones"
+                    else gr.validate(True, "")
+                    for name in SCENE
+                ),
+            ]
+
+        def needs_image_only(names: tuple[str, ...]) -> Callable[..., list[Any]]:
+            return lambda image, *_, **__: [
+                needs_image(image),
+                *(gr.validate(True, "") for _ in names),
+            ]
+
+        page_outs = [noisy, target, *panels, table, notes, gallery, summary]
+        scene_in = [c["image"], *(c[n] for n in SCENE)]
+        den = {
+            "fn": denoise_page,
+            "inputs": scene_in,
+            "outputs": page_outs,
+            "validator": needs_backbones,
+            **PAGE,
+        }
+        run.click(**den)
+        eq_in = [c["image"], *(c[n] for n in ONE)]
+        eq_run.click(
+            equivariance_page,
+            eq_in,
+            [maps, eq_text, defects],
+            validator=needs_image_only(ONE),
+            **PAGE,
+        )
+        sw_in = [c["image"], *(c[n] for n in SWEEP)]
+        sw_run.click(
+            sweep_page, sw_in, [plot, sw_notes, curves], validator=needs_image_only(SWEEP), **PAGE
+        )
+        in_in = [c["image"], *(in_backbone if n == "backbone" else c[n] for n in ONE)]
+        in_run.click(
+            inside_page,
+            in_in,
+            [*steps, in_text, pictures, numbers],
+            validator=needs_image_only(ONE),
+            **PAGE,
+        )
+        walk_in = [c["image"], *(r[n] for n in WALKS)]
+        walking = r["run"].click(
+            restore_page,
+            walk_in,
+            [*walked, *walk_plots, walk_text, result],
+            validator=needs_image_only(WALKS),
+            **{**PAGE, "trigger_mode": "once"},
+        )
+        r["stop"].click(None, cancels=[walking], api_visibility="private")
+        c["noise"].change(
+            lambda kind: [
+                gr.Column(visible=p.name in {q.name for q in NOISES[kind].params})
+                for p in NOISES["lowlight"].params + NOISES["jpeg"].params
+            ],
+            c["noise"],
+            list(noise_boxes.values()),
+            **PRIVATE,
+        )
+        r["task"].change(
+            lambda task: [
+                gr.Column(visible=restore.LEVELS[task] == n) for n in restore.LEVELS.values()
+            ],
+            r["task"],
+            r["boxes"],
+            **PRIVATE,
+        )
+
+        def live_gate(on: bool, image: str | None) -> None:
+            if not on or image is None:
+                raise gr.Error("live updates are off", visible=False, print_exception=False)
+
+        gr.on(
+            [c["a"].release, c["b"].release, c["sigma"].release],
+            live_gate,
+            [live, c["image"]],
+            None,
+            **PRIVATE,
+        ).success(**{**den, "show_progress": "minimal"})
+        for name, btn in scenarios:
+
+            def set_scenario(st: int, _name: str = name) -> list[Any]:
+                return [*content.scenario(_name, st).values(), gr.Tabs(selected="compare")]
+
+            btn.click(
+                set_scenario,
+                c["sigma_train"],
+                [*(c[k] for k in content.SCENARIO_CONTROLS), tabs],
+                **PRIVATE,
+            ).then(**den)
         if examples:
-            params = ENDPOINTS["denoise"].params
-            with left_column:
+            with left:
+                rows = [
+                    [str(e.path), *(e.settings.get(n, c[n].value) for n in SCENE)] for e in examples
+                ]
                 ex = gr.Examples(
-                    content.example_rows(examples, h.defaults(), params),
-                    inputs=[c["image"], *(c[p] for p in params)],
+                    rows,
+                    inputs=scene_in,
                     example_labels=[e.label for e in examples],
-                    # Uncached, run by the chained event below: Gradio 6.31's lazy caching
-                    # cannot read back these outputs (cached None images).
                     cache_examples=False,
                     label="Examples: Kodak images (click to load and run)",
                 )
-            run(ex.load_input_event.then, "denoise")
-        tab_ids = [(t.label, t.id) for t in tabs.children]
-        runs = {"compare": "denoise", **{n: n for n in tab if n != "denoise"}}
-        figures = Path(upload) / "wne-figures"
-        kit = classroom.ClassroomKit(h.params(), examples, tab_ids, figures, runs)
-        k.update(tabs=tabs, compare=tab["denoise"])
-        for name, opened in _classroom_events(demo, kit, c, k).items():
-            run(opened.change, name)  # once, when a link asks for it
+            ex.load_input_event.then(**den)
+        demo.warm_requests = (
+            [
+                (row[0], scene(dict(zip(SCENE, row[1:], strict=True))))  # type: ignore[attr-defined]
+                for row in rows
+            ]
+            if examples
+            else []
+        )
+
+        # -- classroom: links, slide figure, presentation mode -------------------------------
+        ids = {e.path.stem: e.path for e in examples}
+        check_link = functools.partial(link_value, c, ids)
+        demo.wne_controls = c  # type: ignore[attr-defined]
+
+        go = gr.State("")
+
+        def open_link(request: gr.Request) -> list[Any]:
+            values, lines = links.parse_query(
+                request.query_params.multi_items(), LINKS, check_link, ["backbones"]
+            )
+            scenario = bool(set(values) - {"present"})
+            head = (
+                "**Opened from a scenario link.**"
+                if scenario
+                else "**This link's settings could not be used.**"
+            )
+            text = "\n".join([head, *(f"- {n}" for n in lines)]) if lines else ""
+            image = values.get("image")
+            return [
+                gr.Image(str(ids[image])) if image in ids else gr.skip(),
+                *(values.get(n, gr.skip()) for n in [*SCENE, "backbone"]),
+                gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip(),
+                values.get("present", gr.skip()),
+                gr.Markdown(text, visible=bool(text)),
+                values.get("tab", "compare") if scenario else "",
+            ]
+
+        opened = demo.load(
+            open_link,
+            None,
+            [c["image"], *(c[n] for n in [*SCENE, "backbone"]), tabs, present, link_note, go],
+            api_visibility="private",
+        )
+        for tab, event in (
+            ("compare", den),
+            (
+                "equivariance",
+                {"fn": equivariance_page, "inputs": eq_in, "outputs": [maps, eq_text, defects]},
+            ),
+            ("sweep", {"fn": sweep_page, "inputs": sw_in, "outputs": [plot, sw_notes, curves]}),
+            (
+                "inside",
+                {
+                    "fn": inside_page,
+                    "inputs": in_in,
+                    "outputs": [*steps, in_text, pictures, numbers],
+                },
+            ),
+        ):
+
+            def gate(name: str, _tab: str = tab) -> None:
+                if name != _tab:
+                    raise gr.Error("not this tab", visible=False, print_exception=False)
+
+            opened.then(gate, go, None, **PRIVATE).success(**{**PAGE, **event})
+
+        def copy_link(image: str | None, *values: Any) -> str:
+            *controls, on, label, base = values
+            current = dict(zip([*SCENE, "backbone"], controls, strict=True))
+            current = {"image": links.identify_image(image, ids), **current, "present": bool(on)}
+            if label in TABS:
+                current["tab"] = TABS[label]
+            return links.build_link(base, current)
+
+        link_in = [c["image"], *(c[n] for n in [*SCENE, "backbone"]), present, tab_label, base_url]
+        copy.click(shown_errors(copy_link), link_in, link, js=LINK_JS, api_visibility="private")
+        make.click(
+            shown_errors(lambda *v: slide_figure(*v, folder=figures)),
+            [noisy, target, gallery, summary],
+            figure_files,
+            api_visibility="private",
+        )
+        present.change(None, present, None, js=PRESENT_JS, api_visibility="private")
+
+        # -- the named API endpoints: typed functions, the controls' defaults and ranges ----------
+        def api_values(
+            names: tuple[str, ...], v: dict[str, Any], controls: dict[str, Any]
+        ) -> dict[str, Any]:
+            return {n: check(controls.get(n, c.get(n)), v[n]) for n in names}
+
+        def path(image: Any) -> str:
+            if image is None:
+                raise DemoInputError("no image given: upload an image or pick an example")
+            p = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
+            if not isinstance(p, str) or not Path(os.path.realpath(p)).is_relative_to(
+                os.path.realpath(upload)
+            ):
+                raise DemoInputError(
+                    "the image must be uploaded with the request; files on the server cannot be named"
+                )
+            return p
+
+        def png(pixels: np.ndarray | None) -> gr.FileData | None:
+            return None if pixels is None else gr.FileData(path=save_png(pixels, files))
+
+        d = {n: c[n].value for n in (*SCENE, "backbone")}
+
+        def denoise(
+            image: gr.FileData,
+            a: float = d["a"],
+            b: float = d["b"],
+            sigma: float = d["sigma"],
+            seed: int = d["seed"],
+            sigma_train: int = d["sigma_train"],
+            backbones: list[str] = d["backbones"],
+            order: str = d["order"],
+            max_side: int = d["max_side"],
+            clip: bool = d["clip"],
+            noise: str = d["noise"],
+            photons: float = d["photons"],
+            read_noise: float = d["read_noise"],
+            quality: int = d["quality"],
+            checkpoint: str = d["checkpoint"],
+        ) -> Iterator[Any]:
+            v = api_values(SCENE, locals(), {})
+            sent = None
+            for img, tgt, out, info in denoise_results(path(image), v, gr.Progress()):
+                inputs = (png(img), png(tgt))
+                first = sent is None or not info["pending"]
+                sent = inputs
+                yield [
+                    *(inputs if first else (gr.skip(), gr.skip())),
+                    [{"image": png(o), "caption": cap} for o, cap in out],
+                    info,
+                ]
+
+        def equivariance_api(
+            image: gr.FileData,
+            a: float = d["a"],
+            b: float = d["b"],
+            sigma: float = d["sigma"],
+            seed: int = d["seed"],
+            sigma_train: int = d["sigma_train"],
+            backbone: str = d["backbone"],
+            max_side: int = d["max_side"],
+            clip: bool = d["clip"],
+            noise: str = d["noise"],
+            photons: float = d["photons"],
+            read_noise: float = d["read_noise"],
+            quality: int = d["quality"],
+            checkpoint: str = d["checkpoint"],
+        ) -> tuple[list, dict]:
+            v = {"image": path(image), **api_values(ONE, locals(), {})}
+            out, info, _ = one(v, gr.Progress(), equivariance, None)
+            return [{"image": png(m), "caption": cap} for m, cap in out], info
+
+        def sweep_api(
+            image: gr.FileData,
+            a: float = d["a"],
+            b: float = d["b"],
+            seed: int = d["seed"],
+            sigma_train: int = d["sigma_train"],
+            backbones: list[str] = d["backbones"],
+            order: str = d["order"],
+            clip: bool = d["clip"],
+            noise: str = d["noise"],
+            read_noise: float = d["read_noise"],
+            checkpoint: str = d["checkpoint"],
+        ) -> dict:
+            return sweep_results(path(image), api_values(SWEEP, locals(), {}), gr.Progress())
+
+        def inside_api(
+            image: gr.FileData,
+            a: float = d["a"],
+            b: float = d["b"],
+            sigma: float = d["sigma"],
+            seed: int = d["seed"],
+            sigma_train: int = d["sigma_train"],
+            backbone: str = in_backbone.value,
+            max_side: int = d["max_side"],
+            clip: bool = d["clip"],
+            noise: str = d["noise"],
+            photons: float = d["photons"],
+            read_noise: float = d["read_noise"],
+            quality: int = d["quality"],
+            checkpoint: str = d["checkpoint"],
+        ) -> tuple[list, dict]:
+            v = api_values(ONE, locals(), {"backbone": in_backbone})
+            out, info = inside_results(path(image), v, gr.Progress())
+            return [{"image": png(m), "caption": cap} for m, cap in out], info
+
+        w = {n: r[n].value for n in WALKS}
+
+        def restore_api(
+            image: gr.FileData,
+            task: str = w["task"],
+            keep: float = w["keep"],
+            hole: float = w["hole"],
+            factor: int = w["factor"],
+            noise_sigma: float = w["noise_sigma"],
+            backbone: str = w["backbone"],
+            sigma_train: int = w["sigma_train"],
+            seed: int = w["seed"],
+            max_steps: int = w["max_steps"],
+            max_side: int = w["max_side"],
+            color: bool = w["color"],
+        ) -> Iterator[Any]:
+            v = api_values(WALKS, locals(), r)
+            for observed, images, info in walks_results(path(image), v, gr.Progress()):
+                yield [png(observed), *(png(i) for i in images), info]
+
+        for fn, name in (
+            (denoise, "denoise"),
+            (equivariance_api, "equivariance"),
+            (sweep_api, "sweep"),
+            (inside_api, "inside"),
+            (restore_api, "restore"),
+        ):
+            gr.api(
+                shown_errors(fn), api_name=name, api_description=content.API_DOCS[name], **MODELS
+            )
     demo.queue(max_size=QUEUE_SIZE)
+    demo.wne_server = server  # type: ignore[attr-defined]
     return demo
 
 
-def example_requests(h: DemoHandlers) -> list[tuple[str, dict[str, Any]]]:
-    """The ``/denoise`` request each example button sends (image, arguments)."""
-    folder = h.config.examples_dir
-    examples = content.load_examples(folder) if folder else []
-    params = ENDPOINTS["denoise"].params
-    rows = content.example_rows(examples, h.defaults(), params)
-    return [(row[0], dict(zip(params, row[1:], strict=True))) for row in rows]
+def compare_backbones() -> tuple[str, ...]:
+    """The backbones compared by default: a CNN and a transformer."""
+    return ("dncnn", "swinir")
+
+
+def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, Any]:
+    """The Restore tab's controls (defaults: the first backbone with a plain/WNE pair, σ_train
+    10 when it has one; working size and step budget by hardware)."""
+    paired = [(lab, b) for lab, b in families if catalog.FAMILIES[b].variants == ("plain", "wne")]
+    pairs = {
+        b: [s for s in catalog.SIGMA_TRAINS if all(zoo.has(b, v, s) for v in ("plain", "wne"))]
+        for _, b in paired
+    }
+    backbone = next((b for _, b in paired if pairs[b]), paired[0][1])
+    sigma = 10 if 10 in pairs[backbone] or not pairs[backbone] else pairs[backbone][0]
+    have = zoo.sigmas([backbone])
+    side, limit, steps = RESTORE_SIDE["cuda" if zoo.device.type == "cuda" else "cpu"]
+    r: dict[str, Any] = {"boxes": []}
+    with gr.Row():
+        r["task"] = gr.Radio(
+            [(t.label, k) for k, t in TASKS.items()],
+            value="inpaint",
+            label="task",
+            elem_id="restore-task",
+        )
+        with gr.Column(min_width=240):
+            levels = {
+                "keep": lambda: gr.Slider(
+                    1,
+                    100,
+                    value=10.0,
+                    step=1,
+                    label="kept pixels (%)",
+                    info="a random mask; the paper keeps 10 %",
+                ),
+                "hole": lambda: gr.Slider(5, 75, value=25.0, step=1, label="hole size (%)"),
+                "factor": lambda: gr.Radio(
+                    [("×2", 2), ("×4", 4), ("×8", 8)],
+                    value=4,
+                    label="super-resolution factor",
+                    info="each factor × factor block is seen only through its mean",
+                ),
+                "noise_sigma": lambda: gr.Slider(
+                    1,
+                    100,
+                    value=10.0,
+                    step=1,
+                    label="start noise sigma",
+                    info="the walk stops when σ̂ ≤ 1 (the paper starts at 10)",
+                ),
+            }
+            for name, make in levels.items():
+                with gr.Column(visible=name == "keep", min_width=0) as box:
+                    r[name] = make()
+                    r[name].elem_id = f"restore-{name.replace('_', '-')}"
+                r["boxes"].append(box)
+            r["backbone"] = gr.Radio(paired, value=backbone, label="backbone")
+            r["sigma_train"] = gr.Radio(
+                [
+                    (f"σ = {s}" + ("" if s in have else " (no models)"), s)
+                    for s in catalog.SIGMA_TRAINS
+                ],
+                value=sigma,
+                label="training sigma",
+                info="the sampler's models are trained at σ = 10 in the paper",
+            )
+        with gr.Column(min_width=240):
+            with gr.Accordion("More settings", open=False):
+                r["seed"] = gr.Number(
+                    0,
+                    precision=0,
+                    minimum=0,
+                    maximum=2**31 - 1,
+                    label="seed",
+                    info="mask, start and injected noise",
+                    elem_id="restore-seed",
+                )
+                r["max_steps"] = gr.Slider(
+                    1,
+                    1000,
+                    value=steps,
+                    step=1,
+                    precision=0,
+                    label="step budget",
+                    info="each walk stops here if σ̂ has not reached σ_L",
+                    elem_id="restore-max-steps",
+                )
+                r["max_side"] = gr.Slider(
+                    32,
+                    limit,
+                    value=side,
+                    step=16,
+                    precision=0,
+                    label="working size",
+                    info="larger images are downscaled",
+                    elem_id="restore-max-side",
+                )
+                r["color"] = gr.Checkbox(
+                    False,
+                    label="colour",
+                    info="3× the time; off: the grayscale image, as the paper",
+                    elem_id="restore-color",
+                )
+            r["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
+            r["stop"] = gr.Button("Stop", elem_id="restore-stop")
+    return r
+
+
+def save_png(pixels: np.ndarray, folder: Path) -> str:
+    """Writes a uint8 image as a content-addressed PNG (to a temporary name, then renamed:
+    a client never reads a half-written file) and returns its path."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buf, format="png")
+    data = buf.getvalue()
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:40]}.png"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Path) -> list[str]:
+    """The comparison shown as a slide figure (PNG and PDF): noisy input, target and every
+    output with its caption, under a line with the settings."""
+    if noisy is None or not summary or summary.get("pending"):
+        raise DemoInputError("run a comparison first: the figure shows the comparison on the page")
+
+    def pixels(image: Any) -> np.ndarray:
+        image = image[0] if isinstance(image, tuple | list) else image
+        return np.asarray(Image.open(image)) if isinstance(image, str) else np.asarray(image)
+
+    s, info = summary["settings"], summary["image"]
+    tiles = [
+        Tile(pixels(noisy), "noisy input", f"PSNR {summary['noisy']['psnr']:.2f} dB"),
+        Tile(pixels(target), "target a·x + b", f"a = {s['a']:g}, b = {s['b']:g}"),
+        *(
+            Tile(pixels(img), cap.split(" · PSNR")[0], "PSNR" + cap.split(" · PSNR", 1)[-1])
+            for img, cap in gallery or []
+        ),
+    ]
+    subtitle = (
+        f"σ = {s['sigma']:g} ({s['noise']}), seed {s['seed']}, σ_train = {s['sigma_train']}, "
+        f"{s['order']}, {info['width']}×{info['height']} px; PSNR/SSIM vs a·x + b, data range a"
+    )
+    fig = render_figure(tiles, "Plain vs WNE denoisers", subtitle)
+    out = folder / hashlib.sha256(fig.png).hexdigest()[:16]
+    return [str(p) for p in fig.save(out, stem="wne-figure")]
+
+
+def make_server(zoo: Zoo | None = None) -> Server:
+    """The server for ``zoo`` (default: discovered), with its default working size and
+    checkpoints (``server.defaults``): 512 px on a GPU, sized to ``$WNE_LATENCY_TARGET``
+    (1.8 s) on a CPU unless ``$WNE_DEMO_MAX_SIDE`` fixes it."""
+    zoo = zoo if zoo is not None else Zoo.discover()
+    roots = [gr.utils.get_upload_folder(), str(ASSETS / "examples")]
+    server = Server(zoo, gpu=gpu, upload_roots=roots)
+    env = EnvSettings.from_env()
+    fixed = max(32, min(CPU_SIDE_LIMIT, env.demo_max_side)) if env.demo_max_side else None
+    if zoo.device.type == "cuda" or not zoo.models:
+        server.defaults = (fixed or (GPU_SIDE if zoo.device.type == "cuda" else 256), "best", "")
+    elif fixed and _best_is_cpu(zoo):
+        server.defaults = (fixed, "best", "")
+    else:
+        # a comparison's time depends on its models and size, not on the shift or the noise level
+        chosen = tuple(b for b in compare_backbones() if b in zoo.backbones()) or tuple(
+            zoo.backbones()[:1]
+        )
+        scene = compare.Scene(
+            1.0,
+            0.0,
+            25.0,
+            0,
+            zoo.default_sigma(),
+            chosen,
+            "shift-then-noise",
+            256,
+            False,
+            "gaussian",
+            20.0,
+            1.0,
+            30,
+            "best",
+        )
+        side, choice, note = cpu_defaults(zoo, scene, env.latency_target)
+        server.defaults = (fixed or side, choice, note)
+    return server
+
+
+def _best_is_cpu(zoo: Zoo) -> bool:
+    st = zoo.default_sigma()
+    slots = [(b, v) for b in compare_backbones() for v in catalog.FAMILIES[b].variants]
+    return [zoo.select("best").checkpoint(b, v, st) for b, v in slots] == [
+        zoo.select("cpu").checkpoint(b, v, st) for b, v in slots
+    ]
 
 
 def launch_kwargs() -> dict[str, Any]:
     """Keyword arguments of ``demo.launch`` (address from Gradio's env variables)."""
     return {
-        "max_file_size": os.environ.get("WNE_MAX_FILE_SIZE", "25mb"),
-        "max_threads": ACTIVE + 40,  # the active requests wait in threads; the page's too
+        "max_file_size": EnvSettings.from_env().max_file_size,
+        "max_threads": ACTIVE + 40,
         "ssr_mode": False,
         "theme": gr.themes.Soft(),
-        "css": CSS + classroom.CSS,
+        "css": CSS,
     }
 
 
 def main() -> None:
-    """Loads the models once and serves the demo."""
+    """Loads the models once and serves the demo (warming the cache with the examples)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    arenas = int(os.environ.get("WNE_MALLOC_ARENAS", "2"))  # 0: glibc's default (one per thread)
-    if arenas > 0:
-        limit_malloc_arenas(arenas)  # bounded RSS under concurrent load
-    handlers = make_handlers()
-    demo = build_demo(handlers=handlers)
-    # not on ZeroGPU (a wrapped compute function): there the GPU exists only within requests
-    if os.environ.get("WNE_WARM_EXAMPLES", "1").lower() in TRUE and handlers.in_process:
-        warm = threading.Thread(
-            target=handlers.warm, args=(example_requests(handlers),), daemon=True
-        )
-        warm.start()  # background work of the model queue: a request waits at most for one
+    server = make_server()
+    demo = build_demo(server=server)
+    env = EnvSettings.from_env()
+    if env.malloc_arenas > 0:
+        limit_malloc_arenas(env.malloc_arenas)  # bounded RSS under concurrent load
+    if env.warm_examples and server.in_process:
+        threading.Thread(target=server.warm, args=(demo.warm_requests,), daemon=True).start()
     demo.launch(**launch_kwargs())
 
 

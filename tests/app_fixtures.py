@@ -3,7 +3,7 @@
 Registered as a pytest plugin (``pytest_plugins = ["app_fixtures"]``), so every
 test module gets:
 
-- ``served``: ``(handlers, client)`` of the app (``app.build_demo``) launched once
+- ``served``: ``(server, client)`` of the app (``app.build_demo``) launched once
   per session in this process on a free loopback port, with tiny random-init
   checkpoints (:func:`make_demo_checkpoints`), an upload cap of
   :data:`UPLOAD_CAP` and :data:`CANARY` (a fake secret) in ``HF_TOKEN`` and
@@ -142,8 +142,7 @@ def _served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
     from wne.demo import Zoo
 
     zoo = Zoo.discover(make_demo_checkpoints(tmp / "ckpt"), device="cpu", hub_repo="")
-    handlers = app.make_handlers(zoo)
-    demo = app.build_demo(handlers=handlers)
+    demo = app.build_demo(zoo)
     _, url, _ = demo.launch(
         prevent_thread_lock=True,
         server_name="127.0.0.1",
@@ -152,7 +151,7 @@ def _served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
         **{**app.launch_kwargs(), "max_file_size": UPLOAD_CAP},
     )
     try:
-        yield handlers, Client(url, verbose=False), url
+        yield demo.wne_server, Client(url, verbose=False), url
     finally:
         demo.close()
         for k, v in old.items():
@@ -164,7 +163,7 @@ def _served_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
 
 @pytest.fixture(scope="session")
 def served(_served_app: tuple[Any, Any, str]) -> tuple[Any, Any]:
-    """(handlers, client) of the app served once for the session."""
+    """(server, client) of the app served once for the session."""
     return _served_app[0], _served_app[1]
 
 

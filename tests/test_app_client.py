@@ -8,7 +8,6 @@ random-init checkpoints).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,9 @@ import pytest
 from app_fixtures import PARROTS
 from PIL import Image
 
+from wne.degrade import NOISES
 from wne.demo import imaging
-from wne.demo.compare import SWEEP_SIGMAS, side_by_side
+from wne.demo.pages import compare, restore
 
 pytest_plugins = ["app_fixtures"]  # the session's served app (`served`)
 pytestmark = [
@@ -38,6 +38,22 @@ GOOD: dict[str, Any] = {
     "max_side": 64,
     "clip": False,
 }
+
+
+def _direct(server: Any, **args: Any) -> tuple[Any, ...]:
+    """``/denoise``'s values computed here with the page function (no server, no cache)."""
+    v = {
+        **GOOD,
+        "noise": "gaussian",
+        "photons": 20.0,
+        "read_noise": 1.0,
+        "quality": 30,
+        "checkpoint": "best",
+        **args,
+    }
+    scene = compare.Scene(**{**v, "backbones": tuple(v["backbones"])})
+    pixels = imaging.load_image(str(PARROTS), max_side=scene.max_side).pixels
+    return compare.outputs(list(compare.run(server.zoo, pixels, scene))[-1], [])
 
 
 def _denoise(client: Any, path: Path, **override: Any) -> Any:
@@ -75,36 +91,40 @@ def test_the_checkpoint_argument_says_which_checkpoints_run(served: tuple[Any, A
     assert all("paper-size, GPU-trained" in m["message"] for m in gpu["models"].values())
 
 
-def test_each_endpoint_is_the_event_of_its_page_button(served: tuple[Any, Any]) -> None:
-    """No hidden components or invisible buttons: each named endpoint is triggered by a
-    visible button of the page, and its inputs and outputs are visible page components
-    (or per-session state, which the API leaves out)."""
-    _, client = served
-    config = client.config
-    comps = {c["id"]: c for c in config["components"]}
-
-    def shown(cid: int) -> bool:
-        c = comps[cid]
-        return c["type"] == "state" or c.get("props", {}).get("visible", True) is not False
-
-    named = [d for d in config["dependencies"] if d.get("api_name") in ENDPOINT_NAMES]
-    assert sorted(d["api_name"] for d in named) == sorted(ENDPOINT_NAMES)
-    for dep in named:
-        (target, event), *_ = dep["targets"]
-        assert event == "click" and comps[target]["type"] == "button" and shown(target)
-        assert all(shown(i) for i in [*dep["inputs"], *dep["outputs"]]), dep["api_name"]
-    assert not any(
-        c["type"] == "button" and c.get("props", {}).get("visible") is False
-        for c in config["components"]
+def test_endpoint_defaults_are_the_page_controls(served: tuple[Any, Any]) -> None:
+    """An argument left out takes its control's value on the page (one definition)."""
+    server, client = served
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    defaults = {
+        p["parameter_name"]: p["parameter_default"] for p in info["/denoise"]["parameters"][1:]
+    }
+    assert defaults == {
+        **GOOD,
+        "sigma": 25.0,
+        "max_side": server.defaults[0],
+        "noise": "gaussian",
+        "photons": 20.0,
+        "read_noise": 1.0,
+        "quality": 30,
+        "checkpoint": "best",
+    }
+    walks = {
+        p["parameter_name"]: p["parameter_default"] for p in info["/restore"]["parameters"][1:]
+    }
+    assert (walks["task"], walks["keep"], walks["max_steps"], walks["max_side"]) == (
+        "inpaint",
+        10.0,
+        150,
+        128,
     )
 
 
 def test_denoise_returns_lossless_pngs_gallery_and_scores(served: tuple[Any, Any]) -> None:
     """Images come back as PNG equal to the handler's arrays (no lossy webp on the way)."""
-    handlers, client = served
+    server, client = served
     noisy, target, gallery, summary = _denoise(client, PARROTS, a=0.5, b=0.3)
-    view = handlers.denoise(str(PARROTS), **{**GOOD, "a": 0.5, "b": 0.3})
-    for path, expected in ((noisy, view.noisy), (target, view.target)):
+    expected_noisy, expected_target, outputs, _ = _direct(server, a=0.5, b=0.3)
+    for path, expected in ((noisy, expected_noisy), (target, expected_target)):
         with Image.open(path) as im:
             assert im.format == "PNG"
             np.testing.assert_array_equal(np.asarray(im.convert("RGB")), expected)
@@ -115,7 +135,7 @@ def test_denoise_returns_lossless_pngs_gallery_and_scores(served: tuple[Any, Any
         "Transformer · WNE",
     ]
     with Image.open(gallery[1]["image"]) as im:
-        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), view.gallery[1][0])
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), outputs[1][0])
     assert summary["settings"]["a"] == 0.5 and summary["psnr_data_range"] == 0.5
     assert set(summary["models"]) == {
         "dncnn-plain-s25",
@@ -135,7 +155,7 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
     import gradio as gr
     from gradio_client import handle_file
 
-    handlers, client = served
+    server, client = served
     args = {**GOOD, "seed": 4242}  # a request no other test sends: computed here
     job = client.submit(handle_file(str(PARROTS)), *args.values(), api_name="/denoise")
     noisy, target, gallery, summary = job.result(timeout=120)
@@ -145,7 +165,7 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
     steps = job.outputs()
     # on a CPU with two threads a backbone's plain and WNE models run side by side: they
     # arrive together
-    together = side_by_side(handlers.zoo.device)
+    together = compare.side_by_side(server.zoo.device)
     counts = list(range(0, len(keys) + 1, together))
     assert [len(step[2]) for step in steps] == counts
     for n, step in zip(counts, steps, strict=True):  # in display order
@@ -156,11 +176,16 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
         for path, final in ((step[0], noisy), (step[1], target)):
             assert Path(path).read_bytes() == Path(final).read_bytes()
     assert all(step[0] == step[1] == gr.skip() for step in steps[1:-1])
-    view = handlers.denoise(str(PARROTS), **args)
-    assert summary == json.loads(json.dumps(view.summary))
-    hits = handlers.cache.stats().hits
+    direct = _direct(server, **args)[3]
+    numbers = {
+        k: {f: v for f, v in m.items() if f != "seconds"} for k, m in direct["models"].items()
+    }
+    assert {
+        k: {f: v for f, v in m.items() if f != "seconds"} for k, m in summary["models"].items()
+    } == numbers
+    hits = server.stats["cache"]
     again = client.predict(handle_file(str(PARROTS)), *args.values(), api_name="/denoise")
-    assert again[3] == summary and handlers.cache.stats().hits == hits + 1
+    assert again[3] == summary and server.stats["cache"] == hits + 1
 
 
 def test_the_page_says_how_many_requests_it_serves_and_what_a_full_queue_means(
@@ -178,9 +203,8 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
     """The README's snippet style: only the image, everything else from the page."""
     from gradio_client import handle_file
 
-    handlers, client = served
+    server, client = served
     *_, summary = client.predict(image=handle_file(str(PARROTS)), api_name="/denoise")
-    assert summary["settings"] == handlers.settings().to_dict()
     s = summary["settings"]
     assert (s["a"], s["b"], s["sigma"], s["order"], s["clip"]) == (
         1.0,
@@ -189,7 +213,7 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
         "shift-then-noise",
         False,
     )
-    assert s["max_side"] == handlers.config.default_max_side
+    assert s["max_side"] == server.defaults[0] and s["checkpoint"] == server.defaults[1]
     assert s["backbones"] == ["dncnn", "swinir"]
 
 
@@ -230,7 +254,12 @@ def test_app_builds_without_any_checkpoint(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cache"))
     demo = app.build_demo(Zoo.discover(tmp_path, device="cpu", hub_repo=""))
-    assert {d.api_name for d in demo.fns.values()} >= {"denoise", "equivariance", "sweep"}
+    assert {d.api_name for d in demo.fns.values()} >= {
+        "denoise",
+        "equivariance",
+        "sweep",
+        "restore",
+    }
 
 
 def test_missing_models_and_large_images_come_back_with_notes(
@@ -286,7 +315,7 @@ def test_sweep_endpoint(served: tuple[Any, Any]) -> None:
         False,
         api_name="/sweep",
     )
-    assert len(out["rows"]) == 3 * len(SWEEP_SIGMAS)
+    assert len(out["rows"]) == 3 * len(NOISES["gaussian"].level.sweep)
     assert {r["model"] for r in out["rows"]} == {"noisy input", "CNN · plain", "CNN · WNE"}
     assert "PSNR vs test σ" in out["title"]
 
@@ -329,9 +358,9 @@ def test_bad_images_are_refused_and_the_server_keeps_serving(
     [
         ({"a": "abc"}, "contrast a must be a number"),
         ({"a": 100}, r"contrast a must be in \[0.1, 4\]"),
-        ({"sigma": -5}, "noise sigma"),
+        ({"sigma": -5}, r"noise σ \(0–255 scale\) must be in \[0, 100\], got -5"),
         ({"seed": 2.5}, "seed must be a whole number"),
-        ({"sigma_train": 30}, "training sigma"),
+        ({"sigma_train": 30}, "models' training σ must be one of"),
         ({"backbones": ["vgg"]}, "unknown value"),
         ({"backbones": []}, "choose at least 1"),
         ({"order": "sideways"}, "order of operations"),
@@ -420,16 +449,30 @@ def test_restore_returns_the_final_images_and_numbers_of_the_page_function(
     """/restore is the page's generator: the client gets its last snapshot: the observed
     image and the plain and WNE results as lossless PNGs equal to the handler's, and the
     numbers; the same seed gives the same images and numbers again."""
-    from wne.demo.restore import Restorer
-
-    handlers, client = served
+    server, client = served
     info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     names = [p["parameter_name"] for p in info["/restore"]["parameters"]]
-    assert names == ["image", "task", "keep", "hole", "factor", "noise_sigma", "backbone",
-                     "sigma_train", "seed", "max_steps", "max_side", "color"]  # fmt: skip
+    assert names == [
+        "image",
+        "task",
+        "keep",
+        "hole",
+        "factor",
+        "noise_sigma",
+        "backbone",
+        "sigma_train",
+        "seed",
+        "max_steps",
+        "max_side",
+        "color",
+    ]
     observed, plain, wne, summary = _restore(client)
-    expected = list(Restorer(handlers.zoo).restore(str(PARROTS), **RESTORE))[-1]
-    finals = (expected.observed, *expected.images)
+    walks = restore.Walks(
+        **{**RESTORE, "hole": 25.0, "factor": 4, "noise_sigma": 10.0, "color": False}
+    )
+    pixels = imaging.load_image(str(PARROTS), max_side=48).pixels
+    observed_px, images, _ = restore.outputs(list(restore.run(server.zoo, pixels, walks))[-1], [])
+    finals = (observed_px, *images)
     for path, pixels in zip((observed, plain, wne), finals, strict=True):
         with Image.open(path) as im:
             assert im.format == "PNG"

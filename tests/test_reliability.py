@@ -1,15 +1,15 @@
 """Reliability: a bad-input corpus, concurrent identical requests, and Hub faults.
 
 - The corpus of :mod:`badinputs` (≥ 25 unusual files and bad API arguments) goes
-  through the Python handler and through the live app (``gradio_client`` on
-  loopback, the app served once for the session by :mod:`app_fixtures`). Every
-  case must end in a :class:`DemoInputError` / ``AppError`` whose message matches
-  the case, or in a correct result (the image read as the case expects); the
-  handler's results are computed once. After the whole corpus the server still
-  answers a normal request exactly like the handler.
-- Concurrent clients sending the same request all get complete answers; output
-  images are files written once and only ever complete (and the Gradio behaviour
-  that makes this necessary is checked, so the workaround goes when Gradio fixes it).
+  through the live app (``gradio_client`` on loopback, the app served once for the
+  session by :mod:`app_fixtures`). Every case must end in an ``AppError`` whose
+  message matches the case, or in a correct result (the image read as the case
+  expects, the same PNGs as the page function computed here). After the whole corpus
+  the server still answers a normal request exactly like the page function.
+- Concurrent clients sending the same request all get complete answers; the API's
+  output images are files written once and only ever complete (and the Gradio
+  behaviour that makes this necessary is checked, so the workaround goes when Gradio
+  fixes it).
 - The app's model loading (:meth:`Zoo.discover`) with ``WNE_HUB_REPO`` pointing
   at a dead, slow, missing or corrupt loopback fake Hub keeps the bundled models,
   never loads unverified weights or unpickles anything, and the app still serves.
@@ -37,11 +37,11 @@ from conftest import HUB_REPO
 from fakehub import FakeHub
 from PIL import Image
 
+import app
 import wne
-from wne.demo import DemoHandlers, DemoInputError, Zoo
-from wne.demo.endpoints import ENDPOINTS
-from wne.demo.imaging import MAX_IMAGE_PIXELS, to_display
-from wne.demo.outputs import OutputFiles
+from wne.demo import DemoInputError, Zoo
+from wne.demo.imaging import MAX_IMAGE_PIXELS, load_image, to_display
+from wne.demo.pages import compare
 
 pytest_plugins = ["app_fixtures"]  # the session's served app (`served`)
 
@@ -89,13 +89,16 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
     return build_corpus(tmp_path_factory.mktemp("badinputs"))
 
 
-def _call_handler(handlers: DemoHandlers, case: Case) -> Any:
-    args = case.request
-    image = str(case.path) if case.path is not None else None
-    if case.endpoint == "/equivariance":
-        keys = ENDPOINTS["equivariance"].params
-        return handlers.equivariance(image, **{k: args.get(k, "dncnn") for k in keys})
-    return handlers.denoise(image, **args)
+def _direct(zoo: Zoo, image: Any, **args: Any) -> tuple[Any, ...]:
+    """``/denoise``'s values computed here with the page function (no server, no cache)."""
+    v = {**BASE_ARGS, **args}  # valid cases may send numbers as text
+    v.update({k: float(v[k]) for k in ("a", "b", "sigma", "photons", "read_noise")})
+    v.update({k: int(float(v[k])) for k in ("seed", "sigma_train", "max_side", "quality")})
+    v["clip"] = str(v["clip"]).lower() in ("true", "1")
+    scene = compare.Scene(**{**v, "backbones": tuple(v["backbones"])})
+    pixels = load_image(image, max_side=scene.max_side).pixels
+    res = list(compare.run(zoo, pixels, scene))[-1]
+    return (res, *compare.outputs(res, []))
 
 
 def _check_result(case: Case, clean: np.ndarray) -> list[str]:
@@ -139,36 +142,39 @@ def test_generated_bombs_are_genuine(corpus: list[Case]) -> None:
 
 
 @pytest.fixture(scope="module")
-def handler_outcomes(served: tuple[Any, Any], corpus: list[Case]) -> dict[str, Any]:
-    """Each case through the Python handler, once: the view, or the DemoInputError."""
-    handlers, _ = served
+def direct_outcomes(served: tuple[Any, Any], corpus: list[Case]) -> dict[str, Any]:
+    """Each valid case through the page function, once: the result, or the DemoInputError."""
+    server, _ = served
     out: dict[str, Any] = {}
     for case in corpus:
-        try:
-            out[case.name] = _call_handler(handlers, case)
-        except DemoInputError as exc:
-            out[case.name] = exc
+        if case.error is None or (case.path is not None and not case.args):
+            try:
+                out[case.name] = _direct(server.zoo, str(case.path), **case.request)
+            except DemoInputError as exc:
+                out[case.name] = exc
     return out
 
 
-def test_corpus_through_the_handler(
-    corpus: list[Case], handler_outcomes: dict[str, Any], subtests
+def test_corpus_through_the_page_function(
+    corpus: list[Case], direct_outcomes: dict[str, Any], subtests
 ) -> None:
-    """Each case: a DemoInputError matching the case, or the image read as expected (the
+    """Each file case: a DemoInputError matching the case, or the image read as expected (the
     target at a = 1, b = 0 is the image itself) with finite outputs."""
     for case in corpus:
+        if case.name not in direct_outcomes:
+            continue
         with subtests.test(msg=case.name):
-            view = handler_outcomes[case.name]
+            got = direct_outcomes[case.name]
             if case.error is not None:
-                assert isinstance(view, DemoInputError), view
-                assert re.search(case.error, str(view)), str(view)
+                assert isinstance(got, DemoInputError) and re.search(case.error, str(got)), got
                 continue
-            assert not isinstance(view, Exception), view
-            clean = view.comparison.clean
-            assert _check_result(case, clean) == []
-            np.testing.assert_array_equal(view.target, to_display(clean)[0])
-            assert len(view.gallery) == 2  # CNN plain and WNE
-            assert all(np.isfinite(m["psnr"]) for m in view.summary["models"].values())
+            assert not isinstance(got, Exception), got
+            res, _, target, gallery, summary = got
+            assert _check_result(case, res.target) == []  # a = 1, b = 0: the image as read
+            np.testing.assert_array_equal(target, to_display(res.target)[0])
+            assert len(gallery) == 2 and all(
+                np.isfinite(m["psnr"]) for m in summary["models"].values()
+            )
 
 
 def _raw_api_call(url: str, endpoint: str, data_json: str) -> tuple[str, str]:
@@ -214,8 +220,9 @@ def _client_call(client: Any, case: Case) -> Any:
     image = handle_file(str(case.path)) if case.path is not None else None
     args = case.request
     if case.endpoint == "/equivariance":
-        keys = ENDPOINTS["equivariance"].params
-        return client.predict(image, *(args.get(k) for k in keys), api_name="/equivariance")
+        return client.predict(
+            image, *(args.get(k, "dncnn") for k in app.ONE), api_name="/equivariance"
+        )
     return client.predict(image, *args.values(), api_name="/denoise")
 
 
@@ -231,7 +238,9 @@ def _live_outcome(client: Any, case: Case) -> tuple[str, Any]:
             body = json.dumps({"data": values}, allow_nan=True)
             assert "NaN" in body
             event, data = _raw_api_call(client.src, "/denoise", body)
-            return ("error", data) if event == "error" else ("failure", (event, data))
+            if event == "error":
+                return "error", str(json.loads(data).get("error", data))
+            return "failure", (event, data)
         return "ok", _client_call(client, case)
     except AppError as exc:
         return "error", str(exc)
@@ -240,16 +249,16 @@ def _live_outcome(client: Any, case: Case) -> tuple[str, Any]:
 
 
 def test_corpus_through_the_live_app(
-    served: tuple[Any, Any], corpus: list[Case], handler_outcomes: dict[str, Any], subtests
+    served: tuple[Any, Any], corpus: list[Case], direct_outcomes: dict[str, Any], subtests
 ) -> None:
     """Each case through gradio_client: an AppError carrying the same clear message, or the
-    same PNG as the handler's result. NaN, which gradio_client cannot encode, is sent as a
+    same PNG as the page function's result. NaN, which gradio_client cannot encode, is sent as a
     literal ``NaN`` in a hand-written JSON body. Four clients send the cases concurrently
     (well below the queue's max_size). Afterwards the server answers a normal request
-    exactly like the handler."""
+    exactly like the page function."""
     from gradio_client import Client
 
-    handlers, client = served
+    server, client = served
     clients = [Client(client.src, verbose=False, httpx_kwargs={"timeout": 120}) for _ in range(4)]
     groups = [list(enumerate(corpus))[i :: len(clients)] for i in range(len(clients))]
 
@@ -269,12 +278,12 @@ def test_corpus_through_the_live_app(
                 continue
             assert kind == "ok", value
             noisy, target, gallery, summary = value
-            view = handler_outcomes[case.name]
-            np.testing.assert_array_equal(_png_pixels(target), view.target)
-            np.testing.assert_array_equal(_png_pixels(noisy), view.noisy)
-            h, w, c = view.comparison.clean.shape
+            res, exp_noisy, exp_target, exp_gallery, _ = direct_outcomes[case.name]
+            np.testing.assert_array_equal(_png_pixels(target), exp_target)
+            np.testing.assert_array_equal(_png_pixels(noisy), exp_noisy)
+            h, w, c = res.noisy.shape
             assert summary["image"] == {"width": w, "height": h, "channels": c}
-            assert len(gallery) == len(view.gallery) == 2
+            assert len(gallery) == len(exp_gallery) == 2
     with subtests.test(msg="a normal request after the corpus"):
         from gradio_client import handle_file
 
@@ -282,9 +291,9 @@ def test_corpus_through_the_live_app(
         _, target, gallery, summary = client.predict(
             handle_file(str(PARROTS)), *args.values(), api_name="/denoise"
         )
-        view = handlers.denoise(str(PARROTS), **args)
-        np.testing.assert_array_equal(_png_pixels(target), view.target)
-        for item, (expected, caption) in zip(gallery, view.gallery, strict=True):
+        _, _, exp_target, exp_gallery, _ = _direct(server.zoo, str(PARROTS), **args)
+        np.testing.assert_array_equal(_png_pixels(target), exp_target)
+        for item, (expected, caption) in zip(gallery, exp_gallery, strict=True):
             np.testing.assert_array_equal(_png_pixels(item["image"]), expected)
             # Same model, PSNR and SSIM; only the timing at the end differs.
             assert item["caption"].rsplit(" · ", 1)[0] == caption.rsplit(" · ", 1)[0]
@@ -414,12 +423,9 @@ def test_app_models_with_a_corrupt_hub(
     ]
     assert not any(_gets(hub_env, k) for k in local)  # bundled copies are used as they are
 
-    handlers = DemoHandlers(zoo)
-    view = handlers.denoise(
-        str(PARROTS), **{**BASE_ARGS, "sigma_train": 50, "backbones": ["dncnn", "swinir"]}
-    )
-    assert [caption.split(" · PSNR")[0] for _, caption in view.gallery] == ["CNN · plain"]
-    models = view.summary["models"]
+    *_, gallery, summary = _direct(zoo, str(PARROTS), sigma_train=50, backbones=["dncnn", "swinir"])
+    assert [caption.split(" · PSNR")[0] for _, caption in gallery] == ["CNN · plain"]
+    models = summary["models"]
     assert "sha256" in models["dncnn-wne-s50"]["message"]
     assert "unknown architecture" in models["swinir-plain-s50"]["message"]
     assert "pytorch_model.bin" in models["swinir-wne-s50"]["message"]
@@ -460,12 +466,11 @@ def test_app_models_survive_an_unusable_hub(
     assert set(zoo.models) == set(wne.available_checkpoints(demo_root))
     assert zoo.errors == {}
     assert len(hub_env.requests) <= 2  # one probe (HEAD), at most one download attempt
-    view = DemoHandlers(zoo).denoise(str(PARROTS), **BASE_ARGS)
-    assert len(view.gallery) == 2
+    assert len(_direct(zoo, str(PARROTS))[3]) == 2
 
 
 def test_gradio_still_rewrites_cached_output_images_in_place(tmp_path: Path) -> None:
-    """Why :mod:`wne.demo.outputs` exists: Gradio 6.31 saves an image returned as an array
+    """Why app.py writes the API's PNGs itself (:func:`app.save_png`): Gradio 6.31 saves an image returned as an array
     under a content-hash name and rewrites that file in place on every request, so a client
     downloading an identical earlier output can read it half-written. When this test fails,
     Gradio writes atomically (or keeps the existing file): the demo may return arrays again."""
@@ -479,14 +484,13 @@ def test_gradio_still_rewrites_cached_output_images_in_place(tmp_path: Path) -> 
     again = Path(processing_utils.save_pil_to_cache(img, str(tmp_path), format="png"))
     assert again == path
     assert again.stat().st_ino == inode and again.read_bytes() == data, (
-        "Gradio no longer rewrites cached images in place: wne.demo.outputs can go"
+        "Gradio no longer rewrites cached images in place: app.save_png can go"
     )
 
 
 def test_output_files_are_never_readable_half_written(tmp_path: Path) -> None:
     """Eight threads write the same new images at once: every returned path holds the
     complete PNG when read, and no temporary file is left behind."""
-    files = OutputFiles(tmp_path)
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(6)]
     barrier = threading.Barrier(8)
@@ -495,8 +499,7 @@ def test_output_files_are_never_readable_half_written(tmp_path: Path) -> None:
         barrier.wait()
         out = []
         for img in images:
-            path = files.png(img)
-            assert path is not None
+            path = app.save_png(img, tmp_path)
             out.append((path, Path(path).read_bytes()))
         return out
 
@@ -513,8 +516,8 @@ def test_output_files_are_never_readable_half_written(tmp_path: Path) -> None:
 
 
 def test_the_app_serves_its_own_complete_output_files(served: tuple[Any, Any]) -> None:
-    """The served outputs are the demo's own files (written by OutputFiles inside Gradio's
-    cache folder and served as they are), not arrays Gradio would write itself."""
+    """The API's outputs are the demo's own files (written by app.save_png inside Gradio's
+    upload folder and served as they are), not arrays Gradio would write itself."""
     _, client = served
     args = {**BASE_ARGS, "backbones": ["dncnn"]}
     uploaded = _upload(client.src, PARROTS)
@@ -522,9 +525,7 @@ def test_the_app_serves_its_own_complete_output_files(served: tuple[Any, Any]) -
         client.src, "/denoise", json.dumps({"data": [uploaded, *args.values()]})
     )
     assert event == "complete", data[:300]
-    # The raw HTTP API also lists the page's per-session state, as null (gradio_client drops it).
-    noisy, target, gallery, _, state = json.loads(data)
-    assert state is None
+    ((noisy, target, gallery, _),) = json.loads(data)  # a streamed endpoint: one list of values
     paths = [noisy["path"], target["path"], *(g["image"]["path"] for g in gallery)]
     assert all("/wne-outputs/" in p and p.endswith(".png") for p in paths), paths
 
@@ -533,10 +534,8 @@ def test_the_server_caps_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo caps glibc arenas (bounded RSS under concurrent load), respects the env var."""
     import platform
 
-    from wne.demo.runtime import limit_malloc_arenas
+    from wne.demo.serving import limit_malloc_arenas
 
-    with pytest.raises(ValueError, match="n must be >= 1"):
-        limit_malloc_arenas(0)
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas(2) is False  # glibc already applied the user's value
     monkeypatch.delenv("MALLOC_ARENA_MAX")

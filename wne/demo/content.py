@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wne.demo.settings import params, parse_choice
+from wne.degrade import NOISES
 
 __all__ = [
     "ABOUT",
@@ -90,6 +90,16 @@ on the five it finishes). Our small models under-report the noise, so their walk
 80–95 steps where the paper's take ~278, and the images stay blurrier.
 """
 """The Restore tab's explanation, with the paper's and our measured numbers."""
+LINK_HELP = (
+    "A link opens this page with the current settings (image, sliders, models, open tab, "
+    "presentation mode) and runs the comparison once: prepare a lesson, paste it in your "
+    "slides. **Uploaded images are not part of a link**: it names a bundled example, or says "
+    "the image must be uploaded again."
+)
+FIGURE_HELP = (
+    "One PNG (lossless) and a PDF of the comparison shown: noisy input, target and every "
+    "model's output, labelled with PSNR/SSIM, under a line with the settings."
+)
 QUEUE_NOTE = (
     "A class at once: the models compute one request at a time, results appear model by "
     "model, and identical requests (everyone clicking the same example) are computed once and "
@@ -180,9 +190,16 @@ _SCENARIO_VALUES: dict[str, dict[str, Any]] = {
     "noise higher than training": {"a": 1.0, "b": 0.0, "sigma": 2.4, "order": "shift-then-noise"},
     "dim the lights": {"a": 0.3, "b": 0.0, "sigma": None, "order": "noise-then-shift"},
     "brighten the scene": {"a": 1.5, "b": 0.3, "sigma": None, "order": "noise-then-shift"},
-    "photo in the dark": {"a": 1.0, "b": 0.0, "sigma": None, "order": "shift-then-noise",
-                          "noise": "lowlight", "photons": 10.0, "read_noise": 1.0},
-}  # fmt: skip
+    "photo in the dark": {
+        "a": 1.0,
+        "b": 0.0,
+        "sigma": None,
+        "order": "shift-then-noise",
+        "noise": "lowlight",
+        "photons": 10.0,
+        "read_noise": 1.0,
+    },
+}
 
 
 def scenario(name: str, sigma_train: int) -> dict[str, Any]:
@@ -197,18 +214,11 @@ def scenario(name: str, sigma_train: int) -> dict[str, Any]:
     Returns:
         Values for :data:`SCENARIO_CONTROLS`, in that order.
     """
-    name = parse_choice(name, "scenario", SCENARIOS)
-    spec = params()
-    values = {
-        "noise": "gaussian",
-        "photons": spec["photons"].default,
-        "read_noise": spec["read_noise"].default,
-        "clip": False,
-        **_SCENARIO_VALUES[name],
-    }
+    low = {p.name: p.default for p in NOISES["lowlight"].params}
+    values = {"noise": "gaussian", **low, "clip": False, **_SCENARIO_VALUES[name]}
     factor = values["sigma"]
     sigma = float(sigma_train) if factor is None else max(factor * sigma_train, 40)
-    values["sigma"] = float(min(spec["sigma"].hi or 100, sigma))
+    values["sigma"] = float(min(NOISES["gaussian"].level.hi, sigma))
     return {k: values[k] for k in SCENARIO_CONTROLS}
 
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from wne.demo.settings import DemoInputError
+from wne.demo.errors import DemoInputError
 from wne.imageio import ImageReadError, pil_to_array
 
 __all__ = [

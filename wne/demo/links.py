@@ -1,49 +1,20 @@
-"""Scenario links: the page's settings written into its address, and read back.
+"""Scenario links: the page's settings in its address, and read back.
 
-A teacher prepares a lesson by copying a link such as::
-
-    http://127.0.0.1:7860/?image=parrots&a=0.3&b=0&sigma=25&seed=0&sigma_train=25
-        &backbones=dncnn,swinir&order=noise-then-shift&max_side=256&clip=false
-        &backbone=dncnn&tab=compare&present=false
-
-Opening it sets every control and runs the comparison once. The query
-parameters are the :class:`~wne.demo.settings.Settings` fields (so a field
-added there is carried by links automatically), the equivariance tab's
-``backbone``, plus ``image`` (a bundled example's id, or ``upload``: uploaded
-images are never part of a link), ``tab`` (the open tab) and ``present``
-(presentation mode). Each value is parsed with the same
-:class:`~wne.demo.settings.Param` as its control
-(:func:`~wne.demo.settings.parse_param`); a bad or unknown parameter is ignored
-with a note, never an error.
-
-Plain functions, no Gradio.
+A teacher copies a link such as ``/?image=parrots&a=0.3&sigma=25&backbones=dncnn,swinir
+&order=noise-then-shift&tab=compare&present=false``; opening it sets the controls and runs
+the open tab's computation once. Each value is checked by the caller's ``check`` (the
+page's controls are the one definition of names, ranges and choices); a bad or unknown
+parameter is ignored with a note, never an error. No Gradio here.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
-
-from wne.demo.settings import DemoInputError, Param, parse_param
-
-__all__ = [
-    "MAX_PARAMS",
-    "MAX_VALUE_CHARS",
-    "UPLOAD",
-    "LinkRequest",
-    "build_link",
-    "build_query",
-    "encode_value",
-    "example_id",
-    "identify_image",
-    "link_params",
-    "parse_link",
-]
 
 UPLOAD = "upload"
 """The ``image`` value of a link made with an uploaded image (which a link cannot carry)."""
@@ -52,257 +23,102 @@ MAX_PARAMS = 64
 MAX_VALUE_CHARS = 200
 """Longest value read; longer ones are ignored with a note."""
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
-
-
-def link_params(
-    params: Mapping[str, Param],
-    images: Sequence[tuple[str, str]],
-    tabs: Sequence[tuple[str, str]],
-    *,
-    default_image: str | None = None,
-    default_tab: str | None = None,
-) -> dict[str, Param]:
-    """Every parameter a link carries, in the link's order.
-
-    Args:
-        params: The request's parameters as the page shows them
-            (:meth:`wne.demo.handlers.DemoHandlers.params`: the :class:`Settings`
-            fields with this hardware's limits, then ``backbone``).
-        images: ``(label, id)`` of the bundled examples (``upload`` is added).
-        tabs: ``(label, id)`` of the page's tabs.
-        default_image: The image the page opens with (default: the first example).
-        default_tab: The tab the page opens with (default: the first tab).
-
-    Returns:
-        ``image``, the entries of ``params``, ``tab`` and ``present``, by name.
-    """
-    image_choices = (*tuple(images), ("uploaded image (not in the link)", UPLOAD))
-    out = {
-        "image": Param(
-            "choice",
-            "image",
-            "image",
-            default=default_image or image_choices[0][1],
-            choices=image_choices,
-            name="image",
-        )
-    }
-    out.update(params)
-    tab_default = default_tab or (tabs[0][1] if tabs else None)
-    out["tab"] = Param("choice", "open tab", "tab", default=tab_default, choices=tuple(tabs))
-    out["present"] = Param("flag", "presentation mode", "present", default=False)
-    return out
-
-
-def _number(value: float) -> str:
-    """The shortest text that parses back to exactly ``value`` (``1.0`` → ``"1"``)."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 2**53:
-        return str(int(value))
-    return repr(float(value))
-
-
-def encode_value(param: Param, value: Any) -> str:
-    """A validated value as its query text (:func:`parse_link` reads it back exactly).
-
-    Raises:
-        DemoInputError: If the value is not valid for ``param``.
-    """
-    value = parse_param(param, value)
-    if param.kind == "float":
-        return _number(value)
-    if param.kind == "choices":
-        return ",".join(str(v) for v in value)
-    if param.kind == "flag":
-        return "true" if value else "false"
-    return str(value)
-
-
-def build_query(values: Mapping[str, Any], spec: Mapping[str, Param]) -> str:
-    """The query string (``"?a=0.3&..."``) of the given values, in ``spec``'s order.
-
-    Args:
-        values: Values by parameter name; names missing here or whose value is
-            None are left out (the page's default applies when the link is opened).
-        spec: The link's parameters (:func:`link_params`).
-
-    Returns:
-        The query string, ``""`` when there is nothing to carry.
-
-    Raises:
-        DemoInputError: If a name is not a link parameter or a value is invalid.
-    """
-    unknown = sorted(set(values) - set(spec))
-    if unknown:
-        raise DemoInputError(f"not link parameter(s): {unknown}; expected some of {list(spec)}")
-    pairs = [
-        (name, encode_value(param, values[name]))
-        for name, param in spec.items()
-        if values.get(name) is not None
-    ]
-    return "?" + urlencode(pairs, safe=",", quote_via=quote) if pairs else ""
-
-
-def build_link(base_url: str, values: Mapping[str, Any], spec: Mapping[str, Param]) -> str:
-    """The page's address with the given values in its query string.
-
-    Args:
-        base_url: The page's address (``http(s)://host[:port]/path``); its query and
-            fragment are dropped. Anything else (empty, another scheme) gives a
-            relative link (``"?a=..."``).
-        values: Values by parameter name (see :func:`build_query`).
-        spec: The link's parameters (:func:`link_params`).
-
-    Raises:
-        DemoInputError: If a name is not a link parameter or a value is invalid.
-    """
-    query = build_query(values, spec)
-    parts = urlsplit((base_url or "").strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return query or "?"
-    return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}{query}"
-
-
-@dataclass
-class LinkRequest:
-    """What an opened address asks for.
-
-    Attributes:
-        values: Validated values by parameter name (only those given and valid).
-        notes: One line per ignored parameter or caveat (Markdown-safe).
-        given: Names of the recognized parameters that were present (valid or not).
-    """
-
-    values: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    given: list[str] = field(default_factory=list)
-
-    @property
-    def is_scenario(self) -> bool:
-        """Whether the address carried a setting (then the page runs the comparison)."""
-        return bool(set(self.values) - {"present"})
-
-    def markdown(self) -> str:
-        """The notes as a Markdown list headed by what happened ("" when nothing to say)."""
-        if not self.notes:
-            return ""
-        head = (
-            "**Opened from a scenario link.**"
-            if self.is_scenario
-            else "**This link's settings could not be used; the page shows its defaults.**"
-        )
-        return "\n".join([head, *(f"- {n}" for n in self.notes)])
-
-
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
 
 
-def _safe(text: str, limit: int = 60) -> str:
+def safe(text: str, limit: int = 60) -> str:
     """User text quoted for a Markdown note: shortened, HTML and Markdown escaped."""
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def _shown(param: Param) -> str:
-    """The default of a parameter as link text (for notes)."""
-    try:
-        return encode_value(param, param.default)
-    except DemoInputError:
-        return "the default"
-
-
-def _pairs(query: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
-    items = query.items() if isinstance(query, Mapping) else query
-    out: list[tuple[str, str]] = []
-    for name, value in items:
-        for v in value if isinstance(value, list | tuple) else [value]:
-            out.append((str(name), "" if v is None else str(v)))
-    return out
-
-
-def parse_link(
-    query: Mapping[str, Any] | Iterable[tuple[str, Any]], spec: Mapping[str, Param]
-) -> LinkRequest:
+def parse_query(
+    pairs: Iterable[tuple[str, Any]],
+    names: Iterable[str],
+    check: Callable[[str, Any], Any],
+    lists: Iterable[str] = (),
+) -> tuple[dict[str, Any], list[str]]:
     """Reads an address's query parameters; never raises on user input.
 
-    Each value is validated with its parameter's :class:`Param` through
-    :func:`~wne.demo.settings.parse_param`, as the page's controls are. Unknown
-    names, invalid or overlong values and repeats are ignored with a note;
-    ``backbones`` (any ``choices`` parameter) is a comma-separated list (also
-    accepted as repeated parameters). ``image=upload`` keeps the page's image and
-    notes that the link cannot carry an uploaded image.
-
     Args:
-        query: The query parameters (a mapping, or ``(name, value)`` pairs such as
-            Starlette's ``query_params.multi_items()``).
-        spec: The link's parameters (:func:`link_params`).
+        pairs: ``(name, value)`` pairs (e.g. Starlette's ``query_params.multi_items()``).
+        names: The link's parameters, in order.
+        check: ``check(name, text) -> value``, raising ``ValueError`` (with a message) on a
+            bad value.
+        lists: Parameters that take a comma-separated list (also as repeated parameters).
 
     Returns:
-        The valid values and the notes.
+        ``(values, notes)``: the valid values by name, and one note per ignored parameter.
     """
-    req = LinkRequest()
+    names, lists = list(names), set(lists)
+    pairs = [(str(k).strip(), "" if v is None else str(v)) for k, v in pairs]
+    notes = (
+        [f"only the first {MAX_PARAMS} of {len(pairs)} parameters were read."]
+        if len(pairs) > MAX_PARAMS
+        else []
+    )
     raw: dict[str, list[str]] = {}
     unknown: list[str] = []
-    pairs = _pairs(query)
-    if len(pairs) > MAX_PARAMS:
-        req.notes.append(f"only the first {MAX_PARAMS} of {len(pairs)} parameters were read.")
-        pairs = pairs[:MAX_PARAMS]
-    for name, value in pairs:
-        key = name.strip()
-        if key in spec:
-            raw.setdefault(key, []).append(value)
-        elif key and key not in unknown:
-            unknown.append(key)
+    for k, v in pairs[:MAX_PARAMS]:
+        if k in names:
+            raw.setdefault(k, []).append(v)
+        elif k and k not in unknown:
+            unknown.append(k)
     if unknown:
-        shown = ", ".join(f"`{_safe(n, 30)}`" if _NAME.match(n) else _safe(n, 30) for n in unknown)
-        req.notes.append(f"ignored unknown parameter(s) {shown}; known: {', '.join(spec)}.")
-    for name, param in spec.items():
-        if name not in raw:
+        shown = ", ".join(f"`{safe(n, 30)}`" if _NAME.match(n) else safe(n, 30) for n in unknown)
+        notes.append(f"ignored unknown parameter(s) {shown}; known: {', '.join(names)}.")
+    values: dict[str, Any] = {}
+    for name in (n for n in names if n in raw):
+        texts = raw[name]
+        if any(len(t) > MAX_VALUE_CHARS for t in texts):
+            notes.append(f"ignored `{name}`: the value is longer than {MAX_VALUE_CHARS} chars.")
             continue
-        req.given.append(name)
-        values = raw[name]
-        if param.kind == "choices":
-            items = [v.strip() for text in values for v in text.split(",") if v.strip()]
-            text_value: Any = items
-            too_long = any(len(text) > MAX_VALUE_CHARS for text in values)
+        if name in lists:
+            text: Any = [item.strip() for t in texts for item in t.split(",") if item.strip()]
         else:
-            if len(values) > 1:
-                req.notes.append(f"`{name}` was given {len(values)} times; the last one is used.")
-            text_value = values[-1].strip()
-            too_long = len(text_value) > MAX_VALUE_CHARS
-        if too_long:
-            req.notes.append(f"ignored `{name}`: the value is longer than {MAX_VALUE_CHARS} chars.")
-            continue
+            if len(texts) > 1:
+                notes.append(f"`{name}` was given {len(texts)} times; the last one is used.")
+            text = texts[-1].strip()
         try:
-            req.values[name] = parse_param(param, text_value)
-        except DemoInputError as exc:
-            req.notes.append(
-                f"ignored `{name}`: {_safe(str(exc), 160)} (kept {_safe(_shown(param))})."
-            )
-    if req.values.get("image") == UPLOAD:
-        req.notes.append(
-            "this link was made with an uploaded image, which links do not carry: upload "
-            "it again (the link's settings are applied to the example image shown)."
+            values[name] = check(name, text)
+        except ValueError as exc:
+            notes.append(f"ignored `{name}`: {safe(str(exc), 160)} (kept the page's value).")
+    if values.get("image") == UPLOAD:
+        notes.append(
+            "this link was made with an uploaded image, which links do not carry: "
+            "upload it again (the link's settings apply to the example image shown)."
         )
-    return req
+    return values, notes
 
 
-def example_id(path: str | Path) -> str:
-    """A bundled example's id in links: its file name without the extension."""
-    return Path(path).stem
+def encode(value: Any) -> str:
+    """A value as its query text (:func:`parse_query` reads it back exactly)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(encode(v) for v in value)
+    if isinstance(value, float):
+        whole = math.isfinite(value) and value == int(value) and abs(value) < 2**53
+        return str(int(value)) if whole else repr(value)
+    return str(value)
+
+
+def build_link(base_url: str, values: Mapping[str, Any]) -> str:
+    """The page's address with ``values`` in its query (None values left out); a base that
+    is not an http(s) address gives a relative link (``"?a=..."``)."""
+    pairs = [(k, encode(v)) for k, v in values.items() if v is not None]
+    query = "?" + urlencode(pairs, safe=",", quote_via=quote) if pairs else "?"
+    parts = urlsplit((base_url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return query
+    return f"{parts.scheme}://{parts.netloc}{parts.path or '/'}{query}"
 
 
 def identify_image(image: str | Path | None, examples: Mapping[str, str | Path]) -> str:
-    """The link's ``image`` value of the page's image: the id of the bundled example
-    with the same pixels, else :data:`UPLOAD`.
-
-    Args:
-        image: The page's image file (Gradio re-encodes it, so pixels are compared,
-            not bytes); None gives :data:`UPLOAD`.
-        examples: Example files by id.
-    """
+    """The link's ``image`` value: the id of the bundled example with the same pixels
+    (Gradio re-encodes uploads, so pixels are compared), else :data:`UPLOAD`."""
     import numpy as np
     from PIL import Image
 
@@ -310,15 +126,11 @@ def identify_image(image: str | Path | None, examples: Mapping[str, str | Path])
         return UPLOAD
     try:
         with Image.open(image) as im:
-            size, pixels = im.size, None
-            for ex_id, path in examples.items():
-                with Image.open(path) as ex:
-                    if ex.size != size:
-                        continue
-                    if pixels is None:
-                        pixels = np.asarray(im.convert("RGBA"))
-                    if np.array_equal(pixels, np.asarray(ex.convert("RGBA"))):
-                        return ex_id
+            pixels = np.asarray(im.convert("RGBA"))
+        for ex_id, path in examples.items():
+            with Image.open(path) as ex:
+                if ex.size == im.size and np.array_equal(pixels, np.asarray(ex.convert("RGBA"))):
+                    return ex_id
     except (OSError, ValueError, Image.DecompressionBombError):
         return UPLOAD
     return UPLOAD

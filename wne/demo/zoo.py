@@ -26,8 +26,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -38,9 +36,10 @@ from torch import nn
 import wne
 from wne import catalog
 from wne.checkpoints import CheckpointNotFoundError, HubError
-from wne.demo.settings import BEST, CHECKPOINTS, DemoInputError
+from wne.demo.errors import DemoInputError
 from wne.device import pick_device
 from wne.fast import accelerate
+from wne.settings import EnvSettings
 
 __all__ = [
     "BEST",
@@ -57,8 +56,13 @@ log = logging.getLogger(__name__)
 
 Slot = tuple[str, str, int]
 """``(family id, variant, σ_train)``."""
+BEST = "best"
+CHECKPOINTS: dict[str, str] = {
+    BEST: "best available (highest Set12 PSNR)",
+    **{size: catalog.SIZE_LABELS[size] for size in catalog.SIZES},
+}
+"""Which checkpoint fills a slot (:meth:`Zoo.select`): the best available one, or one size."""
 CHOICES: tuple[str, ...] = tuple(CHECKPOINTS)
-"""What a request can ask for: the best available checkpoints (:data:`BEST`), or one size."""
 
 
 class ModelUnavailableError(DemoInputError):
@@ -83,14 +87,9 @@ def describe_model(model: nn.Module) -> Slot | None:
 
 
 def set12_psnr(model: nn.Module) -> float | None:
-    """The Set12 PSNR at σ_train its ``config.json`` records (``metrics.set12.psnr_matched``),
-    if any: what "best available" ranks by."""
+    """The Set12 PSNR at σ_train its ``config.json`` records (:func:`wne.catalog.set12_psnr`)."""
     cfg = getattr(model, "wne_config", None)
-    set12 = cfg.metrics.get("set12") if cfg is not None else None
-    value = set12.get("psnr_matched") if isinstance(set12, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    return catalog.set12_psnr(cfg.metrics if cfg is not None else None)
 
 
 def _size_of(name: str, slot: Slot) -> str:
@@ -146,6 +145,7 @@ class Zoo:
             # CPU models of the measured-faster architectures run a frozen graph (wne.fast)
             self.models[key] = accelerate(model.eval())
             self._slots.setdefault(slot, {})[size] = key
+        self._psnrs = {k: set12_psnr(m) for k, m in self.models.items()}
         for sizes in self._slots.values():  # the catalog's size order
             ordered = {z: sizes[z] for z in catalog.SIZES if z in sizes}
             sizes.clear()
@@ -190,7 +190,7 @@ class Zoo:
             log.error("%s; running the models on the CPU", exc)
             notes.append(f"{exc}; the models run on the CPU.")
             dev = torch.device("cpu")
-        hub_repo = hub_repo if hub_repo is not None else os.environ.get("WNE_HUB_REPO") or None
+        hub_repo = hub_repo if hub_repo is not None else EnvSettings.from_env().hub_repo
         known = cls.standard_keys()
         found = wne.available_checkpoints(root)
         local = [k for k in known if k in found]
@@ -251,24 +251,10 @@ class Zoo:
         have = {z for sizes in self._slots.values() for z in sizes}
         return [z for z in catalog.SIZES if z in have]
 
-    def _score(self, keys: list[str]) -> tuple[int, bool, float]:
-        """How good a set of checkpoints is: more of them first, then recorded Set12
-        numbers over none, then their mean Set12 PSNR at σ_train."""
-        psnrs = [set12_psnr(self.models[k]) for k in keys]
-        known = [p for p in psnrs if p is not None]
-        recorded = bool(keys) and len(known) == len(keys)
-        return len(keys), recorded, sum(known) / len(known) if recorded else -math.inf
-
     def best_size(self, backbone: str, sigma_train: int) -> str | None:
-        """The size whose checkpoints of ``backbone`` at ``sigma_train`` score best (all its
-        variants, then their mean recorded Set12 PSNR; ties: the catalog's order), or None
-        when the backbone has no model at that σ."""
-        variants = catalog.FAMILIES[backbone].variants
-        slots = [self._slots.get((backbone, v, sigma_train), {}) for v in variants]
-        sizes = [z for z in catalog.SIZES if any(z in s for s in slots)]
-        if not sizes:
-            return None
-        return max(sizes, key=lambda z: self._score([s[z] for s in slots if z in s]))
+        """The size whose checkpoints of ``backbone`` run under "best available"
+        (:func:`wne.catalog.best_size` on the recorded Set12 PSNRs), or None."""
+        return catalog.best_size(backbone, sigma_train, self._psnrs)
 
     def checkpoint(self, backbone: str, variant: str, sigma_train: int) -> str | None:
         """The key of the checkpoint :meth:`get` returns for a slot under this zoo's choice
@@ -276,11 +262,9 @@ class Zoo:
         sizes = self._slots.get((backbone, variant, sigma_train), {})
         if self.choice != BEST:
             return sizes.get(self.choice)
-        best = self.best_size(backbone, sigma_train)
-        if best in sizes:
-            return sizes[best]
-        # the best size lacks this variant: the slot's own best checkpoint
-        return max(sizes.values(), key=lambda k: self._score([k]), default=None)
+        return (
+            catalog.best_checkpoint(backbone, variant, sigma_train, self._psnrs) if sizes else None
+        )
 
     def unavailable_reason(self, backbone: str, variant: str, sigma_train: int) -> str | None:
         """Why a slot has no model under this zoo's choice (None when it has one)."""

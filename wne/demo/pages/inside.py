@@ -1,24 +1,17 @@
-"""The "Inside WNE" view: the wrapper's pipeline on the user's image, step by step.
+"""Inside WNE: the wrapper's pipeline on the user's image, step by step.
 
-For one backbone, the noisy image ``y`` and its shifted copy ``a·y + b`` go
-through the WNE model's own :meth:`wne.NormEquivariant.steps` (the one
-implementation of the pipeline: nothing here re-implements the wrapper's math),
-and through the plain twin. The result shows, with numbers, why the wrapper is
-exact: both copies normalize to the same ``T(y)`` up to float round-off, so the
+The noisy ``y`` and its shifted copy ``a·y + b`` go through the WNE model's own
+:meth:`wne.NormEquivariant.steps` (nothing here re-implements the wrapper) and through
+the plain twin. Both copies normalize to the same ``T(y)`` up to round-off, so the
 backbone sees the same input and the de-normalization puts ``a`` and ``b`` back.
-
-Colour images are denoised channel by channel, as grayscale batches
-``[C, 1, H, W]`` (as in the Compare tab): each channel has its own ``m`` and
-``s``. The pictures show all channels (each normalized with its own
-statistics); the formulas quote the first channel, the table all of them.
-
-No Gradio here; :mod:`wne.demo.endpoints` turns :class:`InsideView` into page
-updates and API values.
+Colour channels are separate grayscale images ``[C, 1, H, W]``, each with its own
+``m`` and ``s``; the formulas quote the first channel, the table all of them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,22 +19,11 @@ import numpy as np
 import torch
 
 from wne import catalog
-from wne.demo import compare as cmp
-from wne.demo.imaging import LoadedImage, to_display
-from wne.demo.settings import DemoInputError, Settings
+from wne.demo.errors import DemoInputError
+from wne.demo.imaging import to_display
+from wne.demo.pages.compare import Scene, chw, corrupt, noise_notes
 from wne.demo.zoo import ModelUnavailableError, Zoo
-from wne.wrapper import NormEquivariant, WrapperSteps
-
-__all__ = [
-    "INSIDE_STEPS",
-    "NORMALIZED_RANGE",
-    "InsidePipeline",
-    "InsideStep",
-    "InsideView",
-    "inside_pipeline",
-    "inside_view",
-    "normalized_display",
-]
+from wne.wrapper import NormEquivariant, WrapperSteps, ne_defect_map
 
 NORMALIZED_RANGE = 3.0
 """Normalized images are shown with ONE fixed mapping ``[−3, 3] → [black, white]``."""
@@ -51,24 +33,11 @@ CHANNEL_NAMES = {1: ("gray",), 3: ("red", "green", "blue")}
 
 
 @dataclass
-class InsidePipeline:
-    """The wrapper's steps on ``y`` and ``a·y + b``, and the plain twin's outputs.
+class Inside:
+    """The wrapper's steps on ``y`` and ``a·y + b`` (``[C, 1, H, W]``, on CPU), the plain
+    twin's outputs (None: unavailable, see ``plain_message``) and notes."""
 
-    Attributes:
-        backbone: Backbone id.
-        settings: The request (``a``, ``b``, noise, σ_train, clip).
-        y: ``[C, 1, H, W]`` noisy image (clipped only with "clip").
-        shifted: ``[C, 1, H, W]`` ``a·y + b`` (clipped only with "clip").
-        wne_y: :meth:`~wne.NormEquivariant.steps` of ``y`` (on CPU).
-        wne_shifted: The steps of ``a·y + b`` (on CPU).
-        plain_y: The plain twin's ``f(y)``, ``[C, 1, H, W]`` (None: unavailable).
-        plain_shifted: The plain twin's ``f(a·y + b)`` (None: unavailable).
-        plain_message: Why the plain twin is unavailable.
-        notes: Notes for the user.
-    """
-
-    backbone: str
-    settings: Settings
+    scene: Scene
     y: torch.Tensor
     shifted: torch.Tensor
     wne_y: WrapperSteps
@@ -79,81 +48,54 @@ class InsidePipeline:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def normalized_diff(self) -> torch.Tensor:
-        """``|T(a·y + b) − T(y)|`` per entry (float64)."""
-        return (self.wne_shifted.normalized.double() - self.wne_y.normalized.double()).abs()
+    def backbone(self) -> str:
+        """The backbone shown."""
+        return self.scene.backbones[0]
 
     def defect(self, out_y: torch.Tensor, out_shifted: torch.Tensor) -> dict[str, float]:
-        """``|f(a·y+b) − (a·f(y)+b)| / a``: its max, and the relative defect
-        ``‖f(a·y+b) − (a·f(y)+b)‖ / ‖a·f(y)+b‖`` (as :func:`wne.ne_defect`)."""
-        a, b = self.settings.a, self.settings.b
-        expected = a * out_y.double() + b
-        diff = out_shifted.double() - expected
-        rel = diff.norm() / expected.norm().clamp_min(torch.finfo(torch.float64).tiny)
-        return {"max_abs": float(diff.abs().max() / a), "relative": float(rel)}
+        """``max |f(a·y+b) − (a·f(y)+b)| / a`` and the relative defect (:func:`wne.ne_defect_map`)."""
+        a, b = self.scene.a, self.scene.b
+        error, rel = ne_defect_map(out_y.transpose(0, 1), out_shifted.transpose(0, 1), a, b)
+        return {"max_abs": float(error.max() / a), "relative": float(rel[0])}
 
 
-def inside_pipeline(
-    zoo: Zoo,
-    clean: np.ndarray,
-    settings: Settings,
-    backbone: str,
-    progress: cmp.Progress | None = None,
-) -> InsidePipeline:
-    """Runs the WNE model's steps and the plain twin on ``y`` and ``a·y + b``.
-
-    ``y`` is the noisy image (:func:`wne.demo.compare.corrupt`: the noise type,
-    level and seed of the settings); with "clip" both copies are clipped to [0, 1].
-    Each copy is one call (``[C, 1, H, W]``, no tiling), so ``steps(y).output`` is
-    exactly ``model(y)``.
-
-    Args:
-        zoo: The loaded models.
-        clean: ``[H, W, C]`` clean image in [0, 1].
-        settings: The request.
-        backbone: A backbone id with a WNE variant.
-        progress: Optional progress callback.
-
-    Returns:
-        The pipeline.
+def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Inside]:
+    """Runs the WNE model's steps and the plain twin on ``y`` and ``a·y + b`` (one call
+    each, no tiling, so ``steps(y).output`` is exactly ``model(y)``).
 
     Raises:
-        DemoInputError: If the backbone has no WNE model for this σ_train.
+        DemoInputError: If the backbone has no WNE model at this σ_train.
     """
-    if "wne" not in catalog.FAMILIES[backbone].variants:
-        raise DemoInputError(f"backbone {backbone!r} has no WNE wrapper to look inside")
-    wne_model = zoo.get(backbone, "wne", settings.sigma_train)  # ModelUnavailableError
+    s, zoo = scene, zoo.select(scene.checkpoint)
+    bid = s.backbones[0]
+    if "wne" not in catalog.FAMILIES[bid].variants:
+        raise DemoInputError(f"backbone {bid!r} has no WNE wrapper to look inside")
+    wne_model = zoo.get(bid, "wne", s.sigma_train)  # ModelUnavailableError
     if not isinstance(wne_model, NormEquivariant):
-        raise DemoInputError(f"the {backbone} WNE checkpoint is not a NormEquivariant wrapper")
-    a, b = settings.a, settings.b
-    x = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32)).permute(2, 0, 1)
-    y = cmp.corrupt(x, settings)
-    shifted = a * y + b
-    if settings.clip:
+        raise DemoInputError(f"the {bid} WNE checkpoint is not a NormEquivariant wrapper")
+    x = chw(clean)
+    y = corrupt(x, s)
+    shifted = s.a * y + s.b
+    if s.clip:
         y, shifted = y.clamp(0, 1), shifted.clamp(0, 1)
     y, shifted = y.unsqueeze(1).contiguous(), shifted.unsqueeze(1).contiguous()
-    device = zoo.device
-    cmp._report(progress, 0.0, "WNE model, step by step")
+    dev = zoo.device
     with torch.no_grad():
-        steps = [_cpu(wne_model.steps(t.to(device))) for t in (y, shifted)]
-    res = InsidePipeline(backbone, settings, y, shifted, steps[0], steps[1])
-    cmp._report(progress, 0.5, "plain twin")
-    try:
-        plain = zoo.get(backbone, "plain", settings.sigma_train)
-    except ModelUnavailableError as exc:
-        res.plain_message = str(exc)
-        res.notes.append(str(exc) + ".")
-    else:
-        with torch.no_grad():
-            outs = [plain(t.to(device)).float().cpu() for t in (y, shifted)]
-        res.plain_y, res.plain_shifted = outs
-    cmp._report(progress, 1.0, "done")
-    if a == 1.0 and b == 0.0:
+        steps = [_cpu(wne_model.steps(t.to(dev))) for t in (y, shifted)]
+        res = Inside(s, y, shifted, *steps)
+        try:
+            plain = zoo.get(bid, "plain", s.sigma_train)
+        except ModelUnavailableError as exc:
+            res.plain_message = str(exc)
+            res.notes.append(f"{exc}.")
+        else:
+            res.plain_y, res.plain_shifted = (plain(t.to(dev)).float().cpu() for t in (y, shifted))
+    if (s.a, s.b) == (1.0, 0.0):
         res.notes.append("a = 1 and b = 0 is the identity shift: move the contrast or brightness.")
-    if settings.clip:
+    if s.clip:
         res.notes.append("Clipping to [0, 1] is on: saturated pixels break exact equivariance.")
-    res.notes += cmp.noise_notes(settings, y, x.unsqueeze(1))
-    return res
+    res.notes += noise_notes(s, y, x.unsqueeze(1)) + zoo.choice_notes([bid], s.sigma_train)
+    yield res
 
 
 def _cpu(s: WrapperSteps) -> WrapperSteps:
@@ -172,28 +114,6 @@ class InsideStep:
     title: str
     text: str
     images: list[tuple[np.ndarray, str]]
-
-
-@dataclass
-class InsideView:
-    """Display-ready result of :meth:`wne.demo.handlers.DemoHandlers.inside`.
-
-    Attributes:
-        steps: :data:`INSIDE_STEPS` steps.
-        text: The numbers per channel and notes (Markdown).
-        summary: The numbers (JSON-ready).
-        pipeline: The computation (for tests).
-    """
-
-    steps: list[InsideStep]
-    text: str
-    summary: dict[str, Any]
-    pipeline: InsidePipeline | None = field(default=None, repr=False)
-
-    @property
-    def gallery(self) -> list[tuple[np.ndarray, str]]:
-        """Every picture with its caption, in step order."""
-        return [img for step in self.steps for img in step.images]
 
 
 def normalized_display(t: torch.Tensor) -> np.ndarray:
@@ -224,16 +144,17 @@ def _values(t: torch.Tensor) -> list[float]:
     return [float(v) for v in t.double().flatten()]
 
 
-def inside_view(res: InsidePipeline, loaded: LoadedImage) -> InsideView:
-    """The tab's four steps (sentence, formula with numbers, two pictures), a table, JSON."""
-    s = res.settings
+def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]], dict[str, Any]]:
+    """What ``/inside`` returns: every picture with its caption, and the numbers (with the
+    four steps' titles and sentences, and the table, for the page)."""
+    s = res.scene
     a, b = s.a, s.b
     c = res.y.shape[0]
     names = CHANNEL_NAMES.get(c, tuple(f"channel {i}" for i in range(c)))
     which = "" if c == 1 else f" (numbers of the {names[0]} channel; each channel has its own)"
     m, sd = float(res.wne_y.mean[0]), float(res.wne_y.std[0])
     m2, sd2 = float(res.wne_shifted.mean[0]), float(res.wne_shifted.std[0])
-    tdiff = res.normalized_diff
+    tdiff = (res.wne_shifted.normalized.double() - res.wne_y.normalized.double()).abs()
     tmax = float(tdiff.max())
     wne = res.defect(res.wne_y.output, res.wne_shifted.output)
     input_diff = float((res.shifted.double() - res.y.double()).abs().max())
@@ -301,6 +222,7 @@ def inside_view(res: InsidePipeline, loaded: LoadedImage) -> InsideView:
         )
     h, w = res.y.shape[-2:]
     notes = [
+        *notes,
         f"{catalog.FAMILIES[res.backbone].label}, trained at σ = {s.sigma_train}; "
         f"{w}×{h} px, noise: {s.noise}.",
         *(
@@ -308,12 +230,11 @@ def inside_view(res: InsidePipeline, loaded: LoadedImage) -> InsideView:
             if c == 3
             else []
         ),
-        *loaded.notes,
         *res.notes,
     ]
     summary = {
         "backbone": res.backbone,
-        "settings": s.to_dict(),
+        "settings": {**s.to_dict(), "backbone": res.backbone},
         "channels": list(names),
         "y": {"mean": _values(res.wne_y.mean), "std": _values(res.wne_y.std)},
         "shifted": {"mean": _values(res.wne_shifted.mean), "std": _values(res.wne_shifted.std)},
@@ -328,13 +249,14 @@ def inside_view(res: InsidePipeline, loaded: LoadedImage) -> InsideView:
             "message": res.plain_message,
         },
         "notes": notes,
+        "steps": [{"title": st.title, "text": st.text, "pictures": len(st.images)} for st in steps],
+        "text": "\n".join([*rows, "", *(f"- {n}" for n in notes)]),
     }
-    text = "\n".join([*rows, "", *(f"- {n}" for n in notes)])
-    return InsideView(steps, text, summary, res)
+    return [img for st in steps for img in st.images], summary
 
 
 def _plain_step(
-    res: InsidePipeline,
+    res: Inside,
     a: float,
     b: float,
     input_diff: float,

@@ -1,0 +1,161 @@
+"""Serving (wne.demo.serving): identical requests computed once, one model call at a time.
+
+A fake computation that waits on a gate stands in for the models: a repeat is a cache hit,
+identical requests in flight join one computation (a class of 30 clicking the same example
+is served by one), followers see every partial result, errors reach every request and are
+not kept, a request that goes away does not stop its computation, the cache is bounded in
+bytes, different pixels or settings never share an entry, and the CPU default working size
+is never below 256 px.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from app_fixtures import make_demo_checkpoints
+
+from wne.demo import Zoo
+from wne.demo.pages import compare
+from wne.demo.serving import MIN_CPU_SIDE, Server, cpu_defaults
+
+HANG = 30.0
+PIXELS = np.zeros((8, 8, 1), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Ask:
+    value: int
+
+
+GATE = threading.Event()
+CALLS: list[int] = []
+
+
+def slow(zoo: Zoo, pixels: np.ndarray, s: Ask) -> Iterator[Any]:
+    CALLS.append(s.value)
+    yield ("partial", s.value)
+    assert GATE.wait(HANG)
+    if s.value < 0:
+        raise ValueError("bad pixels")
+    yield ("final", s.value, np.ones(1000, dtype=np.float32))
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    GATE.clear()
+    CALLS.clear()
+    yield Server(Zoo({}, torch.device("cpu")), cache_mb=1)
+    GATE.set()
+
+
+def _until(cond: Any) -> None:
+    done = threading.Event()
+    for _ in range(int(HANG / 0.01)):
+        if cond():
+            return
+        done.wait(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_a_class_of_30_identical_requests_is_computed_once(server: Server) -> None:
+    results: list[list[Any]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(list(server.stream(slow, PIXELS, Ask(1)))))
+        for _ in range(30)
+    ]
+    for t in threads:
+        t.start()
+    _until(lambda: sum(server.stats.values()) == 30)
+    GATE.set()
+    for t in threads:
+        t.join(HANG)
+    assert CALLS == [1] and len(results) == 30
+    assert all(
+        [r[0] for r in res] == ["partial", "final"] for res in results
+    )  # every follower streams
+    assert (server.stats["computed"], server.stats["joined"]) == (1, 29)
+    assert [r[0] for r in server.stream(slow, PIXELS, Ask(1))] == ["final"] and server.stats[
+        "cache"
+    ] == 1
+    assert CALLS == [1]
+
+
+def test_errors_reach_the_request_and_are_not_kept(server: Server) -> None:
+    GATE.set()
+    for _ in range(2):
+        with pytest.raises(ValueError, match="bad pixels"):
+            list(server.stream(slow, PIXELS, Ask(-1)))
+    assert CALLS == [-1, -1] and len(server.cache) == 0
+
+
+def test_a_request_that_goes_away_does_not_stop_its_computation(server: Server) -> None:
+    stream = server.stream(slow, PIXELS, Ask(2))
+    assert next(stream) == ("partial", 2)
+    stream.close()
+    GATE.set()
+    _until(lambda: len(server.cache) == 1)
+    assert list(server.stream(slow, PIXELS, Ask(2)))[0][:2] == ("final", 2) and CALLS == [2]
+
+
+def test_the_cache_is_bounded_in_bytes_and_keys_differ(server: Server) -> None:
+    GATE.set()
+    other = PIXELS.copy()
+    other[0, 0] = 1e-7
+    for pixels, ask in ((PIXELS, Ask(3)), (other, Ask(3)), (PIXELS, Ask(4))):
+        list(server.stream(slow, pixels, ask))
+    assert CALLS == [3, 3, 4]  # different pixels or settings: different entries
+    tiny = Server(Zoo({}, torch.device("cpu")), cache_mb=0.001)  # below one result
+    list(tiny.stream(slow, PIXELS, Ask(5)))
+    assert len(tiny.cache) == 0 and tiny.cache.maxsize < 2**20
+    assert server.cache.currsize <= server.cache.maxsize
+
+
+def test_the_models_run_one_computation_at_a_time_in_order(server: Server) -> None:
+    waits: list[int] = []
+    first = server.stream(slow, PIXELS, Ask(6))
+    assert next(first) == ("partial", 6)
+    later = threading.Thread(target=lambda: list(server.stream(slow, PIXELS, Ask(7), waits.append)))
+    later.start()
+    _until(lambda: waits)
+    assert CALLS == [6] and waits[0] == 1  # one computation ahead of it
+    GATE.set()
+    list(first)
+    later.join(HANG)
+    assert CALLS == [6, 7]
+
+
+def test_the_comparison_through_the_server_equals_the_page_function(tmp_path: Any) -> None:
+    zoo = Zoo.discover(make_demo_checkpoints(tmp_path, broken=False), device="cpu", hub_repo="")
+    server = Server(zoo)
+    scene = compare.Scene(
+        0.5,
+        0.1,
+        25.0,
+        3,
+        25,
+        ("dncnn",),
+        "noise-then-shift",
+        32,
+        False,
+        "gaussian",
+        20.0,
+        1.0,
+        30,
+        "best",
+    )
+    pixels = np.random.default_rng(0).random((24, 32, 3), dtype=np.float32)
+    served = list(server.stream(compare.run, pixels, scene))
+    direct = list(compare.run(zoo, pixels, scene))
+    assert len(served) == len(direct)
+    for a, b in zip(served[-1].runs, direct[-1].runs, strict=True):
+        np.testing.assert_array_equal(a.output, b.output)
+    side, choice, note = cpu_defaults(zoo, scene, target_seconds=1e-6)  # an impossible target
+    assert side == MIN_CPU_SIDE and choice == "best" and note == ""
+    side, _, _ = cpu_defaults(zoo, scene, target_seconds=1e6)
+    assert side == 512

@@ -1,0 +1,499 @@
+"""Compare: plain vs WNE denoisers on one shifted, noisy image.
+
+Images are ``[H, W, C]`` float32 on the [0, 1] scale (C = 1 or 3); σ is on the 0–255
+scale. The models are grayscale: a colour image's channels go through the same model
+as one batch, so a shift ``a·y + b`` of every channel keeps WNE exactly equivariant.
+Scores are measured against the target ``a·x + b`` with data range ``a``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from wne import catalog
+from wne.degrade import NOISES
+from wne.demo.imaging import to_display
+from wne.demo.zoo import ModelUnavailableError, Zoo
+from wne.device import synchronize
+from wne.metrics import psnr, ssim
+from wne.settings import EnvSettings
+from wne.tiling import apply_tiled, tile_count, tile_size
+
+ORDERS: dict[str, str] = {
+    "shift-then-noise": "shift the clean scene, then add noise",
+    "noise-then-shift": "add noise, then shift the noisy image",
+}
+TABLE_HEADERS = ["model", "PSNR (dB)", "SSIM", "time (ms)"]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One request's scene: shift, noise, models and working size.
+
+    Attributes:
+        a: Contrast factor, ``x → a·x + b``.
+        b: Brightness offset in [0, 1] units.
+        sigma: Noise σ on the 0–255 scale (also the Gaussian σ under JPEG).
+        seed: Noise seed.
+        sigma_train: The models' training σ.
+        backbones: Backbone ids, in display order.
+        order: A key of :data:`ORDERS`.
+        max_side: Working size (longest side, px).
+        clip: Clip model inputs and outputs to [0, 1] (breaks exactness where values saturate).
+        noise: A key of :data:`wne.degrade.NOISES`.
+        photons: Low light: photons per pixel at white.
+        read_noise: Low light: read noise in photo-electrons.
+        quality: JPEG quality.
+        checkpoint: Which checkpoints run (:data:`wne.demo.zoo.CHOICES`).
+    """
+
+    a: float
+    b: float
+    sigma: float
+    seed: int
+    sigma_train: int
+    backbones: tuple[str, ...]
+    order: str
+    max_side: int
+    clip: bool
+    noise: str
+    photons: float
+    read_noise: float
+    quality: int
+    checkpoint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the backbones as a list)."""
+        return {**asdict(self), "backbones": list(self.backbones)}
+
+
+def corrupt(x: torch.Tensor, s: Scene, level: float | None = None) -> torch.Tensor:
+    """``x`` observed with the scene's noise (seeded); ``level`` overrides the noise's level."""
+    noise = NOISES[s.noise]
+    params = noise.values(asdict(s))
+    if level is not None:
+        params[noise.level.name] = round(level) if noise.level.integer else float(level)
+    return noise.apply(x, s.seed, **params)
+
+
+def chw(pixels: np.ndarray) -> torch.Tensor:
+    """``[H, W, C]`` → ``[C, H, W]`` float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).permute(2, 0, 1)
+
+
+def hwc(t: torch.Tensor) -> np.ndarray:
+    """``[C, H, W]`` → ``[H, W, C]`` float32 array."""
+    return t.detach().float().cpu().permute(1, 2, 0).contiguous().numpy()
+
+
+def degrade(
+    clean: np.ndarray, s: Scene, level: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noisy model input and the target ``a·x + b``, each ``[C, H, W]``.
+
+    ``shift-then-noise`` corrupts the target; ``noise-then-shift`` shifts the corrupted
+    image (Gaussian std becomes ``a·σ``). With ``clip`` both are clipped to [0, 1].
+    """
+    x = chw(clean)
+    target = s.a * x + s.b
+    noisy = (
+        corrupt(target, s, level)
+        if s.order == "shift-then-noise"
+        else s.a * corrupt(x, s, level) + s.b
+    )
+    if s.clip:
+        noisy, target = noisy.clamp(0, 1), target.clamp(0, 1)
+    return noisy, target
+
+
+def noise_notes(s: Scene, noisy: torch.Tensor, target: torch.Tensor) -> list[str]:
+    """The noise in words, with its equivalent Gaussian σ where it has none."""
+    noise = NOISES[s.noise]
+    if not noise.note:
+        return []
+    params = noise.values(asdict(s))
+    return [noise.describe(noise.equivalent_sigma(noisy, target, **params), **params)]
+
+
+def apply_model(model: nn.Module, images: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A grayscale model on ``[N, H, W]`` images in one batch (tiled when large);
+    ``[N, H, W]`` float32 on CPU, unclipped."""
+    return apply_tiled(model, images.unsqueeze(1), device=device).squeeze(1)
+
+
+def scores(out: torch.Tensor, target: torch.Tensor, data_range: float) -> tuple[float, float]:
+    """PSNR (dB) and SSIM of ``[C, H, W]`` images against the target."""
+    p = float(psnr(out[None], target[None], data_range=data_range)[0])
+    return p, float(ssim(out, target, data_range))
+
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wne-side-by-side")
+_THREADS = threading.Lock()
+
+
+def side_by_side(device: torch.device | str) -> int:
+    """How many of a backbone's models run at once: 2 on a CPU with two threads or more
+    (two models on one core each finish sooner than one after the other on two cores,
+    see the lab book), else 1 (``$WNE_SIDE_BY_SIDE=0`` turns it off)."""
+    if not EnvSettings.from_env().side_by_side:
+        return 1
+    return 2 if torch.device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
+
+
+def _run_jobs(jobs: list[Callable[[], None]]) -> None:
+    """Runs ``jobs`` one after the other, or (two or more) each on a thread of one core."""
+    if len(jobs) < 2:
+        for job in jobs:
+            job()
+        return
+    with _THREADS:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for f in [_POOL.submit(job) for job in jobs]:
+                f.result()
+        finally:
+            torch.set_num_threads(threads)
+
+
+@dataclass
+class ModelRun:
+    """One model's output: ``output`` ``[H, W, C]`` (None: unavailable, see ``message``),
+    PSNR/SSIM vs the target, wall time in seconds, and the checkpoint key that ran."""
+
+    backbone: str
+    variant: str
+    key: str
+    output: np.ndarray | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    seconds: float | None = None
+    message: str | None = None
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"CNN · WNE"``."""
+        return catalog.label(self.backbone, self.variant)
+
+
+@dataclass
+class Comparison:
+    """A comparison so far: the noisy input and target ``[H, W, C]``, their scores, the
+    runs done, the ``(backbone, variant)`` slots still ``pending``, and notes."""
+
+    scene: Scene
+    noisy: np.ndarray
+    target: np.ndarray
+    noisy_psnr: float
+    noisy_ssim: float
+    equivalent_sigma: float
+    device: str
+    runs: list[ModelRun] = field(default_factory=list)
+    pending: tuple[tuple[str, str], ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Comparison]:
+    """Degrades ``clean`` and denoises it with every selected plain/WNE model.
+
+    Yields the noisy input and target first (every model pending), then the comparison
+    after each backbone's models (side by side on a CPU), the complete one last (notes
+    filled in). Each yield is a snapshot; a missing model is reported, never raised.
+    """
+    s, zoo = scene, zoo.select(scene.checkpoint)
+    noisy, target = degrade(clean, s)
+    slots = [(b, v) for b in s.backbones for v in catalog.FAMILIES[b].variants]
+    res = Comparison(
+        s,
+        hwc(noisy),
+        hwc(target),
+        *scores(noisy, target, s.a),
+        NOISES[s.noise].equivalent_sigma(noisy, target, **NOISES[s.noise].values(asdict(s))),
+        str(zoo.device),
+        pending=tuple(slots),
+    )
+    yield replace(res, runs=list(res.runs))
+    pairs = side_by_side(zoo.device)
+    for bid in s.backbones:
+        group = [(b, v) for b, v in slots if b == bid]
+        for start in range(0, len(group), pairs):
+            jobs, runs = [], []
+            for b, v in group[start : start + pairs]:
+                key = zoo.checkpoint(b, v, s.sigma_train) or catalog.key(b, v, s.sigma_train)
+                r = ModelRun(b, v, key)
+                runs.append(r)
+                try:
+                    jobs.append(_job(r, zoo.get(b, v, s.sigma_train), noisy, target, zoo.device, s))
+                except ModelUnavailableError as exc:
+                    r.message = str(exc)
+                    res.notes.append(f"{exc}.")
+            _run_jobs(jobs)
+            res.runs += runs
+            res.pending = res.pending[len(runs) :]
+            if res.pending:
+                yield replace(res, runs=list(res.runs), notes=list(res.notes))
+    h, w, c = clean.shape
+    tiles = tile_count(h, w, device=zoo.device)
+    res.notes += [
+        *(
+            [
+                f"Denoised in {tiles} overlapping tiles of {tile_size(zoo.device)} px (tiling "
+                "keeps WNE exactly equivariant)."
+            ]
+            if tiles > 1
+            else []
+        ),
+        *(
+            [
+                "On the CPU the models of each backbone ran side by side, one core each (their "
+                "times overlap)."
+            ]
+            if pairs > 1 and len(slots) > 1
+            else []
+        ),
+        *(
+            [
+                "Colour image: each channel is denoised by the same grayscale model in one "
+                "batched call."
+            ]
+            if c == 3
+            else []
+        ),
+        f"Order: {ORDERS[s.order]}"
+        + (
+            f" (the noise std becomes a·σ = {s.a * s.sigma:.1f})."
+            if s.order == "noise-then-shift" and NOISES[s.noise].level.name == "sigma"
+            else "."
+        ),
+        *noise_notes(s, noisy, target),
+        *zoo.choice_notes(s.backbones, s.sigma_train),
+    ]
+    yield res
+
+
+def _job(
+    r: ModelRun, model: nn.Module, noisy: torch.Tensor, target: torch.Tensor, device: Any, s: Scene
+) -> Callable[[], None]:
+    """One model's call, scores and output, filled into ``r``."""
+
+    def job() -> None:
+        synchronize(device)
+        start = time.perf_counter()
+        out = apply_model(model, noisy, device)
+        synchronize(device)
+        r.seconds = time.perf_counter() - start
+        out = out.clamp(0, 1) if s.clip else out
+        r.psnr, r.ssim = scores(out, target, s.a)
+        r.output = hwc(out)
+
+    return job
+
+
+def _num(value: float | None, digits: int | None = None) -> float | str | None:
+    """A JSON-safe number (``"inf"`` for an infinite PSNR)."""
+    if value is None or not math.isfinite(value):
+        return None if value is None else str(value)
+    return value if digits is None else round(value, digits)
+
+
+def outputs(
+    res: Comparison, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, str]], dict[str, Any]]:
+    """What ``/denoise`` returns: the noisy input and target as uint8, the outputs with
+    captions, and the JSON summary (``notes``: the image's, first)."""
+    s = res.scene
+    gallery, clipped = [], []
+    for name, pixels in (("noisy input", res.noisy), ("target", res.target)):
+        if (to_display(pixels)[1]) > 0:
+            clipped.append(name)
+    for r in res.runs:
+        if r.output is not None:
+            img, outside = to_display(r.output)
+            clipped += [r.label] if outside > 0 else []
+            caption = f"{r.label} · PSNR {_db(r.psnr)} · SSIM {r.ssim:.3f} · {1000 * (r.seconds or 0):.0f} ms"
+            gallery.append((img, caption))
+    notes = [*notes, *res.notes]
+    if clipped and not res.pending:
+        notes.append(
+            "Display only: values outside [0, 1] are shown clipped in "
+            + ", ".join(clipped)
+            + ("; the scores use the unclipped values." if not s.clip else ".")
+        )
+    if not res.pending:
+        notes.append(
+            f"PSNR and SSIM are measured against the target a·x + b with data range a = {s.a:g}: "
+            "with the shift applied to the noisy image, an equivariant model gets the same PSNR "
+            "at every a, b (SSIM depends on b through its luminance term)."
+        )
+    h, w, c = res.noisy.shape
+    summary = {
+        "settings": s.to_dict(),
+        "image": {"width": w, "height": h, "channels": c},
+        "device": res.device,
+        "psnr_data_range": s.a,
+        "noise": {"type": s.noise, "equivalent_sigma": _num(res.equivalent_sigma)},
+        "noisy": {"psnr": _num(res.noisy_psnr), "ssim": _num(res.noisy_ssim)},
+        "models": {
+            r.key: {
+                "label": r.label,
+                "backbone": r.backbone,
+                "variant": r.variant,
+                "available": r.output is not None,
+                "psnr": _num(r.psnr),
+                "ssim": _num(r.ssim),
+                "seconds": _num(r.seconds),
+                "message": r.message,
+            }
+            for r in res.runs
+        },
+        "pending": [catalog.key(b, v, s.sigma_train) for b, v in res.pending],
+        "notes": notes,
+    }
+    return to_display(res.noisy)[0], to_display(res.target)[0], gallery, summary
+
+
+def _db(value: Any) -> str:
+    if value is None:
+        return "–"
+    value = float(value)
+    return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
+
+
+@dataclass
+class Panel:
+    """One backbone's group on the page: header, plain (or only) output, WNE output,
+    slider pair; images are whatever the gallery holds (paths or arrays)."""
+
+    header: str
+    visible: bool
+    left: Any = None
+    left_label: str = "–"
+    right: Any = None
+    right_label: str = "–"
+    right_visible: bool = True
+    pair: tuple[Any, Any] | None = None
+    pair_label: str = "–"
+
+
+def _panel(
+    fam: catalog.Family, got: list[Any], waiting: list[str], summary: dict[str, Any]
+) -> Panel:
+    """One backbone's panel from its models' summaries (``got``: None when unavailable)."""
+    st = summary["settings"]["sigma_train"]
+    sizes = {catalog.get(m["key"]).size for m in got if m and m["key"] in catalog.keys()}
+    header = [
+        f"### {fam.label} · trained at σ = {st}"
+        + "".join(f" · {catalog.SIZE_LABELS[z]}" for z in catalog.SIZES if z in sizes)
+    ]
+    if len(got) == 2 and all(got) and all(isinstance(m["psnr"], float) for m in got):
+        delta = got[1]["psnr"] - got[0]["psnr"]
+        header.append(
+            f"plain **{_db(got[0]['psnr'])}** → WNE **{_db(got[1]['psnr'])}** (Δ {delta:+.2f} dB)"
+        )
+    header += [
+        f"⚠ {m['message']}"
+        for m in summary["models"].values()
+        if m["backbone"] == fam.id and m["message"]
+    ]
+    if waiting:
+        header.append(
+            "*computing " + " and ".join(catalog.VARIANT_LABELS[v] for v in waiting) + "…*"
+        )
+    labels = [
+        f"{catalog.VARIANT_LABELS[v]} · computing…"
+        if v in waiting
+        else f"{catalog.VARIANT_LABELS[v]} · unavailable"
+        if m is None
+        else f"{'output' if v == 'ne' else catalog.VARIANT_LABELS[v]} · {_db(m['psnr'])}"
+        for v, m in zip(fam.variants, got, strict=True)
+    ]
+    p = Panel(
+        "\n\n".join(header),
+        True,
+        got[0] and got[0]["image"],
+        labels[0],
+        right_visible=len(got) == 2,
+    )
+    if len(got) == 2:
+        p.right, p.right_label = got[1] and got[1]["image"], labels[1]
+    outs = [m for m in got if m]
+    if waiting:
+        p.pair_label = "computing…"
+    elif len(outs) == 2:
+        p.pair, p.pair_label = (outs[0]["image"], outs[1]["image"]), "plain ↔ WNE (drag to compare)"
+    elif outs:
+        name = catalog.VARIANT_LABELS[outs[0]["variant"]]
+        p.pair, p.pair_label = (
+            (summary["noisy_image"], outs[0]["image"]),
+            f"noisy ↔ {name} (drag to compare)",
+        )
+    return p
+
+
+def page(noisy: Any, gallery: list[Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The Compare tab shown from ``/denoise``'s values: the input's labels, one
+    :class:`Panel` per catalogued backbone, the scores table and the notes."""
+    s, pending = summary["settings"], set(summary["pending"])
+    images = iter(gallery)
+    models = [
+        m | {"key": k} | ({"image": next(images)[0]} if m["available"] else {})
+        for k, m in summary["models"].items()
+    ]
+    shown = {(m["backbone"], m["variant"]): m for m in models if m["available"]}
+    panels = []
+    for fam in catalog.families(zoo_only=True):
+        keys = [catalog.key(fam.id, v, s["sigma_train"]) for v in fam.variants]
+        waiting = [v for v, k in zip(fam.variants, keys, strict=True) if k in pending]
+        got = [shown.get((fam.id, v)) for v in fam.variants]
+        on = fam.id in s["backbones"]
+        panels.append(
+            _panel(fam, got, waiting, summary | {"noisy_image": noisy})
+            if on
+            else Panel(f"### {fam.label}", False)
+        )
+    noisy_scores = summary["noisy"]
+    table = [["noisy input", _cell(noisy_scores["psnr"], 2), _cell(noisy_scores["ssim"], 4), "–"]]
+    for m in models:
+        ms = None if m["seconds"] is None else 1000 * m["seconds"]
+        table.append(
+            [m["label"], _cell(m["psnr"], 2), _cell(m["ssim"], 4), _cell(ms, 1)]
+            if m["available"]
+            else [f"{m['label']} (unavailable)", "–", "–", "–"]
+        )
+    table += [
+        [f"{catalog.label(b, v)} (computing…)", "–", "–", "–"]
+        for b in s["backbones"]
+        for v in catalog.FAMILIES[b].variants
+        if catalog.key(b, v, s["sigma_train"]) in pending
+    ]
+    eq = summary["noise"]["equivalent_sigma"]
+    eq_text = (
+        f" · equivalent σ ≈ {eq:.1f}"
+        if s["noise"] in ("lowlight", "jpeg") and isinstance(eq, float)
+        else ""
+    )
+    return {
+        "noisy_label": f"noisy input · PSNR {_db(noisy_scores['psnr'])}{eq_text}",
+        "target_label": f"target a·x + b (a = {s['a']:g}, b = {s['b']:g})",
+        "panels": panels,
+        "table": table,
+        "notes": "\n".join(f"- {n}" for n in summary["notes"]),
+    }
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return "∞" if value == "inf" else value
+    return f"{round(value, digits):g}"

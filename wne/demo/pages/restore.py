@@ -1,0 +1,457 @@
+"""Restore: a denoiser as an image prior, the plain and WNE walks side by side.
+
+The library's sampler (:func:`wne.sampler.walk`, Kadkhodaie & Simoncelli with the WNE
+paper's App. N parameters) restores the image from a measurement (a random fraction of
+its pixels, all but a centred hole, its block means, or a noisy copy) with a backbone's
+plain and WNE models as the prior. The walks advance in lockstep and :func:`run` yields
+a snapshot every few steps; the last has the final images, PSNR/SSIM against the clean
+image, the steps taken and why each walk stopped. Both walks share the measurement, the
+start and the injected noise (one seed). Colour images are restored channel by channel
+(``color``) or as their grayscale version (the default, 3× faster).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from wne import catalog
+from wne.demo.errors import DemoInputError
+from wne.demo.imaging import to_display
+from wne.demo.zoo import ModelUnavailableError, Zoo
+from wne.metrics import psnr, ssim
+from wne.sampler import TASKS, WalkStep, problem
+
+LEVELS: dict[str, str] = {
+    "inpaint": "keep",
+    "center_hole": "hole",
+    "superres": "factor",
+    "denoise": "noise_sigma",
+}
+"""The control that is a task's level (only it is shown for that task)."""
+
+
+@dataclass(frozen=True)
+class Walks:
+    """One ``/restore`` request.
+
+    Attributes:
+        task: A key of :data:`TASKS`.
+        keep: ``inpaint``: percentage of pixels observed (a seeded random mask).
+        hole: ``center_hole``: the hidden centred square's share of the area, in percent.
+        factor: ``superres``: the block side; the block means are observed.
+        noise_sigma: ``denoise``: noise of the start ``y0 = x + σ·z`` (0–255 scale).
+        backbone: A backbone with plain and WNE variants; both walk, side by side.
+        sigma_train: The models' training σ.
+        seed: Seed of the mask, the start and the injected noise.
+        max_steps: Step budget of each walk.
+        max_side: Working size (longest side, px).
+        color: Restore the three colour channels; else the grayscale image.
+    """
+
+    task: str
+    keep: float
+    hole: float
+    factor: int
+    noise_sigma: float
+    backbone: str
+    sigma_train: int
+    seed: int
+    max_steps: int
+    max_side: int
+    color: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+STREAM_FRAMES = 40
+"""About how many snapshots a run streams (one every ``⌈budget / 40⌉`` steps)."""
+STOP_REASONS: dict[str, str] = {
+    "converged": "σ̂ reached σ_L",
+    "max_steps": "step budget used up",
+    "diverged": "diverged (the state stopped being finite)",
+}
+"""Why a walk stopped, in words (:attr:`wne.sampler.WalkStep.stop`)."""
+VARIANTS = ("plain", "wne")
+
+
+# ----------------------------------------------------------------------------- computation
+
+
+@dataclass
+class WalkRun:
+    """One model's walk, as far as it has gone.
+
+    Attributes:
+        backbone: Backbone id.
+        variant: ``"plain"`` or ``"wne"``.
+        label: Display name (``"CNN · WNE"``).
+        key: Checkpoint key.
+        message: Why the model is unavailable (None: it runs).
+        steps: Updates so far.
+        sigmas: σ̂ per update ([0, 1] scale), the stopping one last.
+        psnrs: PSNR of the clamped state per step (``0 … steps``).
+        image: The current result ``x_c + (I − P)·y``, ``[H, W, C]`` float32, unclamped.
+        stop: Why it stopped (None: still walking or unavailable).
+        seconds: Time spent in the walk.
+        ssim: SSIM of the final clamped image (None until it stops, or if it diverged).
+    """
+
+    backbone: str
+    variant: str
+    label: str
+    key: str
+    message: str | None = None
+    steps: int = 0
+    sigmas: list[float] = field(default_factory=list)
+    psnrs: list[float] = field(default_factory=list)
+    image: np.ndarray | None = None
+    stop: str | None = None
+    seconds: float = 0.0
+    ssim: float | None = None
+
+    @property
+    def psnr(self) -> float | None:
+        """PSNR of the current state (None: no state, or a diverged walk)."""
+        if not self.psnrs or self.stop == "diverged":
+            return None
+        return self.psnrs[-1]
+
+
+@dataclass
+class RestoreState:
+    """A snapshot of :func:`restore_walks`.
+
+    Attributes:
+        settings: The request.
+        clean: ``[H, W, C]`` clean image in [0, 1] (what the scores compare with).
+        observed: ``[H, W, C]`` what the walks are given: ``x_c = P·x*`` (unobserved
+            pixels 0), or the noisy start for denoising.
+        observed_psnr: PSNR of ``observed`` (clamped) against ``clean``.
+        observed_ssim: SSIM of the same.
+        runs: The plain and WNE walks.
+        sampler: The sampler's parameters (h0, β, σ0 and σ_L on the 0–255 scale, budget).
+        done: Whether every walk has stopped.
+    """
+
+    settings: Walks
+    clean: np.ndarray
+    observed: np.ndarray
+    observed_psnr: float
+    observed_ssim: float
+    runs: list[WalkRun]
+    sampler: dict[str, float]
+    done: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_image(pixels: np.ndarray, settings: Walks) -> tuple[np.ndarray, list[str]]:
+    """The image the walks restore: grayscale unless ``color``, and for super-resolution
+    cropped to a multiple of the factor.
+
+    Args:
+        pixels: ``[H, W, C]`` in [0, 1] (C = 1 or 3).
+        settings: The request.
+
+    Returns:
+        ``([H', W', C'], notes)``.
+
+    Raises:
+        DemoInputError: If the crop leaves a side under 16 pixels.
+    """
+    notes = []
+    img = np.asarray(pixels, dtype=np.float32)
+    if img.shape[-1] == 3 and not settings.color:
+        img = (img @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+        notes.append("Restored in grayscale (luma), as the paper; tick “restore in colour”.")
+    if settings.task == "superres":
+        k = settings.factor
+        h, w = img.shape[0] // k * k, img.shape[1] // k * k
+        if min(h, w) < 16:
+            raise DemoInputError(
+                f"at working size {settings.max_side} the image is too small for "
+                f"super-resolution ×{k}: raise the working size or lower the factor"
+            )
+        if (h, w) != img.shape[:2]:
+            notes.append(f"Cropped to {w}×{h}, a multiple of the factor {k}.")
+            img = img[:h, :w]
+    return np.ascontiguousarray(img), notes
+
+
+def _level(s: Walks) -> float:
+    """The sampler's level of the task (:attr:`wne.sampler.Task.level`) from the page's control."""
+    return {
+        "inpaint": s.keep / 100,
+        "center_hole": s.hole / 100,
+        "superres": s.factor,
+        "denoise": s.noise_sigma / 255,
+    }[s.task]
+
+
+def _prior(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The grayscale model as a denoiser of ``[1, C, H, W]``: the channels in one batch."""
+
+    def denoise(y: torch.Tensor) -> torch.Tensor:
+        return model(y.transpose(0, 1)).transpose(0, 1)
+
+    return denoise
+
+
+def _hwc(t: torch.Tensor) -> np.ndarray:
+    return t[0].detach().float().cpu().permute(1, 2, 0).contiguous().numpy()
+
+
+def _psnr(img: torch.Tensor, clean: torch.Tensor) -> float:
+    return float(psnr(img.float().clamp(0, 1), clean, 1.0)[0])
+
+
+def _ssim(img: torch.Tensor, clean: torch.Tensor) -> float:
+    return float(ssim(img.float().clamp(0, 1), clean, 1.0)[0])
+
+
+@torch.no_grad()
+def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]:
+    """Runs the plain and WNE walks in lockstep and yields snapshots.
+
+    Args:
+        zoo: The loaded models.
+        pixels: ``[H, W, C]`` image in [0, 1] at working size (:func:`prepare_image` is applied).
+        settings: The request.
+
+    Yields:
+        The start, a snapshot every ``⌈max_steps / STREAM_FRAMES⌉`` steps and whenever a
+        walk stops, and the final state (``done``; scores of the final images). The same
+        object, updated in place.
+
+    Raises:
+        DemoInputError: If neither model of the backbone at that σ_train is installed.
+    """
+    s = settings
+    device = zoo.device
+    clean, notes = prepare_image(pixels, s)
+    x = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32)).permute(2, 0, 1)[None]
+    x = x.to(device)
+    task = problem(s.task, x, _level(s), seed=s.seed)
+    runs, walks = [], {}
+    for variant in VARIANTS:
+        run = WalkRun(
+            s.backbone,
+            variant,
+            catalog.label(s.backbone, variant),
+            catalog.key(s.backbone, variant, s.sigma_train),
+        )
+        try:
+            model = zoo.get(s.backbone, variant, s.sigma_train)
+        except ModelUnavailableError as exc:
+            run.message = str(exc)
+        else:
+            walks[variant] = task.walk(_prior(model), max_steps=s.max_steps)
+        runs.append(run)
+    if not walks:
+        raise DemoInputError(missing_models(zoo, s))
+    shown, kw = task.shown, task.params
+    sampler = {
+        "h0": kw["h0"],
+        "beta": kw["beta"],
+        "sigma0_8bit": kw["sigma0"] * 255,
+        "sigma_stop_8bit": kw["sigma_stop"] * 255,
+        "max_steps": s.max_steps,
+    }
+    state = RestoreState(s, clean, _hwc(shown), _psnr(shown, x), _ssim(shown, x), runs, sampler)
+    state.notes = notes
+    every = max(1, math.ceil(s.max_steps / STREAM_FRAMES))
+    active = [r for r in runs if r.variant in walks]
+    while active:
+        stopped = False
+        for run in list(active):
+            start = time.perf_counter()
+            item: WalkStep = next(walks[run.variant])
+            run.seconds += time.perf_counter() - start
+            _advance(run, item, x)
+            if item.stop is not None:
+                active.remove(run)
+                stopped = True
+        step = max(r.steps for r in runs)
+        if not active:
+            break
+        if stopped or step % every == 0:
+            yield state
+    state.done = True
+    yield state
+
+
+def missing_models(zoo: Zoo, s: Walks) -> str:
+    """Why neither model of the request can run ("" when one can)."""
+    reasons = [zoo.unavailable_reason(s.backbone, v, s.sigma_train) for v in VARIANTS]
+    return "" if None in reasons else " ".join(f"{r}." for r in reasons)
+
+
+def _advance(run: WalkRun, item: WalkStep, x: torch.Tensor) -> None:
+    """Records one item of a walk (a new state, or the last one with its stop reason)."""
+    if item.sigma is not None:
+        run.sigmas.append(item.sigma)
+    if item.stop is None:
+        run.steps = item.step
+        run.psnrs.append(_psnr(item.image, x))
+    else:
+        run.stop = item.stop
+        if item.stop != "diverged":
+            run.ssim = _ssim(item.image, x)
+    run.image = _hwc(item.image)
+
+
+# ----------------------------------------------------------------------------- view
+
+
+def _db(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
+
+
+def _num(value: float | None, digits: int = 4) -> float | str | None:
+    """A JSON-safe rounded number (``"inf"`` for an infinite PSNR)."""
+    if value is None:
+        return None
+    return "inf" if math.isinf(value) else round(value, digits)
+
+
+def _observed_caption(s: Walks) -> str:
+    if s.task == "inpaint":
+        return f"{s.keep:g} % of the pixels"
+    if s.task == "center_hole":
+        return f"all but a {s.hole:g} % hole"
+    if s.task == "superres":
+        return f"{s.factor}×{s.factor} block means"
+    return f"noisy start, σ = {s.noise_sigma:g}"
+
+
+def _run_caption(run: WalkRun) -> str:
+    """The result's caption (short: the image's badge; the backbone is in the table)."""
+    name = catalog.VARIANT_LABELS[run.variant]
+    if run.message is not None:
+        return f"{name} · unavailable"
+    if run.stop is None:
+        return f"{name} · step {run.steps} · {_db(run.psnr)}"
+    if run.stop == "diverged":
+        return f"{name} · diverged at step {run.steps}"
+    return f"{name} · {_db(run.psnr)} · {run.steps} steps"
+
+
+def outputs(
+    state: RestoreState, notes: list[str]
+) -> tuple[np.ndarray, list[np.ndarray | None], dict[str, Any]]:
+    """What ``/restore`` returns for a snapshot: the observed image and the plain and WNE
+    results as uint8 (None: unavailable), and the summary (with the page's captions and text)."""
+    notes = [*notes, *state.notes]
+    summary = _summary(state, notes)
+    summary["captions"] = [
+        f"{_observed_caption(state.settings)} · {_db(state.observed_psnr)}",
+        *(_run_caption(r) for r in state.runs),
+    ]
+    summary["text"] = _results_text(state, notes)
+    images = [to_display(r.image)[0] if r.image is not None else None for r in state.runs]
+    return to_display(state.observed)[0], images, summary
+
+
+def plots(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The page's two plots from ``/restore``'s summary: σ̂ per step of each walk (0–255
+    scale, with the stopping level σ_L) and PSNR per step."""
+    stop = summary["sampler"]["sigma_stop_8bit"]
+    sigma_rows, psnr_rows = [], []
+    for m in summary["models"].values():
+        for t, v in enumerate(m["sigma_hat_8bit"], start=1):
+            if isinstance(v, float | int):
+                sigma_rows.append(
+                    {
+                        "step": t,
+                        "sigma_hat": v,
+                        "log10_sigma_hat": math.log10(max(v, 1e-12)),
+                        "model": m["label"],
+                    }
+                )
+        psnr_rows += [
+            {"step": t, "psnr": p, "model": m["label"]}
+            for t, p in enumerate(m["psnr_per_step"])
+            if isinstance(p, float | int)
+        ]
+    level = {"sigma_hat": stop, "log10_sigma_hat": math.log10(stop), "model": "σ_L"}
+    budget = summary["settings"]["max_steps"]
+    return [*sigma_rows, {"step": 0, **level}, {"step": budget, **level}], psnr_rows
+
+
+def _results_text(state: RestoreState, notes: list[str]) -> str:
+    s = state.settings
+    h, w, c = state.clean.shape
+    budget = s.max_steps
+    if not state.done:
+        step = max(r.steps for r in state.runs)
+        head = f"**Walking…** step {step} of at most {budget}."
+    else:
+        head = "**Done.** Scores against the clean image (data range 1)."
+    rows = [
+        "| | PSNR | SSIM | steps | stopped because | time |",
+        "|---|---|---|---|---|---|",
+        f"| {'noisy start' if s.task == 'denoise' else 'observed'} | {_db(state.observed_psnr)} | "
+        f"{state.observed_ssim:.3f} | | | |",
+    ]
+    for r in state.runs:
+        if r.message is not None:
+            rows.append(f"| {r.label} | – | – | – | {r.message} | |")
+            continue
+        why = STOP_REASONS.get(r.stop or "", "walking…")
+        ssim_text = f"{r.ssim:.3f}" if r.ssim is not None else "–"
+        rows.append(
+            f"| {r.label} | {_db(r.psnr)} | {ssim_text} | {r.steps} | {why} | {r.seconds:.1f} s |"
+        )
+    sam = state.sampler
+    family = catalog.FAMILIES[s.backbone]
+    lines = [
+        f"{family.label}, trained at σ = {s.sigma_train}; {TASKS[s.task].label}; {w}×{h} px, "
+        f"{'colour' if c == 3 else 'grayscale'}; seed {s.seed}.",
+        f"Sampler (paper, App. N): h0 = {sam['h0']:g}, β = {sam['beta']:g}, start σ0 = "
+        f"{sam['sigma0_8bit']:g}, stop at σ̂ ≤ σ_L = {sam['sigma_stop_8bit']:g} (0–255 scale), "
+        f"at most {budget} steps.",
+        *notes,
+    ]
+    return "\n".join([head, "", *rows, "", *(f"- {n}" for n in lines)])
+
+
+def _summary(state: RestoreState, notes: list[str]) -> dict[str, Any]:
+    h, w, c = state.clean.shape
+    models: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
+    for r in state.runs:
+        if r.message is not None:
+            unavailable[r.key] = r.message
+            continue
+        models[r.key] = {
+            "label": r.label,
+            "psnr": _num(r.psnr),
+            "ssim": _num(r.ssim),
+            "steps": r.steps,
+            "stop": r.stop,
+            "seconds": round(r.seconds, 3),
+            "last_sigma_hat_8bit": _num(r.sigmas[-1] * 255) if r.sigmas else None,
+            "sigma_hat_8bit": [_num(v * 255) for v in r.sigmas],
+            "psnr_per_step": [None if math.isnan(p) else _num(p) for p in r.psnrs],
+        }
+    return {
+        "done": state.done,
+        "settings": state.settings.to_dict(),
+        "image": {"width": w, "height": h, "channels": c},
+        "sampler": state.sampler,
+        "observed": {"psnr": _num(state.observed_psnr), "ssim": _num(state.observed_ssim)},
+        "models": models,
+        "unavailable": unavailable,
+        "notes": notes,
+    }
