@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
@@ -101,6 +102,10 @@ def test_native_read_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "x.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(imageio.ImageReadError, match=r"cannot read x\.tif"):
         read_native(tmp_path / "x.tif")
+    palette = np.zeros((3, 256), np.uint16)
+    tifffile.imwrite(tmp_path / "p.tif", np.zeros((8, 8), np.uint8), colormap=palette)
+    with pytest.raises(imageio.ImageReadError, match="unsupported TIFF photometric PALETTE"):
+        read_native(tmp_path / "p.tif")  # palette indices are not intensities
     ihdr = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x10\x02"
     (tmp_path / "rgb16.png").write_bytes(ihdr + bytes(20))
     with pytest.raises(imageio.ImageReadError, match="16-bit colour PNG"):

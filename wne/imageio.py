@@ -225,10 +225,12 @@ def _read_tiff(path: Path) -> NativeImage:
     with tifffile.TiffFile(path) as tif:
         series, page = tif.series[0], tif.pages.first
         pixels, axes = series.asarray(), series.axes
-        tags = page.tags
-        icc = tags.get(34675)
+        tags, icc = page.tags, page.tags.get(34675)
+        photometric = {0: "miniswhite", 1: "minisblack", 2: "rgb"}.get(int(page.photometric))
+        if photometric is None:  # palette indices, YCbCr, CMYK...: not intensities
+            raise ImageReadError(f"unsupported TIFF photometric {page.photometric.name}")
         meta: dict[str, Any] = {
-            "photometric": {1: "minisblack", 2: "rgb"}.get(int(page.photometric)),
+            "photometric": photometric,
             "compression": "zlib" if page.compression in (8, 32946) else None,
             "description": page.description or None,
             "icc_profile": icc.value if icc is not None else None,
