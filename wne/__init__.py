@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from wne import catalog, degrade, imageio, metrics, models
 from wne.checkpoints import available_checkpoints, load, push, save
 from wne.device import pick_device
+from wne.native import denoise
 from wne.tiling import apply_tiled
 from wne.wrapper import (
     NormEquivariant,
@@ -29,6 +30,7 @@ __all__ = [
     "available_checkpoints",
     "catalog",
     "degrade",
+    "denoise",
     "imageio",
     "load",
     "metrics",
