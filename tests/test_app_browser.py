@@ -109,7 +109,7 @@ def test_the_comparison_arrives_panel_by_panel(
     each model call waits here for the test to let it go."""
     import threading
 
-    from wne.demo import compare as cmp
+    from wne.demo.pages import compare as cmp
 
     gate, real = threading.Semaphore(0), cmp.apply_model
 
@@ -302,7 +302,7 @@ def test_a_malformed_link_opens_the_default_page_with_a_note(
     sync_api.expect(note).to_be_visible()
     text = note.inner_text()
     assert "could not be used" in text and "contrast a must be a number" in text, text
-    assert "zzz" in text and "clip to [0,1] must be true or false" in text, text
+    assert "zzz" in text and "clip to [0, 1] must be true or false" in text, text
     assert _number(page, "contrast-a") == 1.0
     page.wait_for_timeout(3000)  # nothing runs: a comparison of the tiny models is faster
     sync_api.expect(page.get_by_text(re.compile(r"^\s*WNE · -?[\d.]+ dB"))).to_have_count(0)
