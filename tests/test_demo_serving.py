@@ -159,3 +159,54 @@ def test_the_comparison_through_the_server_equals_the_page_function(tmp_path: An
     assert side == MIN_CPU_SIDE and choice == "best" and note == ""
     side, _, _ = cpu_defaults(zoo, scene, target_seconds=1e6)
     assert side == 512
+
+
+def test_on_zerogpu_only_the_device_work_is_decorated(tmp_path: Any, monkeypatch: Any) -> None:
+    """With a stand-in ``spaces`` (arguments and every yielded result pickled, as ZeroGPU's
+    forked worker does), the app decorates one function, the server's device work, with a
+    duration that grows with the work; every page goes through it, a cache hit does not,
+    and ``spaces`` is the app's first import."""
+    import ast
+    import importlib.util
+    import pickle
+    import sys
+    import types
+    from pathlib import Path
+
+    decorated: list[Any] = []
+    calls: list[tuple[str, int]] = []
+
+    def gpu(fn: Any = None, *, duration: Any = None) -> Any:
+        def decorate(f: Any) -> Any:
+            decorated.append((f, duration))
+
+            def worker(*args: Any) -> Iterator[Any]:
+                calls.append((args[0].__module__, duration(*args)))
+                for item in f(*pickle.loads(pickle.dumps(args))):
+                    yield pickle.loads(pickle.dumps(item))
+
+            return worker
+
+        return decorate(fn) if callable(fn) else decorate
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    monkeypatch.setenv("WNE_DEMO_MAX_SIDE", "64")
+    root = Path(__file__).resolve().parents[1]
+    first = ast.parse((root / "app.py").read_text()).body[1]  # after the module docstring
+    assert isinstance(first, ast.Try) and first.body[0].names[0].name == "spaces"
+    spec = importlib.util.spec_from_file_location("app_on_zerogpu", root / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    zoo = Zoo.discover(make_demo_checkpoints(tmp_path, broken=False), device="cpu", hub_repo="")
+    server = app.make_server(zoo)
+    assert decorated == [(server._device_work, server.gpu_seconds)] and not server.in_process
+    scene = compare.Scene(1.0, 0.0, 25.0, 0, 25, ("dncnn",), "shift-then-noise", 64, False,
+                          "gaussian", 20.0, 1.0, 30, "best")  # fmt: skip
+    pixels = np.random.default_rng(0).random((48, 64, 3), dtype=np.float32)
+    assert len(list(server.stream(compare.run, pixels, scene))) >= 2  # streamed from the worker
+    assert len(list(server.stream(compare.run, pixels, scene))) == 1  # the cache: no device time
+    walks = app.restore.Walks("inpaint", 10.0, 25.0, 4, 10.0, "dncnn", 25, 0, 4, 32, False)
+    assert list(server.stream(app.restore.run, pixels, walks))[-1].done
+    assert [c[0] for c in calls] == ["wne.demo.pages.compare", "wne.demo.pages.restore"]
+    big = server.gpu_seconds(compare.run, np.zeros((512, 512, 3), np.float32), scene)
+    assert all(1 <= s <= big <= 120 for _, s in calls)
