@@ -154,38 +154,38 @@ def test_diverging_model_is_reported_not_crashed(setup: dict[str, Path]) -> None
     assert (s["n_diverged"], s["final_psnr"], s["stops"]) == (2, None, {"diverged": 2})
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--task", "deblur"], "invalid choice"),
-        (["--task", "inpaint", "--keep", "0"], "keep fraction"),
-        (["--keep", "1.5"], "keep fraction"),
-        (["--h0", "2"], "h0"),
-        (["--beta", "-0.1"], "beta"),
-        (["--max-steps", "0"], "must be >= 1"),
-        (["--sigma-stop", "0"], "sigma_stop"),
-        (["--task", "center_hole", "--hole-fraction", "1"], "hole fraction"),
-        (["--task", "superres", "--factor", "1"], "factor"),
-        (["--task", "superres", "--factor", "3"], "divide 16×16"),
-        (["--frame-every", "0"], "must be >= 1"),
-        (["--max-images", "0"], "must be >= 1"),
-        (["--gif-model", "nope"], "--gif-model"),
-        (["--images", "nope.png"], "nope.png"),
-        (["--models", "missing-key"], "missing-key"),
-    ],
-)
+BAD_INPUT = """
+--task deblur: invalid choice
+--task inpaint --keep 0: keep fraction
+--keep 1.5: keep fraction
+--h0 2: h0
+--beta -0.1: beta
+--max-steps 0: must be >= 1
+--sigma-stop 0: sigma_stop
+--task center_hole --hole-fraction 1: hole fraction
+--task superres --factor 1: factor
+--task superres --factor 3: divide 16×16
+--frame-every 0: must be >= 1
+--max-images 0: must be >= 1
+--gif-model nope: --gif-model
+--images nope.png: nope.png
+--models missing-key: missing-key
+"""
+
+
+@pytest.mark.parametrize("case", BAD_INPUT.strip().splitlines())
 def test_bad_input_exits_2_with_a_message(
     setup: dict[str, Path],
-    extra: list[str],
-    message: str,
+    case: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Values out of range, unknown names and missing models exit with status 2 and say
     what is wrong (at parsing, or before any run)."""
     monkeypatch.delenv("WNE_HUB_REPO", raising=False)
+    extra, message = case.split(": ")
     try:
-        code = sm.main(_args(setup, setup["base"] / "bad", *extra))
+        code = sm.main(_args(setup, setup["base"] / "bad", *extra.split()))
     except SystemExit as exc:
         code = exc.code
     assert code == 2 and message in capsys.readouterr().err
