@@ -201,13 +201,7 @@ def residual_scale(
 
 
 def predicted_steps(
-    alpha: float,
-    *,
-    h0: float = 0.01,
-    beta: float = 0.01,
-    sigma0: float = 1.03,
-    sigma_stop: float = 0.01,
-    max_steps: int = 1000,
+    alpha: float, sigma0: float = 1.03, max_steps: int = 1000, **params: float
 ) -> int:
     """Steps to the stop of a scalar model of the sampler whose denoiser under-reports noise.
 
@@ -215,16 +209,19 @@ def predicted_steps(
     reports ``σ̂_t = alpha·σ_t`` (oracle: 1). A step leaves ``(1 − h_t·alpha)·σ_t`` and
     injects ``γ_t² = ((1 − β·h_t)² − (1 − h_t)²)·σ̂_t²``; the walk stops at
     ``σ̂_t ≤ sigma_stop``. Any ``alpha < 1`` injects less than it removes and cools faster.
+    ``sigma0``: the start's effective noise (1.03 ≈ inpainting's); ``params``: ``h0``,
+    ``beta``, ``sigma_stop`` (default: the paper's inpainting parameters).
 
     Returns:
         The steps before σ̂ ≤ ``sigma_stop`` (``max_steps`` if never).
     """
+    p = {**sampler.paper_parameters("inpaint"), **params}  # h0, beta, sigma_stop
     sig = sigma0
     for t in range(1, max_steps + 1):
-        if alpha * sig <= sigma_stop:
+        if alpha * sig <= p["sigma_stop"]:
             return t - 1
-        h = sampler.step_size(t, h0)
-        sig *= math.sqrt((1 - h * alpha) ** 2 + alpha**2 * sampler.injected_variance(h, beta))
+        h = sampler.step_size(t, p["h0"])
+        sig *= math.sqrt((1 - h * alpha) ** 2 + alpha**2 * sampler.injected_variance(h, p["beta"]))
     return max_steps
 
 
