@@ -68,7 +68,7 @@ def test_catalog_twins_share_every_recipe_field() -> None:
     assert catalog.get("dncnn-wne-s25").recipe().steps == 6000  # the σ-specific override
     assert catalog.get("dncnn-wne-s10").recipe().steps == 3000
     gpu = catalog.get("dncnn-wne-s25-gpu")
-    assert (gpu.size, gpu.size_label) == ("gpu", "paper-size, GPU-trained")
+    assert (gpu.size, catalog.SIZE_LABELS[gpu.size]) == ("gpu", "paper-size, GPU-trained")
     assert dict(gpu.recipe().arch_kwargs) == dict(gpu.recipe(paper=True).arch_kwargs)
     assert gpu.recipe().total_steps == 3200 + 12800 and gpu.recipe(paper=True).steps == 500_000
 

@@ -1,21 +1,11 @@
 """The model catalog: every backbone family and every zoo checkpoint, as data.
 
-This is the one place that says what the zoo holds and the one place that builds
-checkpoint keys (``dncnn-wne-s25``; ``dncnn-wne-s25-gpu`` for the paper-size one
-trained on a GPU). Training, the zoo command, evaluation, the paper
-comparison, the benchmark, the demo, the load test and the tests all read it.
-A loaded checkpoint is described by its ``config.json`` (arch, wrapper, σ_train),
-never by parsing its key: :func:`describe` maps those fields back to a family
-and variant.
-
-Adding a backbone is one :class:`Family` entry here plus one file in
-:mod:`wne.models`; adding a training σ is one number in its ``sigmas``; adding
-GPU-trained paper-size checkpoints is one recipe in its ``gpu`` (keyed by σ).
-
-A slot (family, variant, σ_train) can hold one checkpoint per size
-(:data:`SIZES`): the CPU-sized one bundled since the start, and a paper-size one
-trained on a GPU. Which of them the demo shows is decided from their recorded
-Set12 numbers (:mod:`wne.demo.zoo`), never from the size's name.
+The one place that says what the zoo holds, builds checkpoint keys
+(``dncnn-wne-s25``; ``dncnn-wne-s25-gpu`` for the paper-size one) and picks the
+checkpoint that runs (:func:`best_checkpoint`). A loaded checkpoint is described by
+its ``config.json`` (:func:`describe`), never by parsing its key. Adding a backbone
+is one :class:`Family` here plus one file in :mod:`wne.models`; a training σ is one
+number in its ``sigmas``; paper-size checkpoints are one recipe in its ``gpu``.
 
 >>> from wne import catalog
 >>> catalog.get("swinir-wne-s25").wrapper
@@ -61,9 +51,8 @@ VARIANT_LABELS: Mapping[str, str] = MappingProxyType(
 SIGMA_TRAINS: tuple[int, ...] = (10, 25, 50)
 """Training noise levels (0–255 scale) of the zoo, ascending."""
 SIZES: tuple[str, ...] = ("cpu", "gpu")
-"""Checkpoint sizes: ``cpu``, the small models trained on the project's CPU (the
-family's ``cpu`` recipe); ``gpu``, the paper's model size trained on a GPU (the
-family's ``gpu`` recipes)."""
+"""Checkpoint sizes: ``cpu``, small models trained on a CPU (the family's ``cpu``
+recipe); ``gpu``, the paper's model size trained on a GPU (its ``gpu`` recipes)."""
 SIZE_LABELS: Mapping[str, str] = MappingProxyType(
     {"cpu": "CPU-sized", "gpu": "paper-size, GPU-trained"}
 )
@@ -71,7 +60,7 @@ SIZE_LABELS: Mapping[str, str] = MappingProxyType(
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a checkpoint is trained (the arguments of ``wne-train``).
+    """How a checkpoint is trained (the arguments of ``wne train``).
 
     Attributes:
         arch_kwargs: Constructor arguments of the backbone.
@@ -82,10 +71,8 @@ class Recipe:
         sampler: Where patches are drawn, ``"host"`` or ``"device"`` (``None``: the
             trainer's default, the device on CUDA).
         seed: The run's seed (patches, noise, initialization).
-        channels_last: Trained in channels-last memory format (same numbers up to
-            round-off, faster convolutions on a GPU).
-        init: The recipe of the checkpoint this one continues from (``wne-train
-            --init``; ``None``: trained from scratch).
+        channels_last: Trained in channels-last memory format.
+        init: The recipe of the checkpoint this one continues from (None: from scratch).
     """
 
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -119,9 +106,7 @@ class Family:
         cpu: The recipe of the bundled, CPU-trained checkpoints.
         paper: The paper-size recipe (Saied & Fleuret 2026, App. B), for a GPU.
         cpu_steps: σ_train-specific step budgets overriding ``cpu.steps``.
-        gpu: σ_train → the recipe of the bundled paper-size checkpoints trained on a
-            GPU (the run book :mod:`wne.lab.gpu`); each σ here is a slot with a
-            checkpoint of size ``gpu`` besides the CPU-sized one.
+        gpu: σ_train → the recipe of its paper-size checkpoints (size ``gpu``).
         paper_columns: Variant → column of the paper's tables (:mod:`wne.lab.paper`).
         ne_twin: For a plain family whose architecturally equivariant twin exists,
             that twin's family id (the benchmark times them side by side).
@@ -169,8 +154,6 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
     {
         f.id: f
         for f in (
-            # DnCNN at σ = 25 was retrained with twice the steps to test whether its misses
-            # of the targets were compute-bound (assets/results/README.md).
             _twins(
                 "dncnn",
                 "CNN (DnCNN)",
@@ -178,9 +161,8 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
                 3000,
                 _PAPER_CNN,
                 cpu_steps={25: 6000},
-                # The paper's model, batch and patch in two ~9-minute H200 jobs (issue 16):
-                # 3200 steps at lr 1e-3 (the paper's 1e-4 is meant for 500k), then 12800
-                # more from there at lr 4e-4 in channels-last layout, with another seed.
+                # the paper's model, batch and patch: 3200 steps at lr 1e-3, then 12800
+                # more from there at lr 4e-4 in channels-last layout, with another seed
                 gpu={
                     25: replace(
                         _PAPER_CNN,
@@ -247,7 +229,7 @@ class Entry:
 
     @property
     def key(self) -> str:
-        """The checkpoint key, e.g. ``"dncnn-wne-s25"`` (see :func:`key`)."""
+        """The checkpoint key, e.g. ``"dncnn-wne-s25"`` (:func:`key`)."""
         return key(self.family.id, self.variant, self.sigma_train, self.size)
 
     @property
@@ -257,23 +239,18 @@ class Entry:
 
     @property
     def wrapper(self) -> str:
-        """``"wne"`` or ``"none"``, as recorded in ``config.json``."""
+        """``"wne"`` or ``"none"``, as ``config.json`` records it."""
         return "wne" if self.variant == "wne" else "none"
 
     @property
     def label(self) -> str:
-        """Display name, e.g. ``"CNN · WNE"``; just ``"NE-arch"`` for a single-variant family."""
+        """Display name (:func:`label`)."""
         return label(self.family.id, self.variant)
 
     @property
     def paper_column(self) -> str | None:
-        """The matching column of the paper's tables, if the paper has this model."""
+        """The matching column of the paper's tables, if any."""
         return self.family.paper_columns.get(self.variant)
-
-    @property
-    def size_label(self) -> str:
-        """``"CPU-sized"`` or ``"paper-size, GPU-trained"`` (:data:`SIZE_LABELS`)."""
-        return SIZE_LABELS[self.size]
 
     def recipe(self, paper: bool = False) -> Recipe:
         """The recipe the bundled checkpoint was trained by (its size's), or the paper's
@@ -398,10 +375,6 @@ def set12_psnr(metrics: Mapping[str, Any] | None) -> float | None:
     return None
 
 
-def _device_type(device: Any) -> str | None:
-    return None if device is None else getattr(device, "type", str(device).split(":")[0])
-
-
 def best_size(
     family: str,
     sigma_train: int,
@@ -417,7 +390,7 @@ def best_size(
     Candidates are the sizes with an available key of the family at that σ. On a CPU
     (``device``), a size meant for a GPU runs only when ``seconds`` shows it within
     ``budget``; with a ``budget``, any measured size over it is left out too (when
-    nothing is left: the fastest measured one, else the CPU size). Among the rest: the
+    nothing is left: the fastest measured one, else the first size). Among the rest: the
     size with more of the family's variants, then recorded PSNRs over none, then the
     highest mean PSNR; ties keep :data:`SIZES`' order.
 
@@ -439,11 +412,12 @@ def best_size(
              for z in SIZES}  # fmt: skip
     sizes = [z for z in SIZES if slots[z]]
     seconds = seconds or {}
+    on_cpu = device is not None and getattr(device, "type", str(device).split(":")[0]) == "cpu"
     fits = [
         z
         for z in sizes
         if (budget is None or seconds.get(z, 0.0) <= budget)
-        and (_device_type(device) != "cpu" or z == "cpu" or (budget is not None and z in seconds))
+        and (not on_cpu or z == "cpu" or (budget is not None and z in seconds))
     ]
     if not fits and sizes:
         measured = [z for z in sizes if z in seconds]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -109,13 +110,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Validates and builds a config from parsed JSON.
-
-        Args:
-            data: The parsed ``config.json``.
-
-        Returns:
-            The config.
+        """Validates and builds a config from the parsed ``config.json``.
 
         Raises:
             CheckpointError: On missing fields, unknown architecture or wrapper,
@@ -241,14 +236,8 @@ def _load_verified(
 
 
 def load_dir(folder: str | Path, *, device: torch.device | str | None = None) -> nn.Module:
-    """Loads a checkpoint folder (``config.json`` + verified safetensors).
-
-    Args:
-        folder: The checkpoint folder.
-        device: Where to put the model (default: CPU).
-
-    Returns:
-        The model in eval mode.
+    """Loads a checkpoint folder (``config.json`` + verified safetensors) in eval mode
+    onto ``device`` (default: CPU).
 
     Raises:
         CheckpointNotFoundError: If files are missing.
@@ -278,11 +267,9 @@ def _hub_fetch(
 ) -> tuple[ModelConfig, Path]:
     """Downloads ``<repo>/<key>/config.json`` and the weights it names (into the HF cache).
 
-    ``hf_hub_download`` retries an unanswered metadata request for minutes (a
-    60 s timeout with exponential backoff) when the file is not cached, which
-    would make ``timeout`` meaningless. So the Hub is first probed with a single
-    ``HEAD`` bounded by ``timeout``; if that gets no answer, only the local HF
-    cache is used.
+    ``hf_hub_download`` retries an unanswered request for minutes, so the Hub is first
+    probed with one ``HEAD`` bounded by ``timeout``; without an answer only the local
+    HF cache is used.
     """
     try:
         from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
@@ -422,38 +409,22 @@ def _card_summary(recipe: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     lines = []
     if isinstance(recipe.get("steps"), int):
         what = [f"{recipe['steps']} steps"]
-        if "batch" in recipe and "patch" in recipe:
-            what.append(f"batch {recipe['batch']} of {recipe['patch']}×{recipe['patch']} patches")
-        if "lr" in recipe:
-            what.append(f"peak learning rate {recipe['lr']:g}")
-        where = recipe.get("gpu") or recipe.get("device")
-        if where:
-            what.append(f"on {where}" + (f" ({recipe['device']})" if recipe.get("gpu") else ""))
-        if "torch" in recipe:
-            what.append(f"torch {recipe['torch']}")
-        wall = recipe.get("wall_time_s")
-        if isinstance(wall, int | float) and wall > 0:
-            what.append(f"{wall:g} s wall ({recipe['steps'] / wall:.1f} steps/s)")
-        lines += ["", "Training: " + ", ".join(what) + "."]
+        what += [
+            f"{k} {recipe[k]}" for k in ("batch", "patch", "lr", "device", "torch") if k in recipe
+        ]
         init = recipe.get("init")
         if isinstance(init, dict) and "key" in init:
-            lines[-1] += (
-                f" Continued from `{init['key']}` after {init.get('steps')} steps (weights"
-                f" sha256 {str(init.get('sha256'))[:12]}…):"
-                f" {recipe.get('total_steps')} steps in all."
+            what.append(
+                f"continued from `{init['key']}` ({recipe.get('total_steps')} steps in all)"
             )
+        lines += ["", "Training: " + ", ".join(what) + "."]
     set12 = metrics.get("set12")
     if isinstance(set12, dict) and "psnr_matched" in set12:
-        draws = set12.get("draws")
         lines += [
             "",
-            f"Set12 ({set12.get('n_images')} images, {draws} noise draw"
-            f"{'' if draws == 1 else 's'}): "
-            f"PSNR {set12['psnr_matched']:.2f} dB at σ_test = σ_train, "
-            f"{set12.get('psnr_sigma5', float('nan')):.2f} dB at σ_test = 5, "
-            f"{set12.get('psnr_sigma50', float('nan')):.2f} dB at σ_test = "
-            f"{set12.get('sigma50_at', 50):g}; largest NE defect "
-            f"{set12.get('ne_defect_max', float('nan')):.1e}.",
+            f"Set12 ({set12.get('n_images')} images): PSNR {set12['psnr_matched']:.2f} dB at "
+            f"σ_test = σ_train, {set12.get('psnr_sigma5', math.nan):.2f} dB at σ_test = 5; "
+            f"largest NE defect {set12.get('ne_defect_max', math.nan):.1e}.",
         ]
     return lines
 
@@ -496,20 +467,10 @@ def save(
     recipe: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
 ) -> ModelConfig:
-    """Writes a model in the checkpoint layout.
-
-    The wrapper (if ``model`` is a :class:`~wne.NormEquivariant`) is recorded in
-    the config; only the backbone's tensors are stored.
-
-    Args:
-        model: A registered backbone, or one wrapped in NormEquivariant.
-        folder: Destination folder (created).
-        key: Model key.
-        arch: Registered architecture of the backbone.
-        arch_kwargs: Its constructor arguments.
-        sigma_train: Training noise level (0–255).
-        recipe: Training recipe to record.
-        metrics: Evaluation numbers to record.
+    """Writes a model (a registered backbone, or one wrapped in :class:`~wne.NormEquivariant`,
+    which the config records) in the checkpoint layout under ``folder``, with the
+    ``config.json`` fields given (σ on the 0–255 scale); only the backbone's tensors
+    are stored.
 
     Returns:
         The written config.
@@ -578,13 +539,8 @@ def _write_config(folder: Path, cfg: ModelConfig) -> None:
 
 
 def update_config(folder: str | Path, **changes: Any) -> ModelConfig:
-    """Updates fields of an existing checkpoint's config (e.g. ``metrics``).
-
-    Dict-valued fields are merged, others replaced. The weights are untouched.
-
-    Returns:
-        The new config.
-    """
+    """Updates fields of a checkpoint's config (e.g. ``metrics``; dicts are merged, other
+    values replaced), the weights untouched, and returns the new config."""
     folder = Path(folder)
     cfg = read_config(folder)
     for name, value in changes.items():
@@ -604,17 +560,9 @@ def push(
     revision: str | None = None,
     token: str | None = None,
 ) -> list[str]:
-    """Uploads a checkpoint folder to ``<repo_id>/<key>/`` with ``HfApi.upload_folder``.
-
-    The folder is verified first (config, sha256). With ``dry_run`` (the default)
-    nothing is sent and the planned remote paths are returned.
-
-    Args:
-        folder: A checkpoint folder.
-        repo_id: Target model repo.
-        dry_run: Only verify and list.
-        revision: Target branch.
-        token: Hub token (default: the logged-in one).
+    """Uploads a verified checkpoint folder to ``<repo_id>/<key>/`` (``HfApi.upload_folder``
+    to ``revision``, with ``token`` or the logged-in one); with ``dry_run`` (the
+    default) nothing is sent.
 
     Returns:
         The remote paths of the uploaded (or planned) files.

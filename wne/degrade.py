@@ -49,15 +49,7 @@ RAYLEIGH_MEAN = math.sqrt(math.pi / 2) / _RAYLEIGH_STD
 
 
 def shift(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
-    """Contrast/brightness shift ``a·x + b`` (no clipping).
-
-    Args:
-        x: Images on the [0, 1] scale.
-        a: Contrast factor, > 0.
-        b: Brightness offset in [0, 1] units.
-
-    Returns:
-        ``a·x + b``.
+    """Contrast/brightness shift ``a·x + b`` (no clipping; ``b`` in [0, 1] units).
 
     Raises:
         ValueError: If ``a`` is not a positive finite number or ``b`` is not finite.
@@ -81,14 +73,8 @@ def gaussian_noise(
 
 
 def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
-    """``x`` plus seeded Gaussian noise of std ``sigma / 255``, never clipped.
-
-    Raises:
-        ValueError: If ``x`` is not floating point (convert to [0, 1] floats first).
-    """
-    if not x.is_floating_point():
-        raise ValueError(f"expected a floating-point image on the [0, 1] scale, got {x.dtype}")
-    return x + gaussian_noise(x.shape, sigma, seed, dtype=x.dtype, device=x.device)
+    """``x`` plus seeded Gaussian noise of std ``sigma / 255`` (:func:`add_noise`)."""
+    return add_noise(x, "gaussian", sigma, seed)
 
 
 def noise(
@@ -133,10 +119,10 @@ def add_noise(x: torch.Tensor, kind: str, sigma: float, seed: int) -> torch.Tens
     """``x`` plus seeded noise of ``kind`` (std ``sigma / 255``), never clipped.
 
     Raises:
-        ValueError: If ``x`` is not floating point, or as :func:`noise`.
+        ValueError: If ``x`` is not floating point (convert to [0, 1] floats first), or
+            as :func:`noise`.
     """
-    if not x.is_floating_point():
-        raise ValueError(f"expected a floating-point image on the [0, 1] scale, got {x.dtype}")
+    _check_float(x)
     return x + noise(kind, x.shape, sigma, seed, dtype=x.dtype, device=x.device)
 
 
@@ -150,21 +136,16 @@ def low_light(
 ) -> torch.Tensor:
     """A photo of ``x`` taken in the dark: Poisson–Gaussian noise, brightened back.
 
-    Each pixel of value ``x`` (its relative brightness, white = 1) collects a
-    Poisson number of photons with mean ``photons · x``; the sensor adds Gaussian
-    read noise of ``read_noise`` photo-electrons; the camera's gain then divides
-    by ``photons`` so the image is back on the [0, 1] scale:
-    ``y = (Poisson(photons·x) + N(0, read_noise²)) / photons``. So ``E[y] = x``
-    and ``Var[y] = x / photons + (read_noise / photons)²``: shot noise grows with
-    the signal, so dark regions have a worse signal-to-noise ratio.
+    ``y = (Poisson(photons·x) + N(0, read_noise²)) / photons``, so ``E[y] = x`` and
+    ``Var[y] = x / photons + (read_noise / photons)²``: the shot noise grows with the
+    signal, and dark regions have a worse signal-to-noise ratio.
 
     Args:
         x: Clean images on the [0, 1] scale (negative values count as 0 photons).
-        photons: Expected photons at white (e.g. 1 for a very dark scene, 1000 for
-            a dim one), > 0.
+        photons: Expected photons at white (1: very dark, 1000: dim), > 0.
         seed: Random seed.
         read_noise: Standard deviation of the read noise in photo-electrons, >= 0.
-        clip: Clip the result to [0, 1] (a camera's 8-bit output would).
+        clip: Clip the result to [0, 1] (as a camera's 8-bit output would).
 
     Returns:
         The noisy images, same shape, dtype and device as ``x``.
@@ -173,8 +154,7 @@ def low_light(
         ValueError: On a non-floating-point ``x``, ``photons <= 0`` or negative
             ``read_noise`` (or either not finite).
     """
-    if not x.is_floating_point():
-        raise ValueError(f"expected a floating-point image on the [0, 1] scale, got {x.dtype}")
+    _check_float(x)
     if not (math.isfinite(photons) and photons > 0):
         raise ValueError(f"photons at white must be a positive number, got {photons}")
     if not (math.isfinite(read_noise) and read_noise >= 0):
@@ -188,24 +168,25 @@ def low_light(
     return y.clamp(0, 1) if clip else y
 
 
+def _check_float(x: torch.Tensor) -> None:
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating-point image on the [0, 1] scale, got {x.dtype}")
+
+
 def equivalent_sigma(noisy: torch.Tensor, clean: torch.Tensor) -> float:
     """The Gaussian σ (0–255 scale) with the same mean squared error: ``255·RMS(noisy − clean)``."""
     return float(255.0 * (noisy.double() - clean.double()).square().mean().sqrt())
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG compression at ``quality`` (1–95), decoded back to the [0, 1] scale.
+    """JPEG compression at ``quality`` (1 worst to 95), decoded back to the [0, 1] scale.
 
-    JPEG stores 8 bits per channel, so the input is clipped to [0, 1] and rounded
-    to 1/255 first. Each ``[C, H, W]`` image (C = 1 grayscale, 3 RGB) is encoded
-    on its own with Pillow (4:2:0 chroma subsampling for colour, Pillow's default).
-
-    Args:
-        x: Images ``[B, C, H, W]`` or ``[C, H, W]``, C in (1, 3).
-        quality: JPEG quality factor, 1 (worst) to 95.
+    The input is clipped to [0, 1] and rounded to 8 bits first; each ``[C, H, W]``
+    image (C = 1 or 3) is encoded on its own with Pillow (4:2:0 chroma for colour).
 
     Returns:
-        The decoded images, same shape, dtype and device as ``x``.
+        The decoded images, same shape, dtype and device as ``x`` (``[B, C, H, W]``
+        or ``[C, H, W]``).
 
     Raises:
         ValueError: For another quality, channel count or shape.
@@ -247,9 +228,8 @@ class NoiseParam:
         name: Keyword of :meth:`Noise.apply` (also the demo's and the API's name).
         label: The control's label.
         default: The default value.
-        lo: The control's smallest value (:meth:`Noise.apply` accepts what the noise allows).
-        hi: The control's largest value.
-        step: The control's step.
+        lo, hi, step: The control's range and step (:meth:`Noise.apply` takes any value
+            the noise allows).
         integer: Whole numbers only.
         info: One line of help.
         sweep: The values a level sweep walks through.
@@ -293,12 +273,8 @@ class Noise:
         return self.params[0]
 
     def values(self, source: Mapping[str, Any] | None = None, **params: Any) -> dict[str, Any]:
-        """Every parameter's value: from ``params``, else ``source``, else its default.
-
-        Args:
-            source: A wider mapping to pick this noise's parameters from (e.g. a
-                request's settings); other keys are ignored.
-            **params: This noise's parameters by name.
+        """Every parameter's value: from ``params``, else from ``source`` (a wider mapping,
+        e.g. a request's settings: other keys are ignored), else its default.
 
         Raises:
             ValueError: On a parameter this noise does not take, or a non-integral
@@ -319,12 +295,8 @@ class Noise:
         return out
 
     def apply(self, x: torch.Tensor, seed: int, **params: Any) -> torch.Tensor:
-        """``x`` observed with this noise, seeded (missing parameters take their defaults).
-
-        Args:
-            x: Images on the [0, 1] scale, floating point.
-            seed: Random seed; the draw depends only on it, the parameters and the shape.
-            **params: This noise's parameters by name.
+        """``x`` (floating point, [0, 1] scale) observed with this noise, seeded: the draw
+        depends only on ``seed``, the parameters (missing ones: their defaults) and the shape.
 
         Returns:
             The noisy images, same shape, dtype and device as ``x``, unclipped (but JPEG).
@@ -335,8 +307,7 @@ class Noise:
         return self.corrupt(x, seed, **self.values(**params))
 
     def check(self, **params: Any) -> None:
-        """Raises the ValueError :meth:`apply` would for these parameters (applies the
-        noise to a tiny image, so the rules live in one place)."""
+        """Raises the ValueError :meth:`apply` would (by applying it to a tiny image)."""
         self.apply(torch.zeros(1, 1, 8, 8), 0, **params)
 
     def equivalent_sigma(self, noisy: torch.Tensor, clean: torch.Tensor, **params: Any) -> float:

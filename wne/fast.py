@@ -1,26 +1,14 @@
 """Faster CPU inference for loaded models, equal to the eager model to float round-off.
 
 :func:`accelerate` replaces a convolutional backbone (DnCNN, FDnCNN) by a frozen
-TorchScript graph (``torch.jit.freeze`` then ``torch.jit.optimize_for_inference``:
-BatchNorm folded into the convolutions, oneDNN convolutions with their weights
-pre-packed). Only the backbone is compiled: a :class:`~wne.NormEquivariant` keeps
-running its own eager ``forward`` (its statistics and affine map, the method's one
-definition) around the compiled backbone, so the wrapper stays exactly
-normalization-equivariant.
+TorchScript graph (``torch.jit.freeze`` then ``optimize_for_inference``: BatchNorm
+folded into the convolutions, oneDNN weights pre-packed). A :class:`~wne.NormEquivariant`
+keeps running its own eager ``forward`` around the compiled backbone, so it stays
+exactly normalization-equivariant. Transformers stay eager: TorchScript measured
+slower for them (the lab book's performance section has the numbers).
 
-What was measured on the project's 2-core CPU (``python -m wne.lab.bench``-style
-paired timings, 3 × 256² channels; see the lab book's performance section): the
-frozen graph runs the bundled DnCNN in 0.5–0.75 of the eager time; for the
-SwinIR-lite transformer TorchScript was slower than eager (1.0–1.4×), so
-transformers stay eager (their speed-up is in :mod:`wne.models.swinir` itself).
-ONNX Runtime was measured too (DnCNN 0.66×, SwinIR 0.76× of eager, under load) and
-not adopted: about 37 MB of extra wheels for what TorchScript already gives the CNN,
-and its traced transformer graph is only valid for the traced image size.
-
-A compiled backbone is traced once at a fixed probe size; convolutions do not
-depend on the image size, and :func:`accelerate` checks the compiled graph against
-eager at two other (odd) sizes and batch sizes before using it. Any failure, or a
-difference above ``tolerance``, keeps the eager backbone (logged).
+The graph is traced once at a probe size and checked against eager at two other
+sizes; any failure, or a difference above ``tolerance``, keeps the eager backbone.
 """
 
 from __future__ import annotations
@@ -103,11 +91,9 @@ def accelerate(model: nn.Module, *, tolerance: float = 1e-5) -> nn.Module:
         tolerance: Largest accepted max-abs difference to eager on the checks.
 
     Returns:
-        A wrapped model: ``model`` itself, its backbone replaced in place when it was
-        compiled. A bare backbone: its compiled stand-in (carrying the same
-        ``wne_config``). Either unchanged when nothing is compiled: other
-        architectures, a GPU model, training mode, ``WNE_FAST=0`` in the environment,
-        or a failed check (logged).
+        A wrapped model: itself, its backbone replaced in place; a bare backbone: its
+        compiled stand-in (same ``wne_config``). Unchanged for other architectures, a
+        GPU model, training mode, ``WNE_FAST=0`` or a failed check (logged).
     """
     if not EnvSettings.from_env().fast:
         return model

@@ -23,7 +23,7 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, in dB.
+    """Peak signal-to-noise ratio per image, in dB, of an estimate ``x`` against ``y``.
 
     Args:
         x: Estimate, ``[B, C, H, W]`` (or ``[C, H, W]`` / ``[H, W]``: one image).
@@ -31,8 +31,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
         data_range: The dynamic range ``R`` (1 for [0, 1] images).
 
     Returns:
-        ``10·log10(R² / MSE)``, shape ``[B]`` (a scalar for one image); ``inf``
-        when the images are equal.
+        ``10·log10(R² / MSE)``, ``[B]`` (a scalar for one image; ``inf`` if equal).
     """
     _check_pair(x, y, data_range)
     single = x.ndim < 4
@@ -53,13 +52,9 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """Structural similarity per image (mean over channels), Wang et al. 2004.
 
-    The standard definition (11×11 Gaussian window with σ = 1.5, K1 = 0.01,
-    K2 = 0.03, the "valid" region, as scikit-image's ``structural_similarity`` with
-    ``gaussian_weights=True, use_sample_covariance=False``), computed fast: a
-    separable float32 filter on values centred by the reference's mean (the
-    variances and covariance do not depend on the centring; centring keeps float32
-    accurate), with the luminance term and the final ratio in float64. Equal to a
-    float64 computation to about 1e-6.
+    The standard definition (see the module docstring), computed fast: a separable
+    float32 filter on values centred by the reference's mean (which keeps float32
+    accurate), the luminance term and the final ratio in float64.
 
     Args:
         x: Estimate, ``[B, C, H, W]`` (or ``[C, H, W]`` / ``[H, W]``), sides >= 11.

@@ -59,15 +59,8 @@ def injected_variance(h: float, beta: float) -> float:
 
 
 def paper_parameters(task: str) -> dict[str, float]:
-    """The WNE paper's sampler parameters for a task (App. N; noise on the [0, 1] scale).
-
-    ``"denoise"`` (Table 11, residual-stopped denoising): h0 0.01, β 1 (no injected noise),
-    σ0 10/255 (the noise of ``y0 = x + σ0·z``), σ_L 1/255. Any other task (Table 12,
-    inpainting): h0 0.01, β 0.01, σ0 1 (255/255), σ_L 0.01 (2.55/255). At most 1000 steps.
-
-    Returns:
-        ``{"h0", "beta", "sigma0", "sigma_stop"}``, the keyword arguments of :func:`sample`.
-    """
+    """The WNE paper's sampler parameters of a task (App. N, Tables 11 and 12), as the
+    keyword arguments ``h0, beta, sigma0, sigma_stop`` of :func:`walk` ([0, 1] scale)."""
     if task == "denoise":
         return {"h0": 0.01, "beta": 1.0, "sigma0": 10.0 / 255, "sigma_stop": 1.0 / 255}
     return {"h0": 0.01, "beta": 0.01, "sigma0": 255.0 / 255, "sigma_stop": 2.55 / 255}
@@ -75,10 +68,8 @@ def paper_parameters(task: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Measurement:
-    """A linear measurement ``x_c = P·x*`` with ``P`` an orthogonal projector.
-
-    Build one with :meth:`denoise`, :meth:`inpaint`, :meth:`center_hole` or
-    :meth:`superres`.
+    """A linear measurement ``x_c = P·x*``, ``P`` an orthogonal projector (built by
+    :meth:`denoise`, :meth:`inpaint`, :meth:`center_hole`, :meth:`superres`).
 
     Attributes:
         task: ``"denoise"``, ``"inpaint"``, ``"center_hole"`` or ``"superres"``.
@@ -172,9 +163,8 @@ class SampleResult:
         image: The result ``x_c + (I − P)·y`` (unclamped), ``[1, C, H, W]``.
         sigmas: ``σ̂_t`` per step (the last one is the one that stopped the walk).
         steps: Steps taken (updates of the state).
-        stop: ``"converged"`` (σ̂ ≤ σ_L), ``"max_steps"`` or ``"diverged"`` (the
-            denoiser's output or the state stopped being finite; ``image`` is then the
-            last finite state's result).
+        stop: ``"converged"`` (σ̂ ≤ σ_L), ``"max_steps"`` or ``"diverged"`` (not finite
+            any more; ``image`` is the last finite state's result).
         frames: ``(step, image)`` every ``frame_every`` steps (and the start), if asked.
     """
 
@@ -191,11 +181,10 @@ class WalkStep:
 
     Attributes:
         step: Updates of the state so far (0: the initial state).
-        sigma: The σ̂ that drove the update into this state, or, on the last item, the
-            σ̂ that stopped the walk (None: the initial state, or no finite σ̂ measured).
+        sigma: The σ̂ that drove the update into this state; on the last item, the one
+            that stopped the walk (None: the initial state, or no finite σ̂).
         image: The state's result ``x_c + (I − P)·y`` (unclamped), ``[1, C, H, W]``.
-        stop: None while walking; on the last item ``"converged"``, ``"max_steps"`` or
-            ``"diverged"`` (as :attr:`SampleResult.stop`).
+        stop: None while walking; on the last item, as :attr:`SampleResult.stop`.
     """
 
     step: int
@@ -383,13 +372,15 @@ class Problem:
 
     def walk(self, denoiser: Denoiser, **overrides: Any) -> Iterator[WalkStep]:
         """:func:`walk` on this problem; ``overrides`` replace its parameters."""
-        kw = {**self.params, "seed": self.seed, "init": self.init, **overrides}
-        return walk(denoiser, self.measurement, **kw)
+        return walk(denoiser, self.measurement, **{**self._kw, **overrides})
 
     def sample(self, denoiser: Denoiser, **overrides: Any) -> SampleResult:
         """:func:`sample` on this problem; ``overrides`` replace its parameters."""
-        kw = {**self.params, "seed": self.seed, "init": self.init, **overrides}
-        return sample(denoiser, self.measurement, **kw)
+        return sample(denoiser, self.measurement, **{**self._kw, **overrides})
+
+    @property
+    def _kw(self) -> dict[str, Any]:
+        return {**self.params, "seed": self.seed, "init": self.init}
 
 
 def problem(

@@ -1,10 +1,8 @@
-"""Every ``WNE_*`` environment variable, read in one place.
+"""Every ``WNE_*`` environment variable, read in one place; a value that does not parse
+is logged and its default used, so a typo never stops the library or the app.
 
 >>> EnvSettings.from_env({"WNE_QUEUE_SIZE": "10"}).queue_size
 10
-
-A value that does not parse is logged and its default used, so a typo never stops
-the library or the app.
 """
 
 from __future__ import annotations

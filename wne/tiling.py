@@ -1,12 +1,10 @@
 """Exact tiled inference: large images through a model in overlapping tiles.
 
-Neighbouring tiles overlap by at least ``overlap`` pixels; each output pixel is
-taken from exactly one tile, the one in which it lies farthest from a cut edge
-(the seams sit in the middle of the overlaps). So a model whose receptive field
-reaches at most ``overlap // 2`` pixels gives the same result tiled as untiled,
-and an exactly normalization-equivariant model stays exactly equivariant (every
-output pixel is an equivariant model's output; WNE's statistics are then taken
-per tile, not over the whole image).
+Neighbouring tiles overlap by at least ``overlap`` pixels; each output pixel comes
+from the one tile in which it lies farthest from a cut edge (seams in the middle of
+the overlaps). So a model whose receptive field reaches at most ``overlap // 2``
+pixels gives the same result tiled as untiled, and an exactly normalization-
+equivariant model stays exactly equivariant (WNE's statistics are then per tile).
 """
 
 from __future__ import annotations
@@ -27,9 +25,7 @@ __all__ = [
 TILE_SIZE = 512
 """Default tile side in pixels on the CPU (bounds the memory of one model call)."""
 GPU_TILE_SIZE = 2048
-"""Default tile side on a GPU: a 1024² image goes through whole (one call instead of
-nine 512² tiles, 2.25× fewer pixels), within a few GiB of activations for the
-paper-size transformer."""
+"""Default tile side on a GPU (a 1024² image goes through whole)."""
 TILE_OVERLAP = 32
 """Default overlap of neighbouring tiles in pixels."""
 
@@ -85,12 +81,8 @@ def apply_tiled(
     tile: int | None = None,
     overlap: int = TILE_OVERLAP,
 ) -> torch.Tensor:
-    """Runs ``model`` on ``x`` in overlapping tiles, without gradients.
-
-    An image no larger than ``tile`` on both sides goes through in one call.
-    Otherwise each tile is moved to ``device`` on its own (device memory holds one
-    tile at a time), and each output pixel is copied from the one tile whose
-    seam-free part holds it (see the module docstring).
+    """Runs ``model`` on ``x`` in overlapping tiles (see the module docstring), without
+    gradients; each tile is moved to ``device`` on its own, so its memory holds one.
 
     Args:
         model: A ``[B, C, H, W] → [B, C, H, W]`` model.

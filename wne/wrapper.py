@@ -43,11 +43,9 @@ def _stats(
     dtype = torch.promote_types(y.dtype, torch.float32)
     y_s = y.to(dtype)
     dims = (1, 2, 3)
-    # Shift by each sample's first entry before averaging: a constant image then
-    # gives exactly mean == c and std == 0 (a plain fp32 mean of c·1 is often off
-    # by an ulp, which made std tiny but nonzero and bypassed the constant
-    # guardrail), and the shift moves with y -> a·y + b, so round-off stays
-    # relative to the spread of y rather than to its offset.
+    # Shift by each sample's first entry: a constant image gives exactly std == 0 (a
+    # plain fp32 mean of c·1 can be off by an ulp), and the shift moves with a·y + b,
+    # so round-off stays relative to the spread of y rather than to its offset.
     ref = y_s.flatten(1)[:, :1].reshape(-1, 1, 1, 1)
     d = y_s - ref
     var, mean_d = torch.var_mean(d, dim=dims, correction=0, keepdim=True)
@@ -70,15 +68,11 @@ def _stats(
 def normalization_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample mean and population standard deviation over all of C×H×W.
 
-    Statistics are computed in at least float32 (float64 inputs stay float64),
-    jointly over every channel and pixel of each sample, never across the batch.
-    A constant image gives exactly ``std == 0``.
-
-    Args:
-        y: Images, ``[B, C, H, W]``.
+    Computed in at least float32, never across the batch; a constant image gives
+    exactly ``std == 0``.
 
     Returns:
-        ``(mean, std)``, each ``[B, 1, 1, 1]`` in the statistics dtype.
+        ``(mean, std)`` of ``y`` ``[B, C, H, W]``, each ``[B, 1, 1, 1]``.
     """
     _, _, ref, mean_d, std = _stats(y)
     return ref + mean_d, std
@@ -142,16 +136,10 @@ class NormEquivariant(nn.Module):
     maps exactly to itself, and every other input is normalized exactly, so the
     identity holds up to floating-point round-off.
 
-    Precision: the statistics and the de-normalization run in float32 (float64
-    for float64 inputs) even under ``torch.autocast`` or with a half-precision
-    backbone; the backbone receives ``T(y)`` in the input's dtype and the output
-    is cast back to it.
-
-    Noise level: a backbone whose ``forward`` takes ``(x, sigma)`` (see
-    ``takes_sigma``) receives ``sigma / s`` (the noise level of the normalized
-    input), which keeps ``f`` equivariant jointly in
-    ``(y, sigma) -> (a·y + b, a·sigma)``. A blind backbone receives ``x`` only
-    and any ``sigma`` passed to the wrapper is ignored.
+    The statistics and the de-normalization run in at least float32 (even under
+    autocast); the backbone receives ``T(y)`` in the input's dtype. A backbone taking
+    ``(x, sigma)`` receives ``sigma / s``, so ``f`` stays equivariant jointly in
+    ``(y, sigma) → (a·y + b, a·sigma)``; a blind one ignores ``sigma``.
 
     Args:
         backbone: The module ``g`` (or ``h`` in residual mode).
@@ -181,38 +169,24 @@ class NormEquivariant(nn.Module):
         return f"mode={self.mode!r}, takes_sigma={self.takes_sigma}"
 
     def forward(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
-        """Applies the wrapped backbone: ``f(y)``.
-
-        Args:
-            y: Images, ``[B, C, H, W]``, finite.
-            sigma: Noise standard deviation on ``y``'s scale, a number or a
-                tensor broadcastable to ``[B, 1, 1, 1]``; used only by
-                non-blind backbones.
-
-        Returns:
-            The output, ``[B, C, H, W]``, in ``y``'s dtype.
-
-        Raises:
-            ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN
-                or infinite values.
-        """
+        """``f(y)``, in ``y``'s dtype: ``steps(y, sigma).output`` (see :meth:`steps`)."""
         return self.steps(y, sigma).output
 
     def steps(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> WrapperSteps:
-        """Runs the wrapper and returns every intermediate step (for teaching and tests).
-
-        This is the one implementation of the pipeline: :meth:`forward` returns
-        ``steps(y, sigma).output``.
+        """Runs the wrapper and returns every intermediate step; the one implementation
+        of the pipeline (:meth:`forward` returns its ``output``).
 
         Args:
             y: Images, ``[B, C, H, W]``, finite.
-            sigma: As in :meth:`forward`.
+            sigma: Noise std on ``y``'s scale, a number or a tensor broadcastable to
+                ``[B, 1, 1, 1]``; used only by non-blind backbones.
 
         Returns:
             The statistics, ``T(y)``, the backbone's output and ``f(y)``.
 
         Raises:
-            ValueError: As :meth:`forward`.
+            ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN or
+                infinite values.
         """
         if y.ndim != 4:
             raise ValueError(f"expected images of shape [B, C, H, W], got {tuple(y.shape)}")
@@ -272,12 +246,10 @@ def ne_defect(model: nn.Module, y: torch.Tensor, a: Shift, b: Shift) -> torch.Te
     ``f(a·y + b)``).
 
     Args:
-        model: Any image-to-image module (wrapped or not), used as is
-            (call ``.eval()`` first for deterministic layers).
+        model: Any image-to-image module, used as is (``.eval()`` it first).
         y: Images, ``[B, C, H, W]``.
-        a: Contrast factor(s), > 0; a number or a tensor broadcastable to
-            ``[B, 1, 1, 1]``.
-        b: Brightness offset(s); same conventions.
+        a: Contrast factor(s), > 0 (:data:`Shift`).
+        b: Brightness offset(s) (:data:`Shift`).
 
     Returns:
         Relative defects, ``[B]``, in ``y``'s dtype.
@@ -302,8 +274,8 @@ def ne_defect_map(
     Args:
         f_y: ``f(y)``, ``[B, C, H, W]`` (or ``[1, C, H, W]``, shared by every shift).
         f_shifted: ``f(a·y + b)``, ``[B, C, H, W]``.
-        a: Contrast factor(s), > 0; a number or a tensor broadcastable to ``[B, 1, 1, 1]``.
-        b: Brightness offset(s); same conventions.
+        a: Contrast factor(s), > 0 (:data:`Shift`).
+        b: Brightness offset(s) (:data:`Shift`).
 
     Returns:
         ``(error, relative)``: ``|f(a·y + b) − (a·f(y) + b)|`` per entry, ``[B, C, H, W]``,

@@ -10,15 +10,8 @@ MIN_SIZE = 8
 
 
 def check_input(x: torch.Tensor, channels: int) -> None:
-    """Raises a clear error for inputs a backbone cannot take.
-
-    Args:
-        x: Input, expected ``[B, channels, H, W]`` with ``H, W >= 8``.
-        channels: The backbone's channel count.
-
-    Raises:
-        ValueError: On a wrong rank, channel count or a side below 8 pixels.
-    """
+    """Raises a ValueError naming the problem unless ``x`` is ``[B, channels, H, W]``
+    with ``H, W >= 8``."""
     if x.ndim != 4:
         raise ValueError(f"expected [B, C, H, W], got shape {tuple(x.shape)}")
     if x.shape[1] != channels:
@@ -28,15 +21,8 @@ def check_input(x: torch.Tensor, channels: int) -> None:
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
-    """Reflect-pads the bottom and right of ``x`` to a multiple of ``multiple``.
-
-    Args:
-        x: ``[B, C, H, W]``.
-        multiple: The required divisor of H and W.
-
-    Returns:
-        The padded tensor and the original ``H`` and ``W`` (for cropping back).
-    """
+    """Reflect-pads the bottom and right of ``x`` ``[B, C, H, W]`` to multiples of
+    ``multiple``; returns it with the original ``H`` and ``W`` (to crop back)."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:

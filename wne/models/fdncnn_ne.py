@@ -23,12 +23,7 @@ class AffineConv2d(nn.Module):
     With ``W`` the free parameter of one output channel flattened to ``n``
     entries, the applied kernel is ``roll(W, 1) − W + 1/n``: its entries sum to
     ``1`` for any ``W``, so a constant image maps to the same constant. Reflect
-    padding keeps that true at the borders.
-
-    Args:
-        in_channels: Input channels.
-        out_channels: Output channels.
-        kernel_size: Odd square kernel size.
+    padding keeps that true at the borders. ``kernel_size`` must be odd.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:

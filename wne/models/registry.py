@@ -14,17 +14,8 @@ T = TypeVar("T", bound=Callable[..., nn.Module])
 
 
 def register(name: str) -> Callable[[T], T]:
-    """Class decorator that registers a backbone constructor under ``name``.
-
-    Args:
-        name: The architecture name used by :func:`build` and in checkpoints.
-
-    Returns:
-        The decorator, which returns the constructor unchanged.
-
-    Raises:
-        ValueError: If ``name`` is already registered.
-    """
+    """Class decorator registering a backbone constructor under ``name`` (the name
+    :func:`build` and checkpoints use); a name registered twice raises ValueError."""
 
     def deco(ctor: T) -> T:
         if name in _REGISTRY:
@@ -41,18 +32,11 @@ def available() -> list[str]:
 
 
 def build(arch: str, **kwargs: Any) -> nn.Module:
-    """Builds a registered backbone with random weights.
-
-    Args:
-        arch: A name from :func:`available`.
-        **kwargs: Constructor arguments of that backbone.
-
-    Returns:
-        The backbone module.
+    """Builds the registered backbone ``arch`` with random weights.
 
     Raises:
         ValueError: If ``arch`` is unknown.
-        TypeError: If a keyword is not accepted by the backbone.
+        TypeError: If the backbone does not take a keyword of ``kwargs``.
     """
     try:
         ctor = _REGISTRY[arch]

@@ -20,7 +20,7 @@ from functools import lru_cache
 import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from timm.models.swin_transformer import WindowAttention, window_partition
-from torch import nn
+from torch import Tensor, nn
 
 from wne.models._common import check_input, pad_to_multiple
 from wne.models.registry import register
@@ -30,9 +30,8 @@ CHUNK_TOKENS = 4096
 chunk's widest intermediate (4096 × the MLP width × 4 bytes) stays within a core's L2."""
 
 HEAD_ALIGN = 8
-"""Head size CUDA's fused attention kernels need a multiple of (SwinIR's 60 / 6 heads = 10
-is not, and falls back to the unfused math kernel: 84 % of the paper-size model's time on
-an H200 at 1024²)."""
+"""Head size CUDA's fused attention kernels need a multiple of (the paper's 60 / 6 heads =
+10 is not, and would fall back to the slow unfused kernel)."""
 
 
 def window_attention(
@@ -40,21 +39,9 @@ def window_attention(
 ) -> torch.Tensor:
     """``softmax(q·kᵀ/√d + bias)·v`` over windows (``[B·windows, heads, N, d]``).
 
-    On CUDA (or with ``align``) the head size is padded with zeros to a multiple of
-    ``align`` (default :data:`HEAD_ALIGN`) so that the fused kernels apply: zeros in ``q``
-    and ``k`` leave every ``q·k`` unchanged, zeros in ``v`` only add output columns,
-    which are dropped, and the scale stays ``1/√d`` of the true size.
-
-    Args:
-        q: Queries.
-        k: Keys.
-        v: Values.
-        bias: Additive attention bias, broadcastable to ``[B·windows, heads, N, N]``.
-        align: Pad the head size to a multiple of this (0: :data:`HEAD_ALIGN` on CUDA,
-            no padding elsewhere).
-
-    Returns:
-        The attention output, ``[B·windows, heads, N, d]``.
+    The head size is zero-padded to a multiple of ``align`` (0: :data:`HEAD_ALIGN` on
+    CUDA, none elsewhere) so that the fused kernels apply: zeros leave every ``q·k``
+    unchanged and only add output columns, which are dropped; the scale stays ``1/√d``.
     """
     d = q.shape[-1]
     align = align or (HEAD_ALIGN if q.is_cuda else 1)
@@ -73,9 +60,7 @@ def _window_order(
     """Pixel gathers between an ``[H·W]`` image and its windows, the cyclic shift included.
 
     ``x.flatten(1, 2).index_select(1, into)`` is ``window_partition(torch.roll(x, (−s, −s)))``
-    flattened (window after window, row-major inside each), and ``index_select(1, back)``
-    on the windows undoes it: one copy each way instead of a roll by concatenation plus a
-    permute.
+    flattened, and ``index_select(1, back)`` undoes it: one copy each way.
 
     Returns:
         ``(into, back)``, two permutations of ``range(H·W)``.
@@ -124,26 +109,13 @@ def _shift_mask(h: int, w: int, window: int, shift: int, device: torch.device) -
 
 
 class SwinBlock(nn.Module):
-    """One Swin transformer block on ``[B, H, W, C]`` (H, W multiples of the window).
-
-    Args:
-        dim: Channels.
-        num_heads: Attention heads.
-        window_size: Window side.
-        shift: Cyclic shift (0 or ``window_size // 2``).
-        mlp_ratio: MLP hidden size / dim.
-        drop_path: Stochastic depth rate.
-    """
+    """One Swin transformer block on ``[B, H, W, C]`` (H, W multiples of the window): ``dim``
+    channels, ``shift`` 0 or ``window_size // 2``, the MLP ``mlp_ratio`` times wider."""
 
     def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        window_size: int,
-        shift: int,
-        mlp_ratio: float,
+        self, dim: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float,
         drop_path: float,
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__()
         self.window_size = window_size
         self.shift = shift
@@ -170,40 +142,36 @@ class SwinBlock(nn.Module):
         if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():
             return self._forward_chunked(x)
         b, h, w, c = x.shape
-        ws, s = self.window_size, self.shift
-        n = ws * ws
-        into, back = _window_order(h, w, ws, s, x.device)
-        nwin = h * w // n
-        win = self.norm1(x).reshape(b, h * w, c).index_select(1, into).view(b * nwin, n, c)
-        bias = self.attn._get_rel_pos_bias().to(x.dtype)  # [1, heads, N, N]
+        tokens, back, bias, edge, mask = self._windows(x)
         pick = masks = None
-        if s:
-            edge, mask = _border_windows(h, w, ws, s, x.device)
+        if edge is not None and mask is not None:
+            nwin = tokens.shape[0] // b
             pick = (torch.arange(b, device=x.device)[:, None] * nwin + edge).reshape(-1)
-            masks = mask.to(x.dtype).repeat(b, 1, 1)
-        y = self._attend(win, bias, pick, masks).view(b, h * w, c)
-        y = y.index_select(1, back).view(b, h, w, c)
-        x = x + self.drop_path(y)
+            masks = mask.repeat(b, 1, 1)
+        y = self._attend(self.norm1(tokens), bias, pick, masks).view(b, h * w, c)
+        x = x + self.drop_path(y.index_select(1, back).view(b, h, w, c))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
+    def _windows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
+        """``x`` ``[B, H, W, C]`` as tokens in window order ``[B·windows, N, C]`` (the cyclic
+        shift included), the gather back, the relative-position bias ``[1, heads, N, N]``
+        and the border windows with their shift masks (None, None without a shift)."""
+        b, h, w, c = x.shape
+        ws, s = self.window_size, self.shift
+        into, back = _window_order(h, w, ws, s, x.device)
+        tokens = x.reshape(b, h * w, c).index_select(1, into).view(-1, ws * ws, c)
+        bias = self.attn._get_rel_pos_bias().to(x.dtype)
+        if not s:
+            return tokens, back, bias, None, None
+        edge, mask = _border_windows(h, w, ws, s, x.device)
+        return tokens, back, bias, edge, mask.to(x.dtype)
+
     def _attend(
-        self,
-        win: torch.Tensor,
-        bias: torch.Tensor,
-        pick: torch.Tensor | None,
-        masks: torch.Tensor | None,
+        self, win: torch.Tensor, bias: torch.Tensor, pick: Tensor | None, masks: Tensor | None
     ) -> torch.Tensor:
-        """Window attention and its projection on normalized tokens in window order.
-
-        Args:
-            win: ``[windows, N, C]`` tokens after ``norm1``.
-            bias: The relative-position bias, ``[1, heads, N, N]``.
-            pick: The windows (rows of ``win``) that take the shift mask, or None.
-            masks: Their masks, ``[len(pick), N, N]``.
-
-        Returns:
-            ``[windows, N, C]``.
-        """
+        """Window attention and its projection on tokens after ``norm1`` (``[windows, N, C]``
+        in window order), with the bias ``[1, heads, N, N]``; the windows ``pick`` also
+        take their shift ``masks`` ``[len(pick), N, N]``."""
         m, n, c = win.shape
         heads = self.attn.num_heads
         qkv = self.attn.qkv(win).view(m, n, 3, heads, c // heads)
@@ -227,17 +195,11 @@ class SwinBlock(nn.Module):
         :meth:`forward` (tested equal to timm's path).
         """
         b, h, w, c = x.shape
-        ws, s = self.window_size, self.shift
-        n = ws * ws
-        into, back = _window_order(h, w, ws, s, x.device)
-        nwin = h * w // n
-        tokens = x.reshape(b, h * w, c).index_select(1, into).view(b * nwin, n, c)
+        tokens, back, bias, edge, mask = self._windows(x)
         out = torch.empty_like(tokens)
-        bias = self.attn._get_rel_pos_bias().to(x.dtype)  # [1, heads, N, N]
-        slot = mask = None  # slot: per window, its row in the border masks (−1 inside)
-        if s:
-            edge, mask = _border_windows(h, w, ws, s, x.device)
-            mask = mask.to(x.dtype)
+        n, nwin = tokens.shape[1], tokens.shape[0] // b
+        slot = None  # per window, its row in the border masks (−1 inside)
+        if edge is not None:
             slot = torch.full((nwin,), -1, dtype=torch.long, device=x.device)
             slot[edge] = torch.arange(edge.numel(), device=x.device)
             slot = slot.repeat(b)
@@ -255,26 +217,13 @@ class SwinBlock(nn.Module):
 
 
 class RSTB(nn.Module):
-    """Residual Swin transformer block: Swin blocks, a 3×3 conv and a skip.
-
-    Args:
-        dim: Channels.
-        depth: Number of Swin blocks (shift on every second one).
-        num_heads: Attention heads.
-        window_size: Window side.
-        mlp_ratio: MLP hidden size / dim.
-        drop_paths: One stochastic-depth rate per block.
-    """
+    """Residual Swin transformer block: ``depth`` Swin blocks (every second one shifted,
+    one stochastic-depth rate each in ``drop_paths``), a 3×3 conv and a skip."""
 
     def __init__(
-        self,
-        dim: int,
-        depth: int,
-        num_heads: int,
-        window_size: int,
-        mlp_ratio: float,
+        self, dim: int, depth: int, num_heads: int, window_size: int, mlp_ratio: float,
         drop_paths: Sequence[float],
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__()
         shift = window_size // 2
         self.blocks = nn.ModuleList(
