@@ -10,8 +10,7 @@ it is not a mock of ``huggingface_hub`` internals:
 - 404 with ``X-Error-Code: RepoNotFound`` (unknown repo), ``RevisionNotFound``
   (a revision other than ``main`` or the current commit) or ``EntryNotFound``
   (+ ``X-Repo-Commit``, unknown file);
-- ``GET /api/models/{ns}/{name}/revision/{rev}`` and ``.../tree/{rev}`` (what
-  ``snapshot_download`` asks for), ``/api/agent-harnesses`` → 404 at once.
+- anything under ``/api/`` → 404 at once.
 
 Faults: :attr:`FakeHub.delay` (seconds slept before answering a repo request, to
 exercise timeouts), :meth:`FakeHub.serve_wrong_bytes` (serve altered bytes for a
@@ -28,7 +27,6 @@ Point a client at it by setting ``HF_ENDPOINT=hub.url`` before importing
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Mapping
@@ -40,15 +38,8 @@ __all__ = ["FakeHub", "files_from_folder"]
 
 
 def files_from_folder(root: str | Path, keys: list[str] | None = None) -> dict[str, bytes]:
-    """Reads a checkpoint root laid out as ``<key>/config.json``, ``<key>/model.safetensors``.
-
-    Args:
-        root: The folder holding one sub-folder per model key.
-        keys: Only these keys (default: every sub-folder).
-
-    Returns:
-        ``{"<key>/<file>": bytes}`` for every file of the chosen keys.
-    """
+    """``{"<key>/<file>": bytes}`` of a checkpoint root (one sub-folder per key; only
+    ``keys`` if given)."""
     root = Path(root)
     out: dict[str, bytes] = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -191,12 +182,10 @@ class FakeHub:
         with self._lock:
             self.requests.append((h.command, raw_path))
         parts = raw_path.strip("/").split("/")
-        if parts[:2] == ["api", "agent-harnesses"]:
+        if parts[0] == "api":  # no API calls: hf_hub_download needs none
             return self._send(h, 404, b"", {}, head=head)
         if self.delay > 0:
             time.sleep(self.delay)
-        if len(parts) >= 5 and parts[0] == "api" and parts[1] == "models":
-            return self._api(h, parts[2:], head=head)
         if len(parts) >= 5 and parts[2] == "resolve":
             repo_id = f"{unquote(parts[0])}/{unquote(parts[1])}"
             revision = unquote(parts[3])
@@ -231,26 +220,6 @@ class FakeHub:
             "Content-Type": "application/octet-stream",
         }
         self._send(h, 200, data, headers, head=head)
-
-    def _api(self, h: _Handler, rest: list[str], *, head: bool) -> None:
-        # rest = [ns, name, "revision"|"tree", rev, ...]
-        repo_id = f"{unquote(rest[0])}/{unquote(rest[1])}"
-        kind, revision = rest[2], unquote(rest[3])
-        commit = self._check_repo(h, repo_id, revision, head=head)
-        if commit is None:
-            return
-        files = {p: self.served(repo_id, p) for p in sorted(self._repos[repo_id])}
-        if kind == "revision":
-            body = {"id": repo_id, "sha": commit, "siblings": [{"rfilename": p} for p in files]}
-        elif kind == "tree":
-            body = [
-                {"type": "file", "path": p, "size": len(d), "oid": hashlib.sha1(d).hexdigest()}
-                for p, d in files.items()
-            ]
-        else:
-            return self._send(h, 404, b"not found", {}, head=head)
-        data = json.dumps(body).encode()
-        self._send(h, 200, data, {"Content-Type": "application/json"}, head=head)
 
     @staticmethod
     def _send(

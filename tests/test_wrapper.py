@@ -142,14 +142,18 @@ def test_wrapped_backbone_is_normalization_equivariant_fp32(name: str, case: dic
     check_equivariant(model, y, case["a"], case["b"], tol=1e-5)
 
 
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12)])
 @pytest.mark.parametrize("name", ALL)
-def test_wrapped_backbone_is_equivariant_on_odd_sizes_and_extreme_shifts(name: str) -> None:
-    """The named edge cases: a 37×53 batch of 2 with a, b at the ends of their ranges."""
-    model = wrapped(name)
+def test_wrapped_backbone_is_equivariant_at_extreme_shifts(
+    name: str, dtype: torch.dtype, tol: float
+) -> None:
+    """An odd 37×53 batch of 2 with a, b at the ends of their ranges: ≤ 1e-5 in fp32,
+    ≤ 1e-12 with ``.double()``."""
+    model = fresh(name).to(dtype)
     torch.manual_seed(1)
-    y = torch.rand(2, 1, 37, 53) + 0.1 * torch.randn(2, 1, 37, 53)
-    for a, b in [(0.05, -5.0), (20.0, 5.0), (20.0, -5.0)]:
-        check_equivariant(model, y, a, b, tol=1e-5)
+    y = (torch.rand(2, 1, 37, 53) + 0.1 * torch.randn(2, 1, 37, 53)).to(dtype)
+    for a, b in [(0.05, -5.0), (20.0, 5.0), (20.0, -5.0), (3.0, -2.0), (0.2, 0.5)]:
+        check_equivariant(model, y, a, b, tol=tol)
 
 
 @pytest.mark.parametrize("arch", ["dncnn", "fdncnn", "swinir"])
@@ -163,36 +167,24 @@ def test_unwrapped_plain_backbones_are_not_equivariant(arch: str) -> None:
         assert (d >= 1e-3).all(), f"{arch} unwrapped at a={a}, b={b}: defect {d.tolist()}"
 
 
-def test_unwrapped_fdncnn_ne_is_architecturally_equivariant() -> None:
-    """fdncnn_ne needs no wrapper: defect ≤ 1e-5 in fp32 for representative (a, b)."""
-    torch.manual_seed(0)
-    model = models.build("fdncnn_ne").eval()
-    y = torch.rand(2, 1, 37, 53)
-    for a, b in [(0.2, 0.5), (2.0, -0.2), (20.0, 5.0), (0.5, 0.25)]:
-        d = ne_defect(model, y, a, b)
-        assert (d <= 1e-5).all(), f"a={a}, b={b}: defect {d.tolist()}"
-
-
 @settings(max_examples=10, deadline=None, database=None)
 @given(case=ne_cases())
-def test_unwrapped_fdncnn_ne_is_equivariant_in_fp64(case: dict) -> None:
-    """In fp64 the architectural NE of fdncnn_ne holds to ≤ 1e-9 for any a, b, shape."""
+def test_unwrapped_fdncnn_ne_is_architecturally_equivariant(case: dict) -> None:
+    """fdncnn_ne needs no wrapper: NE to ≤ 1e-9 in fp64 for any a, b, shape."""
     torch.manual_seed(0)
     model = models.build("fdncnn_ne", channels=case["channels"]).double().eval()
     y = make_images(
         case["batch"], case["channels"], case["h"], case["w"], case["noise"], case["seed"]
-    ).double()
-    check_equivariant(model, y, case["a"], case["b"], tol=1e-9)
+    )
+    check_equivariant(model, y.double(), case["a"], case["b"], tol=1e-9)
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_wrapped_backbone_fp64_defect_below_1e12(name: str) -> None:
-    """With ``.double()``, the wrapped model is NE to ≤ 1e-12."""
-    model = fresh(name).double()
-    torch.manual_seed(2)
-    y = (torch.rand(2, 1, 21, 30) + 0.2 * torch.randn(2, 1, 21, 30)).double()
-    for a, b in [(0.05, -5.0), (20.0, 5.0), (3.0, -2.0), (0.2, 0.5)]:
-        check_equivariant(model, y, a, b, tol=1e-12)
+def test_unwrapped_fdncnn_ne_is_equivariant_in_fp32() -> None:
+    """... and to ≤ 1e-5 in fp32 at representative (a, b)."""
+    torch.manual_seed(0)
+    model, y = models.build("fdncnn_ne").eval(), torch.rand(2, 1, 37, 53)
+    for a, b in [(0.2, 0.5), (2.0, -0.2), (20.0, 5.0), (0.5, 0.25)]:
+        assert (ne_defect(model, y, a, b) <= 1e-5).all()
 
 
 # --- 2. constants, batch independence, gradients, formulas ----------------------------
@@ -306,18 +298,15 @@ def test_direct_and_residual_follow_their_formulas(mode: str) -> None:
 # --- input validation -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
-def test_non_finite_input_is_refused(bad: float) -> None:
-    """NaN or inf anywhere → ValueError naming NaN/inf."""
-    y = torch.rand(2, 1, 12, 12)
-    y[1, 0, 3, 4] = bad
-    with pytest.raises(ValueError, match=r"NaN|inf"):
-        wrapped("dncnn")(y)
-
-
-def test_integer_and_wrongly_shaped_inputs_are_refused() -> None:
-    """Integer tensors and non-4-D tensors → ValueError; bad mode / backbone rejected."""
+def test_non_finite_integer_and_wrongly_shaped_inputs_are_refused() -> None:
+    """NaN/inf anywhere, integer tensors, non-4-D tensors → ValueError naming the problem;
+    bad mode / backbone rejected."""
     model = wrapped("conv2d")
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        y = torch.rand(2, 1, 12, 12)
+        y[1, 0, 3, 4] = bad
+        with pytest.raises(ValueError, match=r"NaN|inf"):
+            model(y)
     with pytest.raises(ValueError, match="floating"):
         model(torch.randint(0, 255, (1, 1, 12, 12)))
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
