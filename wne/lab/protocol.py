@@ -123,9 +123,8 @@ class Protocol:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value:g}")
             if value and self.noise != owner:
                 raise ValueError(f"{name} is for {owner} noise, not {self.noise}")
-        for level in self.sigmas if self.sigmas is not None else [1.0]:
-            _merge([level], ())
-            self.corrupt(torch.zeros(1, 1, 8, 8), 0, 0, float(level))  # the library's checks
+        for level in _merge(self.sigmas, ()) if self.sigmas is not None else [1.0]:
+            self.corrupt(torch.zeros(1, 1, 8, 8), 0, 0, level)  # the noise table's own checks
 
     def grid(self, models: Sequence[EvalModel]) -> list[float]:
         """The level grid of a run with these models (sorted, duplicate-free)."""
@@ -414,77 +413,79 @@ def evaluate(
                     f"{m.key} takes {m.channels} channel(s) but {name} has {x.shape[1]}"
                 )
     device = torch.device(device)
-    mdev = torch.device("cpu") if device.type == "mps" else device  # float64 metrics
     grid = p.grid(models)
     if not grid:
         raise ValueError("empty level grid")
-    n_def, pairs = p.n_defect_images(len(images)), p.pairs
+    n_def, n_pairs = p.n_defect_images(len(images)), len(p.pairs)
     ident = {"images": _images_fingerprint(images), "device": device.type}
     folder = Path(cache) if cache is not None else None
     paths = [_cache_path(folder, m, ident | p.identity(grid, len(images))) for m in models]
-    sums = [_read_cache(path, len(grid), len(pairs)) for path in paths]
+    sums = [_read_cache(path, len(grid), n_pairs) for path in paths]
     todo = [j for j, s in enumerate(sums) if s is None]
-    new = _zeros(len(grid), len(pairs))  # this run's input sums
-    for j in todo:
-        sums[j] = _zeros(len(grid), len(pairs))
-    level = torch.arange(len(grid)).repeat_interleave(p.draws)
-    bar = tqdm(total=(len(images) + n_def) * len(todo), desc="evaluate", disable=not progress)
-    with bar, torch.inference_mode():
-        for i, (name, x) in enumerate(images if todo else ()):
-            noisy = torch.cat([p.corrupt(x, i, k, s) for s in grid for k in range(p.draws)])
-            ref = x.to(mdev).expand(noisy.shape[0], *x.shape[1:])
-            new["in_sum"].index_add_(0, level, psnr(noisy.to(mdev), ref, 1.0).cpu())
-            err = (noisy.to(mdev).double() - ref.double()).flatten(1)
-            new["eq_sum"].index_add_(0, level, (255.0 * err.square().mean(dim=1).sqrt()).cpu())
-            new["count"].index_add_(0, level, torch.ones_like(level))
-            bs = (
-                batch_size
-                if batch_size > 0
-                else max(1, PIXEL_BUDGET // (x.shape[-2] * x.shape[-1]))
-            )
-            for j in todo:
-                bar.set_postfix_str(f"{name} {models[j].key}", refresh=False)
-                out = _forward(models[j].model, noisy, device, bs).to(mdev).clamp_(0.0, 1.0)
-                for c in range(0, out.shape[0], bs):
-                    sl = slice(c, c + bs)
-                    sums[j]["out_sum"].index_add_(0, level[sl], psnr(out[sl], ref[sl], 1.0).cpu())
-                    sums[j]["ssim_sum"].index_add_(0, level[sl], ssim(out[sl], ref[sl], 1.0).cpu())
-                bar.update(1)
-            for j in todo if i < n_def else ():
-                m = models[j]
-                bar.set_postfix_str(f"{name} {m.key} defect", refresh=False)
-                seed = noise_seed(p.seed, i, 0, m.sigma_train)
-                y = x + degrade.gaussian_noise(x.shape, m.sigma_train, seed)
-                for d, v in zip(
-                    sums[j]["defects"], _defects(m.model, y, pairs, device, bs), strict=True
-                ):
-                    d.append(v)
-                bar.update(1)
-    for j in todo:  # the input sums are this run's, even where a cache hit had them
-        sums[j] |= {k: new[k] for k in ("in_sum", "eq_sum", "count")}
-        _write_cache(paths[j], sums[j])
+    if todo:
+        for j in todo:
+            sums[j] = _zeros(len(grid), n_pairs)
+        bar = tqdm(total=(len(images) + n_def) * len(todo), desc="evaluate", disable=not progress)
+        with bar, torch.inference_mode():
+            run = [models[j] for j in todo], [sums[j] for j in todo]
+            inputs = _sweep(*run, images, p, grid, device, batch_size, bar)
+        for j in todo:  # the input sums are this run's, even where a cache hit had them
+            sums[j] |= inputs
+            _write_cache(paths[j], sums[j])
+    result = RunResult(sigmas=grid, images=[n for n, _ in images], protocol=p, defect_images=n_def)
     inputs = sums[todo[0] if todo else 0]
     n = inputs["count"]
-    result = RunResult(
-        sigmas=grid, images=[name for name, _ in images], protocol=p, defect_images=n_def
-    )
     for m, s in zip(models, sums, strict=True):
-        for k, lv in enumerate(grid):
-            row = (m.key, lv, p.noise, lv, inputs["in_sum"][k] / n[k], inputs["eq_sum"][k] / n[k])
-            row += (s["out_sum"][k] / n[k], s["ssim_sum"][k] / n[k])
-            result.psnr_rows.append(
-                dict(zip(_ROW, (*row[:4], *map(float, row[4:]), int(n[k])), strict=True))
-            )
-        for (a, b), vals in zip(pairs, s["defects"], strict=True):
-            if vals:
-                row = (
-                    m.key,
-                    m.sigma_train,
-                    a,
-                    b,
-                    float(np.mean(vals)),
-                    float(np.max(vals)),
-                    len(vals),
-                )
+        means = [inputs["in_sum"] / n, inputs["eq_sum"] / n, s["out_sum"] / n, s["ssim_sum"] / n]
+        for k, (lv, *values) in enumerate(zip(grid, *(t.tolist() for t in means), strict=True)):
+            row = (m.key, lv, p.noise, lv, *values, int(n[k]))
+            result.psnr_rows.append(dict(zip(_ROW, row, strict=True)))
+        for (a, b), vals in zip(p.pairs, s["defects"], strict=True):
+            if vals:  # Gaussian runs
+                stats = (float(np.mean(vals)), float(np.max(vals)), len(vals))
+                row = (m.key, m.sigma_train, a, b, *stats)
                 result.defect_rows.append(dict(zip(DEFECT_COLUMNS, row, strict=True)))
     return result
+
+
+def _sweep(
+    models: Sequence[EvalModel],
+    sums: Sequence[dict[str, Any]],
+    images: Sequence[tuple[str, torch.Tensor]],
+    p: Protocol,
+    grid: list[float],
+    device: torch.device,
+    batch_size: int,
+    bar: Any,
+) -> dict[str, torch.Tensor]:
+    """Adds every model's PSNR, SSIM and defects to its ``sums``; returns the input sums."""
+    mdev = torch.device("cpu") if device.type == "mps" else device  # float64 metrics
+    inputs = {k: torch.zeros(len(grid), dtype=torch.float64) for k in ("in_sum", "eq_sum")}
+    inputs["count"] = torch.zeros(len(grid), dtype=torch.long)
+    level = torch.arange(len(grid)).repeat_interleave(p.draws)
+    n_def = p.n_defect_images(len(images))
+    for i, (name, x) in enumerate(images):
+        noisy = torch.cat([p.corrupt(x, i, k, s) for s in grid for k in range(p.draws)])
+        ref = x.to(mdev).expand(noisy.shape[0], *x.shape[1:])
+        inputs["in_sum"].index_add_(0, level, psnr(noisy.to(mdev), ref, 1.0).cpu())
+        err = (noisy.to(mdev).double() - ref.double()).flatten(1)
+        inputs["eq_sum"].index_add_(0, level, (255.0 * err.square().mean(dim=1).sqrt()).cpu())
+        inputs["count"].index_add_(0, level, torch.ones_like(level))
+        bs = batch_size if batch_size > 0 else max(1, PIXEL_BUDGET // x[0, 0].numel())
+        for m, s in zip(models, sums, strict=True):
+            bar.set_postfix_str(f"{name} {m.key}", refresh=False)
+            out = _forward(m.model, noisy, device, bs).to(mdev).clamp_(0.0, 1.0)
+            for c in range(0, out.shape[0], bs):
+                sl = slice(c, c + bs)
+                s["out_sum"].index_add_(0, level[sl], psnr(out[sl], ref[sl], 1.0).cpu())
+                s["ssim_sum"].index_add_(0, level[sl], ssim(out[sl], ref[sl], 1.0).cpu())
+            bar.update(1)
+        for m, s in zip(models, sums, strict=True) if i < n_def else ():
+            bar.set_postfix_str(f"{name} {m.key} defect", refresh=False)
+            seed = noise_seed(p.seed, i, 0, m.sigma_train)
+            y = x + degrade.gaussian_noise(x.shape, m.sigma_train, seed)
+            defects = _defects(m.model, y, p.pairs, device, bs)
+            for values, v in zip(s["defects"], defects, strict=True):
+                values.append(v)
+            bar.update(1)
+    return inputs
