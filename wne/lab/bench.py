@@ -38,11 +38,9 @@ from wne.wrapper import NormEquivariant
 Shape = tuple[int, int, int, int]
 MODES: tuple[str, ...] = ("infer", "train", "train-step")
 DTYPES: tuple[str, ...] = ("fp32", "bf16")
-MEMORY_METHOD = {
-    "cpu": "peak RSS increase during one call: malloc_trim(0), reset of the kernel's high-water "
-    "mark (/proc/self/clear_refs), then VmHWM - VmRSS before the call; includes allocator and "
-    "oneDNN scratch memory",
-    "cuda": "torch.cuda.max_memory_allocated() during one call minus memory_allocated() before it",
+MEMORY_METHOD = {  # per call; on the CPU it includes allocator and oneDNN scratch memory
+    "cpu": "peak RSS increase: malloc_trim(0), /proc/self/clear_refs, then VmHWM - VmRSS before",
+    "cuda": "torch.cuda.max_memory_allocated() during the call minus memory_allocated() before",
 }
 
 
@@ -230,11 +228,10 @@ class _Identity(nn.Module):
 
 
 def _wrapper_step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
-    if mode == "infer":
-        with torch.inference_mode():
-            model(x)
-    else:
-        model(x).mean().backward()
+    with torch.inference_mode(mode == "infer"):
+        out = model(x)
+    if mode != "infer":
+        out.mean().backward()
         x.grad = None
 
 
@@ -246,7 +243,6 @@ def profile_wrapper(args: argparse.Namespace, device: torch.device, calls: int =
     table over ``calls`` calls. Writes ``OUT/wrapper-profile-<device>.{txt,json}``; returns the
     text."""
     from torch.profiler import ProfilerActivity, profile
-    from torch.utils.benchmark import Timer
 
     bench = args.out / f"bench-{device.type}.json"
     plain = json.loads(bench.read_text())["results"] if bench.is_file() else []
@@ -257,14 +253,13 @@ def profile_wrapper(args: argparse.Namespace, device: torch.device, calls: int =
     for mode, shape in itertools.product(("infer", "train"), shapes):
         x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
         x.requires_grad_(mode == "train")
-        t = {}
-        for key, model in (("wrapper_s", wrapped), ("identity_s", identity)):
-            env = {"f": _wrapper_step, "m": model, "x": x, "mode": mode}
-            timer = Timer("f(m, x, mode)", globals=env, num_threads=torch.get_num_threads())
-            t[key] = timer.blocked_autorange(min_run_time=0.2).median
+        models = {"wrapper_s": wrapped, "identity_s": identity}
+        steps = {k: lambda m=m: _wrapper_step(m, x, mode) for k, m in models.items()}  # noqa: B023
+        samples = time_interleaved(steps, repeats=5, warmup=1, min_sample_s=0.05)
+        t = {k: float(np.median([m.median for m in ms])) for k, ms in samples.items()}
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(calls):
-                _wrapper_step(wrapped, x, mode)
+                steps["wrapper_s"]()
         name = "x".join(map(str, shape))
         refs = {
             r["family"]: r["median_s"] for r in plain if (r["mode"], r["shape"]) == (mode, name)
@@ -363,7 +358,7 @@ def _run_cell(
 
 def run_models(args: argparse.Namespace, device: torch.device) -> tuple[dict[str, Any], list[Any]]:
     """Runs the model benchmark on one device: the report (machine, settings, one record per
-    variant × mode × shape × dtype, headline rows) and every Timer measurement.
+    variant × mode × shape × dtype) and every Timer measurement.
 
     Raises:
         ValueError: On bf16 requested on CPU or an empty benchmark.
@@ -396,13 +391,12 @@ def run_models(args: argparse.Namespace, device: torch.device) -> tuple[dict[str
         "machine": machine_info(device), "settings": settings,
         "protocol": {
             "timer": "torch.utils.benchmark.Timer: timeit(1) warm-ups, then per repeat one "
-            "blocked_autorange sample per variant (median s per call; `inner` calls a block), "
-            "interleaved: the first variant rotates",
-            "ratios": "ratio_of_medians, paired_ratio_*: quantiles of per-repeat ratios to plain",
+            "blocked_autorange sample (median s per call) per variant, the first rotating; "
+            "ratios to plain: of medians, and quantiles of the per-repeat (paired) ratios",
             "memory": MEMORY_METHOD[device.type] if measured else "unavailable (needs Linux)",
         },
         "run": {"wall_s": time.perf_counter() - t0, "loadavg_end": machine_info()["loadavg"]},
-        "results": records, "headline": report.headline_rows(records),
+        "results": records,
     }  # fmt: skip
     return doc, measurements
 
@@ -425,9 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.smoke:
         _smoke(args)
     try:
-        names = ["cpu", "cuda"] if args.device == "auto" and torch.cuda.is_available() else ["cpu"]
-        names = names if args.device == "auto" else args.device.split(",")
-        devices = [pick_device(name.strip()) for name in names]
+        auto = ["cpu"] + ["cuda"] * torch.cuda.is_available()
+        devices = [
+            pick_device(n.strip())
+            for n in (auto if args.device == "auto" else args.device.split(","))
+        ]
         if any(d.type not in ("cpu", "cuda") for d in devices):
             raise ValueError(f"only cpu and cuda devices are supported, got {args.device!r}")
     except ValueError as err:
@@ -446,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(benchmark.Compare(measurements))
         for mode in args.modes:
             print(report.ratio_table(doc, mode) + "\n")
-        print(report.headline_table(doc))
+        print(report.headline_table(doc["results"]))
         print(f"\nwall {doc['run']['wall_s']:.0f} s; wrote " + ", ".join(map(str, paths)))
     return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["headline_rows", "headline_table", "ratio_table", "summarize_cell", "write_outputs"]
+__all__ = ["headline_table", "ratio_table", "summarize_cell", "write_outputs"]
 
 REFERENCE = "plain"
 _HEADLINE = (  # key, mode, shape (None: the training batch), label
@@ -68,44 +68,31 @@ def _pairs(records: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys((r["family"], r["variant"]) for r in records))
 
 
-def headline_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per family × variant (fp32): median seconds and paired / of-medians ratios of
-    256² and 512² inference and of ``train`` and ``train-step`` on the training batch (the first
-    batch > 1 of the train modes); ``None`` where not run."""
-    shapes = [r["shape"] for r in records if r["mode"] != "infer"]
-    batch = ([s for s in shapes if not s.startswith("1x")] or shapes or [None])[0]
-    index = {(r["family"], r["variant"], r["mode"], r["shape"]): r for r in records
-             if r["dtype"] == "fp32"}  # fmt: skip
-    rows = []
-    for family, variant in _pairs(records):
-        row: dict[str, Any] = {"family": family, "variant": variant, "batch_shape": batch}
-        for key, mode, shape, _ in _HEADLINE:
-            rec = index.get((family, variant, mode, shape or batch)) or {}
-            row["params"] = row.get("params") or rec.get("params")
-            row[f"{key}_s"] = rec.get("median_s")
-            row[f"{key}_ratio"] = rec.get("paired_ratio_median")
-            row[f"{key}_ratio_of_medians"] = rec.get("ratio_of_medians")
-        rows.append(row)
-    return rows
-
-
 def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value * 1e3:.{0 if value >= 0.1 else 1}f}"
 
 
-def headline_table(doc: dict[str, Any]) -> str:
-    """A Markdown table of the headline rows: ms and × plain as "paired median / of medians"."""
-    rows = doc["headline"]
-    batch = (rows[0]["batch_shape"] if rows else None) or "batch"
+def headline_table(records: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table per family × variant (fp32): ms and × plain ("median of paired ratios /
+    ratio of medians") of 256² and 512² inference and of ``train`` and ``train-step`` on the
+    training batch (the first batch > 1 of the train modes); "–" where not run."""
+    shapes = [r["shape"] for r in records if r["mode"] != "infer"]
+    batch = ([s for s in shapes if not s.startswith("1x")] or shapes or ["batch"])[0]
+    index = {(r["family"], r["variant"], r["mode"], r["shape"]): r for r in records
+             if r["dtype"] == "fp32"}  # fmt: skip
     head = ["family", "variant", "params"]
     for *_, label in _HEADLINE:
         head += [f"{label.format(batch=batch.replace('x', '×'))} (ms)", "× plain"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        cells = [row["family"], row["variant"], f"{row['params']:,}" if row["params"] else "–"]
-        for key, *_ in _HEADLINE:
-            r, rm = row[f"{key}_ratio"], row[f"{key}_ratio_of_medians"]
-            cells += [_ms(row[f"{key}_s"]), "–" if r is None else f"{r:.3f} / {rm:.3f}"]
+    for family, variant in _pairs(records):
+        recs = [
+            index.get((family, variant, mode, shape or batch)) for _, mode, shape, _ in _HEADLINE
+        ]
+        params = next((r["params"] for r in recs if r), None)
+        cells = [family, variant, f"{params:,}" if params else "–"]
+        for r in recs:
+            ratios = f"{r['paired_ratio_median']:.3f} / {r['ratio_of_medians']:.3f}" if r else "–"
+            cells += [_ms(r["median_s"] if r else None), ratios]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -34,17 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from wne.demo.content import load_examples
 from wne.lab.bench import machine_info
 from wne.settings import EnvSettings
 
-__all__ = ["Result", "Server", "cache_counts", "distinct_uploads", "examples_of", "launch_app"]
-__all__ += ["main", "run", "summarize"]
-
-CLASS_SIZE = 30
-UPLOAD_SIDE = 512
-"""Side of the classroom's distinct uploads (the app scales them to its working size)."""
-Plan = list[tuple[str, Any, dict[str, Any]]]
-"""One client's requests: ``(endpoint, image, arguments)``."""
+CLASS_SIZE, UPLOAD_SIDE = 30, 512  # the classroom's clients, the side of their own uploads
+Plan = list[tuple[str, Any, dict[str, Any]]]  # one client's requests: endpoint, image, arguments
 
 
 def summarize(seconds: Sequence[float]) -> dict[str, Any]:
@@ -209,10 +204,8 @@ def _phase(results: list[Result], wall: float) -> dict[str, Any]:
 
 
 def examples_of(app: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The demo's examples (``assets/examples/examples.json`` beside ``app``): image, settings."""
-    folder = Path(app).resolve().parent / "assets" / "examples"
-    entries = json.loads((folder / "examples.json").read_text(encoding="utf-8"))
-    return [(folder / e["file"], dict(e.get("settings", {}))) for e in entries]
+    """The demo's examples beside ``app`` (:func:`wne.demo.content.load_examples`)."""
+    return [(e.path, e.settings) for e in load_examples(app.resolve().parent / "assets/examples")]
 
 
 def distinct_uploads(
@@ -223,14 +216,12 @@ def distinct_uploads(
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
     for i in range(n):
         with Image.open(images[i % len(images)]) as im:
             img = np.asarray(im.convert("RGB").resize((side, side), Image.Resampling.BICUBIC))
         img = np.roll(img, (17 * i + 5, 31 * i + 3), axis=(0, 1))[:, :: (-1) ** (i // len(images))]
-        out.append(folder / f"upload-{i:02d}.png")
-        Image.fromarray(np.ascontiguousarray(img)).save(out[-1])
-    return out
+        Image.fromarray(np.ascontiguousarray(img)).save(folder / f"upload-{i:02d}.png")
+    return [folder / f"upload-{i:02d}.png" for i in range(n)]
 
 
 def cache_counts(log_text: str) -> dict[str, dict[str, int]]:
@@ -248,16 +239,14 @@ def _overflow(server: Server, client: Any, image: Path, n: int, seeds: Iterator[
     cheap = {"api_name": "/denoise", "backbones": ["dncnn"], "max_side": 64}
     jobs = [client.submit(image=handle_file(str(image)), seed=s, **cheap)
             for s in itertools.islice(seeds, n)]  # fmt: skip
-    outcomes = []
-    for job in jobs:
+    outcomes = [""] * n
+    for i, job in enumerate(jobs):
         try:
             job.result(timeout=server.timeout)
-            outcomes.append("")
         except Exception as exc:
-            outcomes.append(f"{type(exc).__name__}: {exc}"[:200])
+            outcomes[i] = f"{type(exc).__name__}: {exc}"[:200]
     other = sorted({o for o in outcomes if o and not _refused(o)})
-    refused = sum(_refused(o) for o in outcomes)
-    done = {"completed": outcomes.count(""), "refused_queue_full": refused}
+    done = {"completed": outcomes.count(""), "refused_queue_full": sum(map(_refused, outcomes))}
     return {"submitted": n, **done, "other_errors": n - sum(done.values()), "samples": other[:5]}
 
 

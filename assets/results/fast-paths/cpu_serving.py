@@ -1,10 +1,10 @@
 """The transformer on the CPU as the demo serves it (lab book, "Latency"): SwinIR-WNE on
 3 × 256² under inference mode, all windows at once vs the Swin block's chunks of 4096 / 8192 /
 16384 tokens, on one and two threads; then the same model on the main thread vs a new thread
-(:class:`torch.utils.benchmark.Timer`, fastest of 5 blocks). The served app's latency is
+(:class:`torch.utils.benchmark.Timer`, fastest block of 2 s). The served app's latency is
 ``wne loadtest --mode latency``.
 
-Run from the repository root: ``python assets/results/fast-paths/cpu_serving.py``.
+Run from the repository root: ``PYTHONPATH=. python assets/results/fast-paths/cpu_serving.py``.
 """
 
 import threading
@@ -22,7 +22,7 @@ x = torch.rand(3, 1, 256, 256, generator=torch.Generator().manual_seed(0))
 def fastest(threads: int = 2) -> float:
     with torch.inference_mode():
         timer = Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
-        return min(timer.blocked_autorange(min_run_time=5).times)
+        return min(timer.blocked_autorange(min_run_time=2).times)
 
 
 for threads in (1, 2):

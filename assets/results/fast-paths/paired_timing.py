@@ -2,7 +2,7 @@
 eager and :func:`wne.fast.accelerate`, on 3 × 256², 5 interleaved Timer samples each
 (:func:`wne.lab.bench.time_interleaved`), with the largest output difference.
 
-Run from the repository root: ``python assets/results/fast-paths/paired_timing.py``.
+Run from the repository root: ``PYTHONPATH=. python assets/results/fast-paths/paired_timing.py``.
 """
 
 import numpy as np
