@@ -117,7 +117,8 @@ def test_update_config_merges_metrics_and_keeps_weights(tiny_checkpoint_dir: Pat
 def test_push_dry_run_lists_remote_paths_and_sends_nothing(
     tiny_checkpoint_dir: Path, hub_env: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """push(dry_run=True) returns <key>/<file> paths; no request reaches the (fake) Hub."""
+    """push(dry_run=True) returns <key>/<file> paths; no request reaches the (fake) Hub;
+    even a dry run verifies the weights against config.json."""
     import huggingface_hub
 
     def refuse(*args: object, **kwargs: object) -> None:
@@ -125,18 +126,11 @@ def test_push_dry_run_lists_remote_paths_and_sends_nothing(
 
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", refuse)
     hub_env.requests.clear()
-    remote = wne.push(tiny_checkpoint_dir / "dncnn-wne-tiny", "someone/repo", dry_run=True)
-    assert sorted(remote) == [
-        "dncnn-wne-tiny/README.md",
-        "dncnn-wne-tiny/config.json",
-        "dncnn-wne-tiny/model.safetensors",
-    ]
-    assert hub_env.requests == []
-
-
-def test_push_refuses_corrupted_weights(tiny_checkpoint_dir: Path) -> None:
-    """Even a dry-run push verifies the weights against config.json."""
     folder = tiny_checkpoint_dir / "dncnn-wne-tiny"
+    remote = wne.push(folder, "someone/repo", dry_run=True)
+    assert sorted(remote) == [f"dncnn-wne-tiny/{n}" for n in ("README.md", "config.json",
+                              "model.safetensors")]  # fmt: skip
+    assert hub_env.requests == []
     _flip_byte(folder / "model.safetensors")
     with pytest.raises(ChecksumMismatchError):
         wne.push(folder, "someone/repo", dry_run=True)

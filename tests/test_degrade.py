@@ -23,13 +23,6 @@ from wne.degrade import (
 )
 
 
-def test_noise_is_seeded() -> None:
-    """Same seed → identical noise; different seeds → different noise."""
-    a = gaussian_noise((2, 1, 32, 32), 25, seed=7)
-    assert torch.equal(a, gaussian_noise((2, 1, 32, 32), 25, seed=7))
-    assert not torch.equal(a, gaussian_noise((2, 1, 32, 32), 25, seed=8))
-
-
 def test_noise_does_not_depend_on_global_rng_or_dtype() -> None:
     """The draw depends only on shape and seed (not torch's global RNG, nor the dtype)."""
     torch.manual_seed(0)
@@ -39,14 +32,6 @@ def test_noise_does_not_depend_on_global_rng_or_dtype() -> None:
     b = gaussian_noise((1, 1, 16, 16), 15, seed=3, dtype=torch.float64)
     assert b.dtype == torch.float64
     torch.testing.assert_close(b.float(), a, rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("sigma", [5.0, 25.0, 50.0, 100.0])
-def test_noise_std_is_sigma_over_255(sigma: float) -> None:
-    """Sample std of 2^18 draws is σ/255 within 1 %; mean ≈ 0."""
-    n = gaussian_noise((4, 1, 256, 256), sigma, seed=1).double()
-    assert float(n.std()) == pytest.approx(sigma / 255, rel=0.01)
-    assert abs(float(n.mean())) < 5 * sigma / 255 / math.sqrt(n.numel())
 
 
 def test_noisy_images_are_never_clipped() -> None:

@@ -90,44 +90,31 @@ def _timm_block(blk: SwinBlock, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("shift", [0, 4])
-@pytest.mark.parametrize("fused", [True, False])
-def test_swin_block_equals_timm_path(shift: int, fused: bool) -> None:
-    """One gather for shift + partition, SDPA with a broadcast bias, and the shift mask
-    applied to the border windows only: the same block output as timm's path (fused or
-    plain attention), forward and backward."""
+@pytest.mark.parametrize("path", ["fused", "plain", 64, 192, 10**9])
+def test_swin_block_equals_timm_path(shift: int, path: str | int, monkeypatch) -> None:
+    """One gather for shift + partition, SDPA with a broadcast bias, and the shift mask on
+    the border windows only: timm's block output with gradients (against timm's fused or
+    plain attention); CPU inference a few windows at a time (chunks of one window, of three
+    so that border windows fall on chunk edges, and all at once) gives it too."""
+    import wne.models.swinir as swin
+
     torch.manual_seed(0)
     blk = SwinBlock(24, 3, 8, shift, 2.0, 0.0)
+    x = torch.randn(2, 24, 40, 24)
+    if isinstance(path, int):
+        monkeypatch.setattr(swin, "CHUNK_TOKENS", path)
+        with torch.inference_mode():
+            assert (blk.eval()(x) - _timm_block(blk, x)).abs().max() <= 1e-5
+        return
     for m in blk.modules():
         if hasattr(m, "fused_attn"):
-            m.fused_attn = fused
-    x = torch.randn(2, 24, 40, 24).requires_grad_(True)
-    ref = _timm_block(blk, x)
+            m.fused_attn = path == "fused"
+    x.requires_grad_(True)
+    ref, out = _timm_block(blk, x), blk(x)
     (g_ref,) = torch.autograd.grad(ref.square().sum(), x)
-    out = blk(x)
     (g_out,) = torch.autograd.grad(out.square().sum(), x)
     assert (out - ref).abs().max() <= 1e-5
     assert (g_out - g_ref).abs().max() <= 1e-4 * g_ref.abs().max()
-
-
-@pytest.mark.parametrize("shift", [0, 4])
-@pytest.mark.parametrize("chunk", [64, 192, 10**9])
-def test_chunked_cpu_inference_equals_timm_path(
-    shift: int, chunk: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """CPU inference runs the block a few windows at a time (chunks of one window, of three
-    windows so that border windows fall on chunk edges, and all at once): the same output
-    as timm's path, for two images."""
-    import wne.models.swinir as swin
-
-    monkeypatch.setattr(swin, "CHUNK_TOKENS", chunk)
-    torch.manual_seed(0)
-    blk = SwinBlock(24, 3, 8, shift, 2.0, 0.0).eval()
-    x = torch.randn(2, 24, 40, 24)
-    with torch.no_grad():
-        ref = _timm_block(blk, x)
-    with torch.inference_mode():
-        out = blk(x)
-    assert (out - ref).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize("align", [8, 16])

@@ -301,7 +301,7 @@ def test_env_settings_parse_every_variable_and_survive_typos(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Each WNE_* variable parses to its type; unset, empty or unparsable ones (logged) keep
-    the default; the library's readers (device, checkpoint folder) go through it."""
+    the default (the library's readers: test_pick_device, test_checkpoints)."""
     env = {"WNE_FAST": "off", "WNE_QUEUE_SIZE": "10", "WNE_LATENCY_TARGET": "2.5",
            "WNE_CHECKPOINT_DIR": "/ckpt", "WNE_HUB_REPO": "", "WNE_DEMO_MAX_SIDE": "big",
            "WNE_RESULT_CACHE_MB": "-1", "WNE_WARM_EXAMPLES": "maybe"}  # fmt: skip
@@ -316,16 +316,6 @@ def test_env_settings_parse_every_variable_and_survive_typos(
     }  # fmt: skip
     assert EnvSettings.variable("malloc_arenas") == "WNE_MALLOC_ARENAS"
     assert all(EnvSettings.variable(f).startswith("WNE_") for f in vars(default))
-
-
-def test_library_readers_follow_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("WNE_CHECKPOINT_DIR", str(tmp_path))
-    assert wne.checkpoints.default_root() == tmp_path
-    monkeypatch.delenv("WNE_HUB_REPO", raising=False)
-    with pytest.raises(wne.checkpoints.CheckpointNotFoundError, match="WNE_HUB_REPO"):
-        wne.load("dncnn-wne-s25")
 
 
 # --- packaging ----------------------------------------------------------------------------
