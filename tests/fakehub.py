@@ -34,7 +34,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["FakeHub", "files_from_folder"]
+__all__ = ["FakeHub", "PickleMarker", "files_from_folder"]
+
+
+class PickleMarker:
+    """Unpickling this creates a file: proof that a pickle was (or was not) loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.path,))
 
 
 def files_from_folder(root: str | Path, keys: list[str] | None = None) -> dict[str, bytes]:

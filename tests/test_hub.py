@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import HUB_REPO, make_tiny_model
-from fakehub import FakeHub
+from fakehub import FakeHub, PickleMarker
 from safetensors.torch import save_file
 
 import wne
@@ -193,24 +193,14 @@ def test_hub_config_key_must_match(hub_env: FakeHub, tmp_path: Path) -> None:
         wne.load("alias", source="hub", repo=HUB_REPO, root=tmp_path / "none")
 
 
-class _Marker:
-    """Unpickling this creates a file: proof that a pickle was (or was not) loaded."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple:
-        return (Path.touch, (self.path,))
-
-
 def test_pytorch_model_bin_is_refused_without_unpickling(hub_env: FakeHub, tmp_path: Path) -> None:
     """A repo offering only pytorch_model.bin (config weights = that file) is refused; the
     pickle is never downloaded nor unpickled (its marker file never appears, though
     unpickling it does create one: the control)."""
-    pickle.loads(pickle.dumps(_Marker(tmp_path / "control")))
+    pickle.loads(pickle.dumps(PickleMarker(tmp_path / "control")))
     assert (tmp_path / "control").exists()
     marker = tmp_path / "unpickled-marker"
-    payload = pickle.dumps(_Marker(marker))
+    payload = pickle.dumps(PickleMarker(marker))
     _put_config(hub_env, "pickled-net", payload, weights="pytorch_model.bin")
     with pytest.raises(CheckpointError, match="refusing"):
         wne.load("pickled-net", source="hub", repo=HUB_REPO, root=tmp_path / "none")
