@@ -122,54 +122,39 @@ def _paper_numbers(m: EvalModel) -> dict[str, Any] | None:
 
 def _draw_plots(
     out: Path,
-    rows: Sequence[Mapping[str, Any]],
-    kinds: Mapping[str, Mapping[str, Any]],
+    models: Sequence[EvalModel],
+    result: RunResult,
     run: Mapping[str, Any],
     paper_overlay: bool | None,
 ) -> tuple[dict[str, str], bool]:
-    """Draws ``mismatch.png`` and ``mismatch_ssim.png`` from ``psnr.csv``'s rows, ``kinds``
-    (model key → ``sigma_train``, ``arch``, ``wrapper``, ``paper_column``) and the summary's
-    ``run``; returns the file per metric and whether the paper's curves were drawn."""
+    """Draws ``mismatch.png`` and ``mismatch_ssim.png``; returns the file per metric and
+    whether the paper's curves were drawn."""
     from wne.lab.plots import Curve, mismatch_plot
 
-    noise = run.get("noise", "gaussian")
-    levels = run.get("sigmas") or run["levels"]
-    trains = sorted({float(k["sigma_train"]) for k in kinds.values()})
+    gaussian, levels = result.noise == "gaussian", result.sigmas
+    trains = sorted({m.sigma_train for m in models})
     one = trains[0] if len(trains) == 1 and trains[0] in paper.SIGMA_TRAINS else None
-    if paper_overlay and (one is None or noise != "gaussian"):
+    if paper_overlay and (one is None or not gaussian):
         log.warning("no paper overlay: it has Gaussian curves for one σ_train in 10, 25, 50")
-    overlay = one is not None and noise == "gaussian" and paper_overlay is not False
-    col = "sigma_test" if noise == "gaussian" else "level"
-    in_at = {float(r[col]): float(r["input_psnr"]) for r in rows}
+    overlay = one is not None and gaussian and paper_overlay is not False
+    in_at = {r["level"]: r["input_psnr"] for r in result.psnr_rows}
     markers = []
-    for s in trains if _level_name(noise) == "sigma" else ():
-        near = float(levels[_nearest(levels, s)])
-        if noise == "gaussian" or abs(near - s) < 1e-6:
+    for s in trains if _level_name(result.noise) == "sigma" else ():
+        near = levels[_nearest(levels, s)]
+        if gaussian or abs(near - s) < 1e-6:
             markers.append((s, in_at[near]))
-    title = f"σ_train = {', '.join(f'{s:g}' for s in trains)}, {run['n_images']} images"
-    if noise != "gaussian":
-        title = f"{_noise_description(run)}; {title}"
+    title = f"σ_train = {', '.join(f'{s:g}' for s in trains)}, {len(result.images)} images"
+    title = title if gaussian else f"{_noise_description(run)}; {title}"
     plots = {}
     for metric, name in (("psnr", "mismatch.png"), ("ssim", "mismatch_ssim.png")):
-        curves = [
-            Curve(
-                key,
-                [float(r["input_psnr"]) for r in rows if r["model"] == key],
-                [float(r[metric]) for r in rows if r["model"] == key],
-                kind.get("paper_column"),
-                kind.get("arch", ""),
-                kind.get("wrapper", "none"),
-            )
-            for key, kind in kinds.items()
-        ]
-        mismatch_plot(
-            curves,
-            out / name,
-            sigma_train_markers=markers,
-            paper_sigma_train=one if overlay and metric == "psnr" else None,
-            metric=metric,
-            title=title,
-        )
+        curves = []
+        for m in models:
+            mine = [r for r in result.psnr_rows if r["model"] == m.key]
+            xy = [r["input_psnr"] for r in mine], [r[metric] for r in mine]
+            curves.append(Curve(m.key, *xy, m.paper_column, m.arch, m.wrapper))
+        paper_sigma = one if overlay and metric == "psnr" else None
+        kw = {"sigma_train_markers": markers, "paper_sigma_train": paper_sigma, "title": title}
+        mismatch_plot(curves, out / name, metric=metric, **kw)
         plots[metric] = name
     return plots, overlay
 
@@ -209,8 +194,7 @@ def write_outputs(
         run |= {"sigmas": result.sigmas, "defect_images": result.defect_images}
         write_csv(out / "defect.csv", DEFECT_COLUMNS, result.defect_rows)
     write_csv(out / "psnr.csv", PSNR_COLUMNS if gaussian else NOISE_COLUMNS, result.psnr_rows)
-    kinds = {m.key: _kind(m) for m in models}
-    plots, overlay = _draw_plots(out, result.psnr_rows, kinds, run, paper_overlay)
+    plots, overlay = _draw_plots(out, models, result, run, paper_overlay)
     run |= {"paper_overlay": overlay} if gaussian else {}
     run |= {"plots": plots, "wne_version": __version__, "torch_version": torch.__version__}
     summary = {"run": run, **summarize(models, result)}
