@@ -318,6 +318,19 @@ def test_env_settings_parse_every_variable_and_survive_typos(
     assert all(EnvSettings.variable(f).startswith("WNE_") for f in vars(default))
 
 
+def test_only_wne_settings_reads_wne_variables() -> None:
+    """No module but wne/settings.py reads a WNE_* variable from the environment itself."""
+    read = re.compile(r"""(environ\.get\(|environ\[|getenv\()\s*["']WNE_""")
+    offenders = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in [ROOT / "app.py", *sorted((ROOT / "wne").rglob("*.py"))]
+        if p.name != "settings.py" or p.parent.name != "wne"
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if read.search(line)
+    ]
+    assert not offenders, offenders
+
+
 # --- packaging ----------------------------------------------------------------------------
 
 

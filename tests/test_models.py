@@ -22,10 +22,18 @@ def built(arch: str, channels: int) -> nn.Module:
     return models.build(arch, channels=channels).eval()
 
 
-def test_registry_lists_the_four_backbones() -> None:
-    """available() is sorted and holds the documented backbones."""
+def test_registry_lists_builds_and_refuses() -> None:
+    """available() is sorted and holds the documented backbones; an unknown name lists
+    them; an unknown keyword is a TypeError; a name is never registered twice."""
     assert sorted(ARCHS) == ARCHS
     assert {"dncnn", "fdncnn", "fdncnn_ne", "swinir"} <= set(ARCHS)
+    with pytest.raises(ValueError, match="nope.*" + ".*".join(ARCHS)):
+        models.build("nope")
+    for arch in ARCHS:
+        with pytest.raises(TypeError):
+            models.build(arch, no_such_option=3)
+    with pytest.raises(ValueError, match="already registered"):
+        register("dncnn")(nn.Identity)
 
 
 @pytest.mark.parametrize("size", [(8, 8), (37, 53), (64, 61)])
@@ -41,32 +49,12 @@ def test_output_shape_equals_input_shape(arch: str, channels: int, size: tuple[i
     assert torch.isfinite(out).all()
 
 
-def test_unknown_architecture_lists_the_available_ones() -> None:
-    """build('nope') → ValueError naming every available backbone."""
-    with pytest.raises(ValueError, match="nope") as info:
-        models.build("nope")
-    for arch in ARCHS:
-        assert arch in str(info.value)
-
-
 @pytest.mark.parametrize("arch", ARCHS)
-def test_unknown_keyword_is_a_type_error(arch: str) -> None:
-    """A keyword the backbone does not take → TypeError."""
-    with pytest.raises(TypeError):
-        models.build(arch, no_such_option=3)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("size", [(7, 16), (16, 7), (4, 4)])
-def test_inputs_below_8_pixels_are_refused(arch: str, size: tuple[int, int]) -> None:
-    """Sides < 8 px → ValueError naming the limit."""
-    with pytest.raises(ValueError, match="8"):
-        built(arch, 1)(torch.rand(1, 1, *size))
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_wrong_channel_count_and_rank_are_refused(arch: str) -> None:
-    """A 3-channel image into a 1-channel model, or a 3-D tensor → ValueError."""
+def test_small_images_wrong_channel_count_and_rank_are_refused(arch: str) -> None:
+    """Sides < 8 px, a 3-channel image into a 1-channel model, a 3-D tensor → ValueError."""
+    for size in [(7, 16), (16, 7), (4, 4)]:
+        with pytest.raises(ValueError, match="8"):
+            built(arch, 1)(torch.rand(1, 1, *size))
     with pytest.raises(ValueError, match="channel"):
         built(arch, 1)(torch.rand(1, 3, 16, 16))
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
@@ -100,17 +88,10 @@ def test_dncnn_paper_size_by_keyword() -> None:
 
 def test_swinir_paper_size_by_keyword() -> None:
     """SwinIR-lite paper size is constructible: 4 RSTBs × 6 blocks, dim 60, ~0.9 M params."""
+    from wne.catalog import FAMILIES
     from wne.models.swinir import RSTB, SwinBlock
 
-    model = models.build(
-        "swinir",
-        embed_dim=60,
-        depths=(6, 6, 6, 6),
-        num_heads=6,
-        window_size=8,
-        mlp_ratio=2,
-        drop_path_rate=0.1,
-    )
+    model = models.build("swinir", **FAMILIES["swinir"].paper.arch_kwargs)
     rstbs = [m for m in model.modules() if isinstance(m, RSTB)]
     blocks = [m for m in model.modules() if isinstance(m, SwinBlock)]
     assert len(rstbs) == 4 and len(blocks) == 24
@@ -136,12 +117,6 @@ def test_invalid_hyperparameters_are_refused(arch: str, kwargs: dict) -> None:
     """Impossible configurations fail at construction with ValueError."""
     with pytest.raises(ValueError):
         models.build(arch, **kwargs)
-
-
-def test_register_refuses_a_duplicate_name() -> None:
-    """Registering an existing name raises instead of silently replacing it."""
-    with pytest.raises(ValueError, match="already registered"):
-        register("dncnn")(nn.Identity)
 
 
 # --- fdncnn_ne building blocks ------------------------------------------------------------

@@ -64,11 +64,8 @@ def shift(x: torch.Tensor, a: float, b: float) -> torch.Tensor:
 def gaussian_noise(
     shape: torch.Size | tuple[int, ...], sigma: float, seed: int, **kwargs: Any
 ) -> torch.Tensor:
-    """Seeded white Gaussian noise of std ``sigma / 255``: ``noise("gaussian", ...)``.
-
-    ``kwargs``: ``dtype`` (floating point, default float32) and ``device``. The draw
-    depends only on ``shape`` and ``seed``, so every model of a comparison gets the same.
-    """
+    """Seeded white Gaussian noise of std ``sigma / 255``: ``noise("gaussian", ...)``
+    (``kwargs``: ``dtype``, ``device``)."""
     return noise("gaussian", shape, sigma, seed, **kwargs)
 
 
