@@ -115,7 +115,8 @@ class RunRecord:
     frames: list[tuple[int, torch.Tensor]] = field(default_factory=list)
 
 
-def _psnr(img: torch.Tensor, clean: torch.Tensor, metric: Callable = psnr) -> float:
+def _score(img: torch.Tensor, clean: torch.Tensor, metric: Callable = psnr) -> float:
+    """``metric`` (PSNR by default, or SSIM) of ``img`` clamped to [0, 1]."""
     return float(metric(img.float().clamp(0, 1), clean, 1.0)[0])
 
 
@@ -146,7 +147,7 @@ def run_one(
         if not first:
             first.append(meas.complete(out.to(y)))
         state = meas.complete(y)
-        psnrs.append(_psnr(state, x))
+        psnrs.append(_score(state, x))
         errors.append(_rms(state, x))
         return out
 
@@ -154,22 +155,22 @@ def run_one(
     res = prob.sample(prior, frame_every=frame_every, **{k: settings[k] for k in _WALK})
     seconds = time.perf_counter() - begin
     if res.stop == "max_steps":  # the last state was not given to the denoiser
-        psnrs.append(_psnr(res.image, x))
+        psnrs.append(_score(res.image, x))
         errors.append(_rms(res.image, x))
     one = first[0] if first and bool(torch.isfinite(first[0]).all()) else None
     row: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
     row |= {"image": labels[0], "index": index, "model": labels[1], "task": settings["task"]}
-    row |= {"seed": seed + index, "input_psnr": _psnr(prob.shown, x)}
+    row |= {"seed": seed + index, "input_psnr": _score(prob.shown, x)}
     if one is not None:
-        row |= {"one_pass_psnr": _psnr(one, x), "one_pass_ssim": _psnr(one, x, ssim)}
+        row |= {"one_pass_psnr": _score(one, x), "one_pass_ssim": _score(one, x, ssim)}
     row |= {"steps": res.steps, "stop": res.stop, "seconds": seconds}
     row["last_sigma_hat"] = res.sigmas[-1] if res.sigmas else None
     finite = any(math.isfinite(p) for p in psnrs)
     if res.stop != "diverged" and finite and bool(torch.isfinite(res.image).all()):
         best = int(np.argmax(psnrs))
-        final = _psnr(res.image, x)
+        final = _score(res.image, x)
         row |= {"best_psnr": psnrs[best], "best_step": best, "final_psnr": final}
-        row |= {"final_ssim": _psnr(res.image, x, ssim), "final_minus_best": final - psnrs[best]}
+        row |= {"final_ssim": _score(res.image, x, ssim), "final_minus_best": final - psnrs[best]}
         if one is not None:
             row["final_minus_one_pass"] = final - row["one_pass_psnr"]
     return RunRecord(row, list(res.sigmas), psnrs, errors, list(res.frames))
