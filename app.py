@@ -54,6 +54,8 @@ ACTIVE = ENV.concurrent_requests
 a request answered from the cache never waits behind computations."""
 QUEUE_SIZE = ENV.queue_size
 """Requests that may wait beyond :data:`ACTIVE` (a class clicking at once fits)."""
+PROGRESS = gr.Progress()
+"""The page handlers' progress (Gradio gives each call its own tracker)."""
 MODELS: dict[str, Any] = {"concurrency_id": "models", "concurrency_limit": ACTIVE}
 PAGE: dict[str, Any] = {**MODELS, "api_visibility": "private", "trigger_mode": "always_last"}
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
@@ -135,6 +137,8 @@ SWEEP = (
     "read_noise",
     "checkpoint",
 )
+DEFAULT_BACKBONES = ("dncnn", "swinir")
+"""The backbones compared by default: a CNN and a transformer."""
 LINKS = ("image", *SCENE, "backbone", "tab", "present")
 """A scenario link's parameters (links printed on slides keep opening the same scenario)."""
 TABS = {
@@ -273,7 +277,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
     files, figures = upload / "wne-outputs", upload / "wne-figures"
     have, sizes = zoo.sigmas(), zoo.sizes()
     backbones = (
-        [b for b in compare_backbones() if b in zoo.backbones()] or zoo.backbones()[:1] or ["dncnn"]
+        [b for b in DEFAULT_BACKBONES if b in zoo.backbones()] or zoo.backbones()[:1] or ["dncnn"]
     )
     families = [(f.label, f.id) for f in catalog.families(zoo_only=True)]
     sigmas = [(f"σ = {s}" + ("" if s in have else " (no models)"), s) for s in catalog.SIGMA_TRAINS]
@@ -377,7 +381,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     c["clip"] = gr.Checkbox(
                         False,
                         label="clip to [0, 1]",
-                        info="as an 8-bit image would be; breaks exact equivariance where values saturate",
+                        info="as an 8-bit image; breaks exact equivariance where values saturate",
                     )
                     live = gr.Checkbox(True, label="re-run when a slider is released")
                 with gr.Accordion("Available models", open=False):
@@ -571,7 +575,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         @shown_errors
         def denoise_page(
-            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+            progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> Iterator[list]:
             for img, tgt, out, info in denoise_results(
                 image, dict(zip(SCENE, values, strict=True)), progress
@@ -597,13 +601,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     info,
                 ]
 
-        def one(
-            v: dict[str, Any],
-            progress: gr.Progress,
-            page: Any,
-            backbone: Any,
-            side: int | None = None,
-        ) -> tuple:
+        def one(v: dict[str, Any], progress: gr.Progress, page: Any, side: int = 0) -> tuple:
             s = scene(v, backbones=[v["backbone"]], order="noise-then-shift")
             loaded = server.open(v.pop("image"), side or s.max_side)
             res = list(server.stream(page.run, loaded.pixels, s, waiting(progress)))[-1]
@@ -611,29 +609,20 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         @shown_errors
         def equivariance_page(
-            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+            progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> list:
-            out, info, text = one(
-                {"image": image, **dict(zip(ONE, values, strict=True))},
-                progress,
-                equivariance,
-                None,
-            )
+            v = {"image": image, **dict(zip(ONE, values, strict=True))}
+            out, info, text = one(v, progress, equivariance)
             return [out, text, info]
 
-        def sweep_scene(v: dict[str, Any]) -> compare.Scene:
-            return scene(
-                {
-                    **v,
-                    "sigma": sweep.JPEG_SIGMA,
-                    "max_side": sweep.SIDE,
-                    "photons": NOISES["lowlight"].level.default,
-                    "quality": NOISES["jpeg"].level.default,
-                }
-            )
-
         def sweep_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> dict[str, Any]:
-            s = sweep_scene(v)
+            fixed = {
+                "photons": NOISES["lowlight"].level.default,
+                "quality": NOISES["jpeg"].level.default,
+            }
+            s = scene(
+                v, sigma=sweep.JPEG_SIGMA, max_side=sweep.SIDE, **fixed
+            )  # the sweep walks the level
             loaded = server.open(image, sweep.SIDE)
             return sweep.outputs(
                 list(server.stream(sweep.run, loaded.pixels, s, waiting(progress)))[-1],
@@ -642,7 +631,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         @shown_errors
         def sweep_page(
-            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+            progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> list:
             out = sweep_results(image, dict(zip(SWEEP, values, strict=True)), progress)
             title = (
@@ -657,11 +646,11 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             ]
 
         def inside_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> tuple:
-            return one({"image": image, **v}, progress, inside, None, min(int(v["max_side"]), 512))
+            return one({"image": image, **v}, progress, inside, min(int(v["max_side"]), 512))
 
         @shown_errors
         def inside_page(
-            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+            progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> list:
             out, info = inside_results(image, dict(zip(ONE, values, strict=True)), progress)
             cells, pics = [], iter(out)
@@ -691,7 +680,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         @shown_errors
         def restore_page(
-            progress: gr.Progress = gr.Progress(), image: str | None = None, *values: Any
+            progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> Iterator[list]:
             for observed, images, info in walks_results(
                 image, dict(zip(WALKS, values, strict=True)), progress
@@ -709,28 +698,18 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     info,
                 ]
 
-        def needs_image(image: str | None, *_: Any, **__: Any) -> Any:
-            return gr.validate(
-                image is not None, "no image given: upload an image or pick an example"
-            )
+        def valid(names: tuple[str, ...]) -> Callable[..., list[Any]]:
+            """The page's validator: an image is given, and a comparison has a backbone."""
 
-        def needs_backbones(image: str | None, *values: Any, **__: Any) -> list[Any]:
-            chosen = dict(zip(SCENE, values, strict=False)).get("backbones", [None])
-            return [
-                needs_image(image),
-                *(
-                    gr.validate(bool(chosen), "choose at least one backbone")
-                    if name == "backbones"
-                    else gr.validate(True, "")
-                    for name in SCENE
-                ),
-            ]
+            def validate(image: str | None, *values: Any) -> list[Any]:
+                v = dict(zip(names, values, strict=False))
+                no_image = "no image given: upload an image or pick an example"
+                return [gr.validate(image is not None, no_image)] + [
+                    gr.validate(n != "backbones" or bool(v[n]), "choose at least one backbone")
+                    for n in names
+                ]
 
-        def needs_image_only(names: tuple[str, ...]) -> Callable[..., list[Any]]:
-            return lambda image, *_, **__: [
-                needs_image(image),
-                *(gr.validate(True, "") for _ in names),
-            ]
+            return validate
 
         page_outs = [noisy, target, *panels, table, notes, gallery, summary]
         scene_in = [c["image"], *(c[n] for n in SCENE)]
@@ -738,7 +717,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             "fn": denoise_page,
             "inputs": scene_in,
             "outputs": page_outs,
-            "validator": needs_backbones,
+            "validator": valid(SCENE),
             **PAGE,
         }
         run.click(**den)
@@ -747,19 +726,17 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             equivariance_page,
             eq_in,
             [maps, eq_text, defects],
-            validator=needs_image_only(ONE),
+            validator=valid(ONE),
             **PAGE,
         )
         sw_in = [c["image"], *(c[n] for n in SWEEP)]
-        sw_run.click(
-            sweep_page, sw_in, [plot, sw_notes, curves], validator=needs_image_only(SWEEP), **PAGE
-        )
+        sw_run.click(sweep_page, sw_in, [plot, sw_notes, curves], validator=valid(SWEEP), **PAGE)
         in_in = [c["image"], *(in_backbone if n == "backbone" else c[n] for n in ONE)]
         in_run.click(
             inside_page,
             in_in,
             [*steps, in_text, pictures, numbers],
-            validator=needs_image_only(ONE),
+            validator=valid(ONE),
             **PAGE,
         )
         walk_in = [c["image"], *(r[n] for n in WALKS)]
@@ -767,7 +744,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             restore_page,
             walk_in,
             [*walked, *walk_plots, walk_text, result],
-            validator=needs_image_only(WALKS),
+            validator=valid(WALKS),
             **{**PAGE, "trigger_mode": "once"},
         )
         r["stop"].click(None, cancels=[walking], api_visibility="private")
@@ -917,14 +894,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         def path(image: Any) -> str:
             if image is None:
                 raise DemoInputError("no image given: upload an image or pick an example")
-            p = image.get("path") if isinstance(image, dict) else getattr(image, "path", image)
-            if not isinstance(p, str) or not Path(os.path.realpath(p)).is_relative_to(
-                os.path.realpath(upload)
-            ):
-                raise DemoInputError(
-                    "the image must be uploaded with the request; files on the server cannot be named"
-                )
-            return p
+            return image  # a file payload; the server checks that it was uploaded
 
         def png(pixels: np.ndarray | None) -> gr.FileData | None:
             return None if pixels is None else gr.FileData(path=save_png(pixels, files))
@@ -977,7 +947,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             checkpoint: str = d["checkpoint"],
         ) -> tuple[list, dict]:
             v = {"image": path(image), **api_values(ONE, locals(), {})}
-            out, info, _ = one(v, gr.Progress(), equivariance, None)
+            out, info, _ = one(v, gr.Progress(), equivariance)
             return [{"image": png(m), "caption": cap} for m, cap in out], info
 
         def sweep_api(
@@ -1048,11 +1018,6 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
     demo.queue(max_size=QUEUE_SIZE)
     demo.wne_server = server  # type: ignore[attr-defined]
     return demo
-
-
-def compare_backbones() -> tuple[str, ...]:
-    """The backbones compared by default: a CNN and a transformer."""
-    return ("dncnn", "swinir")
 
 
 def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, Any]:
@@ -1218,24 +1183,12 @@ def make_server(zoo: Zoo | None = None) -> Server:
         server.defaults = (fixed, "best", "")
     else:
         # a comparison's time depends on its models and size, not on the shift or the noise level
-        chosen = tuple(b for b in compare_backbones() if b in zoo.backbones()) or tuple(
+        chosen = tuple(b for b in DEFAULT_BACKBONES if b in zoo.backbones()) or tuple(
             zoo.backbones()[:1]
         )
+        order, noise = "shift-then-noise", "gaussian"
         scene = compare.Scene(
-            1.0,
-            0.0,
-            25.0,
-            0,
-            zoo.default_sigma(),
-            chosen,
-            "shift-then-noise",
-            256,
-            False,
-            "gaussian",
-            20.0,
-            1.0,
-            30,
-            "best",
+            1.0, 0, 25, 0, zoo.default_sigma(), chosen, order, 256, False, noise, 20, 1, 30, "best"
         )
         side, choice, note = cpu_defaults(zoo, scene, env.latency_target)
         server.defaults = (fixed or side, choice, note)
@@ -1244,7 +1197,7 @@ def make_server(zoo: Zoo | None = None) -> Server:
 
 def _best_is_cpu(zoo: Zoo) -> bool:
     st = zoo.default_sigma()
-    slots = [(b, v) for b in compare_backbones() for v in catalog.FAMILIES[b].variants]
+    slots = [(b, v) for b in DEFAULT_BACKBONES for v in catalog.FAMILIES[b].variants]
     return [zoo.select("best").checkpoint(b, v, st) for b, v in slots] == [
         zoo.select("cpu").checkpoint(b, v, st) for b, v in slots
     ]

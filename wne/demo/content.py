@@ -30,7 +30,6 @@ __all__ = [
     "SCENARIO_CONTROLS",
     "SWEEP_HELP",
     "Example",
-    "example_rows",
     "load_examples",
     "precomputed_results",
     "scenario",
@@ -273,11 +272,3 @@ def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str
             f"{len(csvs)} table(s)): output PSNR vs test σ for models trained at one σ."
         )
     return pngs, csvs, note
-
-
-def example_rows(
-    examples: Sequence[Example], defaults: Mapping[str, Any], params: Sequence[str]
-) -> list[list[Any]]:
-    """The rows of a ``gr.Examples`` table: each example's path, then the value of every
-    argument in ``params`` (its own setting, else the page default)."""
-    return [[str(e.path), *(e.settings.get(p, defaults[p]) for p in params)] for e in examples]

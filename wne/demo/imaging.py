@@ -67,11 +67,6 @@ class LoadedImage:
     original_size: tuple[int, int] = (0, 0)
     mode: str = ""
 
-    @property
-    def is_color(self) -> bool:
-        """Whether the image has three channels."""
-        return self.pixels.shape[-1] == 3
-
 
 def _source_path(source: Any) -> Path | None:
     """The file path of a str/Path, a Gradio file payload (dict or object), or None."""
@@ -223,46 +218,14 @@ def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:
     return y[0].permute(1, 2, 0).contiguous().numpy()
 
 
-def _array_source(arr: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Converts an in-memory array (H×W, H×W×{1,3,4}) to ``[H, W, C]`` float32 in [0, 1]."""
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
-        raise DemoInputError(f"expected an H×W or H×W×{{1,3,4}} image array, got {arr.shape}")
-    if arr.dtype == np.uint8:
-        out = arr.astype(np.float64) / 255.0
-    elif arr.dtype == np.uint16:
-        out = arr.astype(np.float64) / 65535.0
-        notes.append("16-bit image: scaled from 0–65535 to [0, 1].")
-    elif arr.dtype == np.bool_:
-        out = arr.astype(np.float64)
-    elif np.issubdtype(arr.dtype, np.floating):
-        out = arr.astype(np.float64)
-        if not np.isfinite(out).all():
-            raise DemoInputError("the image array holds NaN or infinite values")
-        if out.min() < 0 or out.max() > 1:
-            raise DemoInputError(
-                f"float image values must lie in [0, 1], got [{out.min():g}, {out.max():g}]"
-            )
-    else:
-        raise DemoInputError(f"unsupported image array dtype {arr.dtype}")
-    if out.shape[-1] in (2, 4):
-        alpha = out[..., -1:]
-        out = out[..., :-1] * alpha + (1.0 - alpha)
-    if out.shape[-1] == 3 and bool((out == out[..., :1]).all()):
-        out = out[..., :1]
-    return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def load_image(source: Any, *, max_side: int, allow_constant: bool = False) -> LoadedImage:
+def load_image(source: Any, *, max_side: int) -> LoadedImage:
     """Reads an image and prepares it for the models.
 
     Args:
-        source: A file path, a Gradio file payload (``{"path": ...}``), raw bytes,
-            a PIL image or a numpy array.
+        source: A file path, a Gradio file payload (``{"path": ...}``), raw bytes or a
+            PIL image.
         max_side: Working size: larger images are downscaled to this longest
             side (with a note).
-        allow_constant: Accept images whose pixels are all equal.
 
     Returns:
         The converted image with notes.
@@ -275,26 +238,14 @@ def load_image(source: Any, *, max_side: int, allow_constant: bool = False) -> L
     if source is None:
         raise DemoInputError("no image given: upload an image or pick an example")
     notes: list[str] = []
-    if isinstance(source, np.ndarray):
-        pixels = _array_source(source, notes)
-        mode = str(source.dtype)
-    else:
-        im = _open(source)
-        mode = im.mode
-        im, original = _decode(im, max_side, notes)
-        if min(im.size) < MIN_SIDE:
-            raise DemoInputError(
-                f"the image is {im.width}×{im.height} pixels; each side needs at least "
-                f"{MIN_SIDE} pixels"
-            )
-        factor = min(im.size) // MIN_SIDE
-        factor = min(factor, max(im.size) // (2 * max_side))
-        if factor >= 2:
-            im = (im.convert("I") if im.mode.startswith("I;16") else im).reduce(factor)
-        pixels = _to_array(im, notes, file_mode=mode)
+    im = _open(source)
+    mode = im.mode
+    im, original = _decode(im, max_side, notes)
+    factor = min(min(im.size) // MIN_SIDE, max(im.size) // (2 * max_side))
+    if factor >= 2:  # a cheap first reduction of a big image
+        im = (im.convert("I") if im.mode.startswith("I;16") else im).reduce(factor)
+    pixels = _to_array(im, notes, file_mode=mode)
     h, w = pixels.shape[:2]
-    if isinstance(source, np.ndarray):
-        original = (w, h)
     if min(h, w) < MIN_SIDE:
         raise DemoInputError(
             f"the image is {w}×{h} pixels; each side needs at least {MIN_SIDE} pixels"
@@ -311,7 +262,7 @@ def load_image(source: Any, *, max_side: int, allow_constant: bool = False) -> L
                 f"the image is too elongated: at working size {max_side} it becomes "
                 f"{nw}×{nh}, and each side needs at least {MIN_SIDE} pixels"
             )
-    if not allow_constant and float(pixels.max()) - float(pixels.min()) == 0.0:
+    if float(pixels.max()) - float(pixels.min()) == 0.0:
         raise DemoInputError(
             f"the image is constant (every pixel is {float(pixels.flat[0]):.3f}): there is "
             "no structure to denoise and no contrast to shift; use an image with content"

@@ -1,30 +1,16 @@
-"""Discovering the demo's checkpoints and loading each model once.
+"""The demo's models: the catalogued checkpoints found, each loaded once.
 
-What the demo can show comes from :mod:`wne.catalog`: the families with
-checkpoints (``families(zoo_only=True)``), their variants and the training σ
-values. Checkpoints come from :func:`wne.available_checkpoints`
-(``$WNE_CHECKPOINT_DIR`` or ``checkpoints/``); with ``$WNE_HUB_REPO`` set, the
-catalogued keys missing locally are also tried on the Hub through
-:func:`wne.load`. A loaded model is filed under the (family, variant, σ_train)
-slot its own ``config.json`` describes (:func:`wne.catalog.describe`), never by
-parsing its key. A missing or broken checkpoint never stops the app: its slot is
-reported as unavailable with the reason.
-
-A slot can hold one checkpoint per size (:data:`wne.catalog.SIZES`: the CPU-sized
-one and the paper-size, GPU-trained one); the size comes from the catalog entry of
-the key it was loaded under. Which one runs is a :data:`CHOICES` value
-(:meth:`Zoo.select`): a size, or ``"best"``: for each backbone and σ_train, the size
-whose checkpoints of that backbone score the highest Set12 PSNR at σ_train as
-recorded in their ``config.json`` (``metrics.set12.psnr_matched``, written by
-``wne-evaluate --write-metrics``), so that a plain model and its WNE twin always come
-from the same training. A size with more of the backbone's variants wins first, one
-with recorded numbers beats one without, and ties keep the catalog's order.
+Checkpoints come from :func:`wne.available_checkpoints` (and, with ``$WNE_HUB_REPO``,
+the catalogued keys missing locally from the Hub). A model is filed under the (family,
+variant, σ_train) slot its own ``config.json`` describes, at the size of the key it was
+loaded under; a missing or broken checkpoint is reported with its reason, never fatal.
+Which size of a slot runs is a :data:`CHOICES` value: a size, or ``"best"``
+(:func:`wne.catalog.best_checkpoint` on the recorded Set12 PSNRs).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,17 +26,6 @@ from wne.demo.errors import DemoInputError
 from wne.device import pick_device
 from wne.fast import accelerate
 from wne.settings import EnvSettings
-
-__all__ = [
-    "BEST",
-    "CHOICES",
-    "ModelUnavailableError",
-    "Slot",
-    "Zoo",
-    "describe_model",
-    "run_label",
-    "set12_psnr",
-]
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +76,6 @@ def _size_of(name: str, slot: Slot) -> str:
     return "cpu"
 
 
-def run_label(backbone: str, variant: str) -> str:
-    """Display name of a model (:func:`wne.catalog.label`)."""
-    return catalog.label(backbone, variant)
-
-
 class Zoo:
     """The loaded models, indexed by (backbone, variant, σ_train) and size.
 
@@ -134,7 +104,6 @@ class Zoo:
         self.notes = list(notes or [])
         self.choice = _check_choice(choice)
         self._slots: dict[Slot, dict[str, str]] = {}
-        self._digests: dict[str, str] = {}
         for name, model in models.items():
             slot = describe_model(model)
             if slot is None:
@@ -191,7 +160,7 @@ class Zoo:
             notes.append(f"{exc}; the models run on the CPU.")
             dev = torch.device("cpu")
         hub_repo = hub_repo if hub_repo is not None else EnvSettings.from_env().hub_repo
-        known = cls.standard_keys()
+        known = catalog.keys()
         found = wne.available_checkpoints(root)
         local = [k for k in known if k in found]
         skipped = sorted(set(found) - set(local))
@@ -237,11 +206,6 @@ class Zoo:
         log.info("demo models on %s: %s", dev, ", ".join(sorted(models)) or "none")
         return cls(models, dev, errors, notes)
 
-    @staticmethod
-    def standard_keys() -> list[str]:
-        """Every key of the catalog's zoo (the checkpoints the demo can show)."""
-        return catalog.keys()
-
     def has(self, backbone: str, variant: str, sigma_train: int) -> bool:
         """Whether that slot has a loaded model (of any size)."""
         return bool(self._slots.get((backbone, variant, sigma_train)))
@@ -250,11 +214,6 @@ class Zoo:
         """The sizes with at least one loaded model, in the catalog's order."""
         have = {z for sizes in self._slots.values() for z in sizes}
         return [z for z in catalog.SIZES if z in have]
-
-    def best_size(self, backbone: str, sigma_train: int) -> str | None:
-        """The size whose checkpoints of ``backbone`` run under "best available"
-        (:func:`wne.catalog.best_size` on the recorded Set12 PSNRs), or None."""
-        return catalog.best_size(backbone, sigma_train, self._psnrs)
 
     def checkpoint(self, backbone: str, variant: str, sigma_train: int) -> str | None:
         """The key of the checkpoint :meth:`get` returns for a slot under this zoo's choice
@@ -331,29 +290,6 @@ class Zoo:
                 f"σ_train = {sigma_train}, {variants}: {scores})."
             )
         return notes
-
-    def fingerprint(self, backbone: str, variant: str, sigma_train: int) -> str:
-        """The sha256 of the weights a slot runs under this zoo's checkpoint choice
-        (``"none"`` when it has none).
-
-        Read from the checkpoint's ``config.json`` (verified when it was loaded); a
-        model without one is hashed from its state dict, once.
-        """
-        key = self.checkpoint(backbone, variant, sigma_train)  # under this zoo's choice
-        if key is None:
-            return "none"
-        model = self.models[key]
-        digest = getattr(getattr(model, "wne_config", None), "sha256", "")
-        if digest:
-            return str(digest)
-        if key not in self._digests:
-            h = hashlib.sha256()
-            for name, tensor in sorted(model.state_dict().items()):
-                h.update(name.encode())
-                flat = tensor.detach().cpu().contiguous().reshape(-1)
-                h.update(flat.view(torch.uint8).numpy().tobytes())
-            self._digests[key] = "state:" + h.hexdigest()
-        return self._digests[key]
 
     def sigmas(self, backbones: Iterable[str] | None = None) -> list[int]:
         """Training σ values with at least one model (of the given backbones)."""

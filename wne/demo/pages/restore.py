@@ -12,6 +12,7 @@ start and the injected noise (one seed). Colour images are restored channel by c
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -84,27 +85,11 @@ STOP_REASONS: dict[str, str] = {
 VARIANTS = ("plain", "wne")
 
 
-# ----------------------------------------------------------------------------- computation
-
-
 @dataclass
 class WalkRun:
-    """One model's walk, as far as it has gone.
-
-    Attributes:
-        backbone: Backbone id.
-        variant: ``"plain"`` or ``"wne"``.
-        label: Display name (``"CNN · WNE"``).
-        key: Checkpoint key.
-        message: Why the model is unavailable (None: it runs).
-        steps: Updates so far.
-        sigmas: σ̂ per update ([0, 1] scale), the stopping one last.
-        psnrs: PSNR of the clamped state per step (``0 … steps``).
-        image: The current result ``x_c + (I − P)·y``, ``[H, W, C]`` float32, unclamped.
-        stop: Why it stopped (None: still walking or unavailable).
-        seconds: Time spent in the walk.
-        ssim: SSIM of the final clamped image (None until it stops, or if it diverged).
-    """
+    """One model's walk so far: updates taken, σ̂ per update ([0, 1] scale), PSNR of the
+    clamped state per step, the current result ``[H, W, C]`` (unclamped), why it stopped
+    (None: walking or unavailable, see ``message``), seconds, and SSIM once stopped."""
 
     backbone: str
     variant: str
@@ -129,19 +114,9 @@ class WalkRun:
 
 @dataclass
 class RestoreState:
-    """A snapshot of :func:`restore_walks`.
-
-    Attributes:
-        settings: The request.
-        clean: ``[H, W, C]`` clean image in [0, 1] (what the scores compare with).
-        observed: ``[H, W, C]`` what the walks are given: ``x_c = P·x*`` (unobserved
-            pixels 0), or the noisy start for denoising.
-        observed_psnr: PSNR of ``observed`` (clamped) against ``clean``.
-        observed_ssim: SSIM of the same.
-        runs: The plain and WNE walks.
-        sampler: The sampler's parameters (h0, β, σ0 and σ_L on the 0–255 scale, budget).
-        done: Whether every walk has stopped.
-    """
+    """A snapshot of :func:`run`: the clean image ``[H, W, C]`` the scores compare with,
+    what the walks are given (``x_c``, or the noisy start) and its scores, the two walks,
+    the sampler's parameters (0–255 scale), whether both stopped, and notes."""
 
     settings: Walks
     clean: np.ndarray
@@ -155,15 +130,8 @@ class RestoreState:
 
 
 def prepare_image(pixels: np.ndarray, settings: Walks) -> tuple[np.ndarray, list[str]]:
-    """The image the walks restore: grayscale unless ``color``, and for super-resolution
-    cropped to a multiple of the factor.
-
-    Args:
-        pixels: ``[H, W, C]`` in [0, 1] (C = 1 or 3).
-        settings: The request.
-
-    Returns:
-        ``([H', W', C'], notes)``.
+    """The image the walks restore (grayscale unless ``color``; for super-resolution cropped
+    to a multiple of the factor) and notes.
 
     Raises:
         DemoInputError: If the crop leaves a side under 16 pixels.
@@ -220,17 +188,9 @@ def _ssim(img: torch.Tensor, clean: torch.Tensor) -> float:
 
 @torch.no_grad()
 def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]:
-    """Runs the plain and WNE walks in lockstep and yields snapshots.
-
-    Args:
-        zoo: The loaded models.
-        pixels: ``[H, W, C]`` image in [0, 1] at working size (:func:`prepare_image` is applied).
-        settings: The request.
-
-    Yields:
-        The start, a snapshot every ``⌈max_steps / STREAM_FRAMES⌉`` steps and whenever a
-        walk stops, and the final state (``done``; scores of the final images). The same
-        object, updated in place.
+    """Runs the plain and WNE walks in lockstep on ``pixels`` (``[H, W, C]`` at working
+    size, :func:`prepare_image` applied here) and yields snapshots: every
+    ``⌈max_steps / STREAM_FRAMES⌉`` steps, whenever a walk stops, and the final one (``done``).
 
     Raises:
         DemoInputError: If neither model of the backbone at that σ_train is installed.
@@ -243,12 +203,11 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
     task = problem(s.task, x, _level(s), seed=s.seed)
     runs, walks = [], {}
     for variant in VARIANTS:
-        run = WalkRun(
-            s.backbone,
-            variant,
+        label, key = (
             catalog.label(s.backbone, variant),
             catalog.key(s.backbone, variant, s.sigma_train),
         )
+        run = WalkRun(s.backbone, variant, label, key)
         try:
             model = zoo.get(s.backbone, variant, s.sigma_train)
         except ModelUnavailableError as exc:
@@ -259,15 +218,11 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
     if not walks:
         raise DemoInputError(missing_models(zoo, s))
     shown, kw = task.shown, task.params
-    sampler = {
-        "h0": kw["h0"],
-        "beta": kw["beta"],
-        "sigma0_8bit": kw["sigma0"] * 255,
-        "sigma_stop_8bit": kw["sigma_stop"] * 255,
-        "max_steps": s.max_steps,
-    }
-    state = RestoreState(s, clean, _hwc(shown), _psnr(shown, x), _ssim(shown, x), runs, sampler)
-    state.notes = notes
+    sampler = {"h0": kw["h0"], "beta": kw["beta"], "sigma0_8bit": kw["sigma0"] * 255,
+               "sigma_stop_8bit": kw["sigma_stop"] * 255, "max_steps": s.max_steps}  # fmt: skip
+    state = RestoreState(
+        s, clean, _hwc(shown), _psnr(shown, x), _ssim(shown, x), runs, sampler, notes=notes
+    )
     every = max(1, math.ceil(s.max_steps / STREAM_FRAMES))
     active = [r for r in runs if r.variant in walks]
     while active:
@@ -284,7 +239,7 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
         if not active:
             break
         if stopped or step % every == 0:
-            yield state
+            yield copy.deepcopy(state)  # a snapshot: later steps do not change it
     state.done = True
     yield state
 
@@ -369,16 +324,16 @@ def plots(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
     stop = summary["sampler"]["sigma_stop_8bit"]
     sigma_rows, psnr_rows = [], []
     for m in summary["models"].values():
-        for t, v in enumerate(m["sigma_hat_8bit"], start=1):
-            if isinstance(v, float | int):
-                sigma_rows.append(
-                    {
-                        "step": t,
-                        "sigma_hat": v,
-                        "log10_sigma_hat": math.log10(max(v, 1e-12)),
-                        "model": m["label"],
-                    }
-                )
+        sigma_rows += [
+            {
+                "step": t,
+                "sigma_hat": v,
+                "log10_sigma_hat": math.log10(max(v, 1e-12)),
+                "model": m["label"],
+            }
+            for t, v in enumerate(m["sigma_hat_8bit"], start=1)
+            if isinstance(v, float | int)
+        ]
         psnr_rows += [
             {"step": t, "psnr": p, "model": m["label"]}
             for t, p in enumerate(m["psnr_per_step"])
