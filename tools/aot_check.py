@@ -1,16 +1,16 @@
 """Ahead-of-time compilation of the zoo's models (``torch.export`` + AOTInductor), measured.
 
-Per model (DnCNN and SwinIR-lite, plain and WNE, from ``wne.load``): export with dynamic
-H, W, compile into a ``.pt2`` package, load it; report what exported (or why not), export /
-compile / load s, max |compiled − eager| at several sizes (the last unseen at export), eager
-vs compiled ms per call (``torch.utils.benchmark``, interleaved). Deploy: build once here
-(``--packages DIR``), ship the ``.pt2``, ``torch._inductor.aoti_load_package`` it at the
-Space's start (``spaces.aoti_compile`` / ``aoti_apply`` wrap these steps).
+Per model (``--models``: DnCNN and SwinIR-lite, plain and WNE): export with dynamic H, W,
+compile into a ``.pt2`` package, load it; report what exported (or why not), each step's
+time, max |compiled − eager| at several sizes (the last unseen at export), eager vs compiled
+ms per call (``torch.utils.benchmark``, interleaved). Deploy: build once (``--packages``),
+ship the ``.pt2``, ``torch._inductor.aoti_load_package`` it at the Space's start (as do
+``spaces.aoti_compile_and_save`` / ``aoti_load``, weights apart).
 
 Attempts, first success wins: the whole model with dynamic H, W; for WNE, the backbone
 alone, the wrapper eager around it (as :mod:`wne.fast` does: exactly equivariant); else a
 static package per ``--sizes`` entry. SwinIR's dynamic sides are ``window·k``, ``k ≥ 2``
-(export's guards); others are reflect-padded and cropped around it, as the model does.
+(export's guards); others are padded and cropped around it, as the model does.
 
     PYTHONPATH=. python tools/aot_check.py --device cpu --sizes 64 --out /tmp/aot.json
     PYTHONPATH=. python tools/aot_check.py --device cuda --sizes 512,1024 --packages pt2/
