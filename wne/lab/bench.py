@@ -73,13 +73,8 @@ def groups() -> dict[str, tuple[Variant, ...]]:
 def build_variant(
     variant: Variant, config: str, channels: int = 1, seed: int = 0
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Builds one benchmarked model with random weights (seeded) and returns it with its
-    constructor keywords; ``config`` is ``"default"`` (``build(arch)``) or ``"paper"`` (the
-    family's paper size).
-
-    Raises:
-        ValueError: On an unknown ``config``.
-    """
+    """A benchmarked model with seeded random weights, and its constructor keywords: ``config``
+    ``"default"`` is ``build(arch)``, ``"paper"`` the family's paper size (else ValueError)."""
     if config not in ("default", "paper"):
         raise ValueError(f"config must be 'default' or 'paper', got {config!r}")
     kwargs: dict[str, Any] = {}
@@ -95,13 +90,9 @@ def build_variant(
 def make_step(
     model: nn.Module, mode: str, x: torch.Tensor, target: torch.Tensor, dtype: str = "fp32"
 ) -> Callable[[], None]:
-    """Returns a closure doing one timed unit of work of ``mode`` (:data:`MODES`) on ``x``
-    (``target``: the MSE target of ``train-step``) in ``dtype`` (``"bf16"``: autocast), and sets
-    the model's train/eval mode.
-
-    Raises:
-        ValueError: On an unknown ``mode`` or ``dtype``.
-    """
+    """A closure doing one unit of work of ``mode`` (:data:`MODES`; ``target``: the MSE target of
+    ``train-step``) in ``dtype`` (``"bf16"``: autocast); sets the model's mode. ValueError on an
+    unknown mode or dtype."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if mode not in MODES:
@@ -137,21 +128,14 @@ def time_interleaved(
     label: str = "",
     description: str = "",
 ) -> dict[str, list[Any]]:
-    """Times steps interleaved with :class:`torch.utils.benchmark.Timer` (current thread count).
-
-    ``warmup`` rounds (at least 1) call each step in turn (``Timer.timeit(1)``); repeat ``r``
-    then takes a ``blocked_autorange(min_run_time=min_sample_s)`` sample of every step, starting
-    with step ``r mod n`` (its block-size estimate re-warms the step after the switch).
-    ``max_cell_s`` lowers ``repeats`` (not below ``min_repeats``) to fit the cell's estimated
-    time. ``label`` and ``description`` name the Timers' :class:`~torch.utils.benchmark.Compare`
-    table and column; the step names are its rows.
-
-    Returns:
-        Name → one :class:`~torch.utils.benchmark.Measurement` per repeat.
-
-    Raises:
-        ValueError: If ``repeats`` < 1 or ``steps`` is empty.
-    """
+    """Times steps interleaved with :class:`torch.utils.benchmark.Timer` (current thread count):
+    ``warmup`` rounds (at least 1) of ``Timer.timeit(1)`` in turn, then per repeat ``r`` one
+    ``blocked_autorange(min_run_time=min_sample_s)`` sample of each step, starting with step
+    ``r mod n`` (its block-size estimate re-warms the step after the switch). ``max_cell_s``
+    lowers ``repeats`` (not below ``min_repeats``) to fit the cell's estimated time. ``label``,
+    ``description`` and the step names are the :class:`~torch.utils.benchmark.Compare` table,
+    column and rows. Returns name → one Measurement per repeat (ValueError without steps or
+    repeats)."""
     from torch.utils import benchmark
 
     if repeats < 1:
@@ -236,12 +220,10 @@ def _wrapper_step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
 
 
 def profile_wrapper(args: argparse.Namespace, device: torch.device, calls: int = 5) -> str:
-    """``--profile-wrapper``: the wrapper alone, around an identity backbone (so all the work is
-    the wrapper's; in train mode the loss and the backward too), at ``--sizes`` and
-    ``--batch-shape``: Timer medians of the wrapped and the bare identity, the wrapper's share of
-    each plain backbone of ``OUT/bench-<device>.json`` (if there), and torch.profiler's operator
-    table over ``calls`` calls. Writes ``OUT/wrapper-profile-<device>.{txt,json}``; returns the
-    text."""
+    """``--profile-wrapper``: the wrapper around an identity backbone (all the work is its own,
+    plus loss and backward in train mode) at ``--sizes`` and ``--batch-shape``: interleaved
+    times with and without it, its share of the plain backbones of ``OUT/bench-<device>.json``
+    and torch.profiler's operator table; writes ``OUT/wrapper-profile-<device>.{txt,json}``."""
     from torch.profiler import ProfilerActivity, profile
 
     bench = args.out / f"bench-{device.type}.json"

@@ -148,22 +148,19 @@ def write_plot(doc: dict[str, Any], path: Path) -> bool:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    recs = [r for r in doc["results"] if r["batch"] == 1]
-    panels = list(dict.fromkeys((r["mode"], r["dtype"]) for r in recs))
-    panels = [
-        k for k in panels if len({r["pixels"] for r in recs if (r["mode"], r["dtype"]) == k}) > 1
-    ]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in sorted((r for r in doc["results"] if r["batch"] == 1), key=lambda r: r["pixels"]):
+        groups.setdefault((r["mode"], r["dtype"]), []).append(r)
+    panels = {k: rows for k, rows in groups.items() if len({r["pixels"] for r in rows}) > 1}
     if not panels:
         return False
     fig = Figure(figsize=(12, 4.2 * len(panels)), layout="constrained")
     FigureCanvasAgg(fig)
     where = doc["machine"].get("gpu_name") or doc["machine"]["cpu_model"]
     axes = fig.subplots(len(panels), 2, squeeze=False)
-    for (mode, dtype), (ax_t, ax_r) in zip(panels, axes, strict=True):
-        rows = [r for r in recs if (r["mode"], r["dtype"]) == (mode, dtype)]
+    for ((mode, dtype), rows), (ax_t, ax_r) in zip(panels.items(), axes, strict=True):
         for family, variant in _pairs(rows):
-            pts = sorted((r for r in rows if (r["family"], r["variant"]) == (family, variant)),
-                         key=lambda r: r["pixels"])  # fmt: skip
+            pts = [r for r in rows if (r["family"], r["variant"]) == (family, variant)]
             px = [r["pixels"] for r in pts]
             ls, marker = _STYLES.get(variant, ("-.", "x"))
             style = {"ls": ls, "marker": marker, "color": _COLORS.get(family), "capsize": 2}

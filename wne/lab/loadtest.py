@@ -149,14 +149,10 @@ class Server:
 
 @contextlib.contextmanager
 def launch_app(
-    app: Path, workdir: Path, env: dict[str, str], timeout: float = 300.0
+    app: Path, workdir: Path, env: dict[str, str], timeout: float = 300
 ) -> Iterator[Server]:
-    """Starts ``python app.py`` on a free loopback port and stops it on exit.
-
-    Raises:
-        ValueError, FileNotFoundError, RuntimeError: Not loopback; no ``app``; it exits or does
-            not answer within ``timeout``.
-    """
+    """Starts ``python app.py`` on a free loopback port and stops it on exit (ValueError: not
+    loopback; FileNotFoundError: no app; RuntimeError: it exits or does not answer in time)."""
     import httpx
 
     with socket.socket() as s:
@@ -186,11 +182,10 @@ def launch_app(
         yield server
     finally:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.kill()  # a no-op when it has exited
+        proc.wait()
 
 
 def _phase(results: list[Result], wall: float) -> dict[str, Any]:
@@ -387,9 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(f"--{name.replace('_', '-')} must be in [1, 64] (the test is bounded)")
     if args.url is None and not args.app.is_file():
         p.error(f"demo app {args.app} not found: run from the repository or pass --app PATH")
-    try:
-        args.image = args.image or examples_of(args.app)[0][0]
-    except (OSError, ValueError, KeyError, IndexError):
+    args.image = args.image or next(iter(examples_of(args.app)), [None])[0]
+    if args.image is None:
         p.error("no example image beside the app: pass --image")
     env = {} if args.mode == "classroom" and args.warm else {"WNE_WARM_EXAMPLES": "0"}
     if args.checkpoints:
