@@ -47,16 +47,7 @@ def test_report_records_attempts_and_matches_eager(
     monkeypatch.setattr(tool, "ROUNDS", 1)
     out, packages = tmp_path / "aot.json", tmp_path / "pt2"
     keys = ["dncnn-plain-tiny", "dncnn-wne-tiny", "swinir-wne-tiny"]
-    argv = [
-        "--sizes",
-        "32",
-        "--models",
-        ",".join(keys),
-        "--out",
-        str(out),
-        "--packages",
-        str(packages),
-    ]
+    argv = f"--sizes 32 --models {','.join(keys)} --out {out} --packages {packages}".split()
     assert tool.main(argv) == 0
     models = json.loads(out.read_text())["models"]
     assert [m["key"] for m in models] == keys
