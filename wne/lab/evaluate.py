@@ -97,16 +97,19 @@ def _parser() -> argparse.ArgumentParser:
     help_sigma = "every checkpoint trained at this σ (with --models: those that record none)"
     p.add_argument("--sigma-train", type=float, metavar="SIGMA", help=help_sigma)
     p.add_argument("--all", action="store_true", help="every σ_train 10/25/50, into OUT/sigma<σ>")
-    p.add_argument("--size", choices=(*catalog.SIZES, "all"), default="cpu", help="--all's sizes")
+    sizes = "with --all or --sigma-train: the catalog's cpu- or gpu-trained checkpoints, or all"
+    p.add_argument("--size", choices=(*catalog.SIZES, "all"), default="cpu", help=sizes)
     p.add_argument("--draws", type=positive, default=2, help="noise draws per image and level (2)")
     p.add_argument("--noise", choices=pr.NOISE_TYPES, default="gaussian", help="corruption")
     levels = "σ_test (default: the paper's), photons at white (lowlight) or JPEG quality (jpeg)"
     p.add_argument("--sigmas", "--levels", type=float, nargs="+", metavar="LEVEL", help=levels)
     p.add_argument("--read-noise", type=float, default=0.0, metavar="E", help="lowlight: e⁻ (0)")
     p.add_argument("--jpeg-sigma", type=float, default=0.0, metavar="S", help="jpeg: σ first (0)")
-    for ab, default in (("a", pr.DEFAULT_DEFECT_A), ("b", pr.DEFAULT_DEFECT_B)):
-        p.add_argument(f"--defect-{ab}", type=float, nargs="+", default=list(default))
-    p.add_argument("--defect-images", type=int, default=4, metavar="N", help="first N (4; 0: all)")
+    many, a, b = {"type": float, "nargs": "+"}, pr.DEFAULT_DEFECT_A, pr.DEFAULT_DEFECT_B
+    p.add_argument("--defect-a", **many, default=list(a), metavar="A", help="defect sweep's a")
+    p.add_argument("--defect-b", **many, default=list(b), metavar="B", help="defect sweep's b")
+    n_def, help_n = pr.DEFAULT_DEFECT_IMAGES, "defect sweep on the first N images (0: all)"
+    p.add_argument("--defect-images", type=int, default=n_def, metavar="N", help=help_n)
     p.add_argument("--batch-size", type=int, default=0, help="images per forward (0: by size)")
     overlay = argparse.BooleanOptionalAction
     p.add_argument("--paper-overlay", action=overlay, help="the paper's curves (σ_train 10/25/50)")

@@ -300,8 +300,10 @@ def _parser() -> argparse.ArgumentParser:
         device="cpu",
     )
     tasks = (*TASKS, "residual_scale")
-    p.add_argument("--task", nargs="+", choices=tasks, default=["denoise", "inpaint"])
-    p.add_argument("--residual-sigmas", type=float, nargs="+", default=list(RESIDUAL_SIGMAS))
+    help_task = f"{', '.join(tasks)} (denoise inpaint; residual_scale: ‖D(y) − y‖ vs the noise)"
+    p.add_argument("--task", nargs="+", choices=tasks, metavar="TASK", help=help_task)
+    sigmas = list(RESIDUAL_SIGMAS)
+    p.add_argument("--residual-sigmas", type=float, nargs="+", default=sigmas, metavar="S")
     p.add_argument("--images", nargs="+", metavar="NAME", help="only these (folder index kept)")
     p.add_argument("--h0", type=float, help="initial step size (0.01)")
     p.add_argument("--beta", type=float, help="noise injection β (denoise 1, others 0.01)")
@@ -450,6 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--residual-sigmas must be finite and > 0")
     given = {k: getattr(args, k) for k in ("h0", "beta", "max_steps", *list(LEVELS.values())[1:])}
     given |= {"sigma0_8bit": args.sigma0, "sigma_stop_8bit": args.sigma_stop}
+    args.task = args.task or ["denoise", "inpaint"]
     tasks = [settings_for(t, **given) for t in dict.fromkeys(args.task) if t in TASKS]
     return guarded(lambda: _run(args, tasks))
 
