@@ -68,8 +68,7 @@ def reason(exc: BaseException) -> str:
     """The exception's type and first line, with its last frame in ``wne``."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/wne/" in f.filename]
     where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {first}{where}"
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}{where}"
 
 
 def export(module: nn.Module, x: torch.Tensor, dynamic: bool) -> ExportedProgram:
@@ -138,7 +137,8 @@ def check(key: str, device: str, sizes: Sequence[int], folder: Path) -> dict:
     else:  # nothing exports with dynamic sides: one static package per requested size
         for s in up:
             x, path = image(s, s), folder / f"{key}-{s}.pt2"
-            module(x)  # fills SwinIR's index caches with real tensors at this shape
+            with torch.no_grad():  # fills SwinIR's index caches with real tensors
+                module(x)
             if run := build(rec, f"{what}, static {s}²", module, x, False, path):
                 runners[(s, s)] = run
     rec["compiled"] = f"{what}, {'dynamic' if None in runners else 'static'}" if runners else "none"
