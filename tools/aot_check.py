@@ -58,12 +58,6 @@ class Packaged(nn.Module):
         return run(xp)[..., :h, :w]
 
 
-def side_rule(backbone: nn.Module) -> tuple[int, int]:
-    """``(multiple, minimum)`` of dynamic sides: ``window·k, k ≥ 2`` for SwinIR, else ``≥ 8``."""
-    window = getattr(backbone, "window_size", None)
-    return (window, 2) if window else (1, 8)
-
-
 def reason(exc: BaseException) -> str:
     """The exception's type and first line, with its last frame in ``wne``."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/wne/" in f.filename]
@@ -71,11 +65,13 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}{where}"
 
 
+@torch.enable_grad()
 def export(module: nn.Module, x: torch.Tensor, dynamic: bool) -> ExportedProgram:
     """``torch.export`` of ``module`` at ``x``, H and W dynamic or static; traced with
-    autograd on (SwinIR's one-pass path, not its chunked CPU loop). Clears SwinIR's
+    autograd on, SwinIR's one-pass path (not its chunked CPU loop). Clears SwinIR's
     ``lru_cache``'d index tensors after: export leaves fake tensors there."""
-    multiple, low = side_rule(getattr(module, "backbone", module))
+    multiple = getattr(getattr(module, "backbone", module), "window_size", 1)
+    low = 8 if multiple == 1 else 2  # SwinIR: window·k, k ≥ 2 (export's guards)
     hw = [Dim(n, min=low) if multiple == 1 else multiple * Dim(n, min=low) for n in "hw"]
     try:
         shapes = ({2: hw[0], 3: hw[1]},) if dynamic else None
@@ -120,7 +116,7 @@ def check(key: str, device: str, sizes: Sequence[int], folder: Path) -> dict:
     model = wne.load(key, device=device)
     wrapped = isinstance(model, wne.NormEquivariant)
     backbone = model.backbone if wrapped else model
-    multiple = side_rule(backbone)[0]
+    multiple = getattr(backbone, "window_size", 1)
     rng = torch.Generator().manual_seed(0)
 
     def image(h: int, w: int) -> torch.Tensor:
@@ -143,7 +139,7 @@ def check(key: str, device: str, sizes: Sequence[int], folder: Path) -> dict:
                 runners[(s, s)] = run
     rec["compiled"] = f"{what}, {'dynamic' if None in runners else 'static'}" if runners else "none"
     compiled: nn.Module = Packaged(runners, multiple)
-    if wrapped and what == "backbone":  # the wrapper stays eager around the package
+    if what == "backbone":  # the wrapper stays eager around the package
         compiled = wne.NormEquivariant(compiled, mode=model.mode)
     with torch.no_grad():  # eager as served (SwinIR: its chunked path on CPU)
         for h, w in [(s, s) for s in sizes] + [(sizes[0] + 5, sizes[-1] - 3)]:
