@@ -919,16 +919,8 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             checkpoint: str = d["checkpoint"],
         ) -> Iterator[Any]:
             v = api_values(SCENE, locals(), {})
-            sent = None
             for img, tgt, out, info in denoise_results(path(image), v, gr.Progress()):
-                inputs = (png(img), png(tgt))
-                first = sent is None or not info["pending"]
-                sent = inputs
-                yield [
-                    *(inputs if first else (gr.skip(), gr.skip())),
-                    [{"image": png(o), "caption": cap} for o, cap in out],
-                    info,
-                ]
+                yield [png(img), png(tgt), [{"image": png(o), "caption": c} for o, c in out], info]
 
         def equivariance_api(
             image: gr.FileData,

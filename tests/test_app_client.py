@@ -152,7 +152,6 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
     """``submit`` sees every step (noisy input and target first, then one model after
     another); ``result`` (what ``predict`` returns) is the complete comparison, the same as
     the handler's, and an identical request is answered from the cache with it."""
-    import gradio as gr
     from gradio_client import handle_file
 
     server, client = served
@@ -170,12 +169,9 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
     assert [len(step[2]) for step in steps] == counts
     for n, step in zip(counts, steps, strict=True):  # in display order
         assert list(step[3]["models"]) == keys[:n] and step[3]["pending"] == keys[n:]
-    # the noisy input and target come with the first step and the last; the partial steps
-    # between leave them as they are (gr.skip(): no file for the client to fetch again)
-    for step in (steps[0], steps[-1]):
+    for step in steps:  # the noisy input and target come with every step
         for path, final in ((step[0], noisy), (step[1], target)):
             assert Path(path).read_bytes() == Path(final).read_bytes()
-    assert all(step[0] == step[1] == gr.skip() for step in steps[1:-1])
     direct = _direct(server, **args)[3]
     numbers = {
         k: {f: v for f, v in m.items() if f != "seconds"} for k, m in direct["models"].items()
@@ -215,36 +211,6 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
     )
     assert s["max_side"] == server.defaults[0] and s["checkpoint"] == server.defaults[1]
     assert s["backbones"] == ["dncnn", "swinir"]
-
-
-def test_the_readme_snippet_works(served: tuple[Any, Any]) -> None:
-    """README "Scripting the demo with gradio_client": keyword arguments, four outputs from
-    /denoise, two from /equivariance, one JSON from /sweep."""
-    from gradio_client import handle_file
-
-    _, client = served
-    noisy, target, outputs, summary = client.predict(
-        image=handle_file(str(PARROTS)),
-        a=0.3,
-        b=0.0,
-        sigma=25,
-        seed=0,
-        sigma_train=25,
-        backbones=["dncnn", "swinir"],
-        order="noise-then-shift",
-        max_side=256,
-        clip=False,
-        api_name="/denoise",
-    )
-    assert Path(noisy).is_file() and Path(target).is_file()
-    assert [o["caption"].split(" · PSNR")[0] for o in outputs][1] == "CNN · WNE"
-    assert all({"psnr", "ssim", "seconds"} <= set(m) for m in summary["models"].values())
-    maps, defects = client.predict(
-        image=handle_file(str(PARROTS)), a=0.5, b=0.2, backbone="swinir", api_name="/equivariance"
-    )
-    assert len(maps) == 2 and defects["backbone"] == "swinir"
-    curves = client.predict(image=handle_file(str(PARROTS)), backbones=["dncnn"], api_name="/sweep")
-    assert set(curves) == {"title", "rows", "notes"}
 
 
 def test_app_builds_without_any_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -320,39 +286,6 @@ def test_sweep_endpoint(served: tuple[Any, Any]) -> None:
     assert "PSNR vs test σ" in out["title"]
 
 
-def _bad_file(kind: str, tmp: Path) -> Path:
-    path = tmp / f"{kind}.png"
-    if kind == "not-an-image":
-        path.write_bytes(b"%PDF-1.4 definitely not a picture")
-    elif kind == "truncated":
-        rng = np.random.default_rng(1)
-        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
-        path.write_bytes(path.read_bytes()[:3000])
-    elif kind == "1x1":
-        Image.new("RGB", (1, 1)).save(path)
-    elif kind == "constant":
-        Image.new("L", (50, 50), 128).save(path)
-    return path
-
-
-@pytest.mark.parametrize(
-    ("kind", "message"),
-    [
-        ("not-an-image", "not an image"),
-        ("truncated", "truncated or corrupt"),
-        ("1x1", "1×1"),
-        ("constant", "constant"),
-    ],
-)
-def test_bad_images_are_refused_and_the_server_keeps_serving(
-    served: tuple[Any, Any], tmp_path: Path, kind: str, message: str
-) -> None:
-    _, client = served
-    with pytest.raises(Exception, match=message):
-        _denoise(client, _bad_file(kind, tmp_path))
-    assert _denoise(client, PARROTS, backbones=["dncnn"])[3]["models"]
-
-
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -390,31 +323,6 @@ def test_bad_arguments_on_the_other_endpoints(served: tuple[Any, Any]) -> None:
     assert client.predict(
         img, 1.0, 0.0, 0, 25, ["dncnn"], "shift-then-noise", False, api_name="/sweep"
     )["rows"]
-
-
-def test_decompression_bomb_is_refused(
-    served: tuple[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The server runs in this process: a lowered pixel limit applies to it."""
-    _, client = served
-    monkeypatch.setattr(imaging, "MAX_IMAGE_PIXELS", 2000)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
-    path = tmp_path / "bomb.png"
-    Image.new("L", (200, 200)).save(path)
-    with pytest.raises(Exception, match="decompression bomb"):
-        _denoise(client, path)
-
-
-def test_oversized_upload_is_rejected(served: tuple[Any, Any], tmp_path: Path) -> None:
-    """``max_file_size`` (400 kB here) stops big uploads before any decoding."""
-    _, client = served
-    path = tmp_path / "huge.png"
-    rng = np.random.default_rng(2)
-    Image.fromarray(rng.integers(0, 255, (600, 600, 3), dtype=np.uint8)).save(path)
-    assert path.stat().st_size > 400_000
-    with pytest.raises(Exception, match=r"(?i)file size|too large|exceed"):
-        _denoise(client, path)
-    assert _denoise(client, PARROTS, backbones=["dncnn"])[3]["models"]
 
 
 # --------------------------------------------------------------------------- /restore
@@ -538,9 +446,11 @@ def test_restore_refuses_a_bad_image_and_keeps_serving(
     from gradio_client.exceptions import AppError
 
     _, client = served
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"%PDF-1.4 definitely not a picture")
     with pytest.raises(AppError, match="not an image"):
         client.predict(
-            image=handle_file(str(_bad_file("not-an-image", tmp_path))),
+            image=handle_file(str(bad)),
             **RESTORE,
             api_name="/restore",
         )
