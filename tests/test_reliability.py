@@ -446,8 +446,9 @@ def test_app_models_survive_an_unusable_hub(
 def test_gradio_still_rewrites_cached_output_images_in_place(tmp_path: Path) -> None:
     """Why app.py writes the API's PNGs (:func:`app.save_png`): Gradio 6.31 saves an
     image returned as an array under a content-hash name and rewrites that file in place on
-    every request, so a client downloading an identical earlier output can read it half-written. When this test fails,
-    Gradio writes atomically (or keeps the existing file): the demo may return arrays again."""
+    every request, so a client downloading an identical earlier output can read it
+    half-written. When this test fails, Gradio writes atomically (or keeps the existing
+    file): the demo may return arrays again."""
     from gradio import processing_utils
 
     rng = np.random.default_rng(0)

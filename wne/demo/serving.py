@@ -17,6 +17,7 @@ goes through :meth:`Server.stream`:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -218,10 +219,8 @@ class Server:
         log.info("result cache: %s computed in %.3f s", key[:12], time.perf_counter() - start)
         with self._lock:  # kept before the flight ends: no window for a recompute
             if self.keep and last is not None:
-                try:
+                with contextlib.suppress(ValueError):  # larger than the cache: served, not kept
                     self.cache[key] = last
-                except ValueError:  # larger than the whole cache: served, not kept
-                    pass
             self._flights.pop(key, None)
         flight.add(done=True)
 

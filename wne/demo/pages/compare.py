@@ -320,8 +320,10 @@ def outputs(
         if r.output is not None:
             img, outside = to_display(r.output)
             clipped += [r.label] if outside > 0 else []
-            caption = f"{r.label} · PSNR {_db(r.psnr)} · SSIM {r.ssim:.3f} · {1000 * (r.seconds or 0):.0f} ms"
-            gallery.append((img, caption))
+            ms = 1000 * (r.seconds or 0)
+            gallery.append(
+                (img, f"{r.label} · PSNR {_db(r.psnr)} · SSIM {r.ssim:.3f} · {ms:.0f} ms")
+            )
     notes = [*notes, *res.notes]
     if clipped and not res.pending:
         notes.append(
@@ -390,7 +392,8 @@ def _panel(
 ) -> Panel:
     """One backbone's panel from its models' summaries (``got``: None when unavailable)."""
     st = summary["settings"]["sigma_train"]
-    sizes = {catalog.get(m["key"]).size for m in got if m and m["key"] in catalog.keys()}
+    known = set(catalog.keys())
+    sizes = {catalog.get(m["key"]).size for m in got if m and m["key"] in known}
     header = [
         f"### {fam.label} · trained at σ = {st}"
         + "".join(f" · {catalog.SIZE_LABELS[z]}" for z in catalog.SIZES if z in sizes)
