@@ -1,27 +1,13 @@
 """A loopback fake of the Hugging Face Hub's file-serving protocol, for offline tests.
 
-A real ``http.server.ThreadingHTTPServer`` on ``127.0.0.1`` (random port) speaking
-the part of the Hub protocol that ``huggingface_hub.hf_hub_download`` (2.x) uses;
-it is not a mock of ``huggingface_hub`` internals:
-
-- ``HEAD``/``GET /{ns}/{name}/resolve/{revision}/{path}`` → 200 with
-  ``X-Repo-Commit`` (40 hex), ``ETag`` (quoted sha256 of the served bytes) and
-  ``Content-Length``;
-- 404 with ``X-Error-Code: RepoNotFound`` (unknown repo), ``RevisionNotFound``
-  (a revision other than ``main`` or the current commit) or ``EntryNotFound``
-  (+ ``X-Repo-Commit``, unknown file);
-- anything under ``/api/`` → 404 at once.
-
-Faults: :attr:`FakeHub.delay` (seconds slept before answering a repo request, to
-exercise timeouts), :meth:`FakeHub.serve_wrong_bytes` (serve altered bytes for a
-file, with headers consistent with the altered bytes, the way a tampered or
-stale mirror would), and :meth:`FakeHub.stop` (the Hub is down: connections are
-refused). Every request is logged in :attr:`FakeHub.requests`.
-
-Point a client at it by setting ``HF_ENDPOINT=hub.url`` before importing
-``huggingface_hub`` (e.g. in a subprocess), or by patching
-``huggingface_hub.constants.ENDPOINT`` and ``HUGGINGFACE_CO_URL_TEMPLATE``
-(see the ``hub_env`` fixture in ``conftest.py``).
+A real ``ThreadingHTTPServer`` on ``127.0.0.1`` (random port) speaking the part of the
+protocol ``huggingface_hub.hf_hub_download`` uses (not a mock of its internals):
+``HEAD``/``GET /{ns}/{name}/resolve/{revision}/{path}`` → 200 with ``X-Repo-Commit``,
+``ETag`` (quoted sha256) and ``Content-Length``, or 404 with ``X-Error-Code``
+``RepoNotFound``, ``RevisionNotFound`` (not ``main`` nor the current commit) or
+``EntryNotFound``; anything under ``/api/`` → 404. Faults: :attr:`FakeHub.delay`,
+:meth:`FakeHub.serve_wrong_bytes` (a tampered mirror) and :meth:`FakeHub.stop` (the Hub
+is down). Point a client at it with ``HF_ENDPOINT`` or the ``hub_env`` fixture.
 """
 
 from __future__ import annotations
@@ -34,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["FakeHub", "PickleMarker", "files_from_folder"]
+__all__ = ["FakeHub", "PickleMarker"]
 
 
 class PickleMarker:
@@ -45,20 +31,6 @@ class PickleMarker:
 
     def __reduce__(self) -> tuple:
         return (Path.touch, (self.path,))
-
-
-def files_from_folder(root: str | Path, keys: list[str] | None = None) -> dict[str, bytes]:
-    """``{"<key>/<file>": bytes}`` of a checkpoint root (one sub-folder per key; only
-    ``keys`` if given)."""
-    root = Path(root)
-    out: dict[str, bytes] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        if keys is not None and sub.name not in keys:
-            continue
-        for f in sorted(sub.rglob("*")):
-            if f.is_file():
-                out[f.relative_to(root).as_posix()] = f.read_bytes()
-    return out
 
 
 class _Server(ThreadingHTTPServer):
@@ -109,11 +81,11 @@ class FakeHub:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    # --- content -----------------------------------------------------------------
     @classmethod
-    def from_folder(cls, root: str | Path, repo_id: str, keys: list[str] | None = None) -> FakeHub:
+    def from_folder(cls, root: str | Path, repo_id: str) -> FakeHub:
         """A hub whose repo ``repo_id`` holds the checkpoint folders under ``root``."""
-        return cls({repo_id: files_from_folder(root, keys)})
+        files = sorted(f for f in Path(root).glob("*/**/*") if f.is_file())
+        return cls({repo_id: {f.relative_to(root).as_posix(): f.read_bytes() for f in files}})
 
     def put(self, repo_id: str, path: str, data: bytes) -> None:
         """Adds or replaces one file (creating the repo if needed)."""
@@ -121,12 +93,8 @@ class FakeHub:
             self._repos.setdefault(repo_id, {})[path] = bytes(data)
 
     def serve_wrong_bytes(self, repo_id: str, path: str, data: bytes | None = None) -> None:
-        """Serves ``data`` (default: the file with its middle byte flipped) instead of the file.
-
-        ETag, Content-Length and commit follow the served bytes, so the HTTP
-        client sees a consistent answer; only a check against a sha256 recorded
-        elsewhere (config.json) can notice.
-        """
+        """Serves ``data`` (default: the file with its middle byte flipped) instead of the
+        file, with consistent headers: only a sha256 recorded elsewhere can notice."""
         with self._lock:
             real = self._repos[repo_id][path]
             if data is None:
@@ -150,7 +118,6 @@ class FakeHub:
                 h.update(path.encode() + b"\0" + hashlib.sha256(data).digest())
             return h.hexdigest()
 
-    # --- lifecycle -----------------------------------------------------------------
     def start(self) -> FakeHub:
         """Starts serving on a free loopback port (a restart gets a new port)."""
         if self._server is not None:
@@ -186,7 +153,6 @@ class FakeHub:
         with self._lock:
             return [p for m, p in self.requests if method is None or m == method]
 
-    # --- protocol ------------------------------------------------------------------
     def _answer(self, h: _Handler, *, head: bool) -> None:
         raw_path = urlsplit(h.path).path
         with self._lock:
@@ -203,23 +169,12 @@ class FakeHub:
             return self._resolve(h, repo_id, revision, path, head=head)
         return self._send(h, 404, b"not found", {}, head=head)
 
-    def _check_repo(self, h: _Handler, repo_id: str, revision: str, *, head: bool) -> str | None:
-        """The commit if repo and revision exist; otherwise answers the 404 and returns None."""
+    def _resolve(self, h: _Handler, repo_id: str, revision: str, path: str, *, head: bool) -> None:
         if repo_id not in self._repos:
-            self._send(h, 404, b"Repository not found", {"X-Error-Code": "RepoNotFound"}, head=head)
-            return None
+            return self._send(h, 404, b"", {"X-Error-Code": "RepoNotFound"}, head=head)
         commit = self.commit(repo_id)
         if revision not in ("main", commit):
-            self._send(
-                h, 404, b"Revision not found", {"X-Error-Code": "RevisionNotFound"}, head=head
-            )
-            return None
-        return commit
-
-    def _resolve(self, h: _Handler, repo_id: str, revision: str, path: str, *, head: bool) -> None:
-        commit = self._check_repo(h, repo_id, revision, head=head)
-        if commit is None:
-            return
+            return self._send(h, 404, b"", {"X-Error-Code": "RevisionNotFound"}, head=head)
         if path not in self._repos[repo_id]:
             headers = {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit}
             return self._send(h, 404, b"Entry not found", headers, head=head)

@@ -55,24 +55,15 @@ def test_zero_sigma_and_invalid_noise_arguments() -> None:
         gaussian_noise((2, 2), 25, seed=0, dtype=torch.int32)
 
 
-def test_shift_is_affine_and_unclipped() -> None:
-    """shift(x, a, b) = a·x + b exactly, with no clipping."""
-    torch.manual_seed(4)
-    x = torch.rand(2, 1, 9, 9)
-    torch.testing.assert_close(shift(x, 2.5, -0.7), 2.5 * x - 0.7, rtol=0, atol=0)
-    out = shift(x, 3.0, 0.5)
-    assert out.max() > 1
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [(0.0, 0.0), (-1.0, 0.0), (float("nan"), 0.0), (float("inf"), 0.0), (1.0, float("nan")),
-     (1.0, float("inf")), (1.0, -float("inf"))],
-)  # fmt: skip
-def test_shift_validates_its_arguments(a: float, b: float) -> None:
-    """a must be positive and finite, b finite."""
-    with pytest.raises(ValueError):
-        shift(torch.rand(1, 1, 8, 8), a, b)
+def test_shift_is_affine_unclipped_and_validated() -> None:
+    """shift(x, a, b) = a·x + b exactly, never clipped; a must be positive and finite, b finite."""
+    x = torch.rand(2, 1, 9, 9, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(shift(x, 2.5, -0.7), 2.5 * x - 0.7) and shift(x, 3.0, 0.5).max() > 1
+    inf, nan = float("inf"), float("nan")
+    bad = [(0.0, 0.0), (-1.0, 0.0), (nan, 0.0), (inf, 0.0), (1.0, nan), (1.0, inf), (1.0, -inf)]
+    for a, b in bad:
+        with pytest.raises(ValueError, match=r"contrast a|brightness b"):
+            shift(x, a, b)
 
 
 # --- other noise kinds (the paper's App. P), low light, JPEG --------------------------------

@@ -163,16 +163,9 @@ def test_wrong_bytes_are_refused_and_fallback_uses_verified_copy(
 def _put_config(hub: FakeHub, folder: str, payload: bytes, **fields: object) -> None:
     """Serves ``<folder>/config.json`` (dncnn 3×8 WNE unless overridden) and the payload
     under the weights name it records, with the payload's sha256."""
-    config = {
-        "key": folder,
-        "arch": "dncnn",
-        "arch_kwargs": {"depth": 3, "width": 8},
-        "wrapper": "wne",
-        "wrapper_mode": "direct",
-        "sha256": hashlib.sha256(payload).hexdigest(),
-        "weights": "model.safetensors",
-        **fields,
-    }
+    config = dict(key=folder, arch="dncnn", arch_kwargs={"depth": 3, "width": 8}, wrapper="wne")
+    config |= dict(sha256=hashlib.sha256(payload).hexdigest(), weights="model.safetensors")
+    config |= fields
     hub.put(HUB_REPO, f"{folder}/config.json", json.dumps(config).encode())
     hub.put(HUB_REPO, f"{folder}/{config['weights']}", payload)
 

@@ -1,4 +1,4 @@
-"""The library core besides the wrapper: catalog, tiling, image reader, device, packaging."""
+"""The library core besides the wrapper: catalog, tiling, device, environment, packaging."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import sys
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 import wne
-from wne import catalog, imageio
+from wne import catalog
 from wne.settings import EnvSettings
 from wne.tiling import GPU_TILE_SIZE, TILE_SIZE, apply_tiled, tile_count, tile_size, tile_starts
 
@@ -230,52 +228,6 @@ def test_tile_starts_cover_and_overlap() -> None:
         tile_starts(100, 32, 32)
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
         apply_tiled(nn.Identity(), torch.rand(3, 40, 40))
-
-
-# --- image reader -------------------------------------------------------------------------
-
-
-def test_reader_keeps_16_bit_precision_and_8_bit_values(tmp_path: Path) -> None:
-    """16-bit files are divided by 65535 (not squeezed through 8 bits); 8-bit by 255."""
-    values = np.array([[0, 1, 257, 65535]] * 16, dtype=np.uint16)
-    Image.fromarray(values).save(tmp_path / "deep.png")
-    got = imageio.read_image(tmp_path / "deep.png")
-    assert got.shape == (16, 4, 1) and got.dtype == np.float32
-    np.testing.assert_array_equal(got[0, :, 0], (values[0] / 65535).astype(np.float32))
-    assert got[0, 1, 0] > 0  # 1/65535 survives: an 8-bit path would give 0
-
-    gray = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    Image.fromarray(gray).save(tmp_path / "g.png")
-    np.testing.assert_array_equal(
-        imageio.read_image(tmp_path / "g.png")[..., 0], gray.astype(np.float32) / 255
-    )
-
-
-def test_reader_channels(tmp_path: Path) -> None:
-    rgb = np.random.default_rng(0).integers(0, 256, (16, 20, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "c.png")
-    assert imageio.read_image(tmp_path / "c.png").shape == (16, 20, 3)
-    luma = imageio.read_image(tmp_path / "c.png", channels=1)
-    pil_l = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32) / 255
-    assert luma.shape == (16, 20, 1)
-    assert np.abs(luma[..., 0] - pil_l).max() <= 1 / 255  # Pillow rounds to 8 bits
-    assert imageio.read_image(tmp_path / "c.png", channels=3).shape == (16, 20, 3)
-    rgba = np.dstack([rgb, np.zeros((16, 20), np.uint8)])  # fully transparent → white
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
-    assert (imageio.read_image(tmp_path / "t.png") == 1.0).all()
-
-
-def test_reader_errors_name_the_problem(tmp_path: Path) -> None:
-    (tmp_path / "x.png").write_bytes(b"not an image")
-    with pytest.raises(imageio.ImageReadError, match=r"x\.png"):
-        imageio.read_image(tmp_path / "x.png")
-    with pytest.raises(FileNotFoundError, match=r"nothing\.png"):
-        imageio.read_image(tmp_path / "nothing.png")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no images"):
-        imageio.list_images(tmp_path / "empty")
-    with pytest.raises(ValueError, match="channels"):
-        imageio.to_channels(np.zeros((4, 4, 1), np.float32), 2)
 
 
 # --- device -------------------------------------------------------------------------------

@@ -17,12 +17,8 @@ DATA = Path(os.environ.get("WNE_DATA_DIR", "/work/shared/data"))
 
 def sk_ssim(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
     """scikit-image SSIM with the paper's settings; x, y are [C, H, W] or [H, W]."""
-    kwargs = {
-        "gaussian_weights": True,
-        "sigma": 1.5,
-        "use_sample_covariance": False,
-        "data_range": data_range,
-    }
+    kwargs = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    kwargs["data_range"] = data_range
     if x.ndim == 3:
         return structural_similarity(
             np.moveaxis(x, 0, -1), np.moveaxis(y, 0, -1), channel_axis=-1, **kwargs

@@ -1,4 +1,5 @@
-"""Denoising data in its own units: ``wne.native.denoise``, native file I/O and ``wne denoise``.
+"""Reading images (``read_image``, native file I/O) and denoising data in its own units
+(``wne.native.denoise``, ``wne denoise``).
 
 The models are the bundled CPU checkpoints (``dncnn-*-s25``: 12 layers, so a receptive
 field of 12 pixels, within half the default tile overlap) on images of a few thousand
@@ -114,12 +115,37 @@ def test_native_read_errors_name_the_problem(tmp_path: Path) -> None:
         write_native(tmp_path / "f.png", NativeImage(np.zeros((8, 8), np.float32), "png"))
 
 
-def test_display_8bit_stretches_only_what_is_not_8bit() -> None:
-    u8 = np.arange(64, dtype=np.uint8).reshape(8, 8)
-    assert imageio.display_8bit(u8) is u8
-    dim = (200 + np.arange(64 * 64).reshape(64, 64) % 3000).astype(np.uint16)
-    shown = imageio.display_8bit(dim, (0, 100))
-    assert shown.dtype == np.uint8 and shown.min() == 0 and shown.max() == 255
+def test_read_image_keeps_16_bit_precision_converts_channels_and_names_errors(tmp_path: Path):
+    """The one reader: 16-bit files divided by 65535 (not squeezed through 8 bits), 8-bit by
+    255; colour to luma or grayscale to 3 channels on request; transparency on white."""
+    values = np.array([[0, 1, 257, 65535]] * 16, dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    got = imageio.read_image(tmp_path / "deep.png")
+    assert got.shape == (16, 4, 1) and got.dtype == np.float32
+    np.testing.assert_array_equal(got[0, :, 0], (values[0] / 65535).astype(np.float32))
+    assert got[0, 1, 0] > 0  # 1/65535 survives: an 8-bit path would give 0
+    rgb = np.random.default_rng(0).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    assert imageio.read_image(tmp_path / "c.png").shape == (16, 20, 3)
+    np.testing.assert_array_equal(imageio.read_image(tmp_path / "c.png"), rgb / np.float32(255))
+    luma = imageio.read_image(tmp_path / "c.png", channels=1)
+    pil_l = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float32) / 255
+    assert luma.shape == (16, 20, 1) and np.abs(luma[..., 0] - pil_l).max() <= 1 / 255
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png")
+    assert imageio.read_image(tmp_path / "g.png", channels=3).shape == (16, 20, 3)
+    rgba = np.dstack([rgb, np.zeros((16, 20), np.uint8)])  # fully transparent → white
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    assert (imageio.read_image(tmp_path / "t.png") == 1.0).all()
+    (tmp_path / "x.png").write_bytes(b"not an image")
+    with pytest.raises(imageio.ImageReadError, match=r"x\.png"):
+        imageio.read_image(tmp_path / "x.png")
+    with pytest.raises(FileNotFoundError, match=r"nothing\.png"):
+        imageio.read_image(tmp_path / "nothing.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no images"):
+        imageio.list_images(tmp_path / "empty")
+    with pytest.raises(ValueError, match="channels"):
+        imageio.to_channels(np.zeros((4, 4, 1), np.float32), 2)
 
 
 # -- wne.denoise: units, dtypes, layouts, tiling ----------------------------------------------

@@ -54,19 +54,15 @@ WITH_PARAMS = [n for n in ALL if n != "identity"]
 
 
 @functools.cache
-def _cached(name: str, channels: int, mode: str) -> NormEquivariant:
+def wrapped(name: str, channels: int = 1, mode: str = "direct") -> NormEquivariant:
+    """A seeded random-init wrapped backbone in eval mode (shared: do not modify it)."""
     torch.manual_seed(0)
     return NormEquivariant(FACTORIES[name](channels), mode=mode).eval()
 
 
-def wrapped(name: str, channels: int = 1, mode: str = "direct") -> NormEquivariant:
-    """A seeded random-init wrapped backbone in eval mode (shared: do not modify it)."""
-    return _cached(name, channels, mode)
-
-
 def fresh(name: str, channels: int = 1, mode: str = "direct") -> NormEquivariant:
     """A private copy, safe to modify (``.double()``, ``.train()``)."""
-    return copy.deepcopy(_cached(name, channels, mode))
+    return copy.deepcopy(wrapped(name, channels, mode))
 
 
 KAPPA_CAP = 100.0

@@ -1,11 +1,7 @@
-"""The model catalog: every backbone family and every zoo checkpoint, as data.
-
-The one place that says what the zoo holds, builds checkpoint keys
-(``dncnn-wne-s25``; ``dncnn-wne-s25-gpu`` for the paper-size one) and picks the
-checkpoint that runs (:func:`best_checkpoint`). A loaded checkpoint is described by
-its ``config.json`` (:func:`describe`), never by parsing its key. Adding a backbone
-is one :class:`Family` here plus one file in :mod:`wne.models`; a training σ is one
-number in its ``sigmas``; paper-size checkpoints are one recipe in its ``gpu``.
+"""The model catalog: every backbone family and zoo checkpoint, as data; the one place that
+builds checkpoint keys (``dncnn-wne-s25``, ``dncnn-wne-s25-gpu``) and picks the one that runs
+(:func:`best_checkpoint`). Loaded models are described by ``config.json`` (:func:`describe`),
+never by their key. A backbone is one :class:`Family` here plus a file in :mod:`wne.models`.
 
 >>> from wne import catalog
 >>> catalog.get("swinir-wne-s25").wrapper
@@ -69,7 +65,7 @@ class Recipe:
         patch: Patch side in pixels.
         lr: Peak learning rate (``None``: the trainer's default).
         sampler: Where patches are drawn, ``"host"`` or ``"device"`` (``None``: the
-            trainer's default, the device on CUDA).
+            trainer's default).
         seed: The run's seed (patches, noise, initialization).
         channels_last: Trained in channels-last memory format.
         init: The recipe of the checkpoint this one continues from (None: from scratch).
@@ -96,20 +92,17 @@ class Family:
     """A backbone family: one registered architecture and its variants.
 
     Attributes:
-        id: Identifier used in keys, the demo's UI and its API (``"dncnn"``).
+        id: Identifier in keys, the demo's UI and its API (``"dncnn"``).
         arch: Registered backbone name (:func:`wne.models.build`).
-        label: Human-readable name (``"CNN (DnCNN)"``).
-        short: Short name for tables and plots (``"CNN"``).
+        label: Human-readable name (``"CNN (DnCNN)"``); short: for tables (``"CNN"``).
         variants: The zoo's variants of it, in display order.
-        sigmas: Training σ values the zoo holds checkpoints for (empty: a family
-            that is only benchmarked, never trained).
+        sigmas: Training σ values of its checkpoints (empty: benchmarked only).
         cpu: The recipe of the bundled, CPU-trained checkpoints.
-        paper: The paper-size recipe (Saied & Fleuret 2026, App. B), for a GPU.
+        paper: The paper-size recipe (Saied & Fleuret 2026, App. B).
         cpu_steps: σ_train-specific step budgets overriding ``cpu.steps``.
         gpu: σ_train → the recipe of its paper-size checkpoints (size ``gpu``).
         paper_columns: Variant → column of the paper's tables (:mod:`wne.lab.paper`).
-        ne_twin: For a plain family whose architecturally equivariant twin exists,
-            that twin's family id (the benchmark times them side by side).
+        ne_twin: The id of its architecturally equivariant twin, if any (benchmarked beside).
     """
 
     id: str
@@ -242,16 +235,6 @@ class Entry:
         """``"wne"`` or ``"none"``, as ``config.json`` records it."""
         return "wne" if self.variant == "wne" else "none"
 
-    @property
-    def label(self) -> str:
-        """Display name (:func:`label`)."""
-        return label(self.family.id, self.variant)
-
-    @property
-    def paper_column(self) -> str | None:
-        """The matching column of the paper's tables, if any."""
-        return self.family.paper_columns.get(self.variant)
-
     def recipe(self, paper: bool = False) -> Recipe:
         """The recipe the bundled checkpoint was trained by (its size's), or the paper's
         full recipe with ``paper``."""
@@ -346,16 +329,8 @@ def families(*, zoo_only: bool = False) -> list[Family]:
 
 
 def describe(arch: str, wrapper: str = "none") -> tuple[Family, str] | None:
-    """(family, variant) of a model from its ``config.json`` fields, if catalogued.
-
-    Args:
-        arch: The registered backbone name.
-        wrapper: ``"wne"`` or ``"none"``.
-
-    Returns:
-        The family and variant, or ``None`` for an architecture/wrapper pair
-        the catalog does not know.
-    """
+    """(family, variant) of a model from its ``config.json`` fields ``arch`` and
+    ``wrapper`` (``"wne"`` or ``"none"``); None for a pair the catalog does not know."""
     for fam in FAMILIES.values():
         if fam.arch != arch:
             continue
@@ -384,28 +359,22 @@ def best_size(
     seconds: Mapping[str, float] | None = None,
     budget: float | None = None,
 ) -> str | None:
-    """The size whose checkpoints of a family run at ``sigma_train``, so that a plain
-    model and its WNE twin come from the same training.
+    """The size whose checkpoints of a family run at ``sigma_train`` (one size for all its
+    variants, so plain and WNE twins come from the same training), None without any.
 
-    Candidates are the sizes with an available key of the family at that σ. On a CPU
-    (``device``), a size meant for a GPU runs only when ``seconds`` shows it within
-    ``budget``; with a ``budget``, any measured size over it is left out too (when
-    nothing is left: the fastest measured one, else the first size). Among the rest: the
-    size with more of the family's variants, then recorded PSNRs over none, then the
-    highest mean PSNR; ties keep :data:`SIZES`' order.
+    On a CPU ``device`` a GPU size runs only when ``seconds`` shows it within ``budget``, and
+    with a ``budget`` any measured size over it is dropped (nothing left: the fastest
+    measured, else the first size). Then: more of the family's variants, recorded PSNRs
+    over none, the highest mean PSNR; ties keep :data:`SIZES`' order.
 
     Args:
         family: A family id.
         sigma_train: The training σ.
         psnrs: Every available key → its recorded Set12 PSNR (:func:`set12_psnr`; None:
             not recorded). Keys outside the zoo are ignored.
-        device: Where the models run (a ``torch.device`` or its name; None: rank by
-            the recorded numbers alone).
+        device: Where the models run (None: rank by the recorded numbers alone).
         seconds: Size → measured seconds of the caller's request at that size.
-        budget: The latency budget in seconds, for ``seconds``.
-
-    Returns:
-        The size, or None when the family has no available key at that σ.
+        budget: The latency budget in seconds.
     """
     fam = FAMILIES[family]
     slots = {z: [k for v in fam.variants if (k := key(family, v, sigma_train, z)) in psnrs]
@@ -434,15 +403,12 @@ def best_size(
 def best_checkpoint(
     family: str, variant: str, sigma_train: int, psnrs: Mapping[str, float | None], **choice: Any
 ) -> str | None:
-    """The key that runs for a (family, variant, σ_train) slot: the slot's key at
-    :func:`best_size` (``choice``: its ``device``, ``seconds`` and ``budget``), else the
-    slot's own best available key (highest recorded PSNR; ties: :data:`SIZES`' order).
+    """The key that runs for a (family, variant, σ_train) slot, None without any: the slot's
+    key at :func:`best_size` (``choice``: its ``device``, ``seconds`` and ``budget``), else
+    its own best available key (highest recorded PSNR; ties: :data:`SIZES`' order).
 
     >>> best_checkpoint("dncnn", "wne", 25, {"dncnn-wne-s25": 29.2, "dncnn-wne-s25-gpu": 30.0})
     'dncnn-wne-s25-gpu'
-
-    Returns:
-        The key, or None when the slot has no available key.
     """
     size = best_size(family, sigma_train, psnrs, **choice)
     mine = [k for z in SIZES if (k := key(family, variant, sigma_train, z)) in psnrs]

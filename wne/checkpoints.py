@@ -1,16 +1,7 @@
-"""Checkpoint layout, saving, and loading from a local folder or the Hugging Face Hub.
-
-One folder per model key::
-
-    <root>/<key>/config.json        # arch, arch kwargs, wrapper, σ_train, recipe,
-                                    # metrics, sha256 of the weights
-    <root>/<key>/model.safetensors  # the backbone's state dict (safetensors only)
-    <root>/<key>/README.md          # a short model card
-
-On the Hub the same folders sit at the top of one model repository
-(``<repo>/<key>/...``). Weights are only ever read with ``safetensors`` and only
-after their sha256 matches the one recorded in ``config.json``; pickles are never
-loaded.
+"""Checkpoints: ``<root>/<key>/`` holds ``config.json`` (:class:`ModelConfig`),
+``model.safetensors`` (the backbone's state dict) and ``README.md`` (a model card), locally
+or at the top of one Hugging Face Hub model repo. Weights are read with ``safetensors``
+only, after their sha256 matches ``config.json``'s; pickles are never loaded.
 """
 
 from __future__ import annotations
@@ -351,19 +342,15 @@ def load(
 ) -> nn.Module:
     """Loads a model by key, verified, in eval mode.
 
-    ``source="auto"`` looks in the local folder first and then in the Hub;
-    ``"local"`` only locally; ``"hub"`` on the Hub first, falling back to the
-    local copy (with a logged warning) when the Hub fails and ``fallback`` is set.
-
     Args:
         key: Model key, e.g. ``"dncnn-wne-s25"``.
         device: Target device (default: CPU).
-        source: ``"auto"``, ``"local"`` or ``"hub"``.
+        source: ``"auto"`` (the local folder, else the Hub), ``"local"`` or ``"hub"`` (the
+            Hub, else with ``fallback`` the local copy, with a logged warning).
         repo: Hub repo id (default: ``$WNE_HUB_REPO``).
         revision: Hub revision, ideally a pinned commit (default:
             ``$WNE_HUB_REVISION`` or ``"main"``).
         root: Local checkpoint folder (default: :func:`default_root`).
-        fallback: With ``source="hub"``, use the local copy if the Hub fails.
         timeout: Seconds to wait for the Hub's first answer; without one,
             only the local Hugging Face cache is used (no retries).
 
@@ -404,56 +391,35 @@ def load(
         raise
 
 
-def _card_summary(recipe: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
-    """The model card's training and Set12 lines, from what the config records."""
-    lines = []
-    if isinstance(recipe.get("steps"), int):
-        what = [f"{recipe['steps']} steps"]
-        what += [
-            f"{k} {recipe[k]}" for k in ("batch", "patch", "lr", "device", "torch") if k in recipe
+def _model_card(cfg: ModelConfig) -> str:
+    r, set12 = cfg.recipe, cfg.metrics.get("set12")
+    kind = "WNE-wrapped (exactly normalization-equivariant)" if cfg.wrapper == "wne" else "plain"
+    lines = [
+        "---\nlibrary_name: wne\npipeline_tag: image-to-image",
+        "tags: [image-denoising, normalization-equivariance]\n---",
+        f"# {cfg.key}\n\nBlind Gaussian denoiser: `{cfg.arch}` backbone, {kind}, trained at "
+        f"σ = {cfg.sigma_train} (0–255 scale) on grayscale images.\n",
+        f'```python\nimport wne\nmodel = wne.load("{cfg.key}")  # y in [0, 1], [B, 1, H, W]\n```\n',
+        f"Architecture kwargs: `{json.dumps(cfg.arch_kwargs)}`\n",
+    ]
+    if isinstance(r.get("steps"), int):
+        what = [f"{r['steps']} steps"] + [
+            f"{k} {r[k]}" for k in ("batch", "patch", "lr", "device", "torch") if k in r
         ]
-        init = recipe.get("init")
+        init, text = r.get("init"), f"Training: {', '.join(what)}."
         if isinstance(init, dict) and "key" in init:
-            what.append(
-                f"continued from `{init['key']}` ({recipe.get('total_steps')} steps in all)"
-            )
-        lines += ["", "Training: " + ", ".join(what) + "."]
-    set12 = metrics.get("set12")
+            text += f" Continued from `{init['key']}` after {init.get('steps')} steps"
+            text += f" ({r.get('total_steps')} in all)."
+        lines.append(text + "\n")
     if isinstance(set12, dict) and "psnr_matched" in set12:
-        lines += [
-            "",
+        lines.append(
             f"Set12 ({set12.get('n_images')} images): PSNR {set12['psnr_matched']:.2f} dB at "
             f"σ_test = σ_train, {set12.get('psnr_sigma5', math.nan):.2f} dB at σ_test = 5; "
-            f"largest NE defect {set12.get('ne_defect_max', math.nan):.1e}.",
-        ]
-    return lines
-
-
-def _model_card(cfg: ModelConfig) -> str:
-    wrapped = "WNE-wrapped (exactly normalization-equivariant)" if cfg.wrapper == "wne" else "plain"
-    lines = [
-        "---",
-        "library_name: wne",
-        "pipeline_tag: image-to-image",
-        "tags: [image-denoising, normalization-equivariance]",
-        "---",
-        f"# {cfg.key}",
-        "",
-        f"Blind Gaussian denoiser: `{cfg.arch}` backbone, {wrapped}, "
-        f"trained at σ = {cfg.sigma_train} (0–255 scale) on grayscale images.",
-        "",
-        "```python",
-        "import wne",
-        f'model = wne.load("{cfg.key}")  # y in [0, 1], shape [B, 1, H, W]',
-        "```",
-        "",
-        f"Architecture kwargs: `{json.dumps(cfg.arch_kwargs)}`",
-    ]
-    lines += _card_summary(cfg.recipe, cfg.metrics)
+            f"largest NE defect {set12.get('ne_defect_max', math.nan):.1e}.\n"
+        )
     if cfg.metrics:
-        lines += ["", "Metrics:", "", "```json", json.dumps(cfg.metrics, indent=2), "```"]
-    lines += ["", f"Weights sha256: `{cfg.sha256}`", ""]
-    return "\n".join(lines)
+        lines.append(f"Metrics:\n\n```json\n{json.dumps(cfg.metrics, indent=2)}\n```\n")
+    return "\n".join([*lines, f"Weights sha256: `{cfg.sha256}`\n"])
 
 
 def save(
@@ -539,8 +505,8 @@ def _write_config(folder: Path, cfg: ModelConfig) -> None:
 
 
 def update_config(folder: str | Path, **changes: Any) -> ModelConfig:
-    """Updates fields of a checkpoint's config (e.g. ``metrics``; dicts are merged, other
-    values replaced), the weights untouched, and returns the new config."""
+    """Updates fields of a checkpoint's config (dicts merged, other values replaced), the
+    weights untouched, and returns the new config."""
     folder = Path(folder)
     cfg = read_config(folder)
     for name, value in changes.items():

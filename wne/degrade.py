@@ -1,18 +1,13 @@
 """Degradations: contrast/brightness shifts, seeded noise models, JPEG.
 
-Images live on the [0, 1] scale; noise levels σ are given on the 0–255 scale and
-divided by 255. Noisy images are never clipped, except by JPEG's 8-bit format.
+Images are on the [0, 1] scale, σ on the 0–255 scale; noisy images are never clipped
+(but by JPEG). :data:`NOISES` is the one table of noise models that training,
+evaluation, the sampler CLI and the demo use; a new noise type is one entry.
 
-:data:`NOISES` is the one table of noise models that training, evaluation, the
-sampler CLI and the demo use: each :class:`Noise` has a name, a label, its
-parameters (:class:`NoiseParam`: name, range, default, step, the first one being
-the noise's level) and a seeded :meth:`Noise.apply`. A new noise type is one entry.
-
-The additive kinds (:data:`NOISE_KINDS`, the paper's App. P) are drawn with unit
-standard deviation and multiplied by ``σ / 255``: ``gaussian`` N(0, 1), ``uniform``
-U[−√3, √3], ``laplace`` Laplace(0, 1/√2) and ``rayleigh`` Rayleigh(1) / √((4 − π)/2),
-**not recentred** as the paper defines it (mean :data:`RAYLEIGH_MEAN` ≈ 1.913 times
-σ/255, so it also brightens the image).
+The additive kinds (:data:`NOISE_KINDS`, the paper's App. P) are unit-std draws times
+``σ / 255``: ``gaussian`` N(0, 1), ``uniform`` U[−√3, √3], ``laplace`` Laplace(0, 1/√2)
+and ``rayleigh`` Rayleigh(1) / √((4 − π)/2), **not recentred** as the paper defines it
+(mean :data:`RAYLEIGH_MEAN` ≈ 1.913 times σ/255: it also brightens the image).
 """
 
 from __future__ import annotations
@@ -83,10 +78,8 @@ def noise(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Seeded noise of a kind from :data:`NOISE_KINDS`, standard deviation ``sigma / 255``.
-
-    ``gaussian`` is exactly :func:`gaussian_noise`; ``rayleigh`` is not zero-mean
-    (see the module docstring). The draw depends only on ``kind``, ``shape`` and ``seed``.
+    """Seeded noise of a kind from :data:`NOISE_KINDS`, standard deviation ``sigma / 255``;
+    the draw depends only on ``kind``, ``shape`` and ``seed``.
 
     Raises:
         ValueError: For an unknown kind, or ``sigma`` negative or not finite.
@@ -131,11 +124,8 @@ def low_light(
     read_noise: float = 0.0,
     clip: bool = False,
 ) -> torch.Tensor:
-    """A photo of ``x`` taken in the dark: Poisson–Gaussian noise, brightened back.
-
-    ``y = (Poisson(photons·x) + N(0, read_noise²)) / photons``, so ``E[y] = x`` and
-    ``Var[y] = x / photons + (read_noise / photons)²``: the shot noise grows with the
-    signal, and dark regions have a worse signal-to-noise ratio.
+    """A photo of ``x`` taken in the dark: ``y = (Poisson(photons·x) + N(0, read_noise²)) /
+    photons``, so ``E[y] = x`` and ``Var[y] = x / photons + (read_noise / photons)²``.
 
     Args:
         x: Clean images on the [0, 1] scale (negative values count as 0 photons).
@@ -143,9 +133,6 @@ def low_light(
         seed: Random seed.
         read_noise: Standard deviation of the read noise in photo-electrons, >= 0.
         clip: Clip the result to [0, 1] (as a camera's 8-bit output would).
-
-    Returns:
-        The noisy images, same shape, dtype and device as ``x``.
 
     Raises:
         ValueError: On a non-floating-point ``x``, ``photons <= 0`` or negative
@@ -176,14 +163,9 @@ def equivalent_sigma(noisy: torch.Tensor, clean: torch.Tensor) -> float:
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG compression at ``quality`` (1 worst to 95), decoded back to the [0, 1] scale.
-
-    The input is clipped to [0, 1] and rounded to 8 bits first; each ``[C, H, W]``
-    image (C = 1 or 3) is encoded on its own with Pillow (4:2:0 chroma for colour).
-
-    Returns:
-        The decoded images, same shape, dtype and device as ``x`` (``[B, C, H, W]``
-        or ``[C, H, W]``).
+    """JPEG compression at ``quality`` (1 worst to 95) of ``[B, C, H, W]`` or ``[C, H, W]``
+    images (C = 1 or 3), clipped and rounded to 8 bits first, each encoded on its own by
+    Pillow (4:2:0 chroma), decoded back to the [0, 1] scale in ``x``'s dtype and device.
 
     Raises:
         ValueError: For another quality, channel count or shape.
@@ -214,21 +196,16 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     return res[0] if single else res
 
 
-# --------------------------------------------------------------------------- the noise table
-
-
 @dataclass(frozen=True)
 class NoiseParam:
     """One parameter of a noise model, as a control shows it.
 
     Attributes:
         name: Keyword of :meth:`Noise.apply` (also the demo's and the API's name).
-        label: The control's label.
-        default: The default value.
+        label, default, info: The control's label, default value and one line of help.
         lo, hi, step: The control's range and step (:meth:`Noise.apply` takes any value
             the noise allows).
         integer: Whole numbers only.
-        info: One line of help.
         sweep: The values a level sweep walks through.
     """
 
@@ -292,11 +269,8 @@ class Noise:
         return out
 
     def apply(self, x: torch.Tensor, seed: int, **params: Any) -> torch.Tensor:
-        """``x`` (floating point, [0, 1] scale) observed with this noise, seeded: the draw
-        depends only on ``seed``, the parameters (missing ones: their defaults) and the shape.
-
-        Returns:
-            The noisy images, same shape, dtype and device as ``x``, unclipped (but JPEG).
+        """``x`` (floating point, [0, 1] scale) observed with this noise, unclipped (but JPEG);
+        the draw depends only on ``seed``, the parameters (missing: defaults) and the shape.
 
         Raises:
             ValueError: On an unknown parameter or a value the noise cannot take.
@@ -395,11 +369,7 @@ NOISES: Mapping[str, Noise] = MappingProxyType(
 
 
 def noise_model(name: str) -> Noise:
-    """The noise model called ``name``.
-
-    Raises:
-        ValueError: For an unknown name (the message lists the known ones).
-    """
+    """The noise model called ``name``; a ValueError listing the known ones for another."""
     if name not in NOISES:
         raise ValueError(f"unknown noise type {name!r}; choose from {', '.join(NOISES)}")
     return NOISES[name]

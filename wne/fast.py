@@ -1,14 +1,10 @@
 """Faster CPU inference for loaded models, equal to the eager model to float round-off.
 
 :func:`accelerate` replaces a convolutional backbone (DnCNN, FDnCNN) by a frozen
-TorchScript graph (``torch.jit.freeze`` then ``optimize_for_inference``: BatchNorm
-folded into the convolutions, oneDNN weights pre-packed). A :class:`~wne.NormEquivariant`
-keeps running its own eager ``forward`` around the compiled backbone, so it stays
-exactly normalization-equivariant. Transformers stay eager: TorchScript measured
-slower for them (the lab book's performance section has the numbers).
-
-The graph is traced once at a probe size and checked against eager at two other
-sizes; any failure, or a difference above ``tolerance``, keeps the eager backbone.
+TorchScript graph (BatchNorm folded, oneDNN weights pre-packed), traced at a probe size
+and checked against eager at two others (any failure keeps the eager backbone). A
+:class:`~wne.NormEquivariant` runs its eager ``forward`` around it, so stays exactly
+equivariant. Transformers stay eager: TorchScript measured slower (see the lab book).
 """
 
 from __future__ import annotations
@@ -83,12 +79,8 @@ def _freeze(backbone: nn.Module, channels: int, tolerance: float) -> _Frozen:
 
 
 def accelerate(model: nn.Module, *, tolerance: float = 1e-5) -> nn.Module:
-    """Compiles the backbone of a loaded CPU model when that is measured faster.
-
-    Args:
-        model: A model from :func:`wne.load` (a backbone, or one wrapped in
-            :class:`~wne.NormEquivariant`), in eval mode, on the CPU.
-        tolerance: Largest accepted max-abs difference to eager on the checks.
+    """Compiles the backbone of a loaded CPU model (from :func:`wne.load`, in eval mode)
+    where that is measured faster, to ``tolerance`` (max-abs difference to eager).
 
     Returns:
         A wrapped model: itself, its backbone replaced in place; a bare backbone: its

@@ -1,15 +1,11 @@
-"""Reading images: the one reader used by training, evaluation and the demo, and
-native reading/writing for denoising files in their own units.
+"""Reading images: the one reader of training, evaluation and the demo, and native I/O.
 
 :func:`read_image` makes every image ``[H, W, C]`` float32 in [0, 1]: 8-bit values
-are divided by 255 and 16-bit values by 65535 (never squeezed through 8 bits),
-palettes, CMYK and other modes become RGB, transparency is composited on white, and
-an RGB image whose three channels are equal is grayscale (``C = 1``).
-
-:func:`read_native` keeps a file's own dtype, shape and values (PNG, JPEG, TIFF via
-``tifffile`` with stacks and float32, ``.npy``) and the metadata its format carries;
-:func:`write_native` writes pixels back in the same format;
-:func:`display_8bit` stretches any image to 8 bits for showing only.
+divided by 255, 16-bit by 65535 (never squeezed through 8 bits), palettes, CMYK and
+other modes to RGB, transparency composited on white, and an RGB image whose three
+channels are equal to grayscale (``C = 1``). :func:`read_native` keeps a file's own
+dtype, shape, values and metadata (PNG, JPEG, TIFF via ``tifffile``, ``.npy``);
+:func:`write_native` writes them back in the same format.
 """
 
 from __future__ import annotations
@@ -26,7 +22,6 @@ __all__ = [
     "NATIVE_SUFFIXES",
     "ImageReadError",
     "NativeImage",
-    "display_8bit",
     "list_images",
     "pil_to_array",
     "read_image",
@@ -75,9 +70,6 @@ def pil_to_array(
         notes: Human-readable notes on the conversion are appended here.
         file_mode: The mode the file declared, when ``im`` was converted since
             (a 16-bit image reduced in mode ``"I"``).
-
-    Returns:
-        The pixels.
 
     Raises:
         ImageReadError: For an unsupported mode or non-finite float pixels.
@@ -171,9 +163,6 @@ def read_image(
         channels: 1 (colour converted to luma), 3 (grayscale repeated), or ``None``
             (as stored: 1 for grayscale, 3 for colour).
         notes: Human-readable notes on the conversion are appended here.
-
-    Returns:
-        The pixels.
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -338,14 +327,3 @@ def write_native(path: str | Path, image: NativeImage) -> None:
         Image.fromarray(px[..., 0] if px.ndim == 3 and px.shape[-1] == 1 else px).save(
             path, format=image.format.upper(), **kw
         )
-
-
-def display_8bit(pixels: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
-    """8-bit pixels for showing an image: 8-bit as is, anything else stretched linearly
-    from its ``percentiles`` to [0, 255] (for display only, never for saving results)."""
-    px = np.asarray(pixels)
-    if px.dtype == np.uint8:
-        return px
-    lo, hi = np.percentile(px.astype(np.float64), percentiles)
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    return np.clip((px - lo) * scale + 0.5, 0, 255).astype(np.uint8)

@@ -23,15 +23,13 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, in dB, of an estimate ``x`` against ``y``.
+    """Peak signal-to-noise ratio ``10·log10(R² / MSE)`` per image in dB, ``[B]`` (a scalar
+    for one image; ``inf`` if equal).
 
     Args:
         x: Estimate, ``[B, C, H, W]`` (or ``[C, H, W]`` / ``[H, W]``: one image).
         y: Reference, same shape.
         data_range: The dynamic range ``R`` (1 for [0, 1] images).
-
-    Returns:
-        ``10·log10(R² / MSE)``, ``[B]`` (a scalar for one image; ``inf`` if equal).
     """
     _check_pair(x, y, data_range)
     single = x.ndim < 4
@@ -50,19 +48,14 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
-    """Structural similarity per image (mean over channels), Wang et al. 2004.
-
-    The standard definition (see the module docstring), computed fast: a separable
-    float32 filter on values centred by the reference's mean (which keeps float32
-    accurate), the luminance term and the final ratio in float64.
+    """Structural similarity per image (mean over channels) as the module docstring defines
+    it: ``[B]`` (a scalar for one image), from a separable float32 filter on values centred
+    by the reference's mean (which keeps float32 accurate), the ratio in float64.
 
     Args:
         x: Estimate, ``[B, C, H, W]`` (or ``[C, H, W]`` / ``[H, W]``), sides >= 11.
         y: Reference, same shape.
         data_range: The dynamic range ``R``.
-
-    Returns:
-        SSIM in [-1, 1], shape ``[B]`` (a scalar for one image).
 
     Raises:
         ValueError: On mismatched shapes, a bad range or sides below 11 pixels.

@@ -1,17 +1,12 @@
 """Denoising data in its own units: :func:`denoise` for arrays of any dtype, layout and size.
 
-A WNE model works on the values as they are (``f(a·y + b) = a·f(y) + b``): a 12-bit
-frame stored in 16 bits, or a float frame with a negative offset, gets the same
-answer as the same image scaled to [0, 1], with no rescaling guess. An
-architecturally equivariant model (``ne``) also runs on the values as they are. A
-plain model was trained on [0, 1]; its input is mapped there from ``data_range``,
-by default the dtype's range (integers: ``[iinfo.min, iinfo.max]``, e.g. 0–65535
-for ``uint16``; floats: taken to be in [0, 1] already), and its output mapped back.
-
-Images go through :func:`wne.apply_tiled` (bounded memory at any size). With
-``stats="image"`` (the default) WNE's mean and spread are taken over the whole
-image, so the result does not depend on the tile size or device; ``stats="tile"``
-lets the wrapper take them per tile.
+An equivariant model (WNE or ``ne``) works on the values as they are (``f(a·y + b) =
+a·f(y) + b``): a 12-bit frame in 16 bits or a float frame with a negative offset gets the
+answer of the image scaled to [0, 1], with no rescaling guess. A plain model's input is
+mapped to [0, 1] from ``data_range`` (default: the dtype's range, ``[iinfo.min,
+iinfo.max]``; floats taken to be in [0, 1]) and its output mapped back. Images go through
+:func:`wne.apply_tiled`; with ``stats="image"`` WNE's mean and spread are the whole
+image's, so the result does not depend on the tile size or device.
 """
 
 from __future__ import annotations
@@ -136,7 +131,7 @@ def denoise(
 
     Args:
         image: The noisy data.
-        model: A catalog key, a loaded module, or ``None`` (:func:`default_model`).
+        model: A catalog key, a loaded module, or None (:func:`default_model`).
         device: Where the model runs (default: :func:`wne.pick_device`).
         stats: For WNE models, mean and spread over the whole ``"image"`` or per ``"tile"``.
         data_range: For plain models, the values mapped to [0, 1] (default: the dtype's).

@@ -104,11 +104,7 @@ class Measurement:
 
     @classmethod
     def inpaint(cls, clean: torch.Tensor, keep: float, seed: int) -> Measurement:
-        """Keeps a random fraction ``keep`` of the pixels (all channels of a pixel together).
-
-        Raises:
-            ValueError: If ``keep`` is not in (0, 1].
-        """
+        """Keeps a random fraction ``keep`` in (0, 1] of the pixels (all channels together)."""
         _check_shape(clean.shape)
         if not 0 < keep <= 1:
             raise ValueError(f"keep fraction must be in (0, 1], got {keep}")
@@ -119,11 +115,7 @@ class Measurement:
 
     @classmethod
     def center_hole(cls, clean: torch.Tensor, fraction: float = 0.25) -> Measurement:
-        """Hides a centred square covering ``fraction`` of the image's area.
-
-        Raises:
-            ValueError: If ``fraction`` is not in (0, 1).
-        """
+        """Hides a centred square covering ``fraction`` in (0, 1) of the image's area."""
         _check_shape(clean.shape)
         if not 0 < fraction < 1:
             raise ValueError(f"hole fraction must be in (0, 1), got {fraction}")
@@ -136,11 +128,8 @@ class Measurement:
 
     @classmethod
     def superres(cls, clean: torch.Tensor, factor: int = 4) -> Measurement:
-        """Observes the means of ``factor × factor`` blocks (average-pooling super-resolution).
-
-        Raises:
-            ValueError: If ``factor`` < 2 or does not divide both sides.
-        """
+        """Observes the means of ``factor × factor`` blocks (``factor`` >= 2 dividing both
+        sides): average-pooling super-resolution."""
         _check_shape(clean.shape)
         h, w = clean.shape[-2:]
         if factor < 2 or h % factor or w % factor:
@@ -215,11 +204,9 @@ def walk(
     seed: int = 0,
     init: torch.Tensor | None = None,
 ) -> Iterator[WalkStep]:
-    """The sampler (see the module docstring), one state at a time.
-
-    Yields the initial state (step 0), then the state after every update, then once more
-    the final state with its ``stop`` reason (and the σ̂ that stopped the walk). A caller
-    may stop iterating at any time (e.g. to interleave two walks or stream frames).
+    """The sampler (see the module docstring), one state at a time: the initial state (step
+    0), the state after every update, then once more the final state with its ``stop``
+    reason (and the σ̂ that stopped the walk). A caller may stop iterating at any time.
 
     Args:
         denoiser: ``[1, C, H, W] → [1, C, H, W]`` on the [0, 1] scale (e.g. a model in
@@ -232,9 +219,6 @@ def walk(
         max_steps: Largest number of steps.
         seed: Seed of the initial and injected noise.
         init: Initial state ``y0`` (default: ``x_c + 0.5·(I − P)·1 + sigma0·z``).
-
-    Yields:
-        :class:`WalkStep` items; the last one has ``stop`` set.
 
     Raises:
         ValueError: On parameters out of range or an ``init`` of another shape (when
@@ -284,17 +268,8 @@ def walk(
 def sample(
     denoiser: Denoiser, measurement: Measurement, *, frame_every: int = 0, **walk_args: Any
 ) -> SampleResult:
-    """Runs the unified sampler (:func:`walk`) to its end with a denoiser as the prior.
-
-    Args:
-        denoiser: As :func:`walk`.
-        measurement: What is observed (:class:`Measurement`).
-        frame_every: Keep the current result every this many steps (0: none).
-        **walk_args: The keyword arguments of :func:`walk` (``h0``, ``beta``, ``sigma0``,
-            ``sigma_stop``, ``max_steps``, ``seed``, ``init``).
-
-    Returns:
-        The result, the σ̂ trajectory and why it stopped.
+    """Runs :func:`walk` (with ``walk_args``, its keywords) to its end: the result, the σ̂
+    trajectory, why it stopped, and the result every ``frame_every`` steps (0: none).
 
     Raises:
         ValueError: On parameters out of range or an ``init`` of another shape.
@@ -309,9 +284,6 @@ def sample(
         if frame_every and item.step % frame_every == 0:
             frames.append((item.step, item.image))
     raise AssertionError("walk() ends with a stop reason")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------- tasks
 
 
 @dataclass(frozen=True)
@@ -391,7 +363,7 @@ def problem(
     seed: int = 0,
     mask_seed: int | None = None,
 ) -> Problem:
-    """Sets a task up on a clean image.
+    """Sets a task up on a clean image: its measurement, start and the paper's parameters.
 
     Args:
         task: A key of :data:`TASKS`.
@@ -399,9 +371,6 @@ def problem(
         level: The task's level (:attr:`Task.level`; None: its default).
         seed: Seed of the start (denoise: ``z`` of ``x + σ0·z``) and of the walk.
         mask_seed: Seed of the inpainting mask (None: ``seed``).
-
-    Returns:
-        The measurement, the start and the paper's parameters.
 
     Raises:
         ValueError: For an unknown task, or a level or image it cannot take.

@@ -39,29 +39,23 @@ def _var(name: str, default: Any, parse: Callable[[str], Any] = str) -> Any:
 
 @dataclass(frozen=True)
 class EnvSettings:
-    """The ``WNE_*`` variables (:meth:`from_env`); each attribute names its variable.
+    """The ``WNE_*`` variables (:meth:`from_env`); each attribute is the variable of its
+    upper-case name (``queue_size``: ``WNE_QUEUE_SIZE``).
 
     Attributes:
-        device: ``WNE_DEVICE``: where models run by default (``cpu``, ``cuda:1``...;
-            None: CUDA when available).
-        checkpoint_dir: ``WNE_CHECKPOINT_DIR``: the local checkpoint folder (None: the
-            ``checkpoints/`` folder found from the working directory or the package).
-        hub_repo: ``WNE_HUB_REPO``: Hub repo of the checkpoints (None: local only).
-        hub_revision: ``WNE_HUB_REVISION``: its revision, ideally a pinned commit.
-        fast: ``WNE_FAST``: run the measured-faster frozen CPU graphs (:mod:`wne.fast`).
-        side_by_side: ``WNE_SIDE_BY_SIDE``: the demo runs two models at once on a CPU.
-        latency_target: ``WNE_LATENCY_TARGET``: seconds of model time the demo's CPU
-            default working size aims at.
-        demo_max_side: ``WNE_DEMO_MAX_SIDE``: the demo's default working size (None:
-            calibrated on a CPU, fixed on a GPU).
-        result_cache_entries: ``WNE_RESULT_CACHE_ENTRIES``: results the demo keeps (0: none).
-        result_cache_mb: ``WNE_RESULT_CACHE_MB``: their size bound in MiB.
-        concurrent_requests: ``WNE_CONCURRENT_REQUESTS``: requests the app handles at once.
-        queue_size: ``WNE_QUEUE_SIZE``: requests the app's queue holds.
-        max_file_size: ``WNE_MAX_FILE_SIZE``: the largest upload (Gradio's format, ``25mb``).
-        malloc_arenas: ``WNE_MALLOC_ARENAS``: glibc malloc arenas of the app (0: glibc's
-            default), which bounds its memory under concurrent load.
-        warm_examples: ``WNE_WARM_EXAMPLES``: the app computes its examples at start-up.
+        device: Where models run by default (``cpu``, ``cuda:1``; None: CUDA if available).
+        checkpoint_dir: The local checkpoint folder (None: ``checkpoints/`` found from the
+            working directory or the package).
+        hub_repo: Hub repo of the checkpoints (None: local only); hub_revision: its revision.
+        fast: Run the frozen CPU graphs of :mod:`wne.fast`.
+        side_by_side: The demo runs two models at once on a CPU.
+        latency_target: Seconds of model time the demo's CPU working size aims at.
+        demo_max_side: The demo's working size (None: calibrated on a CPU, fixed on a GPU).
+        result_cache_entries: Results the demo keeps (0: none); result_cache_mb: their MiB.
+        concurrent_requests: Requests the app handles at once; queue_size: its queue's size.
+        max_file_size: The largest upload (Gradio's format, ``25mb``).
+        malloc_arenas: glibc malloc arenas of the app (0: glibc's default; bounds memory).
+        warm_examples: The app computes its examples at start-up.
     """
 
     device: str | None = _var("WNE_DEVICE", None)

@@ -45,8 +45,7 @@ def tile_starts(length: int, tile: int = TILE_SIZE, overlap: int = TILE_OVERLAP)
 
 
 def tile_size(device: torch.device | str | None = None) -> int:
-    """The default tile side for ``device``: :data:`GPU_TILE_SIZE` on CUDA, else
-    :data:`TILE_SIZE`."""
+    """The default tile side: :data:`GPU_TILE_SIZE` on a CUDA ``device``, else :data:`TILE_SIZE`."""
     on_gpu = device is not None and torch.device(device).type == "cuda"
     return GPU_TILE_SIZE if on_gpu else TILE_SIZE
 
@@ -59,8 +58,7 @@ def tile_count(
     *,
     device: torch.device | str | None = None,
 ) -> int:
-    """How many tiles :func:`apply_tiled` uses for an image of that size (``tile``
-    defaults to :func:`tile_size` of ``device``)."""
+    """How many tiles :func:`apply_tiled` uses for an image (``tile``: its default)."""
     tile = tile or tile_size(device)
     return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
 

@@ -1,8 +1,5 @@
-"""The normalization-equivariance wrapper (WNE) and its defect measure.
-
-This module holds the whole of the method's math and depends on nothing else in
-the package, so any ``torch.nn.Module`` mapping ``[B, C, H, W]`` to
-``[B, C, H, W]`` can be wrapped.
+"""The normalization-equivariance wrapper (WNE) and its defect measure: the whole of the
+method's math, depending on nothing else in the package.
 
 Reference: Y. Saied, F. Fleuret, "Normalization Equivariance for Arbitrary
 Backbones, with Application to Image Denoising", ICML 2026.
@@ -66,14 +63,8 @@ def _stats(
 
 
 def normalization_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample mean and population standard deviation over all of C×H×W.
-
-    Computed in at least float32, never across the batch; a constant image gives
-    exactly ``std == 0``.
-
-    Returns:
-        ``(mean, std)`` of ``y`` ``[B, C, H, W]``, each ``[B, 1, 1, 1]``.
-    """
+    """Per-sample ``(mean, std)`` (population) of ``y`` ``[B, C, H, W]`` over all of C×H×W,
+    each ``[B, 1, 1, 1]`` in at least float32; a constant image gives exactly ``std == 0``."""
     _, _, ref, mean_d, std = _stats(y)
     return ref + mean_d, std
 
@@ -82,12 +73,8 @@ _SIGMA_HINTS = ("sigma", "noise", "std", "level")
 
 
 def _takes_sigma(module: nn.Module) -> bool:
-    """Whether ``module.forward`` takes a noise level as its second argument.
-
-    True when the second positional parameter's name mentions the noise level
-    (``sigma``, ``noise_level``, ``noise_std``, ...): a second argument such as
-    timm's ``attn_mask`` or a ``return_features`` flag must not receive σ.
-    """
+    """Whether ``module.forward``'s second positional parameter is named like a noise level
+    (``sigma``, ``noise_level``...; timm's ``attn_mask`` must not receive σ)."""
     try:
         params = list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature
@@ -169,20 +156,17 @@ class NormEquivariant(nn.Module):
         return f"mode={self.mode!r}, takes_sigma={self.takes_sigma}"
 
     def forward(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> torch.Tensor:
-        """``f(y)``, in ``y``'s dtype: ``steps(y, sigma).output`` (see :meth:`steps`)."""
+        """``f(y)`` in ``y``'s dtype (:meth:`steps`)."""
         return self.steps(y, sigma).output
 
     def steps(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None) -> WrapperSteps:
-        """Runs the wrapper and returns every intermediate step; the one implementation
-        of the pipeline (:meth:`forward` returns its ``output``).
+        """Runs the wrapper, every intermediate step kept: the one implementation of the
+        pipeline (:meth:`forward` returns its ``output``).
 
         Args:
             y: Images, ``[B, C, H, W]``, finite.
             sigma: Noise std on ``y``'s scale, a number or a tensor broadcastable to
                 ``[B, 1, 1, 1]``; used only by non-blind backbones.
-
-        Returns:
-            The statistics, ``T(y)``, the backbone's output and ``f(y)``.
 
         Raises:
             ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN or
@@ -239,11 +223,8 @@ def _shift(
 
 @torch.no_grad()
 def ne_defect(model: nn.Module, y: torch.Tensor, a: Shift, b: Shift) -> torch.Tensor:
-    """Relative normalization-equivariance defect, per sample (the paper's ε_NE).
-
-    ``ε = ‖f(a·y + b) − (a·f(y) + b)‖₂ / ‖a·f(y) + b‖₂``, computed on the
-    model's raw (unclamped) outputs (:func:`ne_defect_map` from ``f(y)`` and
-    ``f(a·y + b)``).
+    """Relative normalization-equivariance defect per sample (the paper's ε_NE),
+    ``‖f(a·y + b) − (a·f(y) + b)‖₂ / ‖a·f(y) + b‖₂`` on the raw outputs (:func:`ne_defect_map`).
 
     Args:
         model: Any image-to-image module, used as is (``.eval()`` it first).
@@ -265,11 +246,8 @@ def ne_defect(model: nn.Module, y: torch.Tensor, a: Shift, b: Shift) -> torch.Te
 def ne_defect_map(
     f_y: torch.Tensor, f_shifted: torch.Tensor, a: Shift, b: Shift
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The defect of one model from its outputs ``f(y)`` and ``f(a·y + b)``: per entry
-    and relative per sample (as :func:`ne_defect`).
-
-    Computed in float64 (float32 on MPS, which has none), so round-off of the
-    comparison itself does not show.
+    """The defect of one model from its outputs ``f(y)`` and ``f(a·y + b)``, per entry and
+    relative per sample, in float64 (float32 on MPS, which has none).
 
     Args:
         f_y: ``f(y)``, ``[B, C, H, W]`` (or ``[1, C, H, W]``, shared by every shift).

@@ -128,17 +128,10 @@ class SwinBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Applies the block to ``x`` (``[B, H, W, C]``).
-
-        Computes what timm's Swin block computes (cyclic shift, window partition,
-        :class:`~timm.models.swin_transformer.WindowAttention` with its relative
-        position bias and the −100 shift mask, reverse), with fewer memory passes: the
-        shift and the partition are one gather (:func:`_window_order`), attention is
-        ``scaled_dot_product_attention`` with the bias broadcast over windows, and the
-        shift mask, non-zero only in the last window row and column, is applied by
-        recomputing those windows alone rather than materializing a mask per window,
-        head and image.
-        """
+        """timm's Swin block on ``x`` (``[B, H, W, C]``) with fewer memory passes: shift and
+        partition are one gather (:func:`_window_order`), attention is SDPA with the bias
+        broadcast over windows, and the shift mask (non-zero only in the last window row and
+        column) is applied by recomputing those windows alone."""
         if x.device.type == "cpu" and not self.training and not torch.is_grad_enabled():
             return self._forward_chunked(x)
         b, h, w, c = x.shape
@@ -184,16 +177,10 @@ class SwinBlock(nn.Module):
         return self.attn.proj(attn.transpose(1, 2).reshape(m, n, c))
 
     def _forward_chunked(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` for CPU inference, a few windows at a time.
-
-        Every step of the block is per token (LayerNorm, the linear layers, GELU, the
-        residual adds) or per window (attention), so the whole block can run on
-        :data:`CHUNK_TOKENS` tokens at a time in window order, between one gather into
-        window order and one back: each chunk's intermediates stay in the CPU's cache
-        instead of a full pass through memory per step, which is where a small
-        transformer spends its time on a CPU. Window by window the same arithmetic as
-        :meth:`forward` (tested equal to timm's path).
-        """
+        """:meth:`forward` for CPU inference, :data:`CHUNK_TOKENS` tokens at a time in window
+        order: every step is per token or per window, so each chunk's intermediates stay in
+        the CPU's cache instead of a pass through memory per step. Window by window the
+        same arithmetic as :meth:`forward`."""
         b, h, w, c = x.shape
         tokens, back, bias, edge, mask = self._windows(x)
         out = torch.empty_like(tokens)
