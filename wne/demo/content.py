@@ -1,9 +1,5 @@
-"""The demo's content: classroom scenarios, example images, precomputed results, page texts.
-
-Plain data and functions; the folders are passed in by the caller (``app.py``
-knows where the repository's ``assets/`` lie), never derived from this
-package's location.
-"""
+"""The demo's content: page texts, classroom scenarios, example images, precomputed curves
+(the folders are passed in by ``app.py``)."""
 
 from __future__ import annotations
 
@@ -14,25 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from wne.degrade import NOISES
-
-__all__ = [
-    "ABOUT",
-    "API_DOCS",
-    "COLOR_NOTE",
-    "EQUIVARIANCE_HELP",
-    "INSIDE_HELP",
-    "INTRO",
-    "NOISE_HELP",
-    "QUEUE_NOTE",
-    "RESTORE_HELP",
-    "SCENARIOS",
-    "SCENARIO_CONTROLS",
-    "SWEEP_HELP",
-    "Example",
-    "load_examples",
-    "precomputed_results",
-    "scenario",
-]
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +57,9 @@ a grey fill, or runs away. The WNE wrapper divides the input by its own standard
 the same backbone always sees noise at the scale it knows: it removes 80–86 % of the noise at
 every level and the walk fills the image in.
 
-*Numbers.* Paper (App. N, Table 12: Set12, SwinIR-lite trained at σ = 10, 10 % of the pixels):
-plain **6.08 dB**, WNE **23.87 dB**. Ours (lab book `assets/results/README.md`, "The denoiser as
-a prior", seven 256² Set12 images, our small CPU-trained σ = 10 models): CNN plain 7.09 dB,
-CNN-WNE 14.27 dB; transformer plain diverges on all seven, transformer-WNE 13.11 dB (15.1–17.4 dB
-on the five it finishes). Our small models under-report the noise, so their walks stop after
-80–95 steps where the paper's take ~278, and the images stay blurrier.
+*Numbers.* The paper (App. N, Table 12: Set12, SwinIR-lite trained at σ = 10, 10 % of the
+pixels): plain **6.08 dB**, WNE **23.87 dB**; ours are in the lab book (`assets/results/README.md`,
+"The denoiser as a prior").
 """
 """The Restore tab's explanation, with the paper's and our measured numbers."""
 LINK_HELP = (
@@ -245,15 +219,8 @@ def load_examples(folder: str | Path) -> list[Example]:
 
 
 def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str]:
-    """The precomputed Set12 curves written by ``python -m wne.lab.evaluate --out <folder>``.
-
-    Looks (recursively, e.g. ``sigma25/``) for its ``mismatch*.png`` figures and its
-    ``psnr.csv`` / ``defect.csv`` tables; other files in the folder are ignored.
-
-    Returns:
-        ``(figures, tables, note)``; the note says what was found or that nothing
-        is there yet.
-    """
+    """The Set12 curves ``wne evaluate --out <folder>`` wrote (``mismatch*.png``, ``psnr.csv``,
+    ``defect.csv``, found recursively) and a note saying what was found."""
     folder = Path(folder)
     if folder.is_dir():
         pngs = sorted(folder.rglob("mismatch*.png"))
@@ -263,11 +230,11 @@ def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str
     if not pngs and not csvs:
         note = (
             f"No precomputed Set12 curves yet: `{folder.name}/` holds no `mismatch*.png` or "
-            "`psnr.csv` from `python -m wne.lab.evaluate` (see the README)."
+            "`psnr.csv` from `wne evaluate` (see the README)."
         )
     else:
         note = (
-            f"Precomputed on Set12 by `python -m wne.lab.evaluate` ({len(pngs)} figure(s), "
+            f"Precomputed on Set12 by `wne evaluate` ({len(pngs)} figure(s), "
             f"{len(csvs)} table(s)): output PSNR vs test σ for models trained at one σ."
         )
     return pngs, csvs, note

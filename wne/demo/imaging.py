@@ -1,15 +1,11 @@
-"""Reading any PIL-readable image safely, converting it for the models, and display helpers.
+"""Reading an upload safely for the models, and display helpers.
 
-The demo does its own conversion instead of Gradio's (``image_mode=None``):
-8- and 16-bit, grayscale, RGB, RGBA/LA (composited on white), palette, CMYK,
-32-bit integer and float images, EXIF orientation, multi-frame files (first
-frame). Colour stays colour: the result is ``[H, W, 1]`` for grayscale and
-``[H, W, 3]`` otherwise. Decompression bombs, truncated files, non-images and
-images too small to denoise are refused with a :class:`DemoInputError` naming
-the problem; large images are reduced to the working size with a notice.
-
-Importing this module sets Pillow's global ``Image.MAX_IMAGE_PIXELS`` to
-:data:`MAX_IMAGE_PIXELS`.
+Any PIL-readable file (8/16-bit, grayscale, RGB, alpha composited on white, palette,
+CMYK, float, EXIF orientation, the first frame) becomes ``[H, W, 1]`` or ``[H, W, 3]``
+float32 in [0, 1] (:func:`wne.imageio.pil_to_array`). Decompression bombs, truncated
+files, non-images and images too small to denoise are refused with a
+:class:`DemoInputError` naming the problem; large ones are reduced to the working size.
+Importing this module sets Pillow's ``Image.MAX_IMAGE_PIXELS`` to :data:`MAX_IMAGE_PIXELS`.
 """
 
 from __future__ import annotations
@@ -80,19 +76,9 @@ def _source_path(source: Any) -> Path | None:
 
 
 def require_uploaded(source: Any, roots: Sequence[str | Path]) -> Any:
-    """Refuses a file payload naming a path outside ``roots`` (e.g. Gradio's upload folder).
-
-    The app hands raw request values to the handlers, so an API client could send
-    ``{"path": "/somewhere/private.png"}`` instead of uploading a file, and the demo
-    would read (and return) any image on the server. The check runs before the file
-    is opened, and its message does not depend on whether the file exists.
-
-    Args:
-        source: A request's image value (file payload, path, or in-memory data).
-        roots: Folders whose files may be named.
-
-    Returns:
-        ``source`` unchanged.
+    """Refuses a file payload naming a path outside ``roots`` (an API client could name any
+    image on the server instead of uploading one); checked before the file is opened, with
+    a message that does not depend on whether the file exists.
 
     Raises:
         DemoInputError: If ``source`` names a file outside every root.
@@ -196,17 +182,8 @@ def _to_array(im: Image.Image, notes: list[str], file_mode: str | None = None) -
 
 
 def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    """Downscales ``[H, W, C]`` so its longest side is ``max_side`` (never upscales).
-
-    Antialiased bilinear resampling, kept inside the input's value range.
-
-    Args:
-        pixels: ``[H, W, C]`` float array.
-        max_side: Longest side of the result.
-
-    Returns:
-        The (possibly unchanged) array, float32.
-    """
+    """Downscales ``[H, W, C]`` so its longest side is ``max_side`` (never upscales;
+    antialiased bilinear, kept inside the input's value range)."""
     h, w = pixels.shape[:2]
     if max(h, w) <= max_side:
         return pixels
@@ -219,16 +196,8 @@ def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def load_image(source: Any, *, max_side: int) -> LoadedImage:
-    """Reads an image and prepares it for the models.
-
-    Args:
-        source: A file path, a Gradio file payload (``{"path": ...}``), raw bytes or a
-            PIL image.
-        max_side: Working size: larger images are downscaled to this longest
-            side (with a note).
-
-    Returns:
-        The converted image with notes.
+    """Reads an image (a path, a Gradio file payload, bytes or a PIL image) for the models,
+    downscaled to ``max_side`` (with a note).
 
     Raises:
         DemoInputError: For a missing source, a non-image, a truncated or corrupt

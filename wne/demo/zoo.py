@@ -138,20 +138,10 @@ class Zoo:
         device: str | torch.device | None = None,
         hub_repo: str | None = None,
     ) -> Zoo:
-        """Finds the demo's checkpoints and loads each one once.
-
-        Args:
-            root: Checkpoint folder (default: the bundled one, see
-                :func:`wne.checkpoints.default_root`).
-            device: Where to put the models (default: :func:`wne.device.pick_device`,
-                i.e. ``$WNE_DEVICE`` or CUDA when available). A device that is not
-                available falls back to the CPU with a logged error and a note.
-            hub_repo: Hub repo to try for catalogued keys missing locally
-                (default: ``$WNE_HUB_REPO``; none: local only).
-
-        Returns:
-            The zoo (possibly empty; failures are recorded in ``errors``).
-        """
+        """Finds the catalogued checkpoints in ``root`` (default: the bundled folder) and on
+        ``hub_repo`` (default ``$WNE_HUB_REPO``; none: local only) and loads each once on
+        ``device`` (default :func:`wne.device.pick_device`; an unavailable one falls back to
+        the CPU with a note). Failures are recorded in ``errors``, never raised."""
         notes: list[str] = []
         try:
             dev = pick_device(device)

@@ -53,7 +53,7 @@ class Inside:
         return self.scene.backbones[0]
 
     def defect(self, out_y: torch.Tensor, out_shifted: torch.Tensor) -> dict[str, float]:
-        """``max |f(a·y+b) − (a·f(y)+b)| / a`` and the relative defect ."""
+        """``max |f(a·y+b) − (a·f(y)+b)| / a`` and the relative defect (as ``wne.ne_defect``)."""
         a, b = self.scene.a, self.scene.b
         error, rel = ne_defect_map(out_y.transpose(0, 1), out_shifted.transpose(0, 1), a, b)
         return {"max_abs": float(error.max() / a), "relative": float(rel[0])}
