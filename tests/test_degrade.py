@@ -189,8 +189,8 @@ def test_noise_table_parameters_notes_and_errors() -> None:
     with pytest.raises(ValueError, match="whole number"):
         jp.values(quality=40.5)
     with pytest.raises(ValueError, match="quality"):
-        jp.check(quality=0)
+        jp.apply(x, 0, quality=0)
     with pytest.raises(ValueError, match="photons"):
-        noise_model("lowlight").check(photons=0)
+        noise_model("lowlight").apply(x, 0, photons=0)
     with pytest.raises(ValueError, match="unknown noise type 'pink'"):
         noise_model("pink")

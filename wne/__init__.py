@@ -14,13 +14,7 @@ from wne.checkpoints import available_checkpoints, load, push, save
 from wne.device import pick_device
 from wne.native import denoise
 from wne.tiling import apply_tiled
-from wne.wrapper import (
-    NormEquivariant,
-    WrapperSteps,
-    ne_defect,
-    ne_defect_map,
-    normalization_stats,
-)
+from wne.wrapper import NormEquivariant, WrapperSteps, ne_defect, ne_defect_map, normalization_stats
 
 __all__ = [
     "NormEquivariant",

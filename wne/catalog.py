@@ -94,7 +94,8 @@ class Family:
     Attributes:
         id: Identifier in keys, the demo's UI and its API (``"dncnn"``).
         arch: Registered backbone name (:func:`wne.models.build`).
-        label: Human-readable name (``"CNN (DnCNN)"``); short: for tables (``"CNN"``).
+        label: Human-readable name (``"CNN (DnCNN)"``).
+        short: Short name for tables and plots (``"CNN"``).
         variants: The zoo's variants of it, in display order.
         sigmas: Training σ values of its checkpoints (empty: benchmarked only).
         cpu: The recipe of the bundled, CPU-trained checkpoints.

@@ -117,12 +117,7 @@ def add_noise(x: torch.Tensor, kind: str, sigma: float, seed: int) -> torch.Tens
 
 
 def low_light(
-    x: torch.Tensor,
-    photons: float,
-    seed: int,
-    *,
-    read_noise: float = 0.0,
-    clip: bool = False,
+    x: torch.Tensor, photons: float, seed: int, *, read_noise: float = 0.0, clip: bool = False
 ) -> torch.Tensor:
     """A photo of ``x`` taken in the dark: ``y = (Poisson(photons·x) + N(0, read_noise²)) /
     photons``, so ``E[y] = x`` and ``Var[y] = x / photons + (read_noise / photons)²``.
@@ -202,7 +197,9 @@ class NoiseParam:
 
     Attributes:
         name: Keyword of :meth:`Noise.apply` (also the demo's and the API's name).
-        label, default, info: The control's label, default value and one line of help.
+        label: The control's label.
+        default: The default value.
+        info: One line of help.
         lo, hi, step: The control's range and step (:meth:`Noise.apply` takes any value
             the noise allows).
         integer: Whole numbers only.
@@ -276,10 +273,6 @@ class Noise:
             ValueError: On an unknown parameter or a value the noise cannot take.
         """
         return self.corrupt(x, seed, **self.values(**params))
-
-    def check(self, **params: Any) -> None:
-        """Raises the ValueError :meth:`apply` would (by applying it to a tiny image)."""
-        self.apply(torch.zeros(1, 1, 8, 8), 0, **params)
 
     def equivalent_sigma(self, noisy: torch.Tensor, clean: torch.Tensor, **params: Any) -> float:
         """The σ (0–255) of this corruption: the level of a σ-level noise, else measured

@@ -46,13 +46,16 @@ class EnvSettings:
         device: Where models run by default (``cpu``, ``cuda:1``; None: CUDA if available).
         checkpoint_dir: The local checkpoint folder (None: ``checkpoints/`` found from the
             working directory or the package).
-        hub_repo: Hub repo of the checkpoints (None: local only); hub_revision: its revision.
+        hub_repo: Hub repo of the checkpoints (None: local only).
+        hub_revision: Its revision, ideally a pinned commit.
         fast: Run the frozen CPU graphs of :mod:`wne.fast`.
         side_by_side: The demo runs two models at once on a CPU.
         latency_target: Seconds of model time the demo's CPU working size aims at.
         demo_max_side: The demo's working size (None: calibrated on a CPU, fixed on a GPU).
-        result_cache_entries: Results the demo keeps (0: none); result_cache_mb: their MiB.
-        concurrent_requests: Requests the app handles at once; queue_size: its queue's size.
+        result_cache_entries: Results the demo keeps (0: none).
+        result_cache_mb: Their size bound in MiB.
+        concurrent_requests: Requests the app handles at once.
+        queue_size: Requests the app's queue holds.
         max_file_size: The largest upload (Gradio's format, ``25mb``).
         malloc_arenas: glibc malloc arenas of the app (0: glibc's default; bounds memory).
         warm_examples: The app computes its examples at start-up.
