@@ -54,6 +54,9 @@ ACTIVE = ENV.concurrent_requests
 a request answered from the cache never waits behind computations."""
 QUEUE_SIZE = ENV.queue_size
 """Requests that may wait beyond :data:`ACTIVE` (a class clicking at once fits)."""
+Outputs4 = tuple[gr.FileData, gr.FileData | None, Any, dict]
+"""The type of each yield of ``/denoise`` and ``/restore``: ``gr.api`` reads a tuple return
+hint as that many outputs (each streamed on its own, as the page's components are)."""
 PROGRESS = gr.Progress()
 """The page handlers' progress (Gradio gives each call its own tracker)."""
 MODELS: dict[str, Any] = {"concurrency_id": "models", "concurrency_limit": ACTIVE}
@@ -917,10 +920,10 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             read_noise: float = d["read_noise"],
             quality: int = d["quality"],
             checkpoint: str = d["checkpoint"],
-        ) -> Iterator[Any]:
+        ) -> Outputs4:
             v = api_values(SCENE, locals(), {})
             for img, tgt, out, info in denoise_results(path(image), v, gr.Progress()):
-                yield [png(img), png(tgt), [{"image": png(o), "caption": c} for o, c in out], info]
+                yield png(img), png(tgt), [{"image": png(o), "caption": c} for o, c in out], info
 
         def equivariance_api(
             image: gr.FileData,
@@ -992,10 +995,10 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             max_steps: int = w["max_steps"],
             max_side: int = w["max_side"],
             color: bool = w["color"],
-        ) -> Iterator[Any]:
+        ) -> Outputs4:
             v = api_values(WALKS, locals(), r)
             for observed, images, info in walks_results(path(image), v, gr.Progress()):
-                yield [png(observed), *(png(i) for i in images), info]
+                yield png(observed), *(png(i) for i in images), info
 
         for fn, name in (
             (denoise, "denoise"),

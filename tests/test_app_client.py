@@ -213,21 +213,6 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
     assert s["backbones"] == ["dncnn", "swinir"]
 
 
-def test_app_builds_without_any_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An empty checkpoint folder gives a page (with an explanation), not a crash."""
-    import app
-    from wne.demo import Zoo
-
-    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path / "cache"))
-    demo = app.build_demo(Zoo.discover(tmp_path, device="cpu", hub_repo=""))
-    assert {d.api_name for d in demo.fns.values()} >= {
-        "denoise",
-        "equivariance",
-        "sweep",
-        "restore",
-    }
-
-
 def test_missing_models_and_large_images_come_back_with_notes(
     served: tuple[Any, Any], tmp_path: Path
 ) -> None:

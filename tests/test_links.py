@@ -33,7 +33,9 @@ SLIDE = (
 
 @pytest.fixture(scope="module")
 def controls() -> dict[str, Any]:
+    """The page's controls, built without any checkpoint (a page, not a crash)."""
     demo = app.build_demo(Zoo({}, torch.device("cpu")))
+    assert {d.api_name for d in demo.fns.values()} >= {"denoise", "sweep", "restore"}
     return demo.wne_controls  # type: ignore[attr-defined]
 
 

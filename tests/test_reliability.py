@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 from app_fixtures import PARROTS, make_demo_checkpoints, save_demo_checkpoint
-from badinputs import BASE_ARGS, BOMB_SIDE, Case, build_corpus
+from badinputs import BASE_ARGS, Case, build_corpus
 from conftest import HUB_REPO
 from fakehub import FakeHub
 from PIL import Image
@@ -40,7 +40,7 @@ from PIL import Image
 import app
 import wne
 from wne.demo import Zoo
-from wne.demo.imaging import MAX_IMAGE_PIXELS, load_image
+from wne.demo.imaging import load_image
 from wne.demo.pages import compare
 
 pytest_plugins = ["app_fixtures"]  # the session's served app (`served`)
@@ -124,21 +124,6 @@ def test_corpus_is_large_and_covers_the_issue(corpus: list[Case]) -> None:
     assert set(names) >= REQUIRED, REQUIRED - set(names)
     assert sum(c.error is None for c in corpus) >= 10
     assert sum(c.error is not None for c in corpus) >= 25
-
-
-def test_generated_bombs_are_genuine(corpus: list[Case]) -> None:
-    """The big PNGs are small files that really decode (zero_png writes valid streams) and
-    really exceed Pillow's limits."""
-    from badinputs import zero_png
-
-    small = zero_png(300, 200)
-    with Image.open(__import__("io").BytesIO(small)) as im:
-        assert im.size == (300, 200) and not np.asarray(im).any()
-    bomb = next(c for c in corpus if c.name == "decompression-bomb")
-    assert bomb.path is not None and bomb.path.stat().st_size < 200_000
-    assert BOMB_SIDE**2 > 2 * MAX_IMAGE_PIXELS == 2 * Image.MAX_IMAGE_PIXELS
-    with Image.open(bomb.path.parent / "8000x8000.png") as im:
-        assert im.size == (8000, 8000)
 
 
 @pytest.fixture(scope="module")
@@ -500,7 +485,7 @@ def test_the_app_serves_its_own_complete_output_files(served: tuple[Any, Any]) -
         client.src, "/denoise", json.dumps({"data": [uploaded, *args.values()]})
     )
     assert event == "complete", data[:300]
-    ((noisy, target, gallery, _),) = json.loads(data)  # a streamed endpoint: one list of values
+    noisy, target, gallery, _ = json.loads(data)
     paths = [noisy["path"], target["path"], *(g["image"]["path"] for g in gallery)]
     assert all("/wne-outputs/" in p and p.endswith(".png") for p in paths), paths
 
