@@ -925,25 +925,33 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             for img, tgt, out, info in denoise_results(path(image), v, gr.Progress()):
                 yield png(img), png(tgt), [{"image": png(o), "caption": c} for o, c in out], info
 
-        def equivariance_api(
-            image: gr.FileData,
-            a: float = d["a"],
-            b: float = d["b"],
-            sigma: float = d["sigma"],
-            seed: int = d["seed"],
-            sigma_train: int = d["sigma_train"],
-            backbone: str = d["backbone"],
-            max_side: int = d["max_side"],
-            clip: bool = d["clip"],
-            noise: str = d["noise"],
-            photons: float = d["photons"],
-            read_noise: float = d["read_noise"],
-            quality: int = d["quality"],
-            checkpoint: str = d["checkpoint"],
-        ) -> tuple[list, dict]:
-            v = {"image": path(image), **api_values(ONE, locals(), {})}
-            out, info, _ = one(v, gr.Progress(), equivariance)
-            return [{"image": png(m), "caption": cap} for m, cap in out], info
+        def one_api(page: Any, backbone_control: Any) -> Callable[..., tuple[list, dict]]:
+            """``/equivariance`` or ``/inside``: one backbone, the same parameters."""
+
+            def endpoint(
+                image: gr.FileData,
+                a: float = d["a"],
+                b: float = d["b"],
+                sigma: float = d["sigma"],
+                seed: int = d["seed"],
+                sigma_train: int = d["sigma_train"],
+                backbone: str = backbone_control.value,
+                max_side: int = d["max_side"],
+                clip: bool = d["clip"],
+                noise: str = d["noise"],
+                photons: float = d["photons"],
+                read_noise: float = d["read_noise"],
+                quality: int = d["quality"],
+                checkpoint: str = d["checkpoint"],
+            ) -> tuple[list, dict]:
+                v = api_values(ONE, locals(), {"backbone": backbone_control})
+                if page is inside:
+                    out, info = inside_results(path(image), v, gr.Progress())
+                else:
+                    out, info, _ = one({"image": path(image), **v}, gr.Progress(), page)
+                return [{"image": png(m), "caption": cap} for m, cap in out], info
+
+            return endpoint
 
         def sweep_api(
             image: gr.FileData,
@@ -959,26 +967,6 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             checkpoint: str = d["checkpoint"],
         ) -> dict:
             return sweep_results(path(image), api_values(SWEEP, locals(), {}), gr.Progress())
-
-        def inside_api(
-            image: gr.FileData,
-            a: float = d["a"],
-            b: float = d["b"],
-            sigma: float = d["sigma"],
-            seed: int = d["seed"],
-            sigma_train: int = d["sigma_train"],
-            backbone: str = in_backbone.value,
-            max_side: int = d["max_side"],
-            clip: bool = d["clip"],
-            noise: str = d["noise"],
-            photons: float = d["photons"],
-            read_noise: float = d["read_noise"],
-            quality: int = d["quality"],
-            checkpoint: str = d["checkpoint"],
-        ) -> tuple[list, dict]:
-            v = api_values(ONE, locals(), {"backbone": in_backbone})
-            out, info = inside_results(path(image), v, gr.Progress())
-            return [{"image": png(m), "caption": cap} for m, cap in out], info
 
         w = {n: r[n].value for n in WALKS}
 
@@ -1002,9 +990,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         for fn, name in (
             (denoise, "denoise"),
-            (equivariance_api, "equivariance"),
+            (one_api(equivariance, c["backbone"]), "equivariance"),
             (sweep_api, "sweep"),
-            (inside_api, "inside"),
+            (one_api(inside, in_backbone), "inside"),
             (restore_api, "restore"),
         ):
             gr.api(
@@ -1036,35 +1024,28 @@ def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, An
             elem_id="restore-task",
         )
         with gr.Column(min_width=240):
-            levels = {
-                "keep": lambda: gr.Slider(
-                    1,
-                    100,
-                    value=10.0,
-                    step=1,
-                    label="kept pixels (%)",
-                    info="a random mask; the paper keeps 10 %",
-                ),
-                "hole": lambda: gr.Slider(5, 75, value=25.0, step=1, label="hole size (%)"),
-                "factor": lambda: gr.Radio(
-                    [("×2", 2), ("×4", 4), ("×8", 8)],
-                    value=4,
-                    label="super-resolution factor",
-                    info="each factor × factor block is seen only through its mean",
-                ),
-                "noise_sigma": lambda: gr.Slider(
-                    1,
-                    100,
-                    value=10.0,
-                    step=1,
-                    label="start noise sigma",
-                    info="the walk stops when σ̂ ≤ 1 (the paper starts at 10)",
-                ),
-            }
-            for name, make in levels.items():
+            kept = "a random mask; the paper keeps 10 %"
+            blocks = "each factor × factor block is seen only through its mean"
+            start = "the walk stops when σ̂ ≤ 1 (the paper starts at 10)"
+            for name in restore.LEVELS.values():
                 with gr.Column(visible=name == "keep", min_width=0) as box:
-                    r[name] = make()
-                    r[name].elem_id = f"restore-{name.replace('_', '-')}"
+                    elem_id = f"restore-{name.replace('_', '-')}"
+                    if name == "keep":
+                        r[name] = gr.Slider(
+                            1, 100, value=10.0, step=1, label="kept pixels (%)", info=kept
+                        )
+                    elif name == "hole":
+                        r[name] = gr.Slider(5, 75, value=25.0, step=1, label="hole size (%)")
+                    elif name == "factor":
+                        factors = [("×2", 2), ("×4", 4), ("×8", 8)]
+                        r[name] = gr.Radio(
+                            factors, value=4, label="super-resolution factor", info=blocks
+                        )
+                    else:
+                        r[name] = gr.Slider(
+                            1, 100, value=10.0, step=1, label="start noise sigma", info=start
+                        )
+                    r[name].elem_id = elem_id
                 r["boxes"].append(box)
             r["backbone"] = gr.Radio(paired, value=backbone, label="backbone")
             r["sigma_train"] = gr.Radio(
