@@ -564,9 +564,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         def scene(v: dict[str, Any], **fixed: Any) -> compare.Scene:
             v = {**v, **fixed}
-            return compare.Scene(
-                **{k: v[k] for k in SCENE if k != "backbones"}, backbones=tuple(v["backbones"])
-            )
+            return compare.Scene(**{k: v[k] for k in SCENE})
 
         def denoise_results(
             image: Any, v: dict[str, Any], progress: gr.Progress

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -150,6 +150,8 @@ def test_the_comparison_through_the_server_equals_the_page_function(tmp_path: An
         "best",
     )
     pixels = np.random.default_rng(0).random((24, 32, 3), dtype=np.float32)
+    ints = replace(scene, a=0.5, sigma=25, seed=3.0, backbones=["dncnn"])  # as a browser may send
+    assert server.key(compare.run, pixels, ints) == server.key(compare.run, pixels, scene)
     served = list(server.stream(compare.run, pixels, scene))
     direct = list(compare.run(zoo, pixels, scene))
     assert len(served) == len(direct)

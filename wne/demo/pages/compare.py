@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -72,9 +72,20 @@ class Scene:
     quality: int
     checkpoint: str
 
+    def __post_init__(self) -> None:
+        typed(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the backbones as a list)."""
         return {**asdict(self), "backbones": list(self.backbones)}
+
+
+def typed(settings: Any) -> None:
+    """Gives a frozen settings dataclass's fields their declared types (``1`` → ``1.0``,
+    lists → tuples), so equal requests are equal, whoever sent them (and share a cache key)."""
+    kinds = {"float": float, "int": int, "bool": bool, "str": str, "tuple[str, ...]": tuple}
+    for f in fields(settings):
+        object.__setattr__(settings, f.name, kinds[str(f.type)](getattr(settings, f.name)))
 
 
 def corrupt(x: torch.Tensor, s: Scene, level: float | None = None) -> torch.Tensor:

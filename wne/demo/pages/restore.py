@@ -26,6 +26,7 @@ from torch import nn
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
+from wne.demo.pages.compare import typed
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.metrics import psnr, ssim
 from wne.sampler import TASKS, WalkStep, problem
@@ -68,6 +69,9 @@ class Walks:
     max_steps: int
     max_side: int
     color: bool
+
+    def __post_init__(self) -> None:
+        typed(self)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
