@@ -345,20 +345,8 @@ def test_restore_returns_the_final_images_and_numbers_of_the_page_function(
     server, client = served
     info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     names = [p["parameter_name"] for p in info["/restore"]["parameters"]]
-    assert names == [
-        "image",
-        "task",
-        "keep",
-        "hole",
-        "factor",
-        "noise_sigma",
-        "backbone",
-        "sigma_train",
-        "seed",
-        "max_steps",
-        "max_side",
-        "color",
-    ]
+    walks = "task keep hole factor noise_sigma backbone sigma_train seed max_steps max_side color"
+    assert names == ["image", *walks.split()]
     observed, plain, wne, summary = _restore(client)
     walks = restore.Walks(
         **{**RESTORE, "hole": 25.0, "factor": 4, "noise_sigma": 10.0, "color": False}
