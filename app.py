@@ -26,6 +26,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -95,51 +96,11 @@ LINK_JS = """(...args) => {
   args[args.length - 1] = window.location.origin + window.location.pathname;
   return args;
 }"""
-SCENE = (
-    "a",
-    "b",
-    "sigma",
-    "seed",
-    "sigma_train",
-    "backbones",
-    "order",
-    "max_side",
-    "clip",
-    "noise",
-    "photons",
-    "read_noise",
-    "quality",
-    "checkpoint",
-)
+SCENE = tuple(f.name for f in fields(compare.Scene))
 """``/denoise``'s parameters after the image, in API order (the scene's controls)."""
-ONE = (
-    "a",
-    "b",
-    "sigma",
-    "seed",
-    "sigma_train",
-    "backbone",
-    "max_side",
-    "clip",
-    "noise",
-    "photons",
-    "read_noise",
-    "quality",
-    "checkpoint",
-)
+ONE = tuple("backbone" if n == "backbones" else n for n in SCENE if n != "order")
 """``/equivariance``'s and ``/inside``'s parameters after the image."""
-SWEEP = (
-    "a",
-    "b",
-    "seed",
-    "sigma_train",
-    "backbones",
-    "order",
-    "clip",
-    "noise",
-    "read_noise",
-    "checkpoint",
-)
+SWEEP = tuple(n for n in SCENE if n not in ("sigma", "max_side", "photons", "quality"))
 DEFAULT_BACKBONES = ("dncnn", "swinir")
 """The backbones compared by default: a CNN and a transformer."""
 LINKS = ("image", *SCENE, "backbone", "tab", "present")
@@ -152,19 +113,7 @@ TABS = {
     "Restore from a few pixels": "restore",
     "About": "about",
 }
-WALKS = (
-    "task",
-    "keep",
-    "hole",
-    "factor",
-    "noise_sigma",
-    "backbone",
-    "sigma_train",
-    "seed",
-    "max_steps",
-    "max_side",
-    "color",
-)
+WALKS = tuple(f.name for f in fields(restore.Walks))
 
 
 def gpu(fn: Callable[..., Any], duration: Callable[..., int] | None = None) -> Any:
