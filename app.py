@@ -356,50 +356,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 )  # set by LINK_JS
             with gr.Column(scale=3), gr.Tabs(selected="compare", elem_id="wne-tabs") as tabs:
                 with gr.Tab("Compare", id="compare"):
-                    with gr.Row():
-                        noisy = gr.Image(label="noisy input", **IMG)
-                        target = gr.Image(label="target a·x + b", **IMG)
-                    panels = []
-                    for label, bid in families:
-                        fam = catalog.FAMILIES[bid]
-                        on, single = bid in backbones, len(fam.variants) == 1
-                        with gr.Column(elem_classes="wne-panel"):
-                            panels.append(gr.Markdown(f"### {label}", visible=on))
-                            with gr.Row():
-                                panels.append(
-                                    gr.Image(
-                                        label=fam.short if single else f"{fam.short} · plain",
-                                        visible=on,
-                                        **IMG,
-                                    )
-                                )
-                                panels.append(
-                                    gr.Image(
-                                        label=f"{fam.short} · WNE", visible=on and not single, **IMG
-                                    )
-                                )
-                                panels.append(
-                                    gr.ImageSlider(
-                                        label="plain ↔ WNE",
-                                        max_height=300,
-                                        visible=on,
-                                        elem_classes="wne-slider",
-                                        **OUT,
-                                    )
-                                )
-                    table = gr.Dataframe(
-                        headers=compare.TABLE_HEADERS,
-                        interactive=False,
-                        elem_id="scores",
-                        label="scores vs the target (data range a)",
+                    noisy, target, panels, table, notes, gallery, summary = _compare_tab(
+                        families, backbones
                     )
-                    notes = gr.Markdown(elem_id="notes")
-                    with gr.Accordion("All outputs", open=False, elem_classes="wne-secondary"):
-                        gallery = gr.Gallery(label="denoised outputs", format="png", columns=4)
-                    with gr.Accordion(
-                        "Settings and numbers (JSON)", open=False, elem_classes="wne-secondary"
-                    ):
-                        summary = gr.JSON(label="copy these to reproduce the result")
                 with gr.Tab("Equivariance", id="equivariance"):
                     gr.Markdown(content.EQUIVARIANCE_HELP)
                     c["backbone"] = gr.Radio(families, value=backbones[0], label="backbone")
@@ -948,6 +907,38 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
     demo.queue(max_size=QUEUE_SIZE)
     demo.wne_server = server  # type: ignore[attr-defined]
     return demo
+
+
+def _compare_tab(families: list[tuple[str, str]], backbones: list[str]) -> tuple[Any, ...]:
+    """The Compare tab's outputs: noisy input and target, a panel per backbone (header,
+    plain or only output, WNE output, slider), the scores, the notes, all outputs, JSON."""
+    with gr.Row():
+        noisy = gr.Image(label="noisy input", **IMG)
+        target = gr.Image(label="target a·x + b", **IMG)
+    panels = []
+    for label, bid in families:
+        fam = catalog.FAMILIES[bid]
+        on, single = bid in backbones, len(fam.variants) == 1
+        with gr.Column(elem_classes="wne-panel"):
+            panels.append(gr.Markdown(f"### {label}", visible=on))
+            with gr.Row():
+                left = fam.short if single else f"{fam.short} · plain"
+                panels.append(gr.Image(label=left, visible=on, **IMG))
+                panels.append(
+                    gr.Image(label=f"{fam.short} · WNE", visible=on and not single, **IMG)
+                )
+                pair = {"max_height": 300, "elem_classes": "wne-slider", **OUT}
+                panels.append(gr.ImageSlider(label="plain ↔ WNE", visible=on, **pair))
+    scores = "scores vs the target (data range a)"
+    table = gr.Dataframe(
+        headers=compare.TABLE_HEADERS, interactive=False, elem_id="scores", label=scores
+    )
+    notes = gr.Markdown(elem_id="notes")
+    with gr.Accordion("All outputs", open=False, elem_classes="wne-secondary"):
+        gallery = gr.Gallery(label="denoised outputs", format="png", columns=4)
+    with gr.Accordion("Settings and numbers (JSON)", open=False, elem_classes="wne-secondary"):
+        summary = gr.JSON(label="copy these to reproduce the result")
+    return noisy, target, panels, table, notes, gallery, summary
 
 
 def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, Any]:
