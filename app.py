@@ -58,6 +58,9 @@ QUEUE_SIZE = ENV.queue_size
 Outputs4 = tuple[gr.FileData, gr.FileData | None, Any, dict]
 """The type of each yield of ``/denoise`` and ``/restore``: ``gr.api`` reads a tuple return
 hint as that many outputs (each streamed on its own, as the page's components are)."""
+NOISE_PARAMS = list({p.name: p for n in NOISES.values() for p in n.params}.values())
+"""Every noise type's level controls (σ, photons, read noise, JPEG quality), defined by
+:data:`wne.degrade.NOISES`; the page shows those of the chosen type."""
 PROGRESS = gr.Progress()
 """The page handlers' progress (Gradio gives each call its own tracker)."""
 MODELS: dict[str, Any] = {"concurrency_id": "models", "concurrency_limit": ACTIVE}
@@ -282,7 +285,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     elem_id="noise-type",
                 )
                 noise_boxes = {}
-                for p in NOISES["lowlight"].params + NOISES["jpeg"].params:
+                for p in NOISE_PARAMS:
                     with gr.Column(visible=p.name == "sigma", min_width=0) as noise_boxes[p.name]:
                         c[p.name] = gr.Slider(
                             p.lo,
@@ -660,7 +663,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         c["noise"].change(
             lambda kind: [
                 gr.Column(visible=p.name in {q.name for q in NOISES[kind].params})
-                for p in NOISES["lowlight"].params + NOISES["jpeg"].params
+                for p in NOISE_PARAMS
             ],
             c["noise"],
             list(noise_boxes.values()),

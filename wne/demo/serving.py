@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +47,6 @@ from wne.settings import EnvSettings
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
 Compute = Callable[[Zoo, np.ndarray, Any], Iterator[Any]]
 """A page's computation: ``run(zoo, pixels, settings)`` yielding partial results, the final last."""
 MIN_CPU_SIDE = 256
