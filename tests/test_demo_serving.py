@@ -114,6 +114,9 @@ def test_the_cache_is_bounded_in_bytes_and_keys_differ(server: Server) -> None:
     list(tiny.stream(slow, PIXELS, Ask(5)))
     assert len(tiny.cache) == 0 and tiny.cache.maxsize < 2**20
     assert server.cache.currsize <= server.cache.maxsize
+    server.entries = 2
+    list(server.stream(slow, PIXELS, Ask(8)))
+    assert len(server.cache) == 2 and CALLS[-1] == 8  # bounded in entries too
 
 
 def test_the_models_run_one_computation_at_a_time_in_order(server: Server) -> None:

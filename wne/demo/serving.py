@@ -98,8 +98,9 @@ class Server:
         zoo: The loaded models.
         gpu: Wraps the device work (``gpu(fn, duration=callable)``, e.g. ``spaces.GPU``);
             identity by default.
-        cache_mb: The result cache's bound (default ``$WNE_RESULT_CACHE_MB`` or 256; 0 keeps
-            nothing, identical requests in flight are still computed once).
+        cache_mb: The result cache's bound in MiB (default ``$WNE_RESULT_CACHE_MB``, 256; also
+            at most ``$WNE_RESULT_CACHE_ENTRIES`` results; 0 keeps nothing, identical requests
+            in flight are still computed once).
         upload_roots: The folders a request's image may come from (None: anywhere).
     """
 
@@ -113,7 +114,8 @@ class Server:
         self.zoo = zoo
         mb = EnvSettings.from_env().result_cache_mb if cache_mb is None else cache_mb
         self.cache: LRUCache[str, Any] = LRUCache(max(1, int(mb * 2**20)), getsizeof=_size)
-        self.keep = mb > 0
+        self.entries = EnvSettings.from_env().result_cache_entries  # a bound in entries too
+        self.keep = mb > 0 and self.entries > 0
         self.stats: Counter[str] = Counter()
         self.upload_roots = upload_roots
         self.defaults: tuple[int, str, str] = (256, "best", "")
@@ -220,6 +222,8 @@ class Server:
             if self.keep and last is not None:
                 with contextlib.suppress(ValueError):  # larger than the cache: served, not kept
                     self.cache[key] = last
+                while len(self.cache) > self.entries:
+                    self.cache.popitem()  # the least recently used
             self._flights.pop(key, None)
         flight.add(done=True)
 
