@@ -165,3 +165,19 @@ def test_swin_caches_serve_autograd_after_inference_mode() -> None:
     model.train()
     model(x).square().mean().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_swinir_exports_with_dynamic_sides_and_leaves_eager_calls_intact() -> None:
+    """torch.export (what AOTInductor and ``spaces.aoti_*`` build on) traces SwinIR with symbolic
+    H, W: the program equals eager at a size it was not traced at, and the size-keyed index
+    caches are bypassed while tracing, so eager calls afterwards still get real tensors."""
+    from torch.export import Dim, export
+
+    torch.manual_seed(0)
+    model = wne.models.build("swinir", embed_dim=8, depths=[2], num_heads=2, window_size=4).eval()
+    h, w = Dim("h", min=2, max=64), Dim("w", min=2, max=64)
+    program = export(model, (torch.rand(1, 1, 16, 24),), dynamic_shapes={"x": {2: 4 * h, 3: 4 * w}})
+    y = torch.rand(1, 1, 20, 28)
+    with torch.no_grad():
+        assert torch.equal(program.module()(y), model(y))
+        assert model(torch.rand(1, 1, 16, 24)).shape == (1, 1, 16, 24)

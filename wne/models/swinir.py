@@ -14,8 +14,9 @@ mlp_ratio=2, drop_path_rate=0.1``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from functools import lru_cache, wraps
+from typing import Any
 
 import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
@@ -53,7 +54,20 @@ def window_attention(
     return out[..., :d]
 
 
-@lru_cache(maxsize=64)
+def _cached(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``lru_cache`` by image size, bypassed while ``torch.export`` traces (symbolic sizes
+    are not hashable, and traced tensors must never be served to eager calls)."""
+    cached = lru_cache(maxsize=64)(fn)
+
+    @wraps(fn)
+    def call(*args: Any) -> Any:
+        return fn(*args) if torch.compiler.is_exporting() else cached(*args)
+
+    call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return call
+
+
+@_cached
 def _window_order(
     h: int, w: int, window: int, shift: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +88,7 @@ def _window_order(
         return into.to(device), torch.argsort(into).to(device)
 
 
-@lru_cache(maxsize=64)
+@_cached
 def _border_windows(
     h: int, w: int, window: int, shift: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,13 +101,12 @@ def _border_windows(
     """
     nh, nw = h // window, w // window
     with torch.inference_mode(False):  # cached: must also serve autograd later
-        r = torch.arange(nh)[:, None].expand(nh, nw)
-        c = torch.arange(nw)[None, :].expand(nh, nw)
-        edge = torch.nonzero(((r == nh - 1) | (c == nw - 1)).reshape(-1))[:, 0].to(device)
+        last_col = torch.arange(nh - 1) * nw + nw - 1  # arithmetic, not nonzero: exportable
+        edge = torch.cat([last_col, (nh - 1) * nw + torch.arange(nw)]).to(device)
         return edge, _shift_mask(h, w, window, shift, device).index_select(0, edge)
 
 
-@lru_cache(maxsize=64)
+@_cached
 def _shift_mask(h: int, w: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
     """Attention mask of shifted windows, ``[num_windows, N, N]`` with 0 / −100."""
     with torch.inference_mode(False):  # cached: must also serve autograd later
