@@ -50,3 +50,19 @@ def test_gradio_client_block_runs_against_the_app(app_url: str, served: Any) -> 
     assert set(scope["summary"]["models"]) and scope["curves"]["rows"]
     assert scope["numbers"]["normalized_max_diff"] <= 1e-5
     assert scope["result"]["done"] and scope["result"]["models"]
+
+
+def test_own_data_block_keeps_the_units_and_the_quoted_scores(monkeypatch: Any) -> None:
+    """The "Denoise your own data" block runs on the bundled checkpoints, returns the frame's
+    dtype and shape, and its comment's PSNRs (in the frame's own units) are what it gives."""
+    import numpy as np
+
+    monkeypatch.chdir(REPO)
+    scope: dict[str, Any] = {}
+    exec(_block("## Denoise your own data"), scope)
+    frame, out, clean = scope["frame"], scope["out"], scope["clean"]
+    assert out.dtype == frame.dtype == np.uint16 and out.shape == frame.shape
+    truth = 200 + 3000 * clean
+    scores = [10 * np.log10(3000**2 / np.mean((x - truth) ** 2)) for x in (frame, out)]
+    quoted = re.search(r"([\d.]+) → ([\d.]+) dB", _block("## Denoise your own data"))
+    assert quoted and [round(s, 2) for s in scores] == [float(q) for q in quoted.groups()]
