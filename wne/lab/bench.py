@@ -46,8 +46,7 @@ MEMORY_METHOD = {  # per call; on the CPU it includes allocator and oneDNN scrat
 
 @dataclass(frozen=True)
 class Variant:
-    """One benchmarked model: ``name`` (``"plain"``, ``"wne"`` or ``"ne_arch"``), the backbone
-    ``arch``, whether it is ``wrapped`` in :class:`wne.NormEquivariant`, its catalog ``family``."""
+    """One benchmarked model (``name``: plain, wne or ne_arch) of a catalog ``family``."""
 
     name: str
     arch: str
@@ -77,11 +76,8 @@ def build_variant(
     ``"default"`` is ``build(arch)``, ``"paper"`` the family's paper size (else ValueError)."""
     if config not in ("default", "paper"):
         raise ValueError(f"config must be 'default' or 'paper', got {config!r}")
-    kwargs: dict[str, Any] = {}
-    if config == "paper":
-        kwargs = dict(catalog.FAMILIES[variant.family].paper.arch_kwargs)
-    if channels != 1:
-        kwargs["channels"] = channels
+    kwargs = dict(catalog.FAMILIES[variant.family].paper.arch_kwargs) if config == "paper" else {}
+    kwargs |= {"channels": channels} if channels != 1 else {}
     torch.manual_seed(seed)
     model = models.build(variant.arch, **kwargs)
     return (NormEquivariant(model) if variant.wrapped else model), kwargs
@@ -128,14 +124,12 @@ def time_interleaved(
     label: str = "",
     description: str = "",
 ) -> dict[str, list[Any]]:
-    """Times steps interleaved with :class:`torch.utils.benchmark.Timer` (current thread count):
-    ``warmup`` rounds (at least 1) of ``Timer.timeit(1)`` in turn, then per repeat ``r`` one
-    ``blocked_autorange(min_run_time=min_sample_s)`` sample of each step, starting with step
-    ``r mod n`` (its block-size estimate re-warms the step after the switch). ``max_cell_s``
-    lowers ``repeats`` (not below ``min_repeats``) to fit the cell's estimated time. ``label``,
-    ``description`` and the step names are the :class:`~torch.utils.benchmark.Compare` table,
-    column and rows. Returns name → one Measurement per repeat (ValueError without steps or
-    repeats)."""
+    """Name → one :class:`torch.utils.benchmark.Timer` Measurement per repeat (current thread
+    count): ``warmup`` rounds (at least 1) of ``timeit(1)`` in turn, then per repeat ``r`` one
+    ``blocked_autorange(min_run_time=min_sample_s)`` of each step, step ``r mod n`` first (its
+    block-size estimate re-warms it). ``max_cell_s`` lowers ``repeats`` (not below
+    ``min_repeats``) to fit; ``label``, ``description`` and the names head the Compare table.
+    ValueError without steps or repeats."""
     from torch.utils import benchmark
 
     if repeats < 1:
@@ -206,11 +200,6 @@ def machine_info(device: torch.device | None = None) -> dict[str, Any]:
     return info
 
 
-class _Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
 def _wrapper_step(model: nn.Module, x: torch.Tensor, mode: str) -> None:
     with torch.inference_mode(mode == "infer"):
         out = model(x)
@@ -229,7 +218,7 @@ def profile_wrapper(args: argparse.Namespace, device: torch.device, calls: int =
     bench = args.out / f"bench-{device.type}.json"
     plain = json.loads(bench.read_text())["results"] if bench.is_file() else []
     plain = [r for r in plain if r["variant"] == "plain" and r["dtype"] == "fp32"]
-    wrapped, identity = NormEquivariant(_Identity()).to(device), _Identity()
+    wrapped, identity = NormEquivariant(nn.Identity()).to(device), nn.Identity()
     shapes = [(1, 1, s, s) for s in args.sizes] + [args.batch_shape] * bool(args.batch_shape)
     results, text = [], [f"# torch {torch.__version__}, {torch.get_num_threads()} threads"]
     for mode, shape in itertools.product(("infer", "train"), shapes):
@@ -383,13 +372,8 @@ def run_models(args: argparse.Namespace, device: torch.device) -> tuple[dict[str
     return doc, measurements
 
 
-def _smoke(args: argparse.Namespace) -> None:
-    args.sizes, args.batch_shape = [16, 32], (2, 1, 16, 16)
-    args.repeats, args.warmup, args.min_sample_time, args.max_cell_seconds = 3, 1, 0.0, None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``wne bench``; returns the exit status (bad arguments exit with 2)."""
+    """``wne bench``: exit status 0 (bad arguments exit with 2)."""
     from torch.utils import benchmark
 
     parser = build_parser()
@@ -399,7 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.smoke:
-        _smoke(args)
+        args.sizes, args.batch_shape = [16, 32], (2, 1, 16, 16)
+        args.repeats, args.warmup, args.min_sample_time, args.max_cell_seconds = 3, 1, 0.0, None
     try:
         auto = ["cpu"] + ["cuda"] * torch.cuda.is_available()
         devices = [

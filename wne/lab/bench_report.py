@@ -33,11 +33,8 @@ def summarize_cell(
     ``device``, ``warmup``) from each variant's seconds per call (one per repeat), calls per
     block, peak memory and ``meta`` (``arch``, ``wrapped``, ``arch_kwargs``, ``params``).
     Ratios are to ``"plain"``: the ratio of medians and the quartiles of the paired ratios
-    (repeat ``r`` over repeat ``r`` of plain), with numpy's linear interpolation.
-
-    Raises:
-        ValueError: Without a ``"plain"`` variant or with unequal repeat counts.
-    """
+    (repeat ``r`` over repeat ``r`` of plain), with numpy's linear interpolation. ValueError
+    without a ``"plain"`` variant or with unequal repeat counts."""
     if REFERENCE not in times:
         raise ValueError(f"cell has no {REFERENCE!r} variant: {sorted(times)}")
     if len({len(v) for v in times.values()} - {0}) != 1 or not all(times.values()):

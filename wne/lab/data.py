@@ -1,15 +1,12 @@
 """Training patches, sampled statelessly from grayscale images.
 
-Images are read with the library's one reader, :func:`wne.imageio.read_image`
-(``[H, W, C]`` float32 in [0, 1]; 8-bit values divided by 255, 16-bit by 65535).
-Sampling is stateless: the patches, augmentations and noise of step ``t`` on
-rank ``r`` come from a generator seeded with ``(seed, t, r)``, so a run resumed
-at step ``t`` sees exactly the batches an uninterrupted run would have seen.
+Images are read by :func:`wne.imageio.read_image` (8-bit values / 255, 16-bit / 65535). The
+patches, augmentations and noise of step ``t`` on rank ``r`` come from a generator seeded with
+``(seed, t, r)``, so a run resumed at step ``t`` sees the batches of an uninterrupted run.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,13 +17,9 @@ from wne.imageio import list_images, read_image
 
 __all__ = ["DevicePatchSampler", "PatchSampler", "load_folder", "step_generator"]
 
-log = logging.getLogger(__name__)
-
 
 def load_folder(folder: str | Path) -> list[np.ndarray]:
-    """All images of a folder as grayscale ``[H, W]`` float32 arrays in [0, 1].
-
-    Colour images are converted to luma by :func:`wne.imageio.read_image`.
+    """All images of a folder as grayscale (luma) ``[H, W]`` float32 arrays in [0, 1].
 
     Raises:
         FileNotFoundError: If the folder does not exist or holds no image.
@@ -44,16 +37,11 @@ def step_generator(
 
 
 class PatchSampler:
-    """Random square patches with the 8 dihedral augmentations, in [0, 1].
-
-    Args:
-        images: Grayscale images in [0, 1], ``[H, W]`` or ``[H, W, 1]`` float arrays
-            (as :func:`load_folder` returns), each at least ``patch`` pixels per side.
-        patch: Patch side.
+    """Random ``patch``-side squares with the 8 dihedral augmentations, in [0, 1], of
+    grayscale float ``[H, W]`` or ``[H, W, 1]`` ``images`` (as :func:`load_folder` returns).
 
     Raises:
-        ValueError: On no images, images that are not grayscale floats, or images
-            smaller than ``patch``.
+        ValueError: On no images, images that are not grayscale floats, or smaller than ``patch``.
     """
 
     def __init__(self, images: Sequence[np.ndarray], patch: int) -> None:
@@ -94,28 +82,12 @@ class PatchSampler:
 
 
 class DevicePatchSampler:
-    """:class:`PatchSampler`'s patches drawn where the images live (a GPU), without a
-    Python loop per patch.
-
-    The images are stacked once into one ``[N, H, W]`` tensor on ``device`` (zero-padded
-    to the largest side; each image's own size bounds its crops). One step draws the
-    image indices, the corners and one of the 8 dihedral transforms of every patch as
-    tensors, then gathers all patches with one indexing operation. With a generator on
-    the same device (:func:`step_generator` with ``device``), nothing synchronizes with
-    the host, so sampling overlaps the previous step's kernels.
-
-    The patch distribution is :class:`PatchSampler`'s (uniform image, uniform corner,
-    uniform dihedral transform); the draws themselves differ, so a run's batches depend
-    on the sampler it used (the recipe records it).
-
-    Args:
-        images: As for :class:`PatchSampler`.
-        patch: Patch side.
-        device: Where the images are held and the patches are made.
-
-    Raises:
-        ValueError: As for :class:`PatchSampler`.
-    """
+    """:class:`PatchSampler`'s distribution drawn on ``device`` (a GPU) with one gather per
+    batch: the images stacked once, zero-padded, into ``[N, H, W]`` (each image's own size
+    bounds its crops); indices, corners and dihedral transforms drawn as tensors. With a
+    generator on ``device`` nothing synchronizes with the host. The draws differ from
+    :class:`PatchSampler`'s, so the recipe records the sampler. Arguments and errors as
+    :class:`PatchSampler`'s."""
 
     def __init__(
         self, images: Sequence[np.ndarray], patch: int, device: str | torch.device
@@ -134,12 +106,7 @@ class DevicePatchSampler:
         self._ramp = torch.arange(patch, device=self.device)
 
     def sample(self, batch: int, gen: torch.Generator) -> torch.Tensor:
-        """Draws ``batch`` patches, ``[batch, 1, patch, patch]`` float32 in [0, 1].
-
-        Args:
-            batch: Number of patches.
-            gen: A generator on the sampler's device.
-        """
+        """Draws ``batch`` patches ``[batch, 1, patch, patch]`` with ``gen`` (on the device)."""
         p, dev = self.patch, self.device
         idx = torch.randint(len(self.images), (batch,), generator=gen, device=dev)
         u = torch.rand(batch, 2, generator=gen, device=dev)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from wne.imageio import NATIVE_SUFFIXES, read_native, write_native
-from wne.lab import cli
+from wne.lab import parse
 from wne.native import denoise, load_model
 
 __all__ = ["main", "plan"]
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tqdm import tqdm
 
     parser = _parser()
-    args = cli.parse(parser, argv)
+    args = parse(parser, argv)
     if args.tile is not None and args.tile < 16:
         parser.error("--tile must be >= 16")
     pairs = plan(args.inputs, args.output)

@@ -22,7 +22,7 @@ import torch
 
 from wne import catalog, checkpoints
 from wne.device import pick_device
-from wne.lab import cli
+from wne.lab import parse
 from wne.lab import protocol as pr
 from wne.lab.report import format_summary, write_metrics, write_outputs
 
@@ -54,8 +54,8 @@ def common_parser(prog: str, description: str, *, device: str) -> argparse.Argum
 
 
 def start(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Parses ``argv`` (:func:`wne.lab.cli.parse`) and sets torch's CPU threads."""
-    args = cli.parse(parser, argv)
+    """Parses ``argv`` (:func:`wne.lab.parse`) and sets torch's CPU threads."""
+    args = parse(parser, argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     return args
@@ -75,11 +75,7 @@ def load_run(
     names: Sequence[str], args: argparse.Namespace, device: torch.device, **kwargs: float | None
 ) -> tuple[list, list[tuple[str, torch.Tensor]]]:
     """The models (:func:`~wne.lab.protocol.resolve_models`) and the images of ``--data`` in
-    their channel count.
-
-    Raises:
-        ValueError: If the models take different channel counts.
-    """
+    their channel count (ValueError if the models take different counts)."""
     models = pr.resolve_models(names, root=args.root, device=device, **kwargs)
     channels = {m.channels for m in models}
     if len(channels) > 1:
@@ -120,11 +116,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _keys(args: argparse.Namespace, sigma: float) -> list[str]:
     """Checkpoints trained at ``sigma`` of ``--size`` (keys outside the catalog: always)."""
-    known = set(catalog.keys())
+    known, size = set(catalog.keys()), args.size
     keys = pr.checkpoints_for_sigma(args.root, sigma)
-    return [
-        k for k in keys if args.size == "all" or k not in known or catalog.get(k).size == args.size
-    ]
+    return [k for k in keys if size == "all" or k not in known or catalog.get(k).size == size]
 
 
 def _run(args: argparse.Namespace, protocol: pr.Protocol) -> None:
@@ -168,10 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--write-metrics and --paper-overlay are for the Gaussian protocol only")
     if args.defect_images < 0:
         parser.error("--defect-images must be >= 0")
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(pr.Protocol)}
     try:
-        protocol = pr.Protocol(
-            **{f.name: getattr(args, f.name) for f in dataclasses.fields(pr.Protocol)}
-        )
+        protocol = pr.Protocol(**fields)
     except ValueError as exc:
         parser.error(str(exc))
     return guarded(lambda: _run(args, protocol))

@@ -118,10 +118,8 @@ class Server:
             final = job.result(timeout=max(1.0, self.timeout - (time.perf_counter() - t)))
             seconds, ok = time.perf_counter() - t, _has_model(final)
             error = "" if ok else "no model output"
-            steps = max(seen, len(job.outputs()))
-            return Result(
-                seconds, first or (seconds if ok else None), error, _summary(final), steps
-            )
+            steps, first = max(seen, len(job.outputs())), first or (seconds if ok else None)
+            return Result(seconds, first, error, _summary(final), steps)
         except Exception as exc:
             return Result(time.perf_counter() - t, error=f"{type(exc).__name__}: {exc}"[:300])
         finally:
@@ -326,19 +324,14 @@ def run(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         doc["restore"] = []
         keep = ("label", "steps", "stop", "seconds", "psnr")
         for backbone, side, steps in itertools.product(args.backbones, args.sizes, args.steps):
-            kw = {
-                "backbone": backbone,
-                "max_side": side,
-                "max_steps": steps,
-                "sigma_train": args.sigma_train,
-            }
+            kw = {"backbone": backbone, "max_side": side, "max_steps": steps}
             kw = {k: v for k, v in kw.items() if v is not None}
+            kw |= {"sigma_train": args.sigma_train} if args.sigma_train is not None else {}
             r = server.call(client, "/restore", image, **kw)
-            models = {
-                k: {f: m.get(f) for f in keep} for k, m in r.summary.get("models", {}).items()
-            }
+            got = r.summary.get("models", {}).items()
+            models = {k: {f: m.get(f) for f in keep} for k, m in got}
             row = {"request": kw, "wall_s": round(r.seconds, 2), "snapshots": r.steps}
-            doc["restore"].append({**row, "error": r.error, "models": models})  # fmt: skip
+            doc["restore"].append({**row, "error": r.error, "models": models})
     doc["loadavg_end"] = machine_info()["loadavg"]
     return doc
 
@@ -372,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``wne loadtest``; returns the exit status (bad arguments exit with 2)."""
+    """``wne loadtest``: exit status 0 (bad arguments exit with 2)."""
     p = build_parser()
     args = p.parse_args(argv)
     if args.clients is None:

@@ -63,11 +63,7 @@ SAMPLER: dict[str, dict] = _DATA["sampler"]
 
 def curve(sigma_train: float, column: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The paper's mismatch curve of one model: (input PSNR, output PSNR), 21 points in
-    ascending σ_test order.
-
-    Raises:
-        KeyError: For a σ_train other than 10, 25, 50 or an unknown column.
-    """
+    ascending σ_test order (KeyError for a σ_train other than 10, 25, 50 or an unknown column)."""
     s = round(float(sigma_train))
     if s not in MISMATCH or abs(float(sigma_train) - s) > 1e-9:
         raise KeyError(
@@ -79,11 +75,8 @@ def curve(sigma_train: float, column: str) -> tuple[tuple[float, ...], tuple[flo
 
 
 def value_at(sigma_train: float, column: str, sigma_test: float) -> tuple[float, float]:
-    """``(σ_test, output PSNR)`` of the paper's grid point nearest ``sigma_test``.
-
-    Raises:
-        KeyError: As :func:`curve`.
-    """
+    """``(σ_test, output PSNR)`` of the paper's grid point nearest ``sigma_test`` (KeyError as
+    :func:`curve`)."""
     _, values = curve(sigma_train, column)
     sigmas = MISMATCH[round(float(sigma_train))]["sigma_test"]
     j = min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - sigma_test))

@@ -34,16 +34,9 @@ _OTHER = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 @dataclass
 class Curve:
-    """One model's measured curve.
-
-    Attributes:
-        label: Legend label (the model key).
-        input_psnr: Mean input PSNR per level (x axis).
-        output: Mean output metric per level (y axis).
-        paper_column: The matching column of :data:`wne.lab.paper.MISMATCH`, if any.
-        arch: Registered backbone name (with ``wrapper``: the colour family).
-        wrapper: ``"wne"`` or ``"none"``.
-    """
+    """One model's measured curve: its legend ``label``, mean input PSNR (x) and output metric
+    (y) per level, its column of :data:`wne.lab.paper.MISMATCH` if any, and the ``arch`` and
+    ``wrapper`` that pick its colour."""
 
     label: str
     input_psnr: Sequence[float]
@@ -99,9 +92,7 @@ def mismatch_plot(
     drawn: set[str] = set()
     for i, c in enumerate(curves):
         colour, marker = curve_style(c, i)
-        ax.plot(
-            c.input_psnr, c.output, color=colour, marker=marker, markersize=4, lw=1.6, label=c.label
-        )
+        ax.plot(c.input_psnr, c.output, color=colour, marker=marker, ms=4, lw=1.6, label=c.label)
         xs += list(c.input_psnr)
         ys += list(c.output)
     for i, c in enumerate(curves if paper_sigma_train is not None and metric == "psnr" else ()):

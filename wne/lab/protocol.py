@@ -81,19 +81,12 @@ def noise_seed(seed: int, image: int, draw: int, level: float) -> int:
 
 @dataclass(frozen=True)
 class Protocol:
-    """What one evaluation run measures (every model of the run shares it).
-
-    Attributes:
-        sigmas: Level grid (``None``: :func:`paper_grid` of the models' σ_train, or the
-            noise type's default grid).
-        draws: Noise draws per image and level.
-        seed: Run seed.
-        defect_a: Contrast factors of the defect sweep (> 0).
-        defect_b: Brightness offsets of the defect sweep.
-        defect_images: Defect sweep on the first N images (``None`` or 0: all).
-        noise: Noise type (:data:`NOISE_TYPES`).
-        read_noise: ``lowlight`` read noise in photo-electrons.
-        jpeg_sigma: ``jpeg``: Gaussian σ added before compression (0: the clean image).
+    """What one evaluation run measures, shared by its models: the level grid ``sigmas``
+    (``None``: :func:`paper_grid` of the models' σ_train, or the noise type's own), noise
+    ``draws`` per image and level, the run ``seed``, the defect sweep's contrasts ``defect_a``
+    (> 0), offsets ``defect_b`` and first ``defect_images`` images (``None`` or 0: all), the
+    ``noise`` type (:data:`NOISE_TYPES`), ``lowlight``'s ``read_noise`` (e⁻) and ``jpeg``'s
+    ``jpeg_sigma`` (Gaussian σ added before compression; 0: the clean image).
 
     Raises:
         ValueError: On fewer than one draw, a contrast factor <= 0, an unknown noise type,
@@ -166,10 +159,8 @@ class Protocol:
 def load_images(
     folder: str | Path, *, channels: int = 1, max_images: int | None = None
 ) -> list[tuple[str, torch.Tensor]]:
-    """The images of a folder (:func:`wne.imageio.list_images`), sorted by name.
-
-    Returns ``(file name, float32 image [1, channels, H, W] in [0, 1])`` pairs; with one
-    channel, colour images are converted to ITU-R 601-2 luma (with a log line).
+    """``(file name, float32 [1, channels, H, W] in [0, 1])`` of a folder's images, sorted by
+    name; with one channel, colour images become ITU-R 601-2 luma (with a log line).
 
     Raises:
         FileNotFoundError: If the folder does not exist or holds no image.
@@ -198,18 +189,10 @@ def load_images(
 
 @dataclass
 class EvalModel:
-    """A model under evaluation.
-
-    Attributes:
-        key: Model key (the CSV's ``model`` column; a label, never parsed).
-        model: The module, in eval mode, on the evaluation device.
-        sigma_train: Its training noise level (0–255 scale).
-        arch: Backbone name (``""`` if unknown).
-        wrapper: ``"wne"`` or ``"none"``.
-        channels: Image channels it takes.
-        folder: Local checkpoint folder (``None`` if it came from the Hub).
-        sha256: The weights' sha256 (``""`` if unknown; keys the result cache).
-    """
+    """A model under evaluation: its ``key`` (the CSVs' ``model`` label, never parsed), the
+    module in eval mode on the device, σ_train (0–255), backbone ``arch`` (``""``: unknown),
+    ``wrapper``, ``channels``, local checkpoint ``folder`` (``None``: from the Hub) and the
+    weights' ``sha256`` (``""``: unknown, never cached)."""
 
     key: str
     model: nn.Module
@@ -233,10 +216,8 @@ def resolve_models(
     device: torch.device | str = "cpu",
     sigma_train: float | None = None,
 ) -> list[EvalModel]:
-    """Loads checkpoints by key (:func:`wne.load`) or folder, in the given order.
-
-    ``root``: local checkpoint folder for keys (default: the bundled one); ``sigma_train``:
-    the σ_train of checkpoints whose ``config.json`` records none.
+    """Loads checkpoints by key (:func:`wne.load`; ``root``: their folder, default bundled) or
+    folder, in order; ``sigma_train``: of checkpoints whose ``config.json`` records none.
 
     Raises:
         ValueError: On duplicate keys or an unknown σ_train.
@@ -308,12 +289,6 @@ class RunResult:
 
 _SUMS = ("out_sum", "ssim_sum", "in_sum", "eq_sum", "count")
 """One model's sums per level (the input ones shared by every model), also its cache file's."""
-
-
-def _zeros(n_levels: int, n_pairs: int) -> dict[str, Any]:
-    sums: dict[str, Any] = {k: torch.zeros(n_levels, dtype=torch.float64) for k in _SUMS}
-    sums["count"] = torch.zeros(n_levels, dtype=torch.long)
-    return sums | {"defects": [[] for _ in range(n_pairs)]}
 
 
 def _cache_path(folder: Path | None, m: EvalModel, ident: dict[str, Any]) -> Path | None:
@@ -392,11 +367,10 @@ def evaluate(
     progress: bool = False,
     cache: str | Path | None = None,
 ) -> RunResult:
-    """Runs the mismatch sweep and (Gaussian runs) the NE-defect sweep of ``models`` (they
-    share every noise draw) on ``images`` (``(name, [1, C, H, W])`` in [0, 1]), on ``device``,
-    ``batch_size`` noisy images per forward (0: about 2¹⁹ pixels). ``cache``: a folder of
-    per-model results; a model whose weights (sha256), images and protocol match a stored
-    result is not run again.
+    """The mismatch sweep and (Gaussian runs) the NE-defect sweep of ``models``, sharing every
+    noise draw, on ``images`` (``(name, [1, C, H, W])`` in [0, 1]), ``batch_size`` noisy images
+    per forward (0: about 2¹⁹ pixels). ``cache``: a folder of per-model results, reused when
+    weights (sha256), images and protocol match.
 
     Raises:
         ValueError: On empty inputs, an empty grid or a channel mismatch.
@@ -424,7 +398,9 @@ def evaluate(
     todo = [j for j, s in enumerate(sums) if s is None]
     if todo:
         for j in todo:
-            sums[j] = _zeros(len(grid), n_pairs)
+            sums[j] = {k: torch.zeros(len(grid), dtype=torch.float64) for k in _SUMS[:4]}
+            sums[j] |= {"count": torch.zeros(len(grid), dtype=torch.long)}
+            sums[j] |= {"defects": [[] for _ in range(n_pairs)]}
         bar = tqdm(total=(len(images) + n_def) * len(todo), desc="evaluate", disable=not progress)
         with bar, torch.inference_mode():
             run = [models[j] for j in todo], [sums[j] for j in todo]

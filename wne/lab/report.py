@@ -63,13 +63,10 @@ def _kind(m: EvalModel, keys: Sequence[str] = ("arch", "wrapper", "sigma_train",
 
 
 def summarize(models: Sequence[EvalModel], result: RunResult) -> dict[str, Any]:
-    """Per-model numbers of a run: ``{"models": {key: {...}}}``.
-
-    Gaussian run: ``matched`` (σ_test = σ_train, or the nearest grid point), ``sigma5`` and
-    ``sigma50`` (grid points nearest 5 and 50), ``grid_mean`` (over σ_test ≠ σ_train, as the
-    paper's derived grid means), ``defect`` (mean and max over the sweep), ``paper``. Other
-    noise types: ``levels``, one entry per level.
-    """
+    """Per-model numbers of a run, ``{"models": {key: {...}}}``: Gaussian runs ``matched``
+    (σ_test = σ_train, or the nearest grid point), ``sigma5`` and ``sigma50`` (grid points
+    nearest 5 and 50), ``grid_mean`` (over σ_test ≠ σ_train, as the paper's derived grid
+    means), ``defect`` (mean and max over the sweep), ``paper``; other noise types ``levels``."""
     out: dict[str, Any] = {}
     name = _level_name(result.noise)
     for m in models:
@@ -203,34 +200,28 @@ def write_outputs(
 
 
 def write_metrics(models: Sequence[EvalModel], summary: dict[str, Any], dataset: str) -> None:
-    """Stores each local model's :func:`headline_metrics` in its ``config.json`` under
-    ``metrics.<dataset>`` (models from the Hub are skipped, with a log line)."""
+    """Stores each local model's headline numbers (σ_train, PSNR/SSIM at the matched σ, PSNR at
+    σ 5 and ≈ 50, the grid mean, the largest NE defect, the protocol) in its ``config.json``
+    under ``metrics.<dataset>`` (models from the Hub are skipped, with a log line)."""
+    run = summary["run"]
     for m in models:
         if m.folder is None:
             log.info("%s came from the Hub: metrics not written", m.key)
             continue
-        checkpoints.update_config(m.folder, metrics={dataset: headline_metrics(summary, m.key)})
+        s, grid_mean = summary["models"][m.key], summary["models"][m.key]["grid_mean"]["psnr"]
+        headline = {
+            "sigma_train": s["sigma_train"],
+            "psnr_matched": round(s["matched"]["psnr"], 4),
+            "ssim_matched": round(s["matched"]["ssim"], 5),
+            "psnr_sigma5": round(s["sigma5"]["psnr"], 4),
+            "sigma50_at": round(s["sigma50"]["sigma"], 4),
+            "psnr_sigma50": round(s["sigma50"]["psnr"], 4),
+            "psnr_grid_mean": round(grid_mean, 4) if grid_mean is not None else None,
+            "ne_defect_max": s["defect"]["max"],
+            **{k: run[k] for k in ("n_images", "draws", "seed")},
+        }
+        checkpoints.update_config(m.folder, metrics={dataset: headline})
         log.info("wrote %s metrics into %s", dataset, m.folder / checkpoints.CONFIG_NAME)
-
-
-def headline_metrics(summary: dict[str, Any], key: str) -> dict[str, Any]:
-    """One model's headline numbers as stored in its ``config.json``: σ_train, PSNR/SSIM at
-    the matched σ, PSNR at σ 5 and ≈ 50, the grid mean, the largest NE defect, the protocol."""
-    run, s = summary["run"], summary["models"][key]
-    grid_mean = s["grid_mean"]["psnr"]
-    return {
-        "sigma_train": s["sigma_train"],
-        "psnr_matched": round(s["matched"]["psnr"], 4),
-        "ssim_matched": round(s["matched"]["ssim"], 5),
-        "psnr_sigma5": round(s["sigma5"]["psnr"], 4),
-        "sigma50_at": round(s["sigma50"]["sigma"], 4),
-        "psnr_sigma50": round(s["sigma50"]["psnr"], 4),
-        "psnr_grid_mean": round(grid_mean, 4) if grid_mean is not None else None,
-        "ne_defect_max": s["defect"]["max"],
-        "n_images": run["n_images"],
-        "draws": run["draws"],
-        "seed": run["seed"],
-    }
 
 
 def format_summary(summary: dict[str, Any], out: Path) -> str:

@@ -63,13 +63,10 @@ def settings_for(
     max_steps: int = 1000,
     **level: float | None,
 ) -> dict[str, Any]:
-    """A task's settings: the paper's (:func:`wne.sampler.paper_parameters`), with each
-    value given instead (``sigma0_8bit``, ``sigma_stop_8bit`` on the 0–255 scale; the task's
-    level by its :data:`LEVELS` name, default :data:`wne.sampler.TASKS`'s).
-
-    Raises:
-        ValueError: On an unknown task.
-    """
+    """A task's settings (ValueError for an unknown task): the paper's
+    (:func:`wne.sampler.paper_parameters`), with each value given instead (``sigma0_8bit``,
+    ``sigma_stop_8bit`` on the 0–255 scale; the task's level by its :data:`LEVELS` name,
+    default :data:`wne.sampler.TASKS`'s)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     paper = sampler.paper_parameters(task)
@@ -97,16 +94,10 @@ def problem_for(
 
 @dataclass
 class RunRecord:
-    """One sampler run (an image and a model).
-
-    Attributes:
-        row: The :data:`RUN_COLUMNS` values (``None`` where undefined, e.g. the scores of a
-            diverged run).
-        sigmas: σ̂_t per step ([0, 1] scale).
-        psnrs: PSNR of the clamped state ``x_c + (I − P)·y_t``, ``t = 0 … T``.
-        errors: RMS error of the unclamped state, ``t = 0 … T`` ([0, 1] scale).
-        frames: ``(step, result)`` pairs, if asked.
-    """
+    """One sampler run (an image, a model): its :data:`RUN_COLUMNS` ``row`` (``None`` where
+    undefined, e.g. a diverged run's scores), σ̂_t per step, the PSNR of the clamped state
+    ``x_c + (I − P)·y_t`` and the RMS error of the unclamped one for ``t = 0 … T`` ([0, 1]
+    scale), and the ``(step, result)`` frames asked for."""
 
     row: dict[str, Any]
     sigmas: list[float]
@@ -116,7 +107,6 @@ class RunRecord:
 
 
 def _score(img: torch.Tensor, clean: torch.Tensor, metric: Callable = psnr) -> float:
-    """``metric`` (PSNR by default, or SSIM) of ``img`` clamped to [0, 1]."""
     return float(metric(img.float().clamp(0, 1), clean, 1.0)[0])
 
 
@@ -204,18 +194,12 @@ def residual_scale(
 def predicted_steps(
     alpha: float, sigma0: float = 1.03, max_steps: int = 1000, **params: float
 ) -> int:
-    """Steps to the stop of a scalar model of the sampler whose denoiser under-reports noise.
-
-    The state's effective noise is σ_t; the residual removes a fraction ``alpha`` of it and
-    reports ``σ̂_t = alpha·σ_t`` (oracle: 1). A step leaves ``(1 − h_t·alpha)·σ_t`` and
-    injects ``γ_t² = ((1 − β·h_t)² − (1 − h_t)²)·σ̂_t²``; the walk stops at
-    ``σ̂_t ≤ sigma_stop``. Any ``alpha < 1`` injects less than it removes and cools faster.
-    ``sigma0``: the start's effective noise (1.03 ≈ inpainting's); ``params``: ``h0``,
-    ``beta``, ``sigma_stop`` (default: the paper's inpainting parameters).
-
-    Returns:
-        The steps before σ̂ ≤ ``sigma_stop`` (``max_steps`` if never).
-    """
+    """Steps before σ̂ ≤ ``sigma_stop`` (``max_steps`` if never) of a scalar model of the
+    sampler whose residual removes a fraction ``alpha`` of the effective noise σ_t and reports
+    ``σ̂_t = alpha·σ_t`` (oracle: 1): a step leaves ``(1 − h_t·alpha)·σ_t`` and injects
+    ``((1 − β·h_t)² − (1 − h_t)²)·σ̂_t²``, so any ``alpha < 1`` cools faster. ``sigma0``: the
+    start's σ (1.03 ≈ inpainting's); ``params``: ``h0``, ``beta``, ``sigma_stop`` (default:
+    the paper's inpainting ones)."""
     p = {**sampler.paper_parameters("inpaint"), **params}  # h0, beta, sigma_stop
     sig = sigma0
     for t in range(1, max_steps + 1):
@@ -364,7 +348,23 @@ def _run_task(args: argparse.Namespace, s: dict[str, Any], models: list, images:
     run |= {"wne_version": __version__, "torch_version": torch.__version__}
     summary = {"run": run, "models": per_model, "paper": SAMPLER.get(s["task"])}
     write_json(out / "summary.json", summary)
-    print(format_table(summary, out))
+
+    def v(e: dict[str, Any], k: str, fmt: str = ".2f") -> str:
+        return "-" if e.get(k) is None else format(e[k]["mean"], fmt)
+
+    lines = [
+        f"\n{s['task']}: results in {out}",
+        f"{'model':<20} {'one-pass':>8} {'best':>7} {'final':>7} {'SSIM':>6} {'fin-best':>8} "
+        f"{'steps':>7}  stops",
+    ]
+    for key, e in per_model.items():
+        stops = ", ".join(f"{k} {n}" for k, n in e["stops"].items())
+        lines.append(
+            f"{key:<20} {v(e, 'one_pass_psnr'):>8} {v(e, 'best_psnr'):>7} "
+            f"{v(e, 'final_psnr'):>7} {v(e, 'final_ssim', '.3f'):>6} "
+            f"{v(e, 'final_minus_best'):>8} {v(e, 'steps', '.1f'):>7}  {stops}"
+        )
+    print("\n".join(lines))
 
 
 def _run_residual_scale(args: argparse.Namespace, models: list, images: list) -> None:
@@ -397,27 +397,6 @@ def _run_residual_scale(args: argparse.Namespace, models: list, images: list) ->
     )
     write_json(out / "summary.json", {"run": run, "models": means})
     print("\n".join(lines))
-
-
-def format_table(summary: dict[str, Any], out: Path) -> str:
-    """The command line's table of a task: one line per model (means over images)."""
-
-    def v(s: dict[str, Any], k: str, fmt: str = ".2f") -> str:
-        return "-" if s.get(k) is None else format(s[k]["mean"], fmt)
-
-    lines = [
-        f"\n{summary['run']['settings']['task']}: results in {out}",
-        f"{'model':<20} {'one-pass':>8} {'best':>7} {'final':>7} {'SSIM':>6} {'fin-best':>8} "
-        f"{'steps':>7}  stops",
-    ]
-    for key, s in summary["models"].items():
-        stops = ", ".join(f"{k} {n}" for k, n in s["stops"].items())
-        lines.append(
-            f"{key:<20} {v(s, 'one_pass_psnr'):>8} {v(s, 'best_psnr'):>7} "
-            f"{v(s, 'final_psnr'):>7} {v(s, 'final_ssim', '.3f'):>6} "
-            f"{v(s, 'final_minus_best'):>8} {v(s, 'steps', '.1f'):>7}  {stops}"
-        )
-    return "\n".join(lines)
 
 
 def _run(args: argparse.Namespace, tasks: list[dict[str, Any]]) -> None:

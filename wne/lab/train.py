@@ -1,27 +1,20 @@
 """Train a blind Gaussian denoiser, plain or WNE-wrapped, with one fair recipe.
 
-Usage::
-
-    wne train --arch dncnn --wrapper wne --sigma 25 \\
-        --data ../shared/data/train400 --out checkpoints/dncnn-wne-s25 [--budget-s 3500]
-
-(``wne zoo --print KEY`` prints the exact command of every catalogued checkpoint.)
-Plain and WNE runs with the same arguments see the same patches, augmentations and
-noise (:mod:`wne.lab.data`), the same loss (MSE on the raw output), optimizer (Adam),
-schedule (linear warm-up, cosine decay) and steps. CUDA runs use bf16 autocast;
-``torchrun --nproc_per_node N -m wne.lab.train ...`` runs data-parallel (gloo on CPU,
-nccl on GPU; every rank's final weight digest goes into the recipe).
+``wne train --arch dncnn --wrapper wne --sigma 25 --data DIR --out checkpoints/KEY`` (``wne zoo
+--print KEY``: every catalogued checkpoint's command). Plain and WNE runs with the same arguments
+see the same patches, augmentations and noise (:mod:`wne.lab.data`), loss (MSE on the raw output),
+optimizer (Adam), schedule (linear warm-up, cosine decay) and steps. CUDA runs use bf16 autocast;
+``torchrun --nproc_per_node N -m wne.lab.train ...`` runs data-parallel (gloo on CPU, nccl on
+GPU; every rank's final weight digest goes into the recipe).
 
 Interruptions: the state folder (``--work``, default ``runs/<key>``) holds the weights, the
-optimizer, torch's random state, the loss average and the step (which fixes the sampler's
-position), written atomically every ``--save-every`` steps and whenever the run stops early.
-The run stops early, state saved, before ``--budget-s`` wall seconds are up (the longest
-stretch between two checks and the longest state save so far are kept in reserve), after
-``--stop-after`` steps, or at the next check after SIGTERM or SIGUSR1 (a batch system's
-warning signal). Rerunning the same command resumes from the state and ends with the same
-weights as an uninterrupted run: bit for bit on the CPU (CUDA runs pick the fastest kernels,
-which are not bitwise reproducible); a state of another recipe is refused. Exit status 75
-(EX_TEMPFAIL) says "stopped early: run the command again".
+optimizer, torch's random state, the loss average and the step, written atomically every
+``--save-every`` steps and whenever the run stops early: before ``--budget-s`` wall seconds are
+up (the longest stretch between two checks and the longest save kept in reserve), after
+``--stop-after`` steps, or at the next check after SIGTERM or SIGUSR1. Rerunning the command
+resumes and ends with the weights of an uninterrupted run: bit for bit on the CPU (CUDA picks the
+fastest kernels, not bitwise reproducible); a state of another recipe is refused. Exit status 75
+(EX_TEMPFAIL): "stopped early, run the command again".
 """
 
 from __future__ import annotations
@@ -77,7 +70,7 @@ _NOT_RECIPE = ("out", "work", "no_progress", "device", "threads", "key", "budget
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parses the command line."""
+    """The ``wne train`` command line (``argv``: default ``sys.argv[1:]``)."""
     p = argparse.ArgumentParser(prog="wne train", description=__doc__.split("\n")[0])
     a = p.add_argument
     a("--arch", required=True, choices=models.available())
@@ -198,17 +191,8 @@ def _load_state(
 
 
 def load_init(model: nn.Module, args: argparse.Namespace) -> dict[str, Any]:
-    """Loads the ``--init`` checkpoint's weights into ``model`` before the first step.
-
-    The checkpoint must be of the run's model: same architecture, constructor arguments
-    and wrapper; its weights are sha256-verified by :func:`wne.checkpoints.load_dir`.
-
-    Returns:
-        What the recipe records of the start: its key, weights sha256 and total steps.
-
-    Raises:
-        SystemExit: If the checkpoint is missing, invalid or of another model.
-    """
+    """Loads the ``--init`` checkpoint (sha256-verified, of the same arch, arguments and
+    wrapper, else SystemExit) into ``model``; returns its key, sha256 and total steps."""
     try:
         start = checkpoints.load_dir(args.init)
     except checkpoints.CheckpointError as exc:
@@ -251,15 +235,12 @@ def _agree(flag: bool, world: int, device: torch.device) -> bool:
 
 
 def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict[str, Any]:
-    """Runs (or resumes) one training job; writes the checkpoint once all steps are done.
-
-    Args:
-        args: The command line (:func:`parse_args`).
-        stop: When set, the run stops at its next check with the state saved.
+    """Runs or resumes one job (:func:`parse_args`); writes the checkpoint when all steps are
+    done. ``stop``: when set, the run stops at its next check, state saved.
 
     Returns:
-        ``{"stopped_at": step, "steps": total}`` when the run stopped early; else (on rank
-        0) the final validation PSNR, steps, wall time, start step and loss averages.
+        ``{"stopped_at": step, "steps": total}`` when it stopped early; else (rank 0) the final
+        validation PSNR, steps, wall time, start step and loss averages.
     """
     began = _now()
     world, rank, local_rank = (
@@ -308,11 +289,8 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model.to(device, memory_format=fmt).train()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    meta = _load_state(work, model, opt, args, str(device)) or {
-        "step": 0,
-        "wall_s": 0.0,
-        "history": [],
-    }
+    blank = {"step": 0, "wall_s": 0.0, "history": []}
+    meta = _load_state(work, model, opt, args, str(device)) or blank
     start, history, ema = int(meta["step"]), list(meta["history"]), meta.get("loss_ema")
     stop_at = min(args.steps, start + args.stop_after) if args.stop_after > 0 else args.steps
     ddp_model: nn.Module = model
@@ -449,14 +427,8 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (``wne train``): SIGTERM and SIGUSR1 stop the run early.
-
-    Args:
-        argv: Arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        0 when the checkpoint is written, :data:`EX_TEMPFAIL` when the run stopped early.
-    """
+    """``wne train``: 0 when the checkpoint is written, :data:`EX_TEMPFAIL` when the run
+    stopped early (SIGTERM and SIGUSR1 stop it)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with stop_on_signals() as stop:

@@ -16,63 +16,12 @@ import json
 import shlex
 import time
 from pathlib import Path
+from typing import Any
 
 from wne import catalog
 from wne.lab import train
 
 __all__ = ["INIT_SUFFIX", "command", "main", "stages"]
-
-
-def command(
-    key: str,
-    *,
-    data: str = "../shared/data/train400",
-    root: str = "checkpoints",
-    paper: bool = False,
-) -> list[str]:
-    """The ``wne train`` argument list that trains ``key``.
-
-    Args:
-        key: A zoo key (:func:`wne.catalog.keys`).
-        data: Folder of training images.
-        root: Checkpoint folder; the checkpoint goes to ``root/key``.
-        paper: The paper-size recipe instead of the bundled CPU one.
-
-    Returns:
-        The arguments of ``wne train`` (without the program name).
-
-    Raises:
-        ValueError: For a key the catalog does not hold.
-    """
-    entry = catalog.get(key)
-    return _recipe_args(entry, entry.recipe(paper=paper), key, data, root)
-
-
-def _recipe_args(
-    entry: catalog.Entry, recipe: catalog.Recipe, key: str, data: str, root: str
-) -> list[str]:
-    args = [
-        "--arch", entry.arch,
-        "--arch-kwargs", json.dumps(dict(recipe.arch_kwargs)),
-        "--wrapper", entry.wrapper,
-        "--sigma", str(entry.sigma_train),
-        "--data", data,
-        "--out", str(Path(root) / key),
-        "--steps", str(recipe.steps),
-        "--batch", str(recipe.batch),
-        "--patch", str(recipe.patch),
-    ]  # fmt: skip
-    if recipe.lr is not None:
-        args += ["--lr", str(recipe.lr)]
-    if recipe.sampler is not None:
-        args += ["--sampler", recipe.sampler]
-    if recipe.seed:
-        args += ["--seed", str(recipe.seed)]
-    if recipe.channels_last:
-        args.append("--channels-last")
-    if recipe.init is not None:
-        args += ["--init", str(Path(root) / f"{key}{INIT_SUFFIX}")]
-    return args
 
 
 INIT_SUFFIX = "-init"
@@ -86,38 +35,45 @@ def stages(
     root: str = "checkpoints",
     paper: bool = False,
 ) -> list[list[str]]:
-    """Every ``wne train`` run that trains ``key``, in order: for a recipe that continues
-    from another checkpoint (:attr:`wne.catalog.Recipe.init`), the runs that make that
-    checkpoint first (written to ``root/<key>-init``), then :func:`command`.
-
-    Args:
-        key: A zoo key.
-        data: Folder of training images.
-        root: Checkpoint folder.
-        paper: The paper-size recipe instead of the bundled one.
-
-    Returns:
-        The argument lists, first run first.
-    """
+    """Every ``wne train`` argument list that trains ``key`` into ``root/key``, first run
+    first: a recipe continued from another (:attr:`wne.catalog.Recipe.init`) first writes
+    ``root/<key>-init``. ``paper``: the paper-size recipe (ValueError for an unknown key)."""
     entry = catalog.get(key)
-    chain = []
+    chain: list[catalog.Recipe] = []
     recipe: catalog.Recipe | None = entry.recipe(paper=paper)
     while recipe is not None:
         chain.append(recipe)
         recipe = recipe.init
-    out: list[list[str]] = []
+    out = []
     for depth, recipe in enumerate(reversed(chain)):
         run_key = key + INIT_SUFFIX * (len(chain) - 1 - depth)
-        out.append(_recipe_args(entry, recipe, run_key, data, root))
+        args = [
+            "--arch", entry.arch, "--arch-kwargs", json.dumps(dict(recipe.arch_kwargs)),
+            "--wrapper", entry.wrapper, "--sigma", str(entry.sigma_train), "--data", data,
+            "--out", str(Path(root) / run_key), "--steps", str(recipe.steps),
+            "--batch", str(recipe.batch), "--patch", str(recipe.patch),
+        ]  # fmt: skip
+        args += ["--lr", str(recipe.lr)] if recipe.lr is not None else []
+        args += ["--sampler", recipe.sampler] if recipe.sampler is not None else []
+        args += ["--seed", str(recipe.seed)] if recipe.seed else []
+        args += ["--channels-last"] if recipe.channels_last else []
+        args += (
+            ["--init", str(Path(root) / f"{run_key}{INIT_SUFFIX}")]
+            if recipe.init is not None
+            else []
+        )
+        out.append(args)
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (``wne zoo``); SIGTERM and SIGUSR1 stop ``--run`` early.
+def command(key: str, **kwargs: Any) -> list[str]:
+    """The ``wne train`` arguments of ``key``'s last run (:func:`stages`' keywords)."""
+    return stages(key, **kwargs)[-1]
 
-    Returns:
-        0, or :data:`wne.lab.train.EX_TEMPFAIL` when a run stopped early.
-    """
+
+def main(argv: list[str] | None = None) -> int:
+    """``wne zoo``: 0, or :data:`wne.lab.train.EX_TEMPFAIL` when a ``--run`` stopped early
+    (SIGTERM, SIGUSR1, ``--budget-s``)."""
     began = time.perf_counter()
     p = argparse.ArgumentParser(prog="wne zoo", description=__doc__.split("\n")[0])
     a = p.add_argument
