@@ -22,8 +22,7 @@ KEYS = catalog.keys()  # the catalog, not whatever folders exist: a missing chec
 
 
 def _test_image() -> torch.Tensor:
-    """The first bundled example image, whole (at σ 10 the gain depends on content), in
-    grayscale, [1, 1, H, W] in [0, 1]."""
+    """The first example image, whole (at σ 10 the gain depends on content), grey, [1, 1, H, W]."""
     files = sorted((ROOT / "assets" / "examples").glob("*.png"))
     if not files:
         pytest.skip("no example image in assets/examples")
@@ -32,9 +31,7 @@ def _test_image() -> torch.Tensor:
     return torch.from_numpy(g.copy())[None, None]
 
 
-def test_default_root_looks_in_cwd_then_beside_the_package(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_default_root_looks_in_cwd_then_beside_the_package(monkeypatch, tmp_path: Path) -> None:
     """$WNE_CHECKPOINT_DIR wins; else ./checkpoints; else the source checkout's folder."""
     monkeypatch.setenv("WNE_CHECKPOINT_DIR", str(tmp_path / "env"))
     assert default_root() == tmp_path / "env"

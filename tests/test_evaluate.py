@@ -33,9 +33,8 @@ NOTES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper-no
 def save_tiny(
     root: Path, key: str, *, wrap: bool, seed: int = 0, sigma: float = 25, gain: float = 0
 ) -> None:
-    """A tiny DnCNN checkpoint whose last layer is far from the identity (so the plain
-    model is clearly not normalization-equivariant), wrapped or not; ``gain``: every conv
-    drawn with this std (a strongly amplifying model)."""
+    """A tiny DnCNN checkpoint, wrapped or not, its last layer far from the identity (plain: not
+    NE); ``gain``: every conv drawn with this std (a strongly amplifying model)."""
     torch.manual_seed(seed)
     net = models.build("dncnn", **TINY)
     nn.init.normal_(net.body[-1].weight, std=0.2)
@@ -52,15 +51,13 @@ def write_images(folder: Path, n: int = 2, size: int = 32) -> Path:
     yy, xx = np.mgrid[0:size, 0:size] / size
     for i in range(n):
         img = 0.2 + 0.6 * (xx if i % 2 else yy) + 0.05 * np.sin(9 * xx * (i + 1))
-        Image.fromarray((np.clip(img, 0, 1) * 255).round().astype(np.uint8)).save(
-            folder / f"{i:02d}.png"
-        )
+        pixels = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
     return folder
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
 
 
 def _cli(root: Path, data: Path, out: Path, *extra: str) -> int:
@@ -85,9 +82,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_psnr_csv_has_the_paper_grid_paired_noise_and_unclipped_input(run: dict) -> None:
-    """psnr.csv: one finite row per model × σ of geomspace(5, 100, 20) ∪ {25}; the input PSNR
-    is the unclipped noise's (≈ 20·log10(255/σ)) and the same for every model; the same
-    weights under two keys give the same rows (paired noise), another model other rows."""
+    """psnr.csv: a finite row per model × σ of geomspace(5, 100, 20) ∪ {25}; input PSNR of the
+    unclipped noise (≈ 20·log10(255/σ)), alike for every model; the same weights under two keys
+    give the same rows (paired noise), another model other rows."""
     path = run["out"] / "psnr.csv"
     assert path.read_text().splitlines()[0].split(",") == list(pr.PSNR_COLUMNS)
     rows, grid = _csv(path), pr.paper_grid([25])
@@ -107,10 +104,9 @@ def test_psnr_csv_has_the_paper_grid_paired_noise_and_unclipped_input(run: dict)
 
 
 def test_defects_summary_plots_and_metrics(run: dict) -> None:
-    """defect.csv: one row per model × (a, b), WNE NE to round-off, plain not; summary.json:
-    matched σ, σ 5 and ≈ 50, grid mean, defect and the paper's numbers (found by the
-    model's arch, not its key); two PNG plots; --write-metrics stored the headline numbers
-    in the local config.json without touching the weights."""
+    """defect.csv: a row per model × (a, b), WNE NE to round-off, plain not; summary.json: matched
+    σ, σ 5 and ≈ 50, grid mean, defect, the paper's numbers (by arch, not key); two PNG plots;
+    --write-metrics stored the headline numbers in config.json, the weights untouched."""
     out = run["out"]
     rows = _csv(out / "defect.csv")
     assert list(rows[0]) == list(pr.DEFECT_COLUMNS) and len(rows) == 3 * 12
@@ -126,10 +122,8 @@ def test_defects_summary_plots_and_metrics(run: dict) -> None:
     assert s["matched"]["psnr"] == pytest.approx(mine[25.0])
     assert s["grid_mean"]["psnr"] == pytest.approx(np.mean([v for k, v in mine.items() if k != 25]))
     assert s["defect"]["max"] <= 1e-5 and summary["models"]["twin"]["defect"]["max"] >= 1e-3
-    assert (s["paper"]["column"], s["paper"]["matched"]) == (
-        "wne_dncnn",
-        paper.MATCHED[25]["wne_dncnn"],
-    )
+    want = ("wne_dncnn", paper.MATCHED[25]["wne_dncnn"])
+    assert (s["paper"]["column"], s["paper"]["matched"]) == want
     assert s["paper"]["sigma50"]["psnr"] == paper.value_at(25, "wne_dncnn", 50)[1]
     assert summary["models"]["twin"]["paper"]["column"] == "b_dncnn"
     assert summary["run"]["paper_overlay"] is True and summary["run"]["draws"] == 2
@@ -171,17 +165,15 @@ def test_gaussian_numbers_are_pinned() -> None:
     }
     res = pr.evaluate([m], [("g", _ramp())], pr.Protocol(sigmas=[10, 25, 50], draws=2, seed=0))
     for r in res.psnr_rows:
-        assert (r["input_psnr"], r["psnr"], r["ssim"]) == pytest.approx(
-            pinned[r["level"]], abs=1e-9
-        )
+        got = (r["input_psnr"], r["psnr"], r["ssim"])
+        assert got == pytest.approx(pinned[r["level"]], abs=1e-9)
     assert res.defect_rows and res.defect_images == 1
 
 
 def test_seeds_grid_defect_and_batching() -> None:
     """noise_seed depends only on its cell and differs between cells; the paper grid is
-    geomspace(5, 100, 20) ∪ σ_train; the batched defect sweep equals wne.ne_defect; images
-    of different sizes work, the batch size does not change the numbers, and the defect
-    sweep uses the first ``defect_images`` images."""
+    geomspace(5, 100, 20) ∪ σ_train; the batched defect sweep equals wne.ne_defect; images of
+    different sizes work, the batch size changes no number, the defect sweep takes the first N."""
     cells = list(itertools.product((0, 1), (0, 1), (0, 1), (5, 25.0)))
     seeds = [pr.noise_seed(*c) for c in cells]
     assert seeds == [pr.noise_seed(*c) for c in cells] and len(set(seeds)) == len(cells)
@@ -235,50 +227,39 @@ def _expected_noisy(
         return x + degrade.noise(noise, x.shape, level, seed)
     if noise == "lowlight":
         return degrade.low_light(x, level, seed, read_noise=kw.get("read_noise", 0.0))
-    base = (
-        x + degrade.gaussian_noise(x.shape, kw["jpeg_sigma"], seed) if kw.get("jpeg_sigma") else x
-    )
-    return degrade.jpeg(base, int(level))
+    if kw.get("jpeg_sigma"):
+        x = x + degrade.gaussian_noise(x.shape, kw["jpeg_sigma"], seed)
+    return degrade.jpeg(x, int(level))
 
 
-@pytest.mark.parametrize(
-    ("noise", "levels", "kw"),
-    [
-        ("gaussian", [50.0, 100.0], {}),
-        ("uniform", [5.0, 30.0], {}),
-        ("laplace", [5.0, 30.0], {}),
-        ("rayleigh", [5.0, 17.0], {}),
-        ("lowlight", [3.0, 100.0], {"read_noise": 2.0}),
-        ("jpeg", [10.0, 85.0], {}),
-        ("jpeg", [30.0], {"jpeg_sigma": 14.0}),
-    ],
-)
+NOISE_CASES = [
+    ("gaussian", [50.0, 100.0], {}), ("uniform", [5.0, 30.0], {}), ("laplace", [5.0, 30.0], {}),
+    ("rayleigh", [5.0, 17.0], {}), ("lowlight", [3.0, 100.0], {"read_noise": 2.0}),
+    ("jpeg", [10.0, 85.0], {}), ("jpeg", [30.0], {"jpeg_sigma": 14.0}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("noise", "levels", "kw"), NOISE_CASES)
 def test_noise_types_are_seeded_paired_and_reported(noise: str, levels: list, kw: dict) -> None:
-    """Every noise type: the noisy input is the wne.degrade corruption seeded by
-    noise_seed(seed, image, draw, level), never clipped (JPEG's 8 bits excepted); input PSNR,
-    equivalent σ and the identity model's output (its input clamped to [0, 1]) follow from
-    it; no defect sweep outside Gaussian noise."""
+    """Every noise type: the noisy input is wne.degrade's, seeded by noise_seed(seed, image,
+    draw, level), never clipped (but JPEG); input PSNR, equivalent σ and the identity's output
+    (its input clamped to [0, 1]) follow from it; no defect sweep outside Gaussian noise."""
     x = _ramp()
-    res = pr.evaluate(
-        [pr.EvalModel("id", nn.Identity(), 25)],
-        [("g", x)],
-        pr.Protocol(sigmas=levels, draws=2, seed=5, noise=noise, **kw),
-    )
+    protocol = pr.Protocol(sigmas=levels, draws=2, seed=5, noise=noise, **kw)
+    res = pr.evaluate([pr.EvalModel("id", nn.Identity(), 25)], [("g", x)], protocol)
     assert res.noise == noise and (res.defect_images == 0) == (noise != "gaussian")
     for r in res.psnr_rows:
         lv = r["level"]
-        noisy = torch.cat(
-            [_expected_noisy(noise, x, lv, pr.noise_seed(5, 0, k, lv), **kw) for k in range(2)]
-        )
+        seeds = [pr.noise_seed(5, 0, k, lv) for k in range(2)]
+        noisy = torch.cat([_expected_noisy(noise, x, lv, seed, **kw) for seed in seeds])
         ref = x.expand_as(noisy)
         assert r["input_psnr"] == pytest.approx(float(psnr(noisy, ref, 1.0).mean()), abs=1e-9)
         eq = np.mean([degrade.equivalent_sigma(noisy[k : k + 1], x) for k in range(2)])
         assert r["equivalent_sigma"] == pytest.approx(eq, rel=1e-6)
         assert r["psnr"] == pytest.approx(float(psnr(noisy.clamp(0, 1), ref, 1.0).mean()), abs=1e-9)
     if noise == "rayleigh":  # not recentred: the equivalent σ includes its mean 1.913·σ
-        assert res.psnr_rows[0]["equivalent_sigma"] == pytest.approx(
-            5 * math.sqrt(1 + 1.913**2), rel=0.1
-        )
+        want = 5 * math.sqrt(1 + 1.913**2)
+        assert res.psnr_rows[0]["equivalent_sigma"] == pytest.approx(want, rel=0.1)
     if noise == "jpeg" and not kw:  # the clean image compressed, as the paper's JPEG transfer
         assert res.psnr_rows[1]["input_psnr"] > 35
 
@@ -306,36 +287,30 @@ def test_noise_cli_writes_its_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        ["--noise", "jpeg", "--levels", "0"],
-        ["--noise", "jpeg", "--levels", "50.5"],
-        ["--noise", "jpeg", "--levels", "96"],
-        ["--noise", "lowlight", "--levels", "0"],
-        ["--noise", "lowlight", "--read-noise", "-1"],
-        ["--noise", "uniform", "--levels", "-5"],
-        ["--noise", "speckle"],
-        ["--read-noise", "2"],
-        ["--jpeg-sigma", "14"],
-        ["--noise", "uniform", "--write-metrics"],
-        ["--draws", "0"],
-    ],
-)
-def test_cli_rejects_bad_arguments(tmp_path: Path, extra: list[str]) -> None:
+BAD_ARGS = [
+    "--noise jpeg --levels 0", "--noise jpeg --levels 50.5", "--noise jpeg --levels 96",
+    "--noise lowlight --levels 0", "--noise lowlight --read-noise -1", "--noise speckle",
+    "--noise uniform --levels -5", "--read-noise 2", "--jpeg-sigma 14", "--draws 0",
+    "--noise uniform --write-metrics",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", BAD_ARGS)
+def test_cli_rejects_bad_arguments(tmp_path: Path, extra: str) -> None:
     """Levels a noise type cannot take and options of another type exit with usage (2)."""
+    args = ["--models", "x", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *extra.split()]
     with pytest.raises(SystemExit) as exc:
-        ev.main(["--models", "x", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *extra])
+        ev.main(args)
     assert exc.value.code == 2
 
 
 # --------------------------------------------------------------------------- model selection
 
 
-def test_all_sigma_train_and_size_select_checkpoints(tmp_path: Path) -> None:
-    """--all evaluates the σ_train with checkpoints (25) and skips 10 and 50; --sigma-train
-    takes the catalog's CPU-sized checkpoints (--size gpu: the GPU-trained ones, --size all:
-    both) and every key outside the catalog."""
+def test_checkpoint_selection_and_sigma_train(tmp_path: Path) -> None:
+    """--all evaluates the σ_train with checkpoints (25), skips 10 and 50; --sigma-train takes the
+    catalog's CPU-sized checkpoints (--size gpu: GPU-trained, all: both) and every key outside
+    it; σ_train comes from config.json, not the key (none recorded: the --sigma-train fallback)."""
     root, data = tmp_path / "ckpt", write_images(tmp_path / "data", n=1, size=16)
     for key in ("dncnn-wne-s25", "dncnn-wne-s25-gpu", "my-own-s25"):
         save_tiny(root, key, wrap=True)
@@ -351,12 +326,7 @@ def test_all_sigma_train_and_size_select_checkpoints(tmp_path: Path) -> None:
         assert _cli(root, data, out, "--sigma-train", "25", "--size", size, *args) == 0
         assert {r["model"] for r in _csv(out / "psnr.csv")} == want
     assert json.loads((out / "summary.json").read_text())["run"]["paper_overlay"] is False
-
-
-def test_sigma_train_comes_from_config_not_key(tmp_path: Path) -> None:
-    """A key saying s25 over a config saying 10 is a σ_train = 10 model; a config without
-    σ_train needs the --sigma-train fallback."""
-    root = tmp_path / "ckpt"
+    root = tmp_path / "ckpt10"  # a key saying s25 over a config saying 10: σ_train = 10
     save_tiny(root, "dncnn-wne-s25", wrap=True, sigma=10)
     (m,) = pr.resolve_models(["dncnn-wne-s25"], root=root)
     assert m.sigma_train == 10 and m.paper_column == "wne_dncnn"
@@ -368,9 +338,7 @@ def test_sigma_train_comes_from_config_not_key(tmp_path: Path) -> None:
     assert pr.resolve_models(["dncnn-wne-s25"], root=root, sigma_train=15)[0].sigma_train == 15
 
 
-def test_clear_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_clear_errors(tmp_path: Path, capsys, monkeypatch) -> None:
     """Missing checkpoints, folders and images give exit status 2 and a message."""
     monkeypatch.delenv("WNE_HUB_REPO", raising=False)
     data, root = write_images(tmp_path / "data", n=1, size=16), tmp_path / "ckpt"
@@ -417,9 +385,8 @@ def test_paper_curves_are_consistent(sigma_train: int) -> None:
     table = paper.MISMATCH[sigma_train]
     assert set(table) == {"sigma_test", "input_psnr", *paper.COLUMNS}
     sig = table["sigma_test"]
-    assert all(len(v) == 21 for v in table.values()) and all(
-        b > a for a, b in itertools.pairwise(sig)
-    )
+    assert all(len(v) == 21 for v in table.values())
+    assert all(b > a for a, b in itertools.pairwise(sig))
     assert sig == pytest.approx(pr.paper_grid([sigma_train]), abs=0.006)  # rounded to 0.01
     for s, p in zip(sig, table["input_psnr"], strict=True):
         assert p == pytest.approx(20 * math.log10(255 / s), abs=0.03)
@@ -464,12 +431,8 @@ def test_paper_data_matches_reference_notes() -> None:
     names = ["sigma_test", "input_psnr", *paper.COLUMNS]
     for s in paper.SIGMA_TRAINS:
         block = text[text.index(f"**σ_train = {s}** (`eval_logs/Set12/dncnn_sigma{s}") :]
-        lines = block.split("\n\n")[1].splitlines()
-        rows = [
-            [float(c.strip().strip("*")) for c in ln.strip("|").split("|")]
-            for ln in lines
-            if re.match(r"\|\s*\**[0-9]", ln)
-        ]
+        lines = [ln for ln in block.split("\n\n")[1].splitlines() if re.match(r"\|\s*\**[0-9]", ln)]
+        rows = [[float(c.strip().strip("*")) for c in ln.strip("|").split("|")] for ln in lines]
         assert len(rows) == 21
         for j, name in enumerate(names):
             assert paper.MISMATCH[s][name] == tuple(r[j] for r in rows), (s, name)

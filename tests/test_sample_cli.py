@@ -1,6 +1,5 @@
-"""The sampler command (wne.lab.sample, ``wne sample``): its files, the paper's protocols
-(seeds, starts, one-pass / best / final), determinism, divergence and argument checks.
-Tiny images, tiny random models, few steps."""
+"""``wne sample`` (wne.lab.sample): its files, the paper's protocols (seeds, starts, one-pass /
+best / final), determinism, divergence and argument checks. Tiny images and models, few steps."""
 
 from __future__ import annotations
 
@@ -98,11 +97,10 @@ def test_paper_settings_and_seeds() -> None:
 
 
 def test_one_pass_best_final_and_the_step_model() -> None:
-    """A near-oracle prior D(y) = x + 0.001: the one-pass result is > 60 dB, the walk converges
-    after hundreds of steps (β = 0.01 shrinks an oracle's noise by only 1 − β·h_t per step),
-    its final state is its best and σ̂_t its RMS error; predicted_steps gives an oracle's
-    count within 5 % and fewer steps the more the residual under-reports; a shrinking prior
-    gives the one-pass PSNR of D(y0)."""
+    """A near-oracle prior D(y) = x + 0.001: one pass > 60 dB, the walk converges after hundreds
+    of steps (β = 0.01 shrinks an oracle's noise by 1 − β·h_t a step), its final state is its best
+    and σ̂_t its RMS error; predicted_steps: an oracle's count within 5 %, fewer steps the more
+    the residual under-reports; a shrinking prior gives the one-pass PSNR of D(y0)."""
     x = torch.rand(1, 1, 32, 32) * 0.8 + 0.1
     rec = sm.run_one(lambda y: x + 0.001, x, 0, sm.settings_for("inpaint"))
     assert rec.row["stop"] == "converged" and rec.row["steps"] > 300
@@ -174,12 +172,7 @@ BAD_INPUT = """
 
 
 @pytest.mark.parametrize("case", BAD_INPUT.strip().splitlines())
-def test_bad_input_exits_2_with_a_message(
-    setup: dict[str, Path],
-    case: str,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_bad_input_exits_2_with_a_message(setup: dict, case: str, capsys, monkeypatch) -> None:
     """Values out of range, unknown names and missing models exit with status 2 and say
     what is wrong (at parsing, or before any run)."""
     monkeypatch.delenv("WNE_HUB_REPO", raising=False)

@@ -105,9 +105,8 @@ def test_zero_learning_rate_changes_nothing(image_dir: Path, tmp_path: Path) -> 
 
 
 def test_init_starts_from_a_checkpoint_and_records_it(image_dir: Path, tmp_path: Path) -> None:
-    """``--init``: a run with lr = 0 started from a trained checkpoint ends with its weights,
-    records the start's key, sha256 and steps with the total (recipe and model card); another
-    model is refused."""
+    """``--init``: a run with lr = 0 from a trained checkpoint ends with its weights and records
+    the start's key, sha256, steps and the total (recipe, model card); another model is refused."""
     a, b = tmp_path / "a", tmp_path / "b"
     _run(image_dir, a, "dncnn", "wne", 20)
     _run(image_dir, b, "dncnn", "wne", 10, "--lr", "0", "--init", str(a / "ck"), "--seed", "1")
@@ -134,10 +133,9 @@ def test_channels_last_trains_the_same_model(image_dir: Path, tmp_path: Path) ->
 def test_budget_stops_and_resume_is_bit_identical(
     image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under ``--budget-s`` (on a stand-in clock: 1 s per reading) a SwinIR run with stochastic
-    depth stops early with its state and no checkpoint; rerun without a budget it ends with
-    the weights and validation history of an uninterrupted run, bit for bit. Without the
-    saved random state restored, the same resume ends elsewhere (the test can fail)."""
+    """Under ``--budget-s`` (a stand-in clock, 1 s per reading) a SwinIR run with stochastic depth
+    stops early, state saved, no checkpoint; rerun, it ends bit for bit as an uninterrupted run
+    (weights, validation history), and elsewhere without its random state (the test can fail)."""
     _run(image_dir, tmp_path / "full", "swinir", "wne", 20)
     ticks = iter(range(10**6))
     monkeypatch.setattr(train, "_now", lambda: float(next(ticks)))
@@ -197,10 +195,8 @@ def test_signal_stops_the_command_with_status_75(
 def test_stop_after_and_a_different_recipe(image_dir: Path, tmp_path: Path) -> None:
     """``--stop-after 5`` stops at step 5; resuming the state under another step count or
     wrapper is refused by name, and nothing is written."""
-    assert _run(image_dir, tmp_path, "dncnn", "none", 20, "--stop-after", "5") == {
-        "stopped_at": 5,
-        "steps": 20,
-    }
+    stopped = _run(image_dir, tmp_path, "dncnn", "none", 20, "--stop-after", "5")
+    assert stopped == {"stopped_at": 5, "steps": 20}
     with pytest.raises(SystemExit, match=r"different recipe: steps: state 20 != now 40"):
         _run(image_dir, tmp_path, "dncnn", "none", 40)
     with pytest.raises(SystemExit, match=r"wrapper: state 'none' != now 'wne'"):
@@ -223,20 +219,16 @@ def test_device_sampler_records_it_and_resumes_exactly(image_dir: Path, tmp_path
 
 
 def _dihedral_crops(im: np.ndarray, p: int) -> set[bytes]:
-    out = set()
-    for top in range(im.shape[0] - p + 1):
-        for left in range(im.shape[1] - p + 1):
-            crop = torch.from_numpy(im)[top : top + p, left : left + p]
-            for k in range(4):
-                r = torch.rot90(crop, k, dims=(0, 1))
-                out |= {r.contiguous().numpy().tobytes(), r.flip(1).contiguous().numpy().tobytes()}
-    return out
+    crops = torch.from_numpy(im).unfold(0, p, 1).unfold(1, p, 1).reshape(-1, p, p)
+    turns = [torch.rot90(crops, k, dims=(1, 2)) for k in range(4)]
+    return {c.contiguous().numpy().tobytes() for r in turns for c in (*r, *r.flip(2))}
 
 
-def test_device_sampler_draws_dihedral_crops_of_each_image() -> None:
-    """The GPU sampler (here on the CPU) gives a fixed batch per step and seed, each patch a
-    rotation/flip of a crop inside its own image (images of different sizes: the stack's
-    padding is never sampled); all 8 transforms occur; too-small images are refused."""
+def test_patch_samplers(image_dir: Path) -> None:
+    """The GPU sampler (here on the CPU): a fixed batch per step and seed, each patch a dihedral
+    transform of a crop inside its own image (never the padding), all 8 occur; too-small images
+    are refused. The host sampler: a batch depends on (seed, step) only (twins get the same data),
+    8-bit files give exactly uint8 / 255, integer arrays are refused naming the reader."""
     rng = np.random.default_rng(0)
     imgs = [rng.random((14, 19), dtype=np.float32), rng.random((21, 12), dtype=np.float32)]
     s = DevicePatchSampler(imgs, 6, "cpu")
@@ -250,11 +242,6 @@ def test_device_sampler_draws_dihedral_crops_of_each_image() -> None:
     assert len({one[k, 0].numpy().tobytes() for k in range(400)}) == 8
     with pytest.raises(ValueError, match="smaller than the patch"):
         DevicePatchSampler([np.zeros((5, 30), np.float32)], 6, "cpu")
-
-
-def test_host_patches_depend_on_seed_and_step_only(image_dir: Path) -> None:
-    """A batch depends on (seed, step) only, so twins get the same data; on 8-bit files every
-    value is exactly uint8 / 255 in float32; integer arrays are refused with the reader to use."""
     s = PatchSampler(load_folder(image_dir), 24)
     patches, again, other = (s.sample(8, step_generator(3, t)) for t in (0, 0, 1))
     assert torch.equal(patches, again) and not torch.equal(patches, other)
@@ -278,12 +265,9 @@ def test_torchrun_two_processes_gloo(image_dir: Path, tmp_path: Path) -> None:
     assert rank0 == rank1 == train.weights_digest(wne.load("ck", root=tmp_path))
 
 
-def test_wne_command_dispatches_to_the_lab(
-    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`wne --help` lists every subcommand; an unknown one and a module missing from the
-    installation are exit status 2 with a message naming them; `wne train --help` is the
-    trainer's own help; `python -m wne zoo --list` prints the catalog's keys."""
+def test_wne_command_dispatches_to_the_lab(capsys, monkeypatch) -> None:
+    """`wne --help` lists every subcommand; an unknown one or a missing module: status 2, named;
+    `wne train --help` is the trainer's help; `python -m wne zoo --list` the catalog's keys."""
     assert cli.main(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(f"\n  {name} " in out for name in cli.COMMANDS)
@@ -294,7 +278,6 @@ def test_wne_command_dispatches_to_the_lab(
     monkeypatch.setitem(cli.COMMANDS, "denoise", ("wne.lab.no_such_module", "x"))
     assert cli.main(["denoise"]) == 2
     assert "wne.lab.no_such_module is not in this installation" in capsys.readouterr().err
-    res = subprocess.run(
-        [sys.executable, "-m", "wne", "zoo", "--list"], capture_output=True, text=True, timeout=120
-    )
+    cmd = [sys.executable, "-m", "wne", "zoo", "--list"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.split() == list(catalog.keys())
