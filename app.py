@@ -229,7 +229,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
     side, choice, note = server.defaults
     examples = content.load_examples(ASSETS / "examples")
     upload = Path(gr.utils.get_upload_folder())
-    files, figures = upload / "wne-outputs", upload / "wne-figures"
+    files, figures, outputs = (upload / f"wne-{n}" for n in ("outputs", "figures", "native"))
     have, sizes = zoo.sigmas(), zoo.sizes()
     backbones = (
         [b for b in DEFAULT_BACKBONES if b in zoo.backbones()] or zoo.backbones()[:1] or ["dncnn"]
@@ -359,7 +359,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 )  # set by LINK_JS
             with gr.Column(scale=3), gr.Tabs(selected="compare", elem_id="wne-tabs") as tabs:
                 with gr.Tab("Compare", id="compare"):
-                    noisy, target, panels, table, notes, gallery, summary = _compare_tab(
+                    noisy, target, panels, table, notes, downloads, gallery, summary = _compare_tab(
                         families, backbones
                     )
                 with gr.Tab("Equivariance", id="equivariance"):
@@ -482,14 +482,20 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         ) -> Iterator[tuple]:
             s = scene(v)
             loaded = server.open(image, s.max_side)
+            native = loaded.native
             for res in server.stream(compare.run, loaded.pixels, s, waiting(progress)):
-                yield compare.outputs(res, loaded.notes)
+                files = [
+                    native.save(r.output, outputs, f"denoised-{r.key}")
+                    for r in res.runs
+                    if native and not res.pending and r.output is not None
+                ]  # a 16-bit or float upload's outputs in its own format
+                yield *compare.outputs(res, loaded.notes, native), files
 
         @shown_errors
         def denoise_page(
             progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> Iterator[list]:
-            for img, tgt, out, info in denoise_results(
+            for img, tgt, out, info, saved in denoise_results(
                 image, dict(zip(SCENE, values, strict=True)), progress
             ):
                 view = compare.page(img, out, info)
@@ -509,6 +515,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     *cells,
                     pd.DataFrame(view["table"], columns=compare.TABLE_HEADERS),
                     view["notes"],
+                    gr.File(saved or None, visible=bool(saved)),
                     out,
                     info,
                 ]
@@ -623,7 +630,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
             return validate
 
-        page_outs = [noisy, target, *panels, table, notes, gallery, summary]
+        page_outs = [noisy, target, *panels, table, notes, downloads, gallery, summary]
         scene_in = [c["image"], *(c[n] for n in SCENE)]
         den = {
             "fn": denoise_page,
@@ -635,21 +642,13 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         run.click(**den)
         eq_in = [c["image"], *(c[n] for n in ONE)]
         eq_run.click(
-            equivariance_page,
-            eq_in,
-            [maps, eq_text, defects],
-            validator=valid(ONE),
-            **PAGE,
+            equivariance_page, eq_in, [maps, eq_text, defects], validator=valid(ONE), **PAGE
         )
         sw_in = [c["image"], *(c[n] for n in SWEEP)]
         sw_run.click(sweep_page, sw_in, [plot, sw_notes, curves], validator=valid(SWEEP), **PAGE)
         in_in = [c["image"], *(in_backbone if n == "backbone" else c[n] for n in ONE)]
         in_run.click(
-            inside_page,
-            in_in,
-            [*steps, in_text, pictures, numbers],
-            validator=valid(ONE),
-            **PAGE,
+            inside_page, in_in, [*steps, in_text, pictures, numbers], validator=valid(ONE), **PAGE
         )
         walk_in = [c["image"], *(r[n] for n in WALKS)]
         walking = r["run"].click(
@@ -831,8 +830,10 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             checkpoint: str = d["checkpoint"],
         ) -> Outputs4:
             v = api_values(SCENE, locals(), {})
-            for img, tgt, out, info in denoise_results(path(image), v, gr.Progress()):
-                yield png(img), png(tgt), [{"image": png(o), "caption": c} for o, c in out], info
+            for img, tgt, out, info, saved in denoise_results(path(image), v, gr.Progress()):
+                downloads = {"downloads": [gr.FileData(path=f).model_dump() for f in saved]}
+                gallery = [{"image": png(o), "caption": c} for o, c in out]
+                yield png(img), png(tgt), gallery, {**info, **(downloads if saved else {})}
 
         def one_api(page: Any, backbone_control: Any) -> Callable[..., tuple[list, dict]]:
             """``/equivariance`` or ``/inside``: one backbone, the same parameters."""
@@ -937,11 +938,13 @@ def _compare_tab(families: list[tuple[str, str]], backbones: list[str]) -> tuple
         headers=compare.TABLE_HEADERS, interactive=False, elem_id="scores", label=scores
     )
     notes = gr.Markdown(elem_id="notes")
+    label = "denoised outputs in the file's format and bit depth"
+    files = gr.File(label=label, file_count="multiple", visible=False, elem_id="downloads")
     with gr.Accordion("All outputs", open=False, elem_classes="wne-secondary"):
         gallery = gr.Gallery(label="denoised outputs", format="png", columns=4)
     with gr.Accordion("Settings and numbers (JSON)", open=False, elem_classes="wne-secondary"):
         summary = gr.JSON(label="copy these to reproduce the result")
-    return noisy, target, panels, table, notes, gallery, summary
+    return noisy, target, panels, table, notes, files, gallery, summary
 
 
 def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, Any]:

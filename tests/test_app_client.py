@@ -428,3 +428,62 @@ def test_restore_refuses_a_bad_image_and_keeps_serving(
             api_name="/restore",
         )
     assert _restore(client, max_steps=2)[3]["done"]
+
+
+def _native_outputs(client: Any, path: Path, **override: Any) -> tuple[dict, dict]:
+    """``/denoise`` of a file (added noise σ = 0): its summary and each model's download."""
+    import tifffile
+
+    *_, info = _denoise(client, path, sigma=0, backbones=["dncnn"], **override)
+    read = {".tif": tifffile.imread, ".png": lambda p: np.asarray(Image.open(p))}
+    files = {Path(f).stem: read[Path(f).suffix](f) for f in info["downloads"]}  # local copies
+    return info, files
+
+
+def test_16bit_and_float_tiffs_are_denoised_and_downloaded_in_their_own_units(
+    served: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """A dim 12-bit frame in a 16-bit TIFF and a float32 TIFF with a negative offset: the notes
+    say they are shown stretched; each output downloads in the file's dtype and shape; WNE's
+    float outputs follow an affine change of the file's units (its own units), plain's do not."""
+    import tifffile
+
+    _, client = served
+    x = compare.hwc(compare.chw(imaging.load_image(str(PARROTS), max_side=48).pixels))[..., 0]
+    u16 = np.rint(200 + 3000 * x).astype(np.uint16)
+    for name, data in {"dim.tif": u16, "f.tif": x.astype(np.float32) - 0.25,
+                       "g.tif": (3 * x - 0.75 - 2).astype(np.float32)}.items():  # fmt: skip
+        tifffile.imwrite(tmp_path / name, data)
+    info, dim = _native_outputs(client, tmp_path / "dim.tif")
+    note = f"16-bit image (values {u16.min()}–{u16.max()}): shown stretched for display"
+    assert info["notes"][0].startswith(note)
+    assert {k: (v.dtype, v.shape) for k, v in dim.items()} == {
+        f"denoised-dncnn-{v}-s25": (np.dtype(np.uint16), x.shape) for v in ("plain", "wne")
+    }
+    assert abs(np.median(dim["denoised-dncnn-wne-s25"]) - np.median(200 + 3000 * x)) < 3000
+    _, f = _native_outputs(client, tmp_path / "f.tif")
+    _, g = _native_outputs(client, tmp_path / "g.tif")
+    assert all(v.dtype == np.float32 and v.shape == x.shape for v in [*f.values(), *g.values()])
+    wne_f, wne_g = f["denoised-dncnn-wne-s25"], g["denoised-dncnn-wne-s25"]
+    np.testing.assert_allclose(wne_g, 3 * wne_f - 2, atol=1e-4)  # g = 3·f − 2
+    assert not np.allclose(g["denoised-dncnn-plain-s25"], 3 * f["denoised-dncnn-plain-s25"] - 2)
+
+
+def test_the_dim_example_plain_and_wne_in_the_frames_units(
+    served: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """The dim 12-bit example (a 16-bit PNG): downloads are 16-bit PNGs; WNE's equals, to
+    rounding, its output on the frame rescaled to [0, 1] (as a float TIFF), plain's does not."""
+    import tifffile
+
+    _, client = served
+    example = PARROTS.with_name("lighthouse_12bit.png")
+    frame = np.asarray(Image.open(example)).astype(np.float64)
+    tifffile.imwrite(tmp_path / "unit.tif", ((frame - 200) / 3000).astype(np.float32))
+    _, dim = _native_outputs(client, example, max_side=256)
+    _, unit = _native_outputs(client, tmp_path / "unit.tif", max_side=256)
+    assert all(v.dtype == np.uint16 and v.shape == frame.shape for v in dim.values())
+    back = {k: 200 + 3000 * v.astype(np.float64) for k, v in unit.items()}
+    wne = np.abs(dim["denoised-dncnn-wne-s25"] - back["denoised-dncnn-wne-s25"])
+    plain = np.abs(dim["denoised-dncnn-plain-s25"] - back["denoised-dncnn-plain-s25"])
+    assert wne.max() <= 1.0 and plain.mean() > 10

@@ -64,9 +64,9 @@ def _direct(zoo: Zoo, image: Any, **args: Any) -> tuple[Any, ...]:
     v.update({k: int(float(v[k])) for k in ("seed", "sigma_train", "max_side", "quality")})
     v["clip"] = str(v["clip"]).lower() in ("true", "1")
     scene = compare.Scene(**{**v, "backbones": tuple(v["backbones"])})
-    pixels = load_image(image, max_side=scene.max_side).pixels
-    res = list(compare.run(zoo, pixels, scene))[-1]
-    return (res, *compare.outputs(res, []))
+    loaded = load_image(image, max_side=scene.max_side)  # 16-bit and float: shown stretched
+    res = list(compare.run(zoo, loaded.pixels, scene))[-1]
+    return (res, *compare.outputs(res, [], loaded.native))
 
 
 def _check_result(case: Case, clean: np.ndarray) -> list[str]:

@@ -1,18 +1,23 @@
 """Reading an upload safely for the models, and display helpers.
 
-Any PIL-readable file (8/16-bit, grayscale, RGB, alpha composited on white, palette,
-CMYK, float, EXIF orientation, the first frame) becomes ``[H, W, 1]`` or ``[H, W, 3]``
-float32 in [0, 1] (:func:`wne.imageio.pil_to_array`). Decompression bombs, truncated
-files, non-images and images too small to denoise are refused with a
-:class:`DemoInputError` naming the problem; large ones are reduced to the working size.
-Importing this module sets Pillow's ``Image.MAX_IMAGE_PIXELS`` to :data:`MAX_IMAGE_PIXELS`.
+An 8-bit file Pillow reads (grayscale, RGB, alpha composited on white, palette, CMYK,
+EXIF orientation, the first frame) becomes ``[H, W, 1]`` or ``[H, W, 3]`` float32 in
+[0, 1] (:func:`wne.imageio.pil_to_array`). A 16-bit or float TIFF, a 16-bit grayscale PNG
+or a ``.npy`` array is read in its own units (:func:`wne.imageio.read_native`) and mapped
+to [0, 1] from its dtype's range (:class:`Native`, as :mod:`wne.native` does for plain
+models; WNE's output is the same in any units), shown stretched and written back alike.
+Decompression bombs, truncated files, non-images and images too small to denoise are
+refused with a :class:`DemoInputError` naming the problem; large ones are reduced to the
+working size. Importing this module sets Pillow's ``Image.MAX_IMAGE_PIXELS``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +29,20 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wne.demo.errors import DemoInputError
-from wne.imageio import ImageReadError, pil_to_array
+from wne.imageio import (
+    NATIVE_SUFFIXES,
+    ImageReadError,
+    NativeImage,
+    pil_to_array,
+    read_native,
+    write_native,
+)
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
     "MIN_SIDE",
     "LoadedImage",
+    "Native",
     "heatmap",
     "load_image",
     "require_uploaded",
@@ -47,6 +60,66 @@ MIN_SIDE = 16
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
+@dataclass(frozen=True)
+class Native:
+    """An upload kept in its own units: ``values = offset + scale · pixels``.
+
+    Attributes:
+        dtype: The file's dtype name.
+        format: The file's format (``"tiff"``, ``"png"``, ``"npy"``).
+        meta: The metadata :func:`wne.imageio.write_native` writes back.
+        offset: The dtype's lowest value (0 for floats).
+        scale: The dtype's range (1 for floats: taken as [0, 1]).
+        gray: Stored as ``[H, W]``.
+        lo: The image's lowest value, in its units.
+        hi: The image's highest value.
+    """
+
+    dtype: str
+    format: str
+    meta: dict[str, Any]
+    offset: float
+    scale: float
+    gray: bool
+    lo: float
+    hi: float
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """The image's value range in pixel units (the display stretch)."""
+        return (self.lo - self.offset) / self.scale, (self.hi - self.offset) / self.scale
+
+    @property
+    def note(self) -> str:
+        """What the page says about the image."""
+        ints = np.dtype(self.dtype).kind in "iu"
+        bits = f"{8 * np.dtype(self.dtype).itemsize}-bit" if ints else self.dtype
+        plain = f"the {self.dtype} range mapped to [0, 1]" if ints else "them read as [0, 1]"
+        return (
+            f"{bits} image (values {self.lo:.6g}–{self.hi:.6g}): shown stretched for display; "
+            f"denoised in its own units (WNE sees the values as they are, the plain models "
+            f"{plain}); the outputs download in the file's format and bit depth."
+        )
+
+    def save(self, pixels: np.ndarray, folder: Path, name: str) -> str:
+        """Writes ``[H, W, C]`` pixel-unit values in the file's format, dtype and layout
+        (integers rounded and clipped to the dtype) and returns the path."""
+        v = pixels.astype(np.float64) * self.scale + self.offset
+        if np.dtype(self.dtype).kind in "iu":
+            info = np.iinfo(self.dtype)
+            v = np.clip(np.rint(v), info.min, info.max)
+        v = np.ascontiguousarray(v[..., 0] if self.gray else v, dtype=self.dtype)
+        ext = {"tiff": "tif"}.get(self.format, self.format)
+        digest = hashlib.sha256(v.tobytes() + name.encode()).hexdigest()[:32]
+        path = folder / digest / f"{name}.{ext}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{os.getpid()}.{threading.get_ident()}.tmp.{ext}")
+            write_native(tmp, NativeImage(v, self.format, self.meta))
+            os.replace(tmp, path)  # a client never reads a half-written file
+        return str(path)
+
+
 @dataclass
 class LoadedImage:
     """An image ready for the models.
@@ -55,13 +128,15 @@ class LoadedImage:
         pixels: ``[H, W, C]`` float32 in [0, 1], ``C`` is 1 (grayscale) or 3.
         notes: Human-readable notes on the conversion (shown in the UI).
         original_size: ``(width, height)`` of the file, after EXIF rotation.
-        mode: The file's Pillow mode (``"RGB"``, ``"I;16"``, ...).
+        mode: The file's Pillow mode (``"RGB"``, ``"I;16"``, ...) or dtype.
+        native: How to show and write back a 16-bit or float image (None: 8-bit).
     """
 
     pixels: np.ndarray
     notes: list[str] = field(default_factory=list)
     original_size: tuple[int, int] = (0, 0)
     mode: str = ""
+    native: Native | None = None
 
 
 def _source_path(source: Any) -> Path | None:
@@ -207,13 +282,19 @@ def load_image(source: Any, *, max_side: int) -> LoadedImage:
     if source is None:
         raise DemoInputError("no image given: upload an image or pick an example")
     notes: list[str] = []
-    im = _open(source)
-    mode = im.mode
-    im, original = _decode(im, max_side, notes)
-    factor = min(min(im.size) // MIN_SIDE, max(im.size) // (2 * max_side))
-    if factor >= 2:  # a cheap first reduction of a big image
-        im = (im.convert("I") if im.mode.startswith("I;16") else im).reduce(factor)
-    pixels = _to_array(im, notes, file_mode=mode)
+    path = _source_path(source)
+    found = _read_native(path, notes) if path is not None and _is_native(path) else None
+    if found is not None:
+        pixels, native = found
+        original, mode = (pixels.shape[1], pixels.shape[0]), native.dtype
+    else:
+        native, im = None, _open(source)
+        mode = im.mode
+        im, original = _decode(im, max_side, notes)
+        factor = min(min(im.size) // MIN_SIDE, max(im.size) // (2 * max_side))
+        if factor >= 2:  # a cheap first reduction of a big image
+            im = (im.convert("I") if im.mode.startswith("I;16") else im).reduce(factor)
+        pixels = _to_array(im, notes, file_mode=mode)
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise DemoInputError(
@@ -236,20 +317,93 @@ def load_image(source: Any, *, max_side: int) -> LoadedImage:
             f"the image is constant (every pixel is {float(pixels.flat[0]):.3f}): there is "
             "no structure to denoise and no contrast to shift; use an image with content"
         )
-    return LoadedImage(pixels=pixels, notes=notes, original_size=original, mode=mode)
+    return LoadedImage(pixels, notes, original, mode, native)
 
 
-def to_display(pixels: np.ndarray) -> tuple[np.ndarray, float]:
-    """Clips to [0, 1] and quantizes to uint8 for display.
+def _is_native(path: Path) -> bool:
+    """A TIFF or ``.npy`` file, or a 16-bit grayscale PNG (IHDR: bit depth 16, colour 0)."""
+    fmt = NATIVE_SUFFIXES.get(path.suffix.lower())
+    if fmt != "png" or not path.is_file():
+        return fmt in ("tiff", "npy")
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    return len(head) == 26 and head[24] == 16 and head[25] == 0
+
+
+def _read_native(path: Path, notes: list[str]) -> tuple[np.ndarray, Native] | None:
+    """A native file's first frame as pixels and its :class:`Native` (None: 8-bit, read
+    as any other image); its size is checked before its pixels are decoded."""
+    if not path.is_file() or path.stat().st_size == 0:
+        _open(path)  # says what is wrong
+    try:
+        if path.suffix.lower() == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        elif path.suffix.lower() != ".png":
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.series[0].shape
+        else:
+            shape = _open(path).size
+        side, other = sorted(shape)[-2:]  # checked before decoding
+        if int(np.prod(shape)) > 4 * MAX_IMAGE_PIXELS or side * other > MAX_IMAGE_PIXELS:
+            raise DemoInputError(
+                f"{path.name} is refused as a possible decompression bomb: it declares "
+                f"{'×'.join(map(str, shape))} values (at most {MAX_IMAGE_PIXELS / 1e6:.0f} MP)"
+            )
+        image = read_native(path)
+    except DemoInputError:
+        raise
+    except Exception as exc:  # codecs raise many types (OSError, ValueError, TiffFileError...)
+        raise DemoInputError(f"could not read {path.name}: {exc}") from None
+    px = image.pixels
+    if px.ndim == 4 or (px.ndim == 3 and px.shape[-1] not in (1, 2, 3, 4)):
+        notes.append(f"The file has {px.shape[0]} frames; the first one is used.")
+        px = px[0]
+    if px.ndim not in (2, 3) or px.dtype.kind not in "uif":
+        raise DemoInputError(f"{path.name}: unsupported array {px.dtype} of shape {px.shape}")
+    if px.dtype == np.uint8 and image.format != "npy":
+        return None
+    if px.ndim == 3 and px.shape[-1] in (2, 4):
+        notes.append("The alpha channel is not used.")
+    arr = px[..., None] if px.ndim == 2 else px[..., :1] if px.shape[-1] < 3 else px[..., :3]
+    if px.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DemoInputError(f"{path.name} holds NaN or infinite values")
+    lo, hi = (
+        (0.0, 1.0)
+        if px.dtype.kind == "f"
+        else (float(np.iinfo(px.dtype).min), float(np.iinfo(px.dtype).max))
+    )
+    pixels = ((arr.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+    gray = px.ndim == 2 or px.shape[-1] == 1
+    native = Native(
+        px.dtype.name,
+        image.format,
+        image.meta,
+        lo,
+        hi - lo,
+        gray,
+        float(arr.min()),
+        float(arr.max()),
+    )
+    return pixels, native
+
+
+def to_display(
+    pixels: np.ndarray, window: tuple[float, float] = (0.0, 1.0)
+) -> tuple[np.ndarray, float]:
+    """Stretches ``window`` to [0, 255], clips and quantizes to uint8 for display.
 
     Args:
         pixels: ``[H, W, C]`` (C = 1 or 3) or ``[H, W]`` float values.
+        window: The values shown black and white.
 
     Returns:
         ``(image, clipped_fraction)``: ``[H, W]`` (grayscale) or ``[H, W, 3]``
-        uint8, and the fraction of values that lay outside [0, 1].
+        uint8, and the fraction of values that lay outside the window.
     """
-    arr = np.asarray(pixels, dtype=np.float32)
+    lo, hi = window
+    arr = (np.asarray(pixels, dtype=np.float32) - lo) / (hi - lo if hi > lo else 1.0)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     outside = float(np.mean((arr < 0) | (arr > 1))) if arr.size else 0.0

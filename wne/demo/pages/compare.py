@@ -22,7 +22,7 @@ from torch import nn
 
 from wne import catalog
 from wne.degrade import NOISES
-from wne.demo.imaging import to_display
+from wne.demo.imaging import Native, to_display
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.device import synchronize
 from wne.metrics import psnr, ssim
@@ -318,24 +318,26 @@ def _num(value: float | None, digits: int | None = None) -> float | str | None:
 
 
 def outputs(
-    res: Comparison, notes: list[str]
+    res: Comparison, notes: list[str], native: Native | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, str]], dict[str, Any]]:
     """What ``/denoise`` returns: the noisy input and target as uint8, the outputs with
-    captions, and the JSON summary (``notes``: the image's, first)."""
+    captions, and the JSON summary (``notes``: the image's, first; a ``native`` image is
+    shown stretched from its value range after the shift)."""
     s = res.scene
+    window = (0.0, 1.0) if native is None else tuple(s.a * v + s.b for v in native.window)
     gallery, clipped = [], []
     for name, pixels in (("noisy input", res.noisy), ("target", res.target)):
-        if (to_display(pixels)[1]) > 0:
+        if (to_display(pixels, window)[1]) > 0 and native is None:
             clipped.append(name)
     for r in res.runs:
         if r.output is not None:
-            img, outside = to_display(r.output)
-            clipped += [r.label] if outside > 0 else []
+            img, outside = to_display(r.output, window)
+            clipped += [r.label] if outside > 0 and native is None else []
             ms = 1000 * (r.seconds or 0)
             gallery.append(
                 (img, f"{r.label} · PSNR {_db(r.psnr)} · SSIM {r.ssim:.3f} · {ms:.0f} ms")
             )
-    notes = [*notes, *res.notes]
+    notes = [*notes, *([native.note] if native else []), *res.notes]
     if clipped and not res.pending:
         notes.append(
             "Display only: values outside [0, 1] are shown clipped in "
@@ -372,7 +374,8 @@ def outputs(
         "pending": [catalog.key(b, v, s.sigma_train) for b, v in res.pending],
         "notes": notes,
     }
-    return to_display(res.noisy)[0], to_display(res.target)[0], gallery, summary
+    noisy, target = (to_display(x, window)[0] for x in (res.noisy, res.target))
+    return noisy, target, gallery, summary
 
 
 def _db(value: Any) -> str:
