@@ -328,12 +328,8 @@ def _run_cell(
 
 
 def run_models(args: argparse.Namespace, device: torch.device) -> tuple[dict[str, Any], list[Any]]:
-    """Runs the model benchmark on one device: the report (machine, settings, one record per
-    variant × mode × shape × dtype) and every Timer measurement.
-
-    Raises:
-        ValueError: On bf16 requested on CPU or an empty benchmark.
-    """
+    """The model benchmark on one device: the report (machine, settings, a record per variant ×
+    mode × shape × dtype) and every Timer measurement (ValueError: bf16 on CPU, nothing to run)."""
     dtypes = args.dtypes or (["fp32", "bf16"] if device.type == "cuda" else ["fp32"])
     if device.type == "cpu" and "bf16" in dtypes:
         raise ValueError("bf16 autocast is benchmarked on CUDA only; use --dtypes fp32 on CPU")
