@@ -69,6 +69,11 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
 OUT: dict[str, Any] = {"format": "png", "interactive": False}
 IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
 WALK_PLOT: dict[str, Any] = {"x": "step", "x_title": "step", "color": "model", "height": 300}
+WALK_PLOTS = (  # title, y, y_title, elem_id
+    ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
+    ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
+)
+SWEEP_PLOT = {"x": "level", "y": "psnr", "color": "model", "height": 360, "y_title": "PSNR (dB)"}
 CPU_SIDE_LIMIT, GPU_SIDE, RESTORE_SIDE = (
     1024,
     512,
@@ -117,6 +122,14 @@ TABS = {
     "About": "about",
 }
 WALKS = tuple(f.name for f in fields(restore.Walks))
+KEPT, BLOCKS = (
+    "a random mask; the paper keeps 10 %",
+    "each factor × factor block is seen only via its mean",
+)
+START, FACTORS = (
+    "the walk stops when σ̂ ≤ 1 (the paper starts at 10)",
+    [("×2", 2), ("×4", 4), ("×8", 8)],
+)
 
 
 def gpu(fn: Callable[..., Any], duration: Callable[..., int] | None = None) -> Any:
@@ -353,10 +366,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                         elem_id="figure-files",
                     )
                     gr.Markdown(content.FIGURE_HELP)
-                tab_label, base_url = (
-                    gr.Textbox(visible=False),
-                    gr.Textbox(visible=False),
-                )  # set by LINK_JS
+                tab_label, base_url = (gr.Textbox(visible=False) for _ in "tu")  # by LINK_JS
             with gr.Column(scale=3), gr.Tabs(selected="compare", elem_id="wne-tabs") as tabs:
                 with gr.Tab("Compare", id="compare"):
                     noisy, target, panels, table, notes, downloads, gallery, summary = _compare_tab(
@@ -373,15 +383,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 with gr.Tab("Noise sweep", id="sweep"):
                     gr.Markdown(content.SWEEP_HELP.format(side=sweep.SIDE))
                     sw_run = gr.Button("Run noise sweep", variant="primary")
-                    plot = gr.LinePlot(
-                        x="level",
-                        y="psnr",
-                        color="model",
-                        height=360,
-                        title="PSNR vs σ",
-                        x_title="test σ (0–255)",
-                        y_title="PSNR (dB)",
-                    )
+                    plot = gr.LinePlot(title="PSNR vs σ", x_title="test σ (0–255)", **SWEEP_PLOT)
                     sw_notes = gr.Markdown()
                     with gr.Accordion("Curves (JSON)", open=False):
                         curves = gr.JSON(label="PSNR vs sigma")
@@ -399,19 +401,15 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                         gr.File([str(p) for p in csvs], label="Set12 tables (CSV)")
                 with gr.Tab("Inside WNE", id="inside"):
                     gr.Markdown(content.INSIDE_HELP)
-                    wrapped = [
-                        (lab, b) for lab, b in families if "wne" in catalog.FAMILIES[b].variants
-                    ]
-                    first = next(
-                        (b for b in backbones if "wne" in catalog.FAMILIES[b].variants),
-                        wrapped[0][1],
-                    )
+                    wrapped = [(n, b) for n, b in families if "wne" in catalog.FAMILIES[b].variants]
+                    ids = [b for _, b in wrapped]
+                    first = next((b for b in backbones if b in ids), ids[0])
                     in_backbone = gr.Radio(
                         wrapped,
                         value=first,
                         label="backbone",
-                        info="a backbone with a WNE wrapper",
                         elem_id="inside-backbone",
+                        info="a backbone with a WNE wrapper",
                     )
                     in_run = gr.Button("Show the steps", variant="primary", elem_id="inside-run")
                     steps = []
@@ -435,20 +433,8 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                         ]
                     with gr.Row():
                         walk_plots = [
-                            gr.LinePlot(
-                                title="noise σ̂ per step",
-                                y="log10_sigma_hat",
-                                elem_id="restore-sigma",
-                                y_title="log₁₀ σ̂ (0–255 scale)",
-                                **WALK_PLOT,
-                            ),
-                            gr.LinePlot(
-                                title="PSNR per step",
-                                y="psnr",
-                                y_title="PSNR vs clean (dB)",
-                                elem_id="restore-psnr",
-                                **WALK_PLOT,
-                            ),
+                            gr.LinePlot(title=t, y=y, y_title=yt, elem_id=e, **WALK_PLOT)
+                            for t, y, yt, e in WALK_PLOTS
                         ]
                     walk_text = gr.Markdown(elem_id="restore-results")
                     with gr.Accordion("Numbers (JSON)", open=False):
@@ -482,13 +468,10 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         ) -> Iterator[tuple]:
             s = scene(v)
             loaded = server.open(image, s.max_side)
-            native = loaded.native
+            native = loaded.native  # a 16-bit or float upload: its outputs in its own format too
             for res in server.stream(compare.run, loaded.pixels, s, waiting(progress)):
-                files = [
-                    native.save(r.output, outputs, f"denoised-{r.key}")
-                    for r in res.runs
-                    if native and not res.pending and r.output is not None
-                ]  # a 16-bit or float upload's outputs in its own format
+                done = [r for r in res.runs if native and not res.pending and r.output is not None]
+                files = [native.save(r.output, outputs, f"denoised-{r.key}") for r in done]
                 yield *compare.outputs(res, loaded.notes, native), files
 
         @shown_errors
@@ -536,17 +519,13 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         def sweep_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> dict[str, Any]:
             fixed = {
-                "photons": NOISES["lowlight"].level.default,
-                "quality": NOISES["jpeg"].level.default,
+                n: NOISES[k].level.default
+                for n, k in (("photons", "lowlight"), ("quality", "jpeg"))
             }
-            s = scene(
-                v, sigma=sweep.JPEG_SIGMA, max_side=sweep.SIDE, **fixed
-            )  # the sweep walks the level
+            s = scene(v, sigma=sweep.JPEG_SIGMA, max_side=sweep.SIDE, **fixed)  # it walks the level
             loaded = server.open(image, sweep.SIDE)
-            return sweep.outputs(
-                list(server.stream(sweep.run, loaded.pixels, s, waiting(progress)))[-1],
-                loaded.notes,
-            )
+            res = list(server.stream(sweep.run, loaded.pixels, s, waiting(progress)))[-1]
+            return sweep.outputs(res, loaded.notes)
 
         @shown_errors
         def sweep_page(
@@ -630,34 +609,25 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
             return validate
 
-        page_outs = [noisy, target, *panels, table, notes, downloads, gallery, summary]
-        scene_in = [c["image"], *(c[n] for n in SCENE)]
-        den = {
-            "fn": denoise_page,
-            "inputs": scene_in,
-            "outputs": page_outs,
-            "validator": valid(SCENE),
-            **PAGE,
+        def event(
+            fn: Callable[..., Any], names: tuple[str, ...], outputs: list, controls=c
+        ) -> dict:
+            inputs = [c["image"], *(controls[n] for n in names)]
+            return {"fn": fn, "inputs": inputs, "outputs": outputs, "validator": valid(names)}
+
+        compare_out = [noisy, target, *panels, table, notes, downloads, gallery, summary]
+        inner = c | {"backbone": in_backbone}  # Inside WNE has its own backbone control
+        events = {  # a tab's computation: run by its button, or by a link that opens the tab
+            "compare": event(denoise_page, SCENE, compare_out),
+            "equivariance": event(equivariance_page, ONE, [maps, eq_text, defects]),
+            "sweep": event(sweep_page, SWEEP, [plot, sw_notes, curves]),
+            "inside": event(inside_page, ONE, [*steps, in_text, pictures, numbers], controls=inner),
         }
-        run.click(**den)
-        eq_in = [c["image"], *(c[n] for n in ONE)]
-        eq_run.click(
-            equivariance_page, eq_in, [maps, eq_text, defects], validator=valid(ONE), **PAGE
-        )
-        sw_in = [c["image"], *(c[n] for n in SWEEP)]
-        sw_run.click(sweep_page, sw_in, [plot, sw_notes, curves], validator=valid(SWEEP), **PAGE)
-        in_in = [c["image"], *(in_backbone if n == "backbone" else c[n] for n in ONE)]
-        in_run.click(
-            inside_page, in_in, [*steps, in_text, pictures, numbers], validator=valid(ONE), **PAGE
-        )
-        walk_in = [c["image"], *(r[n] for n in WALKS)]
-        walking = r["run"].click(
-            restore_page,
-            walk_in,
-            [*walked, *walk_plots, walk_text, result],
-            validator=valid(WALKS),
-            **{**PAGE, "trigger_mode": "once"},
-        )
+        den = {**events["compare"], **PAGE}
+        for button, tab in zip((run, eq_run, sw_run, in_run), events, strict=True):
+            button.click(**events[tab], **PAGE)
+        walk = event(restore_page, WALKS, [*walked, *walk_plots, walk_text, result], controls=r)
+        walking = r["run"].click(**walk, **{**PAGE, "trigger_mode": "once"})
         r["stop"].click(None, cancels=[walking], api_visibility="private")
         c["noise"].change(
             lambda kind: [
@@ -706,7 +676,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 ]
                 ex = gr.Examples(
                     rows,
-                    inputs=scene_in,
+                    inputs=den["inputs"],
                     example_labels=[e.label for e in examples],
                     cache_examples=False,
                     label="Examples: Kodak images (click to load and run)",
@@ -755,28 +725,13 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             [c["image"], *(c[n] for n in [*SCENE, "backbone"]), tabs, present, link_note, go],
             api_visibility="private",
         )
-        for tab, event in (
-            ("compare", den),
-            (
-                "equivariance",
-                {"fn": equivariance_page, "inputs": eq_in, "outputs": [maps, eq_text, defects]},
-            ),
-            ("sweep", {"fn": sweep_page, "inputs": sw_in, "outputs": [plot, sw_notes, curves]}),
-            (
-                "inside",
-                {
-                    "fn": inside_page,
-                    "inputs": in_in,
-                    "outputs": [*steps, in_text, pictures, numbers],
-                },
-            ),
-        ):
+        for tab, ev in events.items():
 
             def gate(name: str, _tab: str = tab) -> None:
                 if name != _tab:
                     raise gr.Error("not this tab", visible=False, print_exception=False)
 
-            opened.then(gate, go, None, **PRIVATE).success(**{**PAGE, **event})
+            opened.then(gate, go, None, **PRIVATE).success(**{**PAGE, **ev})
 
         def copy_link(image: str | None, *values: Any) -> str:
             *controls, on, label, base = values
@@ -959,37 +914,22 @@ def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, An
     sigma = 10 if 10 in pairs[backbone] or not pairs[backbone] else pairs[backbone][0]
     have = zoo.sigmas([backbone])
     side, limit, steps = RESTORE_SIDE["cuda" if zoo.device.type == "cuda" else "cpu"]
+    whole = functools.partial(gr.Slider, step=1)
+    levels = {  # each task's level control, shown for that task only
+        "keep": lambda: whole(1, 100, value=10.0, label="kept pixels (%)", info=KEPT),
+        "hole": lambda: whole(5, 75, value=25.0, label="hole size (%)"),
+        "factor": lambda: gr.Radio(FACTORS, value=4, label="super-resolution factor", info=BLOCKS),
+        "noise_sigma": lambda: whole(1, 100, value=10.0, label="start noise sigma", info=START),
+    }
     r: dict[str, Any] = {"boxes": []}
     with gr.Row():
-        r["task"] = gr.Radio(
-            [(t.label, k) for k, t in TASKS.items()],
-            value="inpaint",
-            label="task",
-            elem_id="restore-task",
-        )
+        tasks = [(t.label, k) for k, t in TASKS.items()]
+        r["task"] = gr.Radio(tasks, value="inpaint", label="task", elem_id="restore-task")
         with gr.Column(min_width=240):
-            kept = "a random mask; the paper keeps 10 %"
-            blocks = "each factor × factor block is seen only through its mean"
-            start = "the walk stops when σ̂ ≤ 1 (the paper starts at 10)"
             for name in restore.LEVELS.values():
                 with gr.Column(visible=name == "keep", min_width=0) as box:
-                    elem_id = f"restore-{name.replace('_', '-')}"
-                    if name == "keep":
-                        r[name] = gr.Slider(
-                            1, 100, value=10.0, step=1, label="kept pixels (%)", info=kept
-                        )
-                    elif name == "hole":
-                        r[name] = gr.Slider(5, 75, value=25.0, step=1, label="hole size (%)")
-                    elif name == "factor":
-                        factors = [("×2", 2), ("×4", 4), ("×8", 8)]
-                        r[name] = gr.Radio(
-                            factors, value=4, label="super-resolution factor", info=blocks
-                        )
-                    else:
-                        r[name] = gr.Slider(
-                            1, 100, value=10.0, step=1, label="start noise sigma", info=start
-                        )
-                    r[name].elem_id = elem_id
+                    r[name] = levels[name]()
+                    r[name].elem_id = f"restore-{name.replace('_', '-')}"
                 r["boxes"].append(box)
             r["backbone"] = gr.Radio(paired, value=backbone, label="backbone")
             r["sigma_train"] = gr.Radio(
@@ -1035,8 +975,8 @@ def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, An
                 r["color"] = gr.Checkbox(
                     False,
                     label="colour",
-                    info="3× the time; off: the grayscale image, as the paper",
                     elem_id="restore-color",
+                    info="3× the time; off: the grayscale image, as the paper",
                 )
             r["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
             r["stop"] = gr.Button("Stop", elem_id="restore-stop")

@@ -62,18 +62,9 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 @dataclass(frozen=True)
 class Native:
-    """An upload kept in its own units: ``values = offset + scale · pixels``.
-
-    Attributes:
-        dtype: The file's dtype name.
-        format: The file's format (``"tiff"``, ``"png"``, ``"npy"``).
-        meta: The metadata :func:`wne.imageio.write_native` writes back.
-        offset: The dtype's lowest value (0 for floats).
-        scale: The dtype's range (1 for floats: taken as [0, 1]).
-        gray: Stored as ``[H, W]``.
-        lo: The image's lowest value, in its units.
-        hi: The image's highest value.
-    """
+    """An upload kept in its own units (``dtype``, ``format``, ``meta`` as read): ``values =
+    offset + scale · pixels`` (the dtype's range; floats as they are), ``gray``: stored as
+    ``[H, W]``, values in ``[lo, hi]``."""
 
     dtype: str
     format: str
@@ -333,8 +324,8 @@ def _is_native(path: Path) -> bool:
 def _read_native(path: Path, notes: list[str]) -> tuple[np.ndarray, Native] | None:
     """A native file's first frame as pixels and its :class:`Native` (None: 8-bit, read
     as any other image); its size is checked before its pixels are decoded."""
-    if not path.is_file() or path.stat().st_size == 0:
-        _open(path)  # says what is wrong
+    if not path.is_file() or path.stat().st_size == 0 or path.suffix.lower() == ".png":
+        shape = _open(path).size  # says what is wrong
     try:
         if path.suffix.lower() == ".npy":
             shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
@@ -343,8 +334,6 @@ def _read_native(path: Path, notes: list[str]) -> tuple[np.ndarray, Native] | No
 
             with tifffile.TiffFile(path) as tif:
                 shape = tif.series[0].shape
-        else:
-            shape = _open(path).size
         side, other = sorted(shape)[-2:]  # checked before decoding
         if int(np.prod(shape)) > 4 * MAX_IMAGE_PIXELS or side * other > MAX_IMAGE_PIXELS:
             raise DemoInputError(
@@ -369,24 +358,11 @@ def _read_native(path: Path, notes: list[str]) -> tuple[np.ndarray, Native] | No
     arr = px[..., None] if px.ndim == 2 else px[..., :1] if px.shape[-1] < 3 else px[..., :3]
     if px.dtype.kind == "f" and not np.isfinite(arr).all():
         raise DemoInputError(f"{path.name} holds NaN or infinite values")
-    lo, hi = (
-        (0.0, 1.0)
-        if px.dtype.kind == "f"
-        else (float(np.iinfo(px.dtype).min), float(np.iinfo(px.dtype).max))
-    )
+    info = np.iinfo(px.dtype) if px.dtype.kind in "iu" else None
+    lo, hi = (float(info.min), float(info.max)) if info else (0.0, 1.0)
     pixels = ((arr.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
-    gray = px.ndim == 2 or px.shape[-1] == 1
-    native = Native(
-        px.dtype.name,
-        image.format,
-        image.meta,
-        lo,
-        hi - lo,
-        gray,
-        float(arr.min()),
-        float(arr.max()),
-    )
-    return pixels, native
+    gray, bounds = px.ndim == 2 or px.shape[-1] == 1, (float(arr.min()), float(arr.max()))
+    return pixels, Native(px.dtype.name, image.format, image.meta, lo, hi - lo, gray, *bounds)
 
 
 def to_display(

@@ -253,39 +253,20 @@ def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Comparison]:
             res.pending = res.pending[len(runs) :]
             if res.pending:
                 yield replace(res, runs=list(res.runs), notes=list(res.notes))
-    h, w, c = clean.shape
-    tiles = tile_count(h, w, device=zoo.device)
+    tiles, c = tile_count(*clean.shape[:2], device=zoo.device), clean.shape[2]
+    said = {
+        f"Denoised in {tiles} overlapping tiles of {tile_size(zoo.device)} px (tiling keeps WNE "
+        "exactly equivariant).": tiles > 1,
+        "On the CPU the models of each backbone ran side by side, one core each (their times "
+        "overlap).": pairs > 1 and len(slots) > 1,
+        "Colour image: each channel is denoised by the same grayscale model in one batched call.": c
+        == 3,
+    }
+    std = s.order == "noise-then-shift" and NOISES[s.noise].level.name == "sigma"
     res.notes += [
-        *(
-            [
-                f"Denoised in {tiles} overlapping tiles of {tile_size(zoo.device)} px (tiling "
-                "keeps WNE exactly equivariant)."
-            ]
-            if tiles > 1
-            else []
-        ),
-        *(
-            [
-                "On the CPU the models of each backbone ran side by side, one core each (their "
-                "times overlap)."
-            ]
-            if pairs > 1 and len(slots) > 1
-            else []
-        ),
-        *(
-            [
-                "Colour image: each channel is denoised by the same grayscale model in one "
-                "batched call."
-            ]
-            if c == 3
-            else []
-        ),
+        *(n for n, on in said.items() if on),
         f"Order: {ORDERS[s.order]}"
-        + (
-            f" (the noise std becomes a·σ = {s.a * s.sigma:.1f})."
-            if s.order == "noise-then-shift" and NOISES[s.noise].level.name == "sigma"
-            else "."
-        ),
+        + (f" (the noise std becomes a·σ = {s.a * s.sigma:.1f})." if std else "."),
         *noise_notes(s, noisy, target),
         *zoo.choice_notes(s.backbones, s.sigma_train),
     ]
