@@ -610,8 +610,8 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             return validate
 
         def event(
-            fn: Callable[..., Any], names: tuple[str, ...], outputs: list, controls=c
-        ) -> dict:
+            fn: Callable[..., Any], names: tuple[str, ...], outputs: list, controls: dict = c
+        ) -> dict[str, Any]:
             inputs = [c["image"], *(controls[n] for n in names)]
             return {"fn": fn, "inputs": inputs, "outputs": outputs, "validator": valid(names)}
 
@@ -669,11 +669,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 [*(c[k] for k in content.SCENARIO_CONTROLS), tabs],
                 **PRIVATE,
             ).then(**den)
+        rows = [[str(e.path), *(e.settings.get(n, c[n].value) for n in SCENE)] for e in examples]
         if examples:
             with left:
-                rows = [
-                    [str(e.path), *(e.settings.get(n, c[n].value) for n in SCENE)] for e in examples
-                ]
                 ex = gr.Examples(
                     rows,
                     inputs=den["inputs"],
@@ -682,14 +680,8 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     label="Examples: Kodak images (click to load and run)",
                 )
             ex.load_input_event.then(**den)
-        demo.warm_requests = (
-            [
-                (row[0], scene(dict(zip(SCENE, row[1:], strict=True))))  # type: ignore[attr-defined]
-                for row in rows
-            ]
-            if examples
-            else []
-        )
+        warm = [(image, scene(dict(zip(SCENE, v, strict=True)))) for image, *v in rows]
+        demo.warm_requests = warm  # type: ignore[attr-defined]
 
         # -- classroom: links, slide figure, presentation mode -------------------------------
         ids = {e.path.stem: e.path for e in examples}
@@ -704,11 +696,11 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             )
             scenario = bool(set(values) - {"present"})
             head = (
-                "**Opened from a scenario link.**"
+                "Opened from a scenario link"
                 if scenario
-                else "**This link's settings could not be used.**"
+                else "This link's settings could not be used"
             )
-            text = "\n".join([head, *(f"- {n}" for n in lines)]) if lines else ""
+            text = "\n".join([f"**{head}.**", *(f"- {n}" for n in lines)]) if lines else ""
             image = values.get("image")
             return [
                 gr.Image(str(ids[image])) if image in ids else gr.skip(),
@@ -743,11 +735,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
 
         link_in = [c["image"], *(c[n] for n in [*SCENE, "backbone"]), present, tab_label, base_url]
         copy.click(shown_errors(copy_link), link_in, link, js=LINK_JS, api_visibility="private")
+        figure = shown_errors(lambda *v: slide_figure(*v, folder=figures))
         make.click(
-            shown_errors(lambda *v: slide_figure(*v, folder=figures)),
-            [noisy, target, gallery, summary],
-            figure_files,
-            api_visibility="private",
+            figure, [noisy, target, gallery, summary], figure_files, api_visibility="private"
         )
         present.change(None, present, None, js=PRESENT_JS, api_visibility="private")
 

@@ -81,16 +81,8 @@ def test_reported_scores_equal_scikit_image(order: str, clip: bool) -> None:
     shipped = Zoo.discover(ROOT / "checkpoints", device="cpu", hub_repo="")
     img = load_image(str(PARROTS), max_side=48).pixels
     a, b = 0.6, 0.25
-    s = replace(
-        SCENE,
-        a=a,
-        b=b,
-        sigma=30.0,
-        seed=4,
-        order=order,
-        clip=clip,
-        backbones=("dncnn", "swinir", "fdncnn-ne"),
-    )
+    all3 = ("dncnn", "swinir", "fdncnn-ne")
+    s = replace(SCENE, a=a, b=b, sigma=30.0, seed=4, order=order, clip=clip, backbones=all3)
     res = last(compare.run(shipped, img, s))
     target = a * img.astype(np.float64) + b
     target = target.clip(0, 1) if clip else target
@@ -102,18 +94,9 @@ def test_reported_scores_equal_scikit_image(order: str, clip: bool) -> None:
         assert run.output is not None, run.message
         out = run.output.astype(np.float64)
         psnr = peak_signal_noise_ratio(target, out, data_range=a)
-        ssim = structural_similarity(
-            target,
-            out,
-            data_range=a,
-            channel_axis=2,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-        )
-        assert run.psnr == pytest.approx(psnr, abs=1e-4) and run.ssim == pytest.approx(
-            ssim, abs=1e-4
-        )
+        gauss = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+        ssim = structural_similarity(target, out, data_range=a, channel_axis=2, **gauss)
+        assert (run.psnr, run.ssim) == pytest.approx((psnr, ssim), abs=1e-4)
         row = next(r for r in view["table"] if r[0] == run.label)
         assert float(row[1]) == round(psnr, 2) and float(row[2]) == round(ssim, 4), row
         assert any(c.startswith(run.label) and f"PSNR {psnr:.2f} dB" in c for _, c in gallery)

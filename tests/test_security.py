@@ -51,9 +51,7 @@ def _upload(client: Any, name: str, data: bytes) -> Any:
     import httpx
 
     return httpx.post(
-        client.src.rstrip("/") + "/gradio_api/upload",
-        files=[("files", (name, data))],
-        timeout=60,
+        client.src.rstrip("/") + "/gradio_api/upload", files=[("files", (name, data))], timeout=60
     )
 
 
