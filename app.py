@@ -104,6 +104,10 @@ LINK_JS = """(...args) => {
   args[args.length - 1] = window.location.origin + window.location.pathname;
   return args;
 }"""
+SHIFT = (  # the shift's controls: name, range, default, label, info, elem_id
+    ("a", 0.1, 4, 1.0, "contrast a", "x → a·x + b", "contrast-a"),
+    ("b", -1, 1, 0.0, "brightness b", "in [0, 1] units", "brightness-b"),
+)
 SCENE = tuple(f.name for f in fields(compare.Scene))
 """``/denoise``'s parameters after the image, in API order (the scene's controls)."""
 ONE = tuple("backbone" if n == "backbones" else n for n in SCENE if n != "order")
@@ -273,24 +277,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     sources=["upload", "clipboard", "webcam"],
                     label="Clean image (upload, paste or webcam)",
                 )
-                c["a"] = gr.Slider(
-                    0.1,
-                    4,
-                    value=1.0,
-                    step=0.01,
-                    label="contrast a",
-                    info="x → a·x + b",
-                    elem_id="contrast-a",
-                )
-                c["b"] = gr.Slider(
-                    -1,
-                    1,
-                    value=0.0,
-                    step=0.01,
-                    label="brightness b",
-                    info="in [0, 1] units",
-                    elem_id="brightness-b",
-                )
+                for n, lo, hi, value, label, info, elem_id in SHIFT:
+                    c[n] = gr.Slider(lo, hi, value=value, step=0.01, label=label, info=info)
+                    c[n].elem_id = elem_id
                 c["noise"] = gr.Dropdown(
                     [(n.label, k) for k, n in NOISES.items()],
                     value="gaussian",
@@ -328,10 +317,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 )
                 run = gr.Button("Denoise & compare", variant="primary", elem_id="run")
                 with gr.Accordion("More settings", open=False):
+                    orders = [(t, k) for k, t in compare.ORDERS.items()]
                     c["order"] = gr.Radio(
-                        [(t, k) for k, t in compare.ORDERS.items()],
-                        value="shift-then-noise",
-                        label="order of operations",
+                        orders, value="shift-then-noise", label="order of operations"
                     )
                     c["seed"] = gr.Number(
                         0, precision=0, minimum=0, maximum=2**31 - 1, label="noise seed"
