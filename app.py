@@ -1,16 +1,9 @@
 """Gradio demo: plain denoisers break under contrast/brightness shifts, WNE twins hold.
 
-Run ``python app.py`` and open http://127.0.0.1:7860 (``GRADIO_SERVER_NAME`` /
-``GRADIO_SERVER_PORT`` override the address). Models come from ``checkpoints/`` (or
-``$WNE_CHECKPOINT_DIR``, or the Hub repo ``$WNE_HUB_REPO``) and are loaded once.
-
-This file lays out the page and wires events; each page's computation is a plain
-function in :mod:`wne.demo.pages`, run through :class:`wne.demo.serving.Server` (cache,
-coalescing, the model queue). The page's controls are the one definition of every
-setting's range and default: the page events get Gradio's preprocessed values, the
-named API endpoints (``/denoise``, ``/equivariance``, ``/sweep``, ``/inside``,
-``/restore``, typed functions through ``gr.api``) and the scenario links check their
-values against the same controls.
+Run ``python app.py`` (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` set the address).
+This file lays out the page and wires events to :mod:`wne.demo.pages` through
+:class:`wne.demo.serving.Server`; the controls define every setting's range and default,
+for the page, the named API endpoints and the scenario links alike.
 """
 
 try:  # ZeroGPU: `spaces` must be imported before anything initializes CUDA.

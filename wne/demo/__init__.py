@@ -1,13 +1,6 @@
-"""The Gradio demo's logic, importable and testable without Gradio.
-
-- :mod:`wne.demo.pages`: one module per page, each computation a plain typed generator.
-- :mod:`wne.demo.serving`: the result cache, coalescing, the model queue, CPU sizing.
-- :mod:`wne.demo.zoo`: the catalogued checkpoints, each model loaded once.
-- :mod:`wne.demo.imaging`: safe image reading (upload checks) and display helpers.
-- :mod:`wne.demo.links`: scenario links; :mod:`wne.demo.content`: texts and examples;
-  :mod:`wne.demo.figure`: the slide figure.
-
-``app.py`` at the repository root lays out the page and wires these together.
+"""The Gradio demo's logic without Gradio: :mod:`~wne.demo.pages` (one module per page),
+:mod:`~wne.demo.serving`, :mod:`~wne.demo.zoo`, :mod:`~wne.demo.imaging`, :mod:`~wne.demo.links`,
+:mod:`~wne.demo.content`, :mod:`~wne.demo.figure`; ``app.py`` wires them to the page.
 """
 
 from wne.demo.errors import DemoInputError

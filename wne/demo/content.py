@@ -175,17 +175,8 @@ _SCENARIO_VALUES: dict[str, dict[str, Any]] = {
 
 
 def scenario(name: str, sigma_train: int) -> dict[str, Any]:
-    """Control values of a classroom scenario.
-
-    Args:
-        name: A key of :data:`SCENARIOS`.
-        sigma_train: The training σ to keep (the noise level is set relative to it: the
-            "noise higher than training" scenario uses 2.4 σ_train, at least 40, at most
-            the slider's top).
-
-    Returns:
-        Values for :data:`SCENARIO_CONTROLS`, in that order.
-    """
+    """Control values (:data:`SCENARIO_CONTROLS` order) of scenario ``name`` at ``sigma_train``
+    (the "noise higher than training" one uses 2.4 σ_train, clipped to [40, the slider's top])."""
     low = {p.name: p.default for p in NOISES["lowlight"].params}
     values = {"noise": "gaussian", **low, "clip": False, **_SCENARIO_VALUES[name]}
     factor = values["sigma"]
@@ -195,11 +186,8 @@ def scenario(name: str, sigma_train: int) -> dict[str, Any]:
 
 
 def load_examples(folder: str | Path) -> list[Example]:
-    """Reads ``examples.json`` (``[{"file", "label", "settings"}]``) from ``folder``.
-
-    Entries whose file is missing are skipped; a missing or invalid index gives
-    no examples (logged), never an exception.
-    """
+    """Reads ``examples.json`` (``[{"file", "label", "settings"}]``) from ``folder``; missing
+    files are skipped, a missing or invalid index gives no examples (logged)."""
     folder = Path(folder)
     index = folder / "examples.json"
     try:

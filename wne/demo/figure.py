@@ -1,10 +1,5 @@
-"""Slide-ready figure: images in one labelled grid under a title, as PNG and PDF (matplotlib).
-
-The caller builds the tiles (the demo's classroom code makes them from a comparison) and
-:func:`render_figure` lays them out about 1920 px wide: one row up to three tiles, else two
-rows filled column by column, each image enlarged by whole pixels (nearest neighbour) with its
-title and caption under it. The PDF holds the same images losslessly and its text as text.
-matplotlib is imported inside the functions; nothing else of the demo is used.
+"""Slide-ready figure: images in one labelled grid under a title, as PNG and PDF (matplotlib,
+imported inside the functions), about 1920 px wide, images enlarged by whole pixels.
 """
 
 from __future__ import annotations
@@ -29,13 +24,7 @@ _INK, _MUTED = "#141414", "#5a5a5a"
 
 @dataclass(frozen=True)
 class Tile:
-    """One image of the figure.
-
-    Attributes:
-        image: ``[H, W]`` or ``[H, W, 3]`` uint8 pixels, as shown on the page.
-        title: The line under it, e.g. ``"CNN · WNE"``.
-        caption: The second line, e.g. ``"PSNR 27.31 dB · SSIM 0.8123"`` (may be empty).
-    """
+    """One image of the figure: ``[H, W]`` or ``[H, W, 3]`` uint8, a title and a caption line."""
 
     image: np.ndarray
     title: str
@@ -51,14 +40,8 @@ class Tile:
 
 @dataclass(frozen=True)
 class Figure:
-    """A rendered figure.
-
-    Attributes:
-        png: The PNG file's bytes (:data:`FIGURE_WIDTH` wide).
-        pdf: The one-page PDF file's bytes.
-        size: ``(width, height)`` of the PNG in pixels.
-        boxes: ``(left, top, right, bottom)`` of each tile's image in the PNG, in tile order.
-    """
+    """A rendered figure: PNG and PDF bytes, the PNG's ``size`` and each tile's ``boxes``
+    (left, top, right, bottom) in tile order."""
 
     png: bytes
     pdf: bytes
@@ -66,15 +49,8 @@ class Figure:
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def save(self, target: str | Path, stem: str = "figure") -> list[Path]:
-        """Writes the figure: to ``target`` if it ends in ``.png`` or ``.pdf``, else both files
-        (``stem.png``, ``stem.pdf``) into the folder ``target``.
-
-        Returns:
-            The files written.
-
-        Raises:
-            ValueError: For a file name with another extension.
-        """
+        """Writes to ``target`` (``.png`` or ``.pdf``), else ``stem.png`` and ``stem.pdf`` into the
+        folder ``target``; returns the files. ValueError for another extension."""
         target = Path(target)
         suffix = target.suffix.lower()
         if suffix and not target.is_dir() and suffix not in (".png", ".pdf"):
@@ -101,15 +77,7 @@ def _fit(text: str, width_in: float, size: float) -> float:
 
 
 def render_figure(tiles: Sequence[Tile], title: str, subtitle: str = "") -> Figure:
-    """Draws the tiles in a grid under a title and a subtitle (e.g. the settings line).
-
-    Args:
-        tiles: The images and their labels, in reading order (at least one).
-        title: The title line.
-        subtitle: The line under the title.
-
-    Returns:
-        The PNG and PDF bytes and where each tile was drawn.
+    """Draws ``tiles`` (reading order, at least one) in a grid under a title and subtitle.
 
     Raises:
         ValueError: Without tiles.

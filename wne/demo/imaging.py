@@ -1,14 +1,9 @@
 """Reading an upload safely for the models, and display helpers.
 
-An 8-bit file Pillow reads (grayscale, RGB, alpha composited on white, palette, CMYK,
-EXIF orientation, the first frame) becomes ``[H, W, 1]`` or ``[H, W, 3]`` float32 in
-[0, 1] (:func:`wne.imageio.pil_to_array`). A 16-bit or float TIFF, a 16-bit grayscale PNG
-or a ``.npy`` array is read in its own units (:func:`wne.imageio.read_native`) and mapped
-to [0, 1] from its dtype's range (:class:`Native`, as :mod:`wne.native` does for plain
-models; WNE's output is the same in any units), shown stretched and written back alike.
-Decompression bombs, truncated files, non-images and images too small to denoise are
-refused with a :class:`DemoInputError` naming the problem; large ones are reduced to the
-working size. Importing this module sets Pillow's ``Image.MAX_IMAGE_PIXELS``.
+8-bit files become ``[H, W, C]`` float32 in [0, 1] (:func:`wne.imageio.pil_to_array`);
+16-bit or float TIFF/PNG/``.npy`` are read in their own units (:class:`Native`). Bombs,
+truncated files, non-images and too-small images raise :class:`DemoInputError`; large
+ones are reduced to the working size. Sets Pillow's ``Image.MAX_IMAGE_PIXELS``.
 """
 
 from __future__ import annotations
@@ -113,15 +108,8 @@ class Native:
 
 @dataclass
 class LoadedImage:
-    """An image ready for the models.
-
-    Attributes:
-        pixels: ``[H, W, C]`` float32 in [0, 1], ``C`` is 1 (grayscale) or 3.
-        notes: Human-readable notes on the conversion (shown in the UI).
-        original_size: ``(width, height)`` of the file, after EXIF rotation.
-        mode: The file's Pillow mode (``"RGB"``, ``"I;16"``, ...) or dtype.
-        native: How to show and write back a 16-bit or float image (None: 8-bit).
-    """
+    """An image ready for the models: ``pixels`` ``[H, W, C]`` float32 in [0, 1], conversion
+    ``notes``, the file's ``original_size`` (w, h), its ``mode`` and ``native`` (None: 8-bit)."""
 
     pixels: np.ndarray
     notes: list[str] = field(default_factory=list)
@@ -142,13 +130,8 @@ def _source_path(source: Any) -> Path | None:
 
 
 def require_uploaded(source: Any, roots: Sequence[str | Path]) -> Any:
-    """Refuses a file payload naming a path outside ``roots`` (an API client could name any
-    image on the server instead of uploading one); checked before the file is opened, with
-    a message that does not depend on whether the file exists.
-
-    Raises:
-        DemoInputError: If ``source`` names a file outside every root.
-    """
+    """Refuses (DemoInputError) a payload naming a path outside ``roots``, before opening it:
+    an API client may not name files on the server."""
     if source is None or isinstance(source, bytes | bytearray | np.ndarray | Image.Image):
         return source
     path = _source_path(source)
@@ -205,12 +188,7 @@ def _open(source: Any) -> Image.Image:
 def _decode(
     im: Image.Image, max_side: int, notes: list[str]
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """Decodes the first frame, applies EXIF orientation, and cheaply pre-reduces big images.
-
-    Returns:
-        The image and the file's ``(width, height)`` after EXIF rotation (the image
-        itself may be smaller: JPEG draft mode).
-    """
+    """The first frame, EXIF-rotated and cheaply pre-reduced, and the file's (w, h)."""
     size = im.size
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -262,13 +240,11 @@ def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def load_image(source: Any, *, max_side: int) -> LoadedImage:
-    """Reads an image (a path, a Gradio file payload, bytes or a PIL image) for the models,
-    downscaled to ``max_side`` (with a note).
+    """Reads an image (path, Gradio payload, bytes or PIL image), downscaled to ``max_side``.
 
     Raises:
-        DemoInputError: For a missing source, a non-image, a truncated or corrupt
-            file, a decompression bomb, sides below :data:`MIN_SIDE`, or a
-            constant image.
+        DemoInputError: For a missing source, a non-image, a corrupt file, a bomb, a side
+            below :data:`MIN_SIDE`, or a constant image.
     """
     if source is None:
         raise DemoInputError("no image given: upload an image or pick an example")
@@ -368,16 +344,7 @@ def _read_native(path: Path, notes: list[str]) -> tuple[np.ndarray, Native] | No
 def to_display(
     pixels: np.ndarray, window: tuple[float, float] = (0.0, 1.0)
 ) -> tuple[np.ndarray, float]:
-    """Stretches ``window`` to [0, 255], clips and quantizes to uint8 for display.
-
-    Args:
-        pixels: ``[H, W, C]`` (C = 1 or 3) or ``[H, W]`` float values.
-        window: The values shown black and white.
-
-    Returns:
-        ``(image, clipped_fraction)``: ``[H, W]`` (grayscale) or ``[H, W, 3]``
-        uint8, and the fraction of values that lay outside the window.
-    """
+    """``window`` stretched to uint8 ([H, W] or [H, W, 3]) and the fraction of values outside it."""
     lo, hi = window
     arr = (np.asarray(pixels, dtype=np.float32) - lo) / (hi - lo if hi > lo else 1.0)
     if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -388,16 +355,7 @@ def to_display(
 
 
 def heatmap(error: np.ndarray, vmax: float, cmap: str = "inferno") -> np.ndarray:
-    """Colours a non-negative error map on a fixed scale ``[0, vmax]``.
-
-    Args:
-        error: ``[H, W]`` non-negative values.
-        vmax: Value mapped to the top of the colour map (> 0).
-        cmap: A matplotlib colour map name.
-
-    Returns:
-        ``[H, W, 3]`` uint8 RGB.
-    """
+    """``[H, W]`` non-negative ``error`` coloured on ``[0, vmax]`` as ``[H, W, 3]`` uint8."""
     from matplotlib import colormaps
 
     scale = vmax if vmax > 0 and np.isfinite(vmax) else 1.0

@@ -1,10 +1,6 @@
-"""Scenario links: the page's settings in its address, and read back.
-
-A teacher copies a link such as ``/?image=parrots&a=0.3&sigma=25&backbones=dncnn,swinir
-&order=noise-then-shift&tab=compare&present=false``; opening it sets the controls and runs
-the open tab's computation once. Each value is checked by the caller's ``check`` (the
-page's controls are the one definition of names, ranges and choices); a bad or unknown
-parameter is ignored with a note, never an error. No Gradio here.
+"""Scenario links: the page's settings in its address (``/?image=parrots&a=0.3&sigma=25
+&backbones=dncnn,swinir&tab=compare``), and read back; a bad or unknown parameter is ignored
+with a note, never an error. No Gradio here.
 """
 
 from __future__ import annotations
@@ -40,17 +36,16 @@ def parse_query(
     check: Callable[[str, Any], Any],
     lists: Iterable[str] = (),
 ) -> tuple[dict[str, Any], list[str]]:
-    """Reads an address's query parameters; never raises on user input.
+    """Reads query ``pairs``; never raises on user input.
 
     Args:
-        pairs: ``(name, value)`` pairs (e.g. Starlette's ``query_params.multi_items()``).
+        pairs: ``(name, value)`` pairs (e.g. ``query_params.multi_items()``).
         names: The link's parameters, in order.
-        check: ``check(name, text) -> value``, raising ``ValueError`` (with a message) on a
-            bad value.
-        lists: Parameters that take a comma-separated list (also as repeated parameters).
+        check: ``check(name, text) -> value``, raising ``ValueError`` on a bad value.
+        lists: Parameters taking a comma-separated list (or repeated).
 
     Returns:
-        ``(values, notes)``: the valid values by name, and one note per ignored parameter.
+        ``(values, notes)``: valid values by name, one note per ignored parameter.
     """
     names, lists = list(names), set(lists)
     pairs = [(str(k).strip(), "" if v is None else str(v)) for k, v in pairs]

@@ -1,18 +1,8 @@
 """Serving every page: result cache, coalescing, the one-at-a-time model queue, CPU sizing.
 
-A class that opens the same example sends the same request thirty times; :class:`Server`
-computes it once. Each page's computation (``run(zoo, pixels, settings)``, a generator)
-goes through :meth:`Server.stream`:
-
-- a finished result is kept in a byte-bounded LRU (``cachetools``), keyed by the
-  computation, the pixels at working size, the settings and the loaded checkpoints;
-- a request identical to one in flight follows it (*coalescing*): every partial result,
-  then the final one; a follower that goes away does not stop the computation;
-- the computations run one at a time on one worker thread, first come first served (the
-  ``gpu`` hook, ``spaces.GPU`` on ZeroGPU, wraps only this device work).
-
-:func:`cpu_defaults` sizes the default working size to a latency target on a CPU
-(never below :data:`MIN_CPU_SIDE`).
+:meth:`Server.stream` runs a page's ``run(zoo, pixels, settings)``: finished results in a
+byte-bounded ``cachetools`` LRU; an identical request in flight is followed, not recomputed;
+computations run one at a time on one worker (``gpu``, e.g. ``spaces.GPU``, wraps them).
 """
 
 from __future__ import annotations
@@ -96,11 +86,8 @@ class Server:
 
     Args:
         zoo: The loaded models.
-        gpu: Wraps the device work (``gpu(fn, duration=callable)``, e.g. ``spaces.GPU``);
-            identity by default.
-        cache_mb: The result cache's bound in MiB (default ``$WNE_RESULT_CACHE_MB``, 256; also
-            at most ``$WNE_RESULT_CACHE_ENTRIES`` results; 0 keeps nothing, identical requests
-            in flight are still computed once).
+        gpu: Wraps the device work (``gpu(fn, duration=callable)``); identity by default.
+        cache_mb: The result cache's bound in MiB (default from the environment; 0 keeps none).
         upload_roots: The folders a request's image may come from (None: anywhere).
     """
 
@@ -168,17 +155,8 @@ class Server:
         settings: Any,
         idle: Callable[[int], None] | None = None,
     ) -> Iterator[Any]:
-        """A computation's results: from the cache, an identical one in flight, or run now.
-
-        Args:
-            fn: The page's computation.
-            pixels: The image at working size.
-            settings: The validated settings (a dataclass).
-            idle: Called with the number of computations ahead while this one waits.
-
-        Yields:
-            Partial results, the final one last (only the final one from the cache).
-        """
+        """A computation's results (the image at working size, dataclass ``settings``): from
+        the cache, one in flight, or run now; ``idle`` gets the queue length while waiting."""
         key = self.key(fn, pixels, settings)
         with self._lock:
             hit = self.cache.get(key)
@@ -257,17 +235,9 @@ def _size(value: Any) -> int:
 
 
 def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple[int, str, str]:
-    """The default working size and checkpoints for a comparison on a CPU.
-
-    Times the comparison on two colour probes (64 and 128 px, after a warm-up), fits
-    ``time = overhead + cost · pixels`` and picks the largest multiple of 16 in
-    [:data:`MIN_CPU_SIDE`, 512] within ``target_seconds``. When the best available
-    checkpoints miss the target at 256 px and are not the CPU-sized ones, the default
-    becomes the CPU-sized ones (with a note).
-
-    Returns:
-        ``(side, checkpoint choice, note)``.
-    """
+    """``(side, checkpoint choice, note)`` for a comparison on a CPU: times two probes, fits
+    ``overhead + cost · pixels`` and picks the largest multiple of 16 in [:data:`MIN_CPU_SIDE`,
+    512] within ``target_seconds`` (switching to the CPU-sized checkpoints if needed)."""
 
     def fit(choice: str) -> tuple[float, float]:
         def probe(side: int) -> float:
@@ -308,12 +278,8 @@ def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple
 
 
 def limit_malloc_arenas(n: int) -> bool:
-    """Caps glibc's malloc arenas for threads created from now on (each request thread
-    would otherwise keep its own arena's high-water mark: the RSS climbs under load).
-
-    Returns:
-        Whether the cap was applied (not with ``$MALLOC_ARENA_MAX`` set, nor off glibc).
-    """
+    """Caps glibc's malloc arenas (RSS climbs under load otherwise); False under
+    ``$MALLOC_ARENA_MAX`` or off glibc."""
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
         return False
     try:

@@ -1,11 +1,6 @@
-"""The demo's models: the catalogued checkpoints found, each loaded once.
-
-Checkpoints come from :func:`wne.available_checkpoints` (and, with ``$WNE_HUB_REPO``,
-the catalogued keys missing locally from the Hub). A model is filed under the (family,
-variant, σ_train) slot its own ``config.json`` describes, at the size of the key it was
-loaded under; a missing or broken checkpoint is reported with its reason, never fatal.
-Which size of a slot runs is a :data:`CHOICES` value: a size, or ``"best"``
-(:func:`wne.catalog.best_checkpoint` on the recorded Set12 PSNRs).
+"""The demo's models: the catalogued checkpoints found (local or ``$WNE_HUB_REPO``), each
+loaded once and filed under the slot its ``config.json`` describes; a broken one is reported
+with its reason, never fatal. :data:`CHOICES` picks which size of a slot runs.
 """
 
 from __future__ import annotations
@@ -45,12 +40,8 @@ class ModelUnavailableError(DemoInputError):
 
 
 def describe_model(model: nn.Module) -> Slot | None:
-    """The slot of a loaded model, from its ``wne_config`` (arch, wrapper, σ_train).
-
-    Returns:
-        ``(family, variant, sigma_train)``, or None for a model the demo's
-        catalog families do not cover (or one without a config).
-    """
+    """``(family, variant, sigma_train)`` from a model's ``wne_config``, or None if the
+    demo's catalog families do not cover it."""
     cfg = getattr(model, "wne_config", None)
     if cfg is None or cfg.sigma_train is None:
         return None
@@ -80,14 +71,11 @@ class Zoo:
     """The loaded models, indexed by (backbone, variant, σ_train) and size.
 
     Args:
-        models: Loaded models (each with its ``wne_config``), by any name; each is
-            filed under the slot its config describes, at the size of the catalog key
-            it is named by (any other name: the CPU size). Models the catalog does not
-            describe are left out (logged).
+        models: Loaded models by name; a catalog key gives the size (else the CPU size).
         device: The device they live on.
-        errors: Reasons why checkpoints failed to load, by key.
-        notes: Start-up notes for the page (e.g. a device fallback).
-        choice: Which checkpoint of a slot :meth:`get` returns, one of :data:`CHOICES`.
+        errors: Why checkpoints failed to load, by key.
+        notes: Start-up notes for the page.
+        choice: Which checkpoint of a slot :meth:`get` returns (:data:`CHOICES`).
     """
 
     def __init__(
@@ -121,11 +109,7 @@ class Zoo:
             sizes.update(ordered)
 
     def select(self, choice: str) -> Zoo:
-        """The same models, with :meth:`get` returning ``choice``'s checkpoint of a slot.
-
-        Raises:
-            ValueError: For a choice not in :data:`CHOICES`.
-        """
+        """The same models with another ``choice``; ValueError outside :data:`CHOICES`."""
         view = copy.copy(self)
         view.choice = _check_choice(choice)
         return view
@@ -238,11 +222,7 @@ class Zoo:
         return f"{name} is unavailable: no checkpoint {keys[0]!r} is installed"
 
     def get(self, backbone: str, variant: str, sigma_train: int) -> nn.Module:
-        """The model of a slot under this zoo's choice (:meth:`checkpoint`).
-
-        Raises:
-            ModelUnavailableError: With the reason, if there is none.
-        """
+        """The model of a slot under this zoo's choice; ModelUnavailableError with the reason."""
         key = self.checkpoint(backbone, variant, sigma_train)
         if key is None:
             reason = self.unavailable_reason(backbone, variant, sigma_train)

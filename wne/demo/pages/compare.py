@@ -1,9 +1,5 @@
-"""Compare: plain vs WNE denoisers on one shifted, noisy image.
-
-Images are ``[H, W, C]`` float32 on the [0, 1] scale (C = 1 or 3); σ is on the 0–255
-scale. The models are grayscale: a colour image's channels go through the same model
-as one batch, so a shift ``a·y + b`` of every channel keeps WNE exactly equivariant.
-Scores are measured against the target ``a·x + b`` with data range ``a``.
+"""Compare: plain vs WNE denoisers on one shifted, noisy image (``[H, W, C]`` in [0, 1], σ on
+the 0–255 scale; colour channels go through the grayscale models as one batch).
 """
 
 from __future__ import annotations
@@ -38,24 +34,11 @@ TABLE_HEADERS = ["model", "PSNR (dB)", "SSIM", "time (ms)"]
 
 @dataclass(frozen=True)
 class Scene:
-    """One request's scene: shift, noise, models and working size.
-
-    Attributes:
-        a: Contrast factor, ``x → a·x + b``.
-        b: Brightness offset in [0, 1] units.
-        sigma: Noise σ on the 0–255 scale (also the Gaussian σ under JPEG).
-        seed: Noise seed.
-        sigma_train: The models' training σ.
-        backbones: Backbone ids, in display order.
-        order: A key of :data:`ORDERS`.
-        max_side: Working size (longest side, px).
-        clip: Clip model inputs and outputs to [0, 1] (breaks exactness where values saturate).
-        noise: A key of :data:`wne.degrade.NOISES`.
-        photons: Low light: photons per pixel at white.
-        read_noise: Low light: read noise in photo-electrons.
-        quality: JPEG quality.
-        checkpoint: Which checkpoints run (:data:`wne.demo.zoo.CHOICES`).
-    """
+    """One request's scene: the shift ``a·x + b`` (b in [0, 1] units), the noise (``noise`` a
+    key of :data:`wne.degrade.NOISES`; σ on the 0–255 scale, ``photons``/``read_noise`` for
+    low light, ``quality`` for JPEG), ``seed``, the models (``backbones`` in display order,
+    ``sigma_train``, ``checkpoint`` of :data:`wne.demo.zoo.CHOICES`), ``order`` (a key of
+    :data:`ORDERS`), ``max_side`` (px) and ``clip`` (model inputs and outputs to [0, 1])."""
 
     a: float
     b: float
@@ -110,11 +93,8 @@ def hwc(t: torch.Tensor) -> np.ndarray:
 def degrade(
     clean: np.ndarray, s: Scene, level: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The noisy model input and the target ``a·x + b``, each ``[C, H, W]``.
-
-    ``shift-then-noise`` corrupts the target; ``noise-then-shift`` shifts the corrupted
-    image (Gaussian std becomes ``a·σ``). With ``clip`` both are clipped to [0, 1].
-    """
+    """The noisy model input and the target ``a·x + b``, each ``[C, H, W]`` (shifted before or
+    after the noise, per ``order``; clipped with ``clip``)."""
     x = chw(clean)
     target = s.a * x + s.b
     noisy = (
@@ -215,12 +195,8 @@ class Comparison:
 
 
 def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Comparison]:
-    """Degrades ``clean`` and denoises it with every selected plain/WNE model.
-
-    Yields the noisy input and target first (every model pending), then the comparison
-    after each backbone's models (side by side on a CPU), the complete one last (notes
-    filled in). Each yield is a snapshot; a missing model is reported, never raised.
-    """
+    """Degrades ``clean`` and denoises it with every selected plain/WNE model; yields snapshots
+    (inputs first, then after each backbone, the complete one last); a missing model is reported."""
     s, zoo = scene, zoo.select(scene.checkpoint)
     noisy, target = degrade(clean, s)
     slots = [(b, v) for b in s.backbones for v in catalog.FAMILIES[b].variants]

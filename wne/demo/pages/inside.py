@@ -1,11 +1,6 @@
-"""Inside WNE: the wrapper's pipeline on the user's image, step by step.
-
-The noisy ``y`` and its shifted copy ``a·y + b`` go through the WNE model's own
-:meth:`wne.NormEquivariant.steps` (nothing here re-implements the wrapper) and through
-the plain twin. Both copies normalize to the same ``T(y)`` up to round-off, so the
-backbone sees the same input and the de-normalization puts ``a`` and ``b`` back.
-Colour channels are separate grayscale images ``[C, 1, H, W]``, each with its own
-``m`` and ``s``; the formulas quote the first channel, the table all of them.
+"""Inside WNE: ``y`` and ``a·y + b`` through the WNE model's own
+:meth:`wne.NormEquivariant.steps` and the plain twin; both normalize to the same ``T(y)``.
+Colour channels are separate grayscale images; formulas quote the first channel.
 """
 
 from __future__ import annotations
@@ -60,8 +55,7 @@ class Inside:
 
 
 def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Inside]:
-    """Runs the WNE model's steps and the plain twin on ``y`` and ``a·y + b`` (one call
-    each, no tiling, so ``steps(y).output`` is exactly ``model(y)``).
+    """The WNE model's steps and the plain twin on ``y`` and ``a·y + b`` (no tiling).
 
     Raises:
         DemoInputError: If the backbone has no WNE model at this σ_train.

@@ -1,13 +1,6 @@
-"""Restore: a denoiser as an image prior, the plain and WNE walks side by side.
-
-The library's sampler (:func:`wne.sampler.walk`, Kadkhodaie & Simoncelli with the WNE
-paper's App. N parameters) restores the image from a measurement (a random fraction of
-its pixels, all but a centred hole, its block means, or a noisy copy) with a backbone's
-plain and WNE models as the prior. The walks advance in lockstep and :func:`run` yields
-a snapshot every few steps; the last has the final images, PSNR/SSIM against the clean
-image, the steps taken and why each walk stopped. Both walks share the measurement, the
-start and the injected noise (one seed). Colour images are restored channel by channel
-(``color``) or as their grayscale version (the default, 3× faster).
+"""Restore: a backbone's plain and WNE models as image priors for :func:`wne.sampler.walk`,
+walking side by side in lockstep on the same measurement, start and noise (one seed).
+Colour images are restored per channel (``color``) or as grayscale (the default).
 """
 
 from __future__ import annotations
@@ -42,21 +35,9 @@ LEVELS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Walks:
-    """One ``/restore`` request.
-
-    Attributes:
-        task: A key of :data:`TASKS`.
-        keep: ``inpaint``: percentage of pixels observed (a seeded random mask).
-        hole: ``center_hole``: the hidden centred square's share of the area, in percent.
-        factor: ``superres``: the block side; the block means are observed.
-        noise_sigma: ``denoise``: noise of the start ``y0 = x + σ·z`` (0–255 scale).
-        backbone: A backbone with plain and WNE variants; both walk, side by side.
-        sigma_train: The models' training σ.
-        seed: Seed of the mask, the start and the injected noise.
-        max_steps: Step budget of each walk.
-        max_side: Working size (longest side, px).
-        color: Restore the three colour channels; else the grayscale image.
-    """
+    """One ``/restore`` request: ``task`` (a key of :data:`TASKS`) with its parameter (``keep``
+    or ``hole`` percent, ``factor``, ``noise_sigma`` on the 0–255 scale), the ``backbone`` and
+    ``sigma_train``, ``seed``, ``max_steps`` per walk, ``max_side`` (px) and ``color``."""
 
     task: str
     keep: float
@@ -134,12 +115,8 @@ class RestoreState:
 
 
 def prepare_image(pixels: np.ndarray, settings: Walks) -> tuple[np.ndarray, list[str]]:
-    """The image the walks restore (grayscale unless ``color``; for super-resolution cropped
-    to a multiple of the factor) and notes.
-
-    Raises:
-        DemoInputError: If the crop leaves a side under 16 pixels.
-    """
+    """The image the walks restore (grayscale unless ``color``; cropped to a multiple of the
+    super-resolution factor) and notes; DemoInputError if a side falls under 16 pixels."""
     notes = []
     img = np.asarray(pixels, dtype=np.float32)
     if img.shape[-1] == 3 and not settings.color:
@@ -192,9 +169,8 @@ def _ssim(img: torch.Tensor, clean: torch.Tensor) -> float:
 
 @torch.no_grad()
 def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]:
-    """Runs the plain and WNE walks in lockstep on ``pixels`` (``[H, W, C]`` at working
-    size, :func:`prepare_image` applied here) and yields snapshots: every
-    ``⌈max_steps / STREAM_FRAMES⌉`` steps, whenever a walk stops, and the final one (``done``).
+    """Walks plain and WNE in lockstep on ``pixels``, yielding a snapshot every
+    ``⌈max_steps / STREAM_FRAMES⌉`` steps, when a walk stops, and the final one (``done``).
 
     Raises:
         DemoInputError: If neither model of the backbone at that σ_train is installed.
