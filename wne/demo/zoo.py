@@ -58,15 +58,6 @@ def set12_psnr(model: nn.Module) -> float | None:
     return catalog.set12_psnr(cfg.metrics if cfg is not None else None)
 
 
-def _size_of(name: str, slot: Slot) -> str:
-    """The size of a model loaded as ``name``: its catalog entry's when ``name`` is the key
-    of that slot at some size, else the CPU size."""
-    for size in catalog.SIZES:
-        if catalog.key(*slot, size) == name:
-            return size
-    return "cpu"
-
-
 class Zoo:
     """The loaded models, indexed by (backbone, variant, σ_train) and size.
 
@@ -97,16 +88,14 @@ class Zoo:
             if slot is None:
                 log.info("ignoring model %s: not one of the demo's catalogued families", name)
                 continue
-            size = _size_of(name, slot)
+            size = next((z for z in catalog.SIZES if catalog.key(*slot, z) == name), "cpu")
             key = catalog.key(*slot, size)
             # CPU models of the measured-faster architectures run a frozen graph (wne.fast)
             self.models[key] = accelerate(model.eval())
             self._slots.setdefault(slot, {})[size] = key
         self._psnrs = {k: set12_psnr(m) for k, m in self.models.items()}
-        for sizes in self._slots.values():  # the catalog's size order
-            ordered = {z: sizes[z] for z in catalog.SIZES if z in sizes}
-            sizes.clear()
-            sizes.update(ordered)
+        for slot, sizes in self._slots.items():  # the catalog's size order
+            self._slots[slot] = {z: sizes[z] for z in catalog.SIZES if z in sizes}
 
     def select(self, choice: str) -> Zoo:
         """The same models with another ``choice``; ValueError outside :data:`CHOICES`."""
@@ -134,19 +123,14 @@ class Zoo:
             notes.append(f"{exc}; the models run on the CPU.")
             dev = torch.device("cpu")
         hub_repo = hub_repo if hub_repo is not None else EnvSettings.from_env().hub_repo
-        known = catalog.keys()
-        found = wne.available_checkpoints(root)
+        known, found = catalog.keys(), wne.available_checkpoints(root)
         local = [k for k in known if k in found]
-        skipped = sorted(set(found) - set(local))
-        if skipped:
+        if skipped := sorted(set(found) - set(local)):
             log.info("ignoring checkpoints the demo does not use: %s", ", ".join(skipped))
-        keys = list(local)
-        if hub_repo:
-            keys += [k for k in known if k not in local]
+        keys = local + ([k for k in known if k not in local] if hub_repo else [])
         models: dict[str, nn.Module] = {}
         errors: dict[str, str] = {}
-        hub_down = False
-        entries = {e.key: e for e in catalog.entries()}
+        hub_down, entries = False, {e.key: e for e in catalog.entries()}
         for key in keys:
             if hub_down and key not in local:
                 continue
@@ -169,10 +153,9 @@ class Zoo:
                 errors[key] = f"{type(exc).__name__}: {exc}"
                 log.warning("could not load checkpoint %s: %s", key, exc)
                 continue
-            slot = describe_model(model)
-            size = entries[key].size
-            if slot is None or catalog.key(*slot, size) != key:
-                described = catalog.key(*slot, size) if slot else "another model"
+            slot, size = describe_model(model), entries[key].size
+            described = catalog.key(*slot, size) if slot else "another model"
+            if described != key:
                 errors[key] = f"its config.json describes {described}"
                 log.warning("checkpoint %s: %s", key, errors[key])
                 continue
@@ -283,34 +266,24 @@ class Zoo:
         several = len(self.sizes()) > 1
         head = "| backbone | " + " | ".join(f"σ_train={s}" for s in sigmas) + " |"
         rows = [head, "|---|" + "---|" * len(sigmas)]
+
+        def cell(f: catalog.Family, s: int) -> str:
+            parts = []
+            for z in catalog.SIZES:
+                have = [v for v in f.variants if z in self._slots.get((f.id, v, s), {})]
+                label = " + ".join(catalog.VARIANT_LABELS[v] for v in have)
+                parts += [label + (f" ({catalog.SIZE_LABELS[z]})" if several else "")] * bool(have)
+            return "; ".join(parts) or "unavailable"
+
         for f in catalog.families(zoo_only=True):
-            cells = []
-            for s in sigmas:
-                parts = []
-                for z in catalog.SIZES:
-                    have = [
-                        catalog.VARIANT_LABELS[v]
-                        for v in f.variants
-                        if z in self._slots.get((f.id, v, s), {})
-                    ]
-                    if have:
-                        label = f" ({catalog.SIZE_LABELS[z]})" if several else ""
-                        parts.append(" + ".join(have) + label)
-                cells.append("; ".join(parts) if parts else "unavailable")
-            rows.append(f"| {f.label} | " + " | ".join(cells) + " |")
+            rows.append(f"| {f.label} | " + " | ".join(cell(f, s) for s in sigmas) + " |")
         if several:
-            rows += [
-                "",
-                "Set12 PSNR at σ_train recorded in each checkpoint (what "
-                '"best available" ranks by):',
-                "",
-            ]
+            ranks = '(what "best available" ranks by)'
+            rows.append(f"\nSet12 PSNR at σ_train recorded in each checkpoint {ranks}:\n")
             rows += [f"- `{k}`: {_db(set12_psnr(m))}" for k, m in sorted(self.models.items())]
-        if self.errors or self.notes:
-            rows.append("")
-            rows += [f"- `{k}` failed to load: {msg}" for k, msg in sorted(self.errors.items())]
-            rows += [f"- {n}" for n in self.notes]
-        return "\n".join(rows)
+        rows += [""] if self.errors or self.notes else []
+        rows += [f"- `{k}` failed to load: {msg}" for k, msg in sorted(self.errors.items())]
+        return "\n".join(rows + [f"- {n}" for n in self.notes])
 
 
 def _db(value: float | None, unit: str = " dB") -> str:
