@@ -61,6 +61,8 @@ PAGE: dict[str, Any] = {**MODELS, "api_visibility": "private", "trigger_mode": "
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
 OUT: dict[str, Any] = {"format": "png", "interactive": False}
 IMG: dict[str, Any] = {**OUT, "height": 300, "elem_classes": "wne-out"}
+SEED: dict[str, Any] = {"precision": 0, "minimum": 0, "maximum": 2**31 - 1}
+SIDE: dict[str, Any] = {"step": 16, "precision": 0}
 WALK_PLOT: dict[str, Any] = {"x": "step", "x_title": "step", "color": "model", "height": 300}
 WALK_PLOTS = (  # title, y, y_title, elem_id
     ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
@@ -245,7 +247,6 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         [b for b in DEFAULT_BACKBONES if b in zoo.backbones()] or zoo.backbones()[:1] or ["dncnn"]
     )
     families = [(f.label, f.id) for f in catalog.families(zoo_only=True)]
-    sigmas = [(f"σ = {s}" + ("" if s in have else " (no models)"), s) for s in catalog.SIGMA_TRAINS]
     c: dict[str, Any] = {}
 
     with gr.Blocks(title="WNE: normalization-equivariant denoisers") as demo:
@@ -295,7 +296,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                 with gr.Accordion("About the noise types", open=False):
                     gr.Markdown(content.NOISE_HELP)
                 c["sigma_train"] = gr.Radio(
-                    sigmas, value=zoo.default_sigma(), label="models' training σ"
+                    sigma_choices(have), value=zoo.default_sigma(), label="models' training σ"
                 )
                 c["backbones"] = gr.CheckboxGroup(families, value=backbones, label="backbones")
                 c["checkpoint"] = gr.Radio(
@@ -314,24 +315,13 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     c["order"] = gr.Radio(
                         orders, value="shift-then-noise", label="order of operations"
                     )
-                    c["seed"] = gr.Number(
-                        0, precision=0, minimum=0, maximum=2**31 - 1, label="noise seed"
-                    )
+                    c["seed"] = gr.Number(0, **SEED, label="noise seed")
                     limit = 2048 if gpu_run else CPU_SIDE_LIMIT
-                    c["max_side"] = gr.Slider(
-                        32,
-                        limit,
-                        value=side,
-                        step=16,
-                        precision=0,
-                        label="working size (longest side, px)",
-                        info="larger images are downscaled; large ones run in tiles",
-                    )
-                    c["clip"] = gr.Checkbox(
-                        False,
-                        label="clip to [0, 1]",
-                        info="as an 8-bit image; breaks exact equivariance where values saturate",
-                    )
+                    label = "working size (longest side, px)"
+                    info = "larger images are downscaled; large ones run in tiles"
+                    c["max_side"] = gr.Slider(32, limit, value=side, **SIDE, label=label, info=info)
+                    info = "as an 8-bit image; breaks exact equivariance where values saturate"
+                    c["clip"] = gr.Checkbox(False, label="clip to [0, 1]", info=info)
                     live = gr.Checkbox(True, label="re-run when a slider is released")
                 with gr.Accordion("Available models", open=False):
                     gr.Markdown(zoo.summary_markdown() + (f"\n\n- {note}" if note else ""))
@@ -903,55 +893,34 @@ def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, An
                     r[name].elem_id = f"restore-{name.replace('_', '-')}"
                 r["boxes"].append(box)
             r["backbone"] = gr.Radio(paired, value=backbone, label="backbone")
+            info = "the sampler's models are trained at σ = 10 in the paper"
             r["sigma_train"] = gr.Radio(
-                [
-                    (f"σ = {s}" + ("" if s in have else " (no models)"), s)
-                    for s in catalog.SIGMA_TRAINS
-                ],
-                value=sigma,
-                label="training sigma",
-                info="the sampler's models are trained at σ = 10 in the paper",
+                sigma_choices(have), value=sigma, label="training sigma", info=info
             )
         with gr.Column(min_width=240):
             with gr.Accordion("More settings", open=False):
-                r["seed"] = gr.Number(
-                    0,
-                    precision=0,
-                    minimum=0,
-                    maximum=2**31 - 1,
-                    label="seed",
-                    info="mask, start and injected noise",
-                    elem_id="restore-seed",
+                info = "mask, start and injected noise"
+                r["seed"] = gr.Number(0, **SEED, label="seed", info=info)
+                info = "each walk stops here if σ̂ has not reached σ_L"
+                r["max_steps"] = whole(
+                    1, 1000, value=steps, precision=0, label="step budget", info=info
                 )
-                r["max_steps"] = gr.Slider(
-                    1,
-                    1000,
-                    value=steps,
-                    step=1,
-                    precision=0,
-                    label="step budget",
-                    info="each walk stops here if σ̂ has not reached σ_L",
-                    elem_id="restore-max-steps",
-                )
+                info = "larger images are downscaled"
                 r["max_side"] = gr.Slider(
-                    32,
-                    limit,
-                    value=side,
-                    step=16,
-                    precision=0,
-                    label="working size",
-                    info="larger images are downscaled",
-                    elem_id="restore-max-side",
+                    32, limit, value=side, **SIDE, label="working size", info=info
                 )
-                r["color"] = gr.Checkbox(
-                    False,
-                    label="colour",
-                    elem_id="restore-color",
-                    info="3× the time; off: the grayscale image, as the paper",
-                )
+                info = "3× the time; off: the grayscale image, as the paper"
+                r["color"] = gr.Checkbox(False, label="colour", info=info)
+                for n in ("seed", "max_steps", "max_side", "color"):
+                    r[n].elem_id = f"restore-{n.replace('_', '-')}"
             r["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
             r["stop"] = gr.Button("Stop", elem_id="restore-stop")
     return r
+
+
+def sigma_choices(have: list[int]) -> list[tuple[str, int]]:
+    """The training σ choices, those without models marked."""
+    return [(f"σ = {s}" + ("" if s in have else " (no models)"), s) for s in catalog.SIGMA_TRAINS]
 
 
 def save_png(pixels: np.ndarray, folder: Path) -> str:

@@ -292,7 +292,7 @@ def outputs(
             clipped += [r.label] if outside > 0 and native is None else []
             ms = 1000 * (r.seconds or 0)
             gallery.append(
-                (img, f"{r.label} · PSNR {_db(r.psnr)} · SSIM {r.ssim:.3f} · {ms:.0f} ms")
+                (img, f"{r.label} · PSNR {db(r.psnr)} · SSIM {r.ssim:.3f} · {ms:.0f} ms")
             )
     notes = [*notes, *([native.note] if native else []), *res.notes]
     if clipped and not res.pending:
@@ -335,7 +335,8 @@ def outputs(
     return noisy, target, gallery, summary
 
 
-def _db(value: Any) -> str:
+def db(value: Any) -> str:
+    """A PSNR for the page: ``"27.31 dB"``, ``"∞ dB"``, or ``"–"`` for None."""
     if value is None:
         return "–"
     value = float(value)
@@ -362,55 +363,35 @@ def _panel(
     fam: catalog.Family, got: list[Any], waiting: list[str], summary: dict[str, Any]
 ) -> Panel:
     """One backbone's panel from its models' summaries (``got``: None when unavailable)."""
-    st = summary["settings"]["sigma_train"]
-    known = set(catalog.keys())
-    sizes = {catalog.get(m["key"]).size for m in got if m and m["key"] in known}
-    header = [
-        f"### {fam.label} · trained at σ = {st}"
-        + "".join(f" · {catalog.SIZE_LABELS[z]}" for z in catalog.SIZES if z in sizes)
-    ]
+    sizes = {catalog.get(m["key"]).size for m in got if m and m["key"] in set(catalog.keys())}
+    header = [f"### {fam.label} · trained at σ = {summary['settings']['sigma_train']}"]
+    header[0] += "".join(f" · {catalog.SIZE_LABELS[z]}" for z in catalog.SIZES if z in sizes)
     if len(got) == 2 and all(got) and all(isinstance(m["psnr"], float) for m in got):
-        delta = got[1]["psnr"] - got[0]["psnr"]
-        header.append(
-            f"plain **{_db(got[0]['psnr'])}** → WNE **{_db(got[1]['psnr'])}** (Δ {delta:+.2f} dB)"
-        )
-    header += [
-        f"⚠ {m['message']}"
-        for m in summary["models"].values()
-        if m["backbone"] == fam.id and m["message"]
-    ]
-    if waiting:
-        header.append(
-            "*computing " + " and ".join(catalog.VARIANT_LABELS[v] for v in waiting) + "…*"
-        )
+        p0, p1 = got[0]["psnr"], got[1]["psnr"]
+        header.append(f"plain **{db(p0)}** → WNE **{db(p1)}** (Δ {p1 - p0:+.2f} dB)")
+    models = summary["models"].values()
+    header += [f"⚠ {m['message']}" for m in models if m["backbone"] == fam.id and m["message"]]
+    name = catalog.VARIANT_LABELS
+    header += [f"*computing {' and '.join(name[v] for v in waiting)}…*"] if waiting else []
     labels = [
-        f"{catalog.VARIANT_LABELS[v]} · computing…"
+        f"{name[v]} · computing…"
         if v in waiting
-        else f"{catalog.VARIANT_LABELS[v]} · unavailable"
+        else f"{name[v]} · unavailable"
         if m is None
-        else f"{'output' if v == 'ne' else catalog.VARIANT_LABELS[v]} · {_db(m['psnr'])}"
+        else f"{'output' if v == 'ne' else name[v]} · {db(m['psnr'])}"
         for v, m in zip(fam.variants, got, strict=True)
     ]
-    p = Panel(
-        "\n\n".join(header),
-        True,
-        got[0] and got[0]["image"],
-        labels[0],
-        right_visible=len(got) == 2,
-    )
+    p = Panel("\n\n".join(header), True, got[0] and got[0]["image"], labels[0])
     if len(got) == 2:
         p.right, p.right_label = got[1] and got[1]["image"], labels[1]
-    outs = [m for m in got if m]
+    p.right_visible, outs = len(got) == 2, [m for m in got if m]
     if waiting:
         p.pair_label = "computing…"
     elif len(outs) == 2:
         p.pair, p.pair_label = (outs[0]["image"], outs[1]["image"]), "plain ↔ WNE (drag to compare)"
     elif outs:
-        name = catalog.VARIANT_LABELS[outs[0]["variant"]]
-        p.pair, p.pair_label = (
-            (summary["noisy_image"], outs[0]["image"]),
-            f"noisy ↔ {name} (drag to compare)",
-        )
+        p.pair = (summary["noisy_image"], outs[0]["image"])
+        p.pair_label = f"noisy ↔ {name[outs[0]['variant']]} (drag to compare)"
     return p
 
 
@@ -430,11 +411,8 @@ def page(noisy: Any, gallery: list[Any], summary: dict[str, Any]) -> dict[str, A
         waiting = [v for v, k in zip(fam.variants, keys, strict=True) if k in pending]
         got = [shown.get((fam.id, v)) for v in fam.variants]
         on = fam.id in s["backbones"]
-        panels.append(
-            _panel(fam, got, waiting, summary | {"noisy_image": noisy})
-            if on
-            else Panel(f"### {fam.label}", False)
-        )
+        hidden = Panel(f"### {fam.label}", False)
+        panels.append(_panel(fam, got, waiting, summary | {"noisy_image": noisy}) if on else hidden)
     noisy_scores = summary["noisy"]
     table = [["noisy input", _cell(noisy_scores["psnr"], 2), _cell(noisy_scores["ssim"], 4), "–"]]
     for m in models:
@@ -451,13 +429,10 @@ def page(noisy: Any, gallery: list[Any], summary: dict[str, Any]) -> dict[str, A
         if catalog.key(b, v, s["sigma_train"]) in pending
     ]
     eq = summary["noise"]["equivalent_sigma"]
-    eq_text = (
-        f" · equivalent σ ≈ {eq:.1f}"
-        if s["noise"] in ("lowlight", "jpeg") and isinstance(eq, float)
-        else ""
-    )
+    lossy = s["noise"] in ("lowlight", "jpeg") and isinstance(eq, float)
+    eq_text = f" · equivalent σ ≈ {eq:.1f}" if lossy else ""
     return {
-        "noisy_label": f"noisy input · PSNR {_db(noisy_scores['psnr'])}{eq_text}",
+        "noisy_label": f"noisy input · PSNR {db(noisy_scores['psnr'])}{eq_text}",
         "target_label": f"target a·x + b (a = {s['a']:g}, b = {s['b']:g})",
         "panels": panels,
         "table": table,

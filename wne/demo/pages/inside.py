@@ -152,12 +152,9 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
     tmax = float(tdiff.max())
     wne = res.defect(res.wne_y.output, res.wne_shifted.output)
     input_diff = float((res.shifted.double() - res.y.double()).abs().max())
-    plain = (
-        res.defect(res.plain_y, res.plain_shifted)
-        if res.plain_y is not None and res.plain_shifted is not None
-        else None
-    )
-    r = NORMALIZED_RANGE
+    twin = (res.plain_y, res.plain_shifted)
+    plain = res.defect(*twin) if twin[0] is not None and twin[1] is not None else None
+    r, moved = NORMALIZED_RANGE, f"m' = {_f(m2)}, s' = {_f(sd2)}"
     steps = [
         InsideStep(
             "1 · Measure the image: mean m and spread s",
@@ -168,10 +165,7 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
             f"`m' = {a:g}·{_f(m)} + {b:g} = {_f(m2)}, s' = {a:g}·{_f(sd)} = {_f(sd2)}`",
             [
                 (_img(res.y), f"y · m = {_f(m)}, s = {_f(sd)}"),
-                (
-                    _img(res.shifted),
-                    f"a·y + b (a = {a:g}, b = {b:g}) · m' = {_f(m2)}, s' = {_f(sd2)}",
-                ),
+                (_img(res.shifted), f"a·y + b (a = {a:g}, b = {b:g}) · {moved}"),
             ],
         ),
         InsideStep(
@@ -202,7 +196,7 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
                 (_img(res.wne_y.output), f"f(y) = {_f(sd)} · g(T(y)) + {_f(m)}"),
             ],
         ),
-        _plain_step(res, a, b, input_diff, plain, wne),
+        _plain_step(res, input_diff, plain, wne),
     ]
     rows = [
         "| channel | m | s | m' = a·m + b | s' = a·s | max \\|T(a·y+b) − T(y)\\| |",
@@ -219,11 +213,8 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
         *notes,
         f"{catalog.FAMILIES[res.backbone].label}, trained at σ = {s.sigma_train}; "
         f"{w}×{h} px, noise: {s.noise}.",
-        *(
-            ["Colour image: each channel goes through the model as its own grayscale image."]
-            if c == 3
-            else []
-        ),
+        *["Colour image: each channel goes through the model as its own grayscale image."]
+        * (c == 3),
         *res.notes,
     ]
     summary = {
@@ -250,18 +241,13 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
 
 
 def _plain_step(
-    res: Inside,
-    a: float,
-    b: float,
-    input_diff: float,
-    plain: dict[str, float] | None,
-    wne: dict[str, float],
+    res: Inside, input_diff: float, plain: dict[str, float] | None, wne: dict[str, float]
 ) -> InsideStep:
     """Step 4: the plain twin is given y and a·y + b themselves."""
     title = "4 · The plain twin is given y and a·y + b themselves"
     if plain is None or res.plain_y is None or res.plain_shifted is None:
         return InsideStep(title, f"The plain twin is unavailable: {res.plain_message}", [])
-    undone = (res.plain_shifted - b) / a
+    undone = (res.plain_shifted - res.scene.b) / res.scene.a
     text = (
         "Without the wrapper the network receives two **different** inputs (they differ by up "
         f"to {_f(input_diff)}). Undoing the shift on its second output, (f(a·y + b) − b) / a, "
@@ -269,11 +255,5 @@ def _plain_step(
         f"**{_f(plain['max_abs'])}** (relative {_f(plain['relative'])}); "
         f"with WNE: {_sci(wne['max_abs'])}."
     )
-    return InsideStep(
-        title,
-        text,
-        [
-            (_img(res.plain_y), "plain f(y)"),
-            (_img(undone), f"plain (f(a·y + b) − b) / a · off by ≤ {_f(plain['max_abs'])}"),
-        ],
-    )
+    off = f"plain (f(a·y + b) − b) / a · off by ≤ {_f(plain['max_abs'])}"
+    return InsideStep(title, text, [(_img(res.plain_y), "plain f(y)"), (_img(undone), off)])

@@ -19,7 +19,7 @@ from torch import nn
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
-from wne.demo.pages.compare import typed
+from wne.demo.pages.compare import db, typed
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.metrics import psnr, ssim
 from wne.sampler import TASKS, WalkStep, problem
@@ -138,21 +138,13 @@ def prepare_image(pixels: np.ndarray, settings: Walks) -> tuple[np.ndarray, list
 
 def _level(s: Walks) -> float:
     """The sampler's level of the task (:attr:`wne.sampler.Task.level`) from the page's control."""
-    return {
-        "inpaint": s.keep / 100,
-        "center_hole": s.hole / 100,
-        "superres": s.factor,
-        "denoise": s.noise_sigma / 255,
-    }[s.task]
+    level = {"inpaint": s.keep / 100, "center_hole": s.hole / 100, "superres": s.factor}
+    return level.get(s.task, s.noise_sigma / 255)
 
 
 def _prior(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The grayscale model as a denoiser of ``[1, C, H, W]``: the channels in one batch."""
-
-    def denoise(y: torch.Tensor) -> torch.Tensor:
-        return model(y.transpose(0, 1)).transpose(0, 1)
-
-    return denoise
+    return lambda y: model(y.transpose(0, 1)).transpose(0, 1)
 
 
 def _hwc(t: torch.Tensor) -> np.ndarray:
@@ -175,21 +167,15 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
     Raises:
         DemoInputError: If neither model of the backbone at that σ_train is installed.
     """
-    s = settings
-    device = zoo.device
+    s, b = settings, settings.backbone
     clean, notes = prepare_image(pixels, s)
-    x = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32)).permute(2, 0, 1)[None]
-    x = x.to(device)
+    x = torch.from_numpy(clean).permute(2, 0, 1)[None].to(zoo.device)
     task = problem(s.task, x, _level(s), seed=s.seed)
     runs, walks = [], {}
     for variant in VARIANTS:
-        label, key = (
-            catalog.label(s.backbone, variant),
-            catalog.key(s.backbone, variant, s.sigma_train),
-        )
-        run = WalkRun(s.backbone, variant, label, key)
+        run = WalkRun(b, variant, catalog.label(b, variant), catalog.key(b, variant, s.sigma_train))
         try:
-            model = zoo.get(s.backbone, variant, s.sigma_train)
+            model = zoo.get(b, variant, s.sigma_train)
         except ModelUnavailableError as exc:
             run.message = str(exc)
         else:
@@ -247,12 +233,6 @@ def _advance(run: WalkRun, item: WalkStep, x: torch.Tensor) -> None:
 # ----------------------------------------------------------------------------- view
 
 
-def _db(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return "∞ dB" if math.isinf(value) else f"{value:.2f} dB"
-
-
 def _num(value: float | None, digits: int = 4) -> float | str | None:
     """A JSON-safe rounded number (``"inf"`` for an infinite PSNR)."""
     if value is None:
@@ -261,13 +241,11 @@ def _num(value: float | None, digits: int = 4) -> float | str | None:
 
 
 def _observed_caption(s: Walks) -> str:
-    if s.task == "inpaint":
-        return f"{s.keep:g} % of the pixels"
-    if s.task == "center_hole":
-        return f"all but a {s.hole:g} % hole"
-    if s.task == "superres":
-        return f"{s.factor}×{s.factor} block means"
-    return f"noisy start, σ = {s.noise_sigma:g}"
+    return {
+        "inpaint": f"{s.keep:g} % of the pixels",
+        "center_hole": f"all but a {s.hole:g} % hole",
+        "superres": f"{s.factor}×{s.factor} block means",
+    }.get(s.task, f"noisy start, σ = {s.noise_sigma:g}")
 
 
 def _run_caption(run: WalkRun) -> str:
@@ -276,10 +254,10 @@ def _run_caption(run: WalkRun) -> str:
     if run.message is not None:
         return f"{name} · unavailable"
     if run.stop is None:
-        return f"{name} · step {run.steps} · {_db(run.psnr)}"
+        return f"{name} · step {run.steps} · {db(run.psnr)}"
     if run.stop == "diverged":
         return f"{name} · diverged at step {run.steps}"
-    return f"{name} · {_db(run.psnr)} · {run.steps} steps"
+    return f"{name} · {db(run.psnr)} · {run.steps} steps"
 
 
 def outputs(
@@ -290,7 +268,7 @@ def outputs(
     notes = [*notes, *state.notes]
     summary = _summary(state, notes)
     summary["captions"] = [
-        f"{_observed_caption(state.settings)} · {_db(state.observed_psnr)}",
+        f"{_observed_caption(state.settings)} · {db(state.observed_psnr)}",
         *(_run_caption(r) for r in state.runs),
     ]
     summary["text"] = _results_text(state, notes)
@@ -304,13 +282,9 @@ def plots(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
     stop = summary["sampler"]["sigma_stop_8bit"]
     sigma_rows, psnr_rows = [], []
     for m in summary["models"].values():
+        lg, label = math.log10, m["label"]
         sigma_rows += [
-            {
-                "step": t,
-                "sigma_hat": v,
-                "log10_sigma_hat": math.log10(max(v, 1e-12)),
-                "model": m["label"],
-            }
+            {"step": t, "sigma_hat": v, "log10_sigma_hat": lg(max(v, 1e-12)), "model": label}
             for t, v in enumerate(m["sigma_hat_8bit"], start=1)
             if isinstance(v, float | int)
         ]
@@ -336,7 +310,7 @@ def _results_text(state: RestoreState, notes: list[str]) -> str:
     rows = [
         "| | PSNR | SSIM | steps | stopped because | time |",
         "|---|---|---|---|---|---|",
-        f"| {'noisy start' if s.task == 'denoise' else 'observed'} | {_db(state.observed_psnr)} | "
+        f"| {'noisy start' if s.task == 'denoise' else 'observed'} | {db(state.observed_psnr)} | "
         f"{state.observed_ssim:.3f} | | | |",
     ]
     for r in state.runs:
@@ -346,7 +320,7 @@ def _results_text(state: RestoreState, notes: list[str]) -> str:
         why = STOP_REASONS.get(r.stop or "", "walking…")
         ssim_text = f"{r.ssim:.3f}" if r.ssim is not None else "–"
         rows.append(
-            f"| {r.label} | {_db(r.psnr)} | {ssim_text} | {r.steps} | {why} | {r.seconds:.1f} s |"
+            f"| {r.label} | {db(r.psnr)} | {ssim_text} | {r.steps} | {why} | {r.seconds:.1f} s |"
         )
     sam = state.sampler
     family = catalog.FAMILIES[s.backbone]
