@@ -217,14 +217,6 @@ def _decode(
     return im, size
 
 
-def _to_array(im: Image.Image, notes: list[str], file_mode: str | None = None) -> np.ndarray:
-    """:func:`wne.imageio.pil_to_array`, its errors turned into :class:`DemoInputError`."""
-    try:
-        return pil_to_array(im, notes, file_mode)
-    except ImageReadError as exc:
-        raise DemoInputError(str(exc)) from None
-
-
 def resize_max_side(pixels: np.ndarray, max_side: int) -> np.ndarray:
     """Downscales ``[H, W, C]`` so its longest side is ``max_side`` (never upscales;
     antialiased bilinear, kept inside the input's value range)."""
@@ -261,7 +253,10 @@ def load_image(source: Any, *, max_side: int) -> LoadedImage:
         factor = min(min(im.size) // MIN_SIDE, max(im.size) // (2 * max_side))
         if factor >= 2:  # a cheap first reduction of a big image
             im = (im.convert("I") if im.mode.startswith("I;16") else im).reduce(factor)
-        pixels = _to_array(im, notes, file_mode=mode)
+        try:
+            pixels = pil_to_array(im, notes, mode)
+        except ImageReadError as exc:
+            raise DemoInputError(str(exc)) from None
     h, w = pixels.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise DemoInputError(
