@@ -168,9 +168,8 @@ def test_swin_caches_serve_autograd_after_inference_mode() -> None:
 
 
 def test_swinir_exports_with_dynamic_sides_and_leaves_eager_calls_intact() -> None:
-    """torch.export (what AOTInductor and ``spaces.aoti_*`` build on) traces SwinIR with symbolic
-    H, W: the program equals eager at a size it was not traced at, and the size-keyed index
-    caches are bypassed while tracing, so eager calls afterwards still get real tensors."""
+    """torch.export traces SwinIR with symbolic H, W (equal to eager at an unseen size), and
+    eager calls afterwards still get real tensors from the size-keyed caches."""
     from torch.export import Dim, export
 
     torch.manual_seed(0)
