@@ -254,12 +254,15 @@ def test_a_copied_scenario_link_reproduces_the_settings_and_the_numbers(
     """Seed 7 + "Dim the lights" → copy link → the link, opened in a new page, sets the same
     controls and runs the comparison once: the same PSNR/SSIM table. Then the slide figure."""
     page.get_by_text("More settings").click()
-    page.get_by_label("noise seed").fill("7")
+    seed = page.get_by_label("noise seed")
+    seed.fill("7")
+    seed.press("Tab")  # committed, as a person leaving the field
     page.get_by_role("tab", name="About").click()
     page.get_by_role("button", name="Dim the lights").click()
     _wait_for_results(page)
     before = _scores(page)
 
+    sync_api.expect(seed).to_have_value("7")  # the scenario kept the seed
     page.get_by_text("Classroom: link to this scenario").click()
     page.locator("#copy-link").click()
     box = page.locator("#scenario-link textarea, #scenario-link input").first

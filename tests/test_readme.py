@@ -1,10 +1,6 @@
-"""The README's code runs as written.
-
-- The `gradio_client` block of "Scripting the demo" runs against the session's served
-  app (its address substituted for the README's), so an endpoint, parameter or output
-  that the README promises cannot drift from the app.
-- The "Wrap your own model" block runs and prints a defect at float round-off.
-"""
+"""The README's code runs as written: the `gradio_client` block against the session's served
+app (an endpoint, parameter or output the README promises cannot drift from the app), the
+"Wrap your own model" block (a defect at float round-off) and the own-data block."""
 
 from __future__ import annotations
 
