@@ -452,6 +452,8 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             for img, tgt, out, info, saved in denoise_results(
                 image, dict(zip(SCENE, values, strict=True)), progress
             ):
+                img, tgt = save_png(img, files), save_png(tgt, files)
+                out = [(save_png(o, files), caption) for o, caption in out]
                 view = compare.page(img, out, info)
                 cells = []
                 for p in view["panels"]:
@@ -924,18 +926,16 @@ def sigma_choices(have: list[int]) -> list[tuple[str, int]]:
 
 
 def save_png(pixels: np.ndarray, folder: Path) -> str:
-    """Writes a uint8 image as a content-addressed PNG (to a temporary name, then renamed:
-    a client never reads a half-written file) and returns its path."""
-    import io
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buf, format="png")
-    data = buf.getvalue()
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:40]}.png"
+    """Writes a uint8 image once, as a PNG named by its pixels (fast compression; a temporary
+    name, then renamed: no client reads a half-written file), and returns its path. A streamed
+    page repeats its images at every step: Gradio then copies a file instead of encoding again."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    key = hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:40]
+    path = folder / f"{key}.png"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(data)
+        Image.fromarray(pixels).save(tmp, format="png", compress_level=1)
         os.replace(tmp, path)
     return str(path)
 

@@ -1,5 +1,5 @@
 """Profile split of default "Denoise & compare" requests on the CPU: the models vs the
-server's own work (reading, noise, scores, page view, PNG encoding as Gradio does it).
+server's own work (reading, noise, scores, page view, PNG files as the page sends them).
 
 Five requests (parrots, the default scene with seeds 1–5, after one warm-up) through the
 page's generator under :mod:`cProfile`, every model call in this thread
@@ -35,13 +35,14 @@ def request(seed: int) -> None:
     from gradio import processing_utils, utils  # as app.py serves them
 
     cache = utils.get_cache_folder()
+    folder = app.Path(utils.get_upload_folder()) / "wne-outputs"
     s = compare.Scene(**{**scene.to_dict(), "seed": seed})
     loaded = server.open(str(app.ASSETS / "examples" / "parrots.png"), s.max_side)
     for res in compare.run(zoo, loaded.pixels, s):  # the page's generator, streamed steps
         noisy, target, gallery, summary = compare.outputs(res, loaded.notes)
         compare.page(noisy, gallery, summary)
-        for img in [noisy, target, *(g[0] for g in gallery)]:  # what Gradio's postprocess encodes
-            processing_utils.save_img_array_to_cache(img, cache, format="png")
+        for img in [noisy, target, *(g[0] for g in gallery)]:  # as the page sends them
+            processing_utils.save_file_to_cache(app.save_png(img, folder), cache)
 
 
 request(99)  # warm-up
@@ -71,6 +72,7 @@ for name in (
     "outputs",
     "page",
     "to_display",
-    "save_img_array_to_cache",
+    "save_png",
+    "save_file_to_cache",
 ):
     print(f"  {name}: {cumulative(name):.3f} s ({100 * cumulative(name) / total:.1f} %)")
