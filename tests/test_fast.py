@@ -168,8 +168,7 @@ def test_swin_caches_serve_autograd_after_inference_mode() -> None:
 
 
 def test_swinir_exports_with_dynamic_sides_and_leaves_eager_calls_intact() -> None:
-    """torch.export traces SwinIR with symbolic H, W (equal to eager at an unseen size), and
-    eager calls afterwards still get real tensors from the size-keyed caches."""
+    """torch.export with symbolic H, W equals eager at an unseen size; eager calls still work."""
     from torch.export import Dim, export
 
     torch.manual_seed(0)

@@ -1,10 +1,5 @@
-"""Reading images (``read_image``, native file I/O) and denoising data in its own units
-(``wne.native.denoise``, ``wne denoise``).
-
-The models are the bundled CPU checkpoints (``dncnn-*-s25``: 12 layers, so a receptive
-field of 12 pixels, within half the default tile overlap) on images of a few thousand
-pixels.
-"""
+"""Image I/O in the file's own dtype and ``wne.denoise`` / ``wne denoise`` in the data's own
+units, with the bundled ``dncnn-*-s25`` (receptive field 12 px, within half the overlap)."""
 
 from __future__ import annotations
 
@@ -14,6 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import make_tiny_model
 from PIL import Image
 
 from wne import imageio
@@ -61,8 +57,7 @@ def _values(dtype: type, shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
 
 @pytest.mark.parametrize("name", CASES)
 def test_native_files_round_trip(name: str, tmp_path: Path) -> None:
-    """What write_native writes, read_native reads back bit-identical, metadata included;
-    denoised, it keeps its dtype and shape (and negative float values)."""
+    """write_native → read_native is bit-identical with metadata; denoising keeps dtype, shape."""
     dtype, shape = CASES[name]
     fmt = imageio.NATIVE_SUFFIXES[Path(name).suffix]
     meta = {
@@ -116,8 +111,7 @@ def test_native_read_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_read_image_keeps_16_bit_precision_converts_channels_and_names_errors(tmp_path: Path):
-    """The one reader: 16-bit files divided by 65535 (not squeezed through 8 bits), 8-bit by
-    255; colour to luma or grayscale to 3 channels on request; transparency on white."""
+    """read_image: 16-bit ÷ 65535, 8-bit ÷ 255, channels on request, transparency on white."""
     values = np.array([[0, 1, 257, 65535]] * 16, dtype=np.uint16)
     Image.fromarray(values).save(tmp_path / "deep.png")
     got = imageio.read_image(tmp_path / "deep.png")
@@ -153,11 +147,15 @@ def test_read_image_keeps_16_bit_precision_converts_channels_and_names_errors(tm
 
 @pytest.mark.parametrize(
     ("dtype", "a", "b"),
-    [(np.uint8, 255, 0), (np.uint16, 3000, 200), (np.float32, 5000, -1234.5), (np.float64, 1, 0)],
+    [
+        (np.uint8, 255, 0),
+        (np.uint16, 3000, 200),
+        (np.float32, 5000, -1234.5),
+        (np.float64, 0.01, 0.5),
+    ],
 )
 def test_wne_in_native_units_equals_wne_on_the_rescaled_image(dtype: type, a: float, b: float):
-    """f(a·y + b) = a·f(y) + b: 12-bit data with an offset, float data with a negative offset
-    and 8-bit data give the [0, 1] image's result in their own units (to the output's rounding)."""
+    """f(a·y + b) = a·f(y) + b: every kind of units gives the [0, 1] result (to rounding)."""
     stored = a * _noisy() + b
     stored = np.round(np.clip(stored, 0, 255)) if dtype == np.uint8 else stored
     stored = np.round(stored) if np.issubdtype(dtype, np.integer) else stored
@@ -168,6 +166,14 @@ def test_wne_in_native_units_equals_wne_on_the_rescaled_image(dtype: type, a: fl
     np.testing.assert_allclose(out.astype(np.float64), a * unit + b, rtol=0, atol=tol)
     if dtype == np.float32:
         assert out.min() < 0  # negative values stay negative: nothing is clipped
+
+
+@pytest.mark.parametrize("key", ["dncnn-wne-tiny", "swinir-wne-tiny"])  # direct, residual
+def test_denoise_computes_what_the_wrapper_computes(key: str) -> None:
+    """The tiled whole-image path (wne.native._run) equals NormEquivariant's own forward."""
+    model, x = make_tiny_model(key), (3.0 * _noisy() - 1.0).astype(np.float32)
+    ref = model(torch.from_numpy(x)[None, None]).detach().numpy()[0, 0]
+    np.testing.assert_allclose(denoise(x, model), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_plain_models_map_the_dtype_range_to_unit_interval() -> None:
@@ -184,8 +190,7 @@ def test_plain_models_map_the_dtype_range_to_unit_interval() -> None:
 
 
 def test_layouts_colour_alpha_stacks_and_torch() -> None:
-    """Colour channels are denoised as grayscale images, alpha is kept, frames are
-    independent, and torch tensors ([..., C, H, W]) come back as tensors."""
+    """Channels as grayscale images, alpha kept, frames independent, tensors stay tensors."""
     gray = [(_noisy(seed=s) * 1000).astype(np.float32) for s in range(3)]
     alone = [denoise(g, WNE) for g in gray]
     rgba = np.stack([*gray, np.full_like(gray[0], 7.0)], axis=-1)
@@ -203,9 +208,7 @@ def test_layouts_colour_alpha_stacks_and_torch() -> None:
 
 @pytest.mark.parametrize("key", [WNE, PLAIN])
 def test_tiled_equals_untiled(key: str) -> None:
-    """With whole-image statistics, a model whose receptive field fits in half the overlap
-    gives the same result in 40-pixel tiles as in one piece; per-tile statistics do not,
-    but stay exactly equivariant."""
+    """Whole-image statistics: 40 px tiles equal one piece; per-tile ones differ but stay NE."""
     y = (_noisy(90, 100) * 3000 + 200).astype(np.float32)
     whole = denoise(y, key, tile=512)
     np.testing.assert_allclose(denoise(y, key, tile=40), whole, rtol=0, atol=1e-3)
@@ -266,8 +269,7 @@ def _folder(root: Path) -> dict[str, np.ndarray]:
 
 
 def test_cli_folder_with_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """Every good file is denoised into the mirrored tree in its own format, dtype, shape and
-    units; the bad file gets a one-line error naming it, and the exit status is 1."""
+    """Good files land in the mirrored tree as they came; the bad one is named; exit 1."""
     files = _folder(tmp_path / "data")
     assert main([str(tmp_path / "data"), "--model", WNE]) == 1
     err = capsys.readouterr().err

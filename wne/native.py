@@ -23,6 +23,7 @@ from torch import nn
 from wne import catalog
 from wne.checkpoints import available_checkpoints, default_root, load, read_config
 from wne.device import pick_device
+from wne.models._common import MIN_SIZE
 from wne.tiling import TILE_OVERLAP, apply_tiled
 from wne.wrapper import NormEquivariant, normalization_stats
 
@@ -31,8 +32,6 @@ __all__ = ["default_model", "denoise", "load_model", "model_units"]
 log = logging.getLogger(__name__)
 
 Array = np.ndarray | torch.Tensor
-MIN_SIDE = 8
-"""Smallest image side the models take."""
 
 
 def default_model(device: str | torch.device | None = None, root: str | Path | None = None) -> str:
@@ -158,9 +157,9 @@ def denoise(
         frames = x.reshape(-1, *x.shape[-3:])
     else:
         frames = x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2)
-    if min(frames.shape[-2:]) < MIN_SIDE:
+    if min(frames.shape[-2:]) < MIN_SIZE:
         raise ValueError(
-            f"{tuple(frames.shape[-2:])} pixels: the models need {MIN_SIDE}×{MIN_SIDE}"
+            f"{tuple(frames.shape[-2:])} pixels: the models need {MIN_SIZE}×{MIN_SIZE}"
         )
     net = load_model(model, device)
     units = model_units(net)

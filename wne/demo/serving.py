@@ -99,9 +99,10 @@ class Server:
         upload_roots: list[str] | None = None,
     ) -> None:
         self.zoo = zoo
-        mb = EnvSettings.from_env().result_cache_mb if cache_mb is None else cache_mb
+        env = EnvSettings.from_env()
+        mb = env.result_cache_mb if cache_mb is None else cache_mb
         self.cache: LRUCache[str, Any] = LRUCache(max(1, int(mb * 2**20)), getsizeof=_size)
-        self.entries = EnvSettings.from_env().result_cache_entries  # a bound in entries too
+        self.entries = env.result_cache_entries  # a bound in entries too
         self.keep = mb > 0 and self.entries > 0
         self.stats: Counter[str] = Counter()
         self.upload_roots = upload_roots

@@ -282,10 +282,11 @@ def outputs(
     shown stretched from its value range after the shift)."""
     s = res.scene
     window = (0.0, 1.0) if native is None else tuple(s.a * v + s.b for v in native.window)
-    gallery, clipped = [], []
-    for name, pixels in (("noisy input", res.noisy), ("target", res.target)):
-        if (to_display(pixels, window)[1]) > 0 and native is None:
-            clipped.append(name)
+    gallery = []
+    shown = {
+        n: to_display(p, window) for n, p in (("noisy input", res.noisy), ("target", res.target))
+    }
+    clipped = [n for n, (_, outside) in shown.items() if outside > 0 and native is None]
     for r in res.runs:
         if r.output is not None:
             img, outside = to_display(r.output, window)
@@ -331,8 +332,7 @@ def outputs(
         "pending": [catalog.key(b, v, s.sigma_train) for b, v in res.pending],
         "notes": notes,
     }
-    noisy, target = (to_display(x, window)[0] for x in (res.noisy, res.target))
-    return noisy, target, gallery, summary
+    return shown["noisy input"][0], shown["target"][0], gallery, summary
 
 
 def db(value: Any) -> str:
