@@ -1,5 +1,5 @@
 """The load test (``wne loadtest``, wne.lab.loadtest): its statistics, its guards, and every mode
-run reduced against the real app (tiny checkpoints, 64 px, a queue of 2 + 2)."""
+run reduced against the real app (tiny checkpoints, 64 px, 2 running + a queue of 3)."""
 
 from __future__ import annotations
 
@@ -59,16 +59,16 @@ def test_classroom_material(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_every_mode_against_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One app start, then each mode reduced: no errors; the burst beyond the queue is partly
-    refused ("Queue is full") and nothing else; the class's examples come from the cache the app
-    warmed and its uploads are computed; the restore walks report their steps."""
-    for name, value in {"WNE_QUEUE_SIZE": "2", "WNE_CONCURRENT_REQUESTS": "2",
+    """One app start, each mode reduced: no errors while 3 clients fit a queue of 3; the burst
+    beyond it partly refused ("Queue is full"), nothing else; the class's examples come from the
+    app's warmed cache, its uploads computed; the restore walks report their steps."""
+    for name, value in {"WNE_QUEUE_SIZE": "3", "WNE_CONCURRENT_REQUESTS": "2",
                         "WNE_DEMO_MAX_SIDE": "64", "OMP_NUM_THREADS": "1"}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     env = {"WNE_CHECKPOINT_DIR": str(make_demo_checkpoints(tmp_path / "ckpt", broken=False))}
     argv = ["--app", str(ROOT / "app.py"), "--sequential", "2", "--concurrent", "2"]
     argv += ["--concurrent-requests", "1", "--clients", "3", "--requests", "1", "--rss-requests"]
-    argv += ["20", "--overflow-extra", "3", "--backbones", "dncnn", "--sizes", "48", "--steps"]
+    argv += ["20", "--overflow-extra", "4", "--backbones", "dncnn", "--sizes", "48", "--steps"]
     argv += ["6", "--sigma-train", "25", "--request-timeout", "120"]
     docs = {}
     with loadtest.launch_app(ROOT / "app.py", tmp_path, env) as server:
@@ -87,7 +87,7 @@ def test_every_mode_against_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert conc["errors"] == 0 and conc["first_model_result"]["n"] == 2
     assert load["load"]["errors"] == 0 and load["load"]["latency"]["n"] == 3
     burst = load["overflow"]
-    assert burst["submitted"] == 2 + 2 + 3 and burst["other_errors"] == 0, burst
+    assert burst["submitted"] == 2 + 3 + 4 and burst["other_errors"] == 0, burst
     assert burst["refused_queue_full"] >= 1 and burst["completed"] >= 1
     assert {"10", "20"} <= load["memory"]["rss_mb_every_10_requests"].keys()
     assert load["after"] == {"ok": True, "error": "", "alive": True}
