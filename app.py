@@ -34,7 +34,7 @@ from wne.demo import content, links
 from wne.demo.errors import DemoInputError
 from wne.demo.figure import Tile, render_figure
 from wne.demo.pages import compare, equivariance, inside, restore, sweep
-from wne.demo.serving import Server, cpu_defaults, limit_malloc_arenas
+from wne.demo.serving import Server, checkpoint_keys, cpu_defaults, limit_malloc_arenas
 from wne.demo.zoo import CHECKPOINTS, Zoo
 from wne.sampler import TASKS
 from wne.settings import EnvSettings
@@ -975,11 +975,12 @@ def make_server(zoo: Zoo | None = None) -> Server:
     zoo = zoo if zoo is not None else Zoo.discover()
     roots = [gr.utils.get_upload_folder(), str(ASSETS / "examples")]
     server = Server(zoo, gpu=gpu, upload_roots=roots)
-    env = EnvSettings.from_env()
+    env, st = EnvSettings.from_env(), zoo.default_sigma()
     fixed = max(32, min(CPU_SIDE_LIMIT, env.demo_max_side)) if env.demo_max_side else None
+    best, cpu = (checkpoint_keys(zoo.select(c), DEFAULT_BACKBONES, st) for c in ("best", "cpu"))
     if zoo.device.type == "cuda" or not zoo.models:
         server.defaults = (fixed or (GPU_SIDE if zoo.device.type == "cuda" else 256), "best", "")
-    elif fixed and _best_is_cpu(zoo):
+    elif fixed and best == cpu:
         server.defaults = (fixed, "best", "")
     else:
         # a comparison's time depends on its models and size, not on the shift or the noise level
@@ -988,19 +989,11 @@ def make_server(zoo: Zoo | None = None) -> Server:
         )
         order, noise = "shift-then-noise", "gaussian"
         scene = compare.Scene(
-            1.0, 0, 25, 0, zoo.default_sigma(), chosen, order, 256, False, noise, 20, 1, 30, "best"
+            1.0, 0, 25, 0, st, chosen, order, 256, False, noise, 20, 1, 30, "best"
         )
         side, choice, note = cpu_defaults(zoo, scene, env.latency_target)
         server.defaults = (fixed or side, choice, note)
     return server
-
-
-def _best_is_cpu(zoo: Zoo) -> bool:
-    st = zoo.default_sigma()
-    slots = [(b, v) for b in DEFAULT_BACKBONES for v in catalog.FAMILIES[b].variants]
-    return [zoo.select("best").checkpoint(b, v, st) for b, v in slots] == [
-        zoo.select("cpu").checkpoint(b, v, st) for b, v in slots
-    ]
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from app_fixtures import make_demo_checkpoints
+from app_fixtures import make_demo_checkpoints, save_demo_checkpoint
 
 from wne.demo import Zoo
 from wne.demo.pages import compare
@@ -134,24 +134,13 @@ def test_the_models_run_one_computation_at_a_time_in_order(server: Server) -> No
 
 
 def test_the_comparison_through_the_server_equals_the_page_function(tmp_path: Any) -> None:
-    zoo = Zoo.discover(make_demo_checkpoints(tmp_path, broken=False), device="cpu", hub_repo="")
+    """The served comparison is the page function's; the CPU calibration keeps the best
+    checkpoints within the latency target and falls back to the CPU-sized ones beyond it."""
+    root = make_demo_checkpoints(tmp_path, broken=False)
+    zoo = Zoo.discover(root, device="cpu", hub_repo="")
     server = Server(zoo)
-    scene = compare.Scene(
-        0.5,
-        0.1,
-        25.0,
-        3,
-        25,
-        ("dncnn",),
-        "noise-then-shift",
-        32,
-        False,
-        "gaussian",
-        20.0,
-        1.0,
-        30,
-        "best",
-    )
+    scene = compare.Scene(0.5, 0.1, 25.0, 3, 25, ("dncnn",), "noise-then-shift", 32, False,
+                          "gaussian", 20.0, 1.0, 30, "best")  # fmt: skip
     pixels = np.random.default_rng(0).random((24, 32, 3), dtype=np.float32)
     ints = replace(scene, a=0.5, sigma=25, seed=3.0, backbones=["dncnn"])  # as a browser may send
     assert server.key(compare.run, pixels, ints) == server.key(compare.run, pixels, scene)
@@ -161,9 +150,15 @@ def test_the_comparison_through_the_server_equals_the_page_function(tmp_path: An
     for a, b in zip(served[-1].runs, direct[-1].runs, strict=True):
         np.testing.assert_array_equal(a.output, b.output)
     side, choice, note = cpu_defaults(zoo, scene, target_seconds=1e-6)  # an impossible target
-    assert side == MIN_CPU_SIDE and choice == "best" and note == ""
+    assert side == MIN_CPU_SIDE and choice == "best" and note == ""  # nothing smaller to run
     side, _, _ = cpu_defaults(zoo, scene, target_seconds=1e6)
     assert side == 512
+    for i, v in enumerate(("plain", "wne")):  # GPU-trained twins, better on Set12
+        save_demo_checkpoint(root, "dncnn", v, 25, seed=50 + i, size="gpu", set12_psnr=40.0)
+    zoo = Zoo.discover(root, device="cpu", hub_repo="")
+    assert cpu_defaults(zoo, scene, target_seconds=1e6)[1:] == ("best", "")
+    _, choice, note = cpu_defaults(zoo, scene, target_seconds=1e-6)
+    assert choice == "cpu" and "CPU-sized checkpoints" in note
 
 
 def test_on_zerogpu_only_the_device_work_is_decorated(tmp_path: Any, monkeypatch: Any) -> None:

@@ -58,6 +58,11 @@ def default_model(device: str | torch.device | None = None, root: str | Path | N
 
 
 @functools.lru_cache(maxsize=8)
+def _default_cached(device: str, root: str) -> str:
+    return default_model(device, root)
+
+
+@functools.lru_cache(maxsize=8)
 def _load_cached(key: str, device: str, root: str) -> nn.Module:
     log.info("denoising with %s on %s", key, device)
     return load(key, device=device, root=root)
@@ -67,11 +72,12 @@ def load_model(
     model: str | nn.Module | None, device: str | torch.device | None = None
 ) -> nn.Module:
     """A model to denoise with: a catalog key loaded (verified, cached) by :func:`wne.load`,
-    a module (moved to ``device`` when one is given), or ``None``: :func:`default_model`."""
+    a module (moved to ``device`` when one is given), or ``None``: :func:`default_model`
+    (chosen once per device and folder in a process)."""
     if isinstance(model, nn.Module):
         return model.to(pick_device(device)) if device is not None else model
-    dev = pick_device(device)
-    return _load_cached(model or default_model(dev), str(dev), str(default_root()))
+    dev, root = str(pick_device(device)), str(default_root())
+    return _load_cached(model or _default_cached(dev, root), dev, root)
 
 
 def model_units(model: nn.Module) -> Literal["wne", "ne", "plain"]:

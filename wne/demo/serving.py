@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from typing import Any
@@ -235,10 +235,22 @@ def _size(value: Any) -> int:
     return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+def checkpoint_keys(zoo: Zoo, backbones: Iterable[str], sigma_train: int) -> list[str | None]:
+    """The keys every variant of ``backbones`` runs under ``zoo``'s choice."""
+    return [
+        zoo.checkpoint(b, v, sigma_train) for b in backbones for v in catalog.FAMILIES[b].variants
+    ]
+
+
 def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple[int, str, str]:
-    """``(side, checkpoint choice, note)`` for a comparison on a CPU: times two probes, fits
-    ``overhead + cost · pixels`` and picks the largest multiple of 16 in [:data:`MIN_CPU_SIDE`,
-    512] within ``target_seconds`` (switching to the CPU-sized checkpoints if needed)."""
+    """``(side, checkpoint choice, note)`` for a comparison on a CPU.
+
+    Times two probes and fits ``overhead + cost · pixels``. The checkpoints are the catalog's
+    pick for the device and the latency (:func:`wne.catalog.best_size`, given the comparison's
+    time at :data:`MIN_CPU_SIDE` as the seconds of its larger sizes): the best available, else
+    the CPU-sized ones. The side is the largest multiple of 16 in [:data:`MIN_CPU_SIDE`, 512]
+    within ``target_seconds``.
+    """
 
     def fit(choice: str) -> tuple[float, float]:
         def probe(side: int) -> float:
@@ -254,18 +266,15 @@ def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple
         cost = max(big - small, 1e-6) / (128**2 - 64**2)
         return max(small - cost * 64**2, 0.0), cost
 
-    def keys(choice: str) -> list[str | None]:
-        z = zoo.select(choice)
-        return [
-            z.checkpoint(b, v, scene.sigma_train)
-            for b in scene.backbones
-            for v in catalog.FAMILIES[b].variants
-        ]
-
-    choice, note = scene.checkpoint, ""
+    choice, note, st = scene.checkpoint, "", scene.sigma_train
     overhead, cost = fit(choice)
-    if overhead + cost * MIN_CPU_SIDE**2 > target_seconds and keys(choice) != keys("cpu"):
-        slow = overhead + cost * MIN_CPU_SIDE**2
+    slow = overhead + cost * MIN_CPU_SIDE**2
+    sized = {b: {catalog.get(k).size for k in checkpoint_keys(zoo.select(choice), [b], st) if k}
+             for b in scene.backbones}  # fmt: skip
+    seconds = dict.fromkeys(set().union(*sized.values()) - {"cpu"}, slow)
+    picks = {b: catalog.best_size(b, st, zoo.psnrs, device=zoo.device, seconds=seconds,
+                                  budget=target_seconds) for b in scene.backbones}  # fmt: skip
+    if any(picks[b] == "cpu" and sized[b] - {"cpu"} for b in scene.backbones):
         choice, (overhead, cost) = "cpu", fit("cpu")
         note = (
             f"On this CPU the best available checkpoints would take {slow:.1f} s for the default "

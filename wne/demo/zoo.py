@@ -67,6 +67,9 @@ class Zoo:
         errors: Why checkpoints failed to load, by key.
         notes: Start-up notes for the page.
         choice: Which checkpoint of a slot :meth:`get` returns (:data:`CHOICES`).
+
+    Attributes:
+        psnrs: Each loaded key's recorded Set12 PSNR (None: not recorded).
     """
 
     def __init__(
@@ -93,7 +96,7 @@ class Zoo:
             # CPU models of the measured-faster architectures run a frozen graph (wne.fast)
             self.models[key] = accelerate(model.eval())
             self._slots.setdefault(slot, {})[size] = key
-        self._psnrs = {k: set12_psnr(m) for k, m in self.models.items()}
+        self.psnrs = {k: set12_psnr(m) for k, m in self.models.items()}
         for slot, sizes in self._slots.items():  # the catalog's size order
             self._slots[slot] = {z: sizes[z] for z in catalog.SIZES if z in sizes}
 
@@ -179,7 +182,7 @@ class Zoo:
         if self.choice != BEST:
             return sizes.get(self.choice)
         return (
-            catalog.best_checkpoint(backbone, variant, sigma_train, self._psnrs) if sizes else None
+            catalog.best_checkpoint(backbone, variant, sigma_train, self.psnrs) if sizes else None
         )
 
     def unavailable_reason(self, backbone: str, variant: str, sigma_train: int) -> str | None:
