@@ -7,6 +7,7 @@ import itertools
 import re
 import sys
 import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -266,8 +267,7 @@ def test_env_settings_parse_every_variable_and_survive_typos(
     assert {r.getMessage().split("=")[0] for r in caplog.records} == {
         "ignoring WNE_DEMO_MAX_SIDE", "ignoring WNE_RESULT_CACHE_MB", "ignoring WNE_WARM_EXAMPLES"
     }  # fmt: skip
-    assert EnvSettings.variable("malloc_arenas") == "WNE_MALLOC_ARENAS"
-    assert all(EnvSettings.variable(f).startswith("WNE_") for f in vars(default))
+    assert all(f.metadata["env"] == f"WNE_{f.name.upper()}" for f in fields(EnvSettings))
 
 
 def test_only_wne_settings_reads_wne_variables() -> None:

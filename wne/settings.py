@@ -92,8 +92,3 @@ class EnvSettings:
             except ValueError as exc:
                 log.warning("ignoring %s=%r (%s)", f.metadata["env"], text, exc)
         return cls(**values)
-
-    @staticmethod
-    def variable(name: str) -> str:
-        """The environment variable of an attribute (``"queue_size"`` → ``"WNE_QUEUE_SIZE"``)."""
-        return next(f.metadata["env"] for f in fields(EnvSettings) if f.name == name)
