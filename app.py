@@ -490,7 +490,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             out, info, text = one(v, progress, equivariance)
             return [out, text, info]
 
-        def sweep_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> dict[str, Any]:
+        def sweep_results(image: Any, v: dict[str, Any], progress: gr.Progress) -> tuple:
             fixed = {
                 n: NOISES[k].level.default
                 for n, k in (("photons", "lowlight"), ("quality", "jpeg"))
@@ -498,20 +498,16 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             s = scene(v, sigma=sweep.JPEG_SIGMA, max_side=sweep.SIDE, **fixed)  # it walks the level
             loaded = server.open(image, sweep.SIDE)
             res = list(server.stream(sweep.run, loaded.pixels, s, waiting(progress)))[-1]
-            return sweep.outputs(res, loaded.notes)
+            return res, sweep.outputs(res, loaded.notes)
 
         @shown_errors
         def sweep_page(
             progress: gr.Progress = PROGRESS, image: str | None = None, *values: Any
         ) -> list:
-            out = sweep_results(image, dict(zip(SWEEP, values, strict=True)), progress)
-            title = (
-                "PSNR vs σ"
-                if sweep.x_title(out) == sweep.AXES["sigma"][1]
-                else f"PSNR vs {out['title'].split(' vs ')[1].split(' (')[0]}"
-            )
+            res, out = sweep_results(image, dict(zip(SWEEP, values, strict=True)), progress)
+            title, x_title = sweep.plot_titles(res)
             return [
-                gr.LinePlot(pd.DataFrame(out["rows"]), x_title=sweep.x_title(out), title=title),
+                gr.LinePlot(pd.DataFrame(out["rows"]), x_title=x_title, title=title),
                 f"**{out['title']}**\n\n{out['notes']}",
                 out,
             ]
@@ -794,7 +790,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             read_noise: float = d["read_noise"],
             checkpoint: str = d["checkpoint"],
         ) -> dict:
-            return sweep_results(path(image), api_values(SWEEP, locals(), {}), gr.Progress())
+            return sweep_results(path(image), api_values(SWEEP, locals(), {}), gr.Progress())[1]
 
         w = {n: r[n].value for n in WALKS}
 
@@ -942,7 +938,7 @@ def save_png(pixels: np.ndarray, folder: Path) -> str:
 
 def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Path) -> list[str]:
     """The comparison shown as a slide figure (PNG and PDF): noisy input, target and every
-    output with its caption, under a line with the settings."""
+    output with its scores from the summary, under a line with the settings."""
     if noisy is None or not summary or summary.get("pending"):
         raise DemoInputError("run a comparison first: the figure shows the comparison on the page")
 
@@ -952,13 +948,13 @@ def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Pa
 
     s, info = summary["settings"], summary["image"]
     tiles = [
-        Tile(pixels(noisy), "noisy input", f"PSNR {summary['noisy']['psnr']:.2f} dB"),
+        Tile(pixels(noisy), "noisy input", f"PSNR {compare.db(summary['noisy']['psnr'])}"),
         Tile(pixels(target), "target a·x + b", f"a = {s['a']:g}, b = {s['b']:g}"),
-        *(
-            Tile(pixels(img), cap.split(" · PSNR")[0], "PSNR" + cap.split(" · PSNR", 1)[-1])
-            for img, cap in gallery or []
-        ),
     ]
+    shown = [m for m in summary["models"].values() if m["available"]]  # the gallery's order
+    for (img, _), m in zip(gallery or [], shown, strict=True):
+        score = f"PSNR {compare.db(m['psnr'])} · SSIM {m['ssim']:.3f}"
+        tiles.append(Tile(pixels(img), m["label"], score))
     subtitle = (
         f"σ = {s['sigma']:g} ({s['noise']}), seed {s['seed']}, σ_train = {s['sigma_train']}, "
         f"{s['order']}, {info['width']}×{info['height']} px; PSNR/SSIM vs a·x + b, data range a"

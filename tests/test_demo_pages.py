@@ -199,7 +199,8 @@ def test_the_sweep_walks_the_noise_types_level(zoo: Zoo, clean: np.ndarray) -> N
     assert res.level == "photons" and len(res.rows) == 3 * len(photons)
     assert {r["model"] for r in res.rows} == {"noisy input", "CNN · plain", "CNN · WNE"}
     curves = sweep.outputs(res, [])
-    assert set(curves) == {"title", "rows", "notes"} and sweep.x_title(curves).startswith("photons")
+    assert set(curves) == {"title", "rows", "notes"}
+    assert sweep.plot_titles(res) == ("PSNR vs photons per pixel", "photons per pixel at white")
     assert "equivalent Gaussian σ" in curves["notes"]
 
 

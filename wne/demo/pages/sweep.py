@@ -97,8 +97,7 @@ def outputs(res: Sweep, notes: list[str]) -> dict[str, Any]:
     return {"title": title, "rows": res.rows, "notes": "\n".join(f"- {n}" for n in lines)}
 
 
-def x_title(curves: dict[str, Any]) -> str:
-    """The plot's x-axis title for ``/sweep``'s curves (named in their title)."""
-    return next(
-        (t for w, t in AXES.values() if f"vs {w} (" in curves.get("title", "")), AXES["sigma"][1]
-    )
+def plot_titles(res: Sweep) -> tuple[str, str]:
+    """The plot's title and x-axis title for a sweep."""
+    word, axis = AXES[res.level]
+    return ("PSNR vs σ" if res.level == "sigma" else f"PSNR vs {word}"), axis
