@@ -267,7 +267,7 @@ def _job(
     return job
 
 
-def _num(value: float | None, digits: int | None = None) -> float | str | None:
+def json_number(value: float | None, digits: int | None = None) -> float | str | None:
     """A JSON-safe number (``"inf"`` for an infinite PSNR)."""
     if value is None or not math.isfinite(value):
         return None if value is None else str(value)
@@ -314,17 +314,17 @@ def outputs(
         "image": {"width": w, "height": h, "channels": c},
         "device": res.device,
         "psnr_data_range": s.a,
-        "noise": {"type": s.noise, "equivalent_sigma": _num(res.equivalent_sigma)},
-        "noisy": {"psnr": _num(res.noisy_psnr), "ssim": _num(res.noisy_ssim)},
+        "noise": {"type": s.noise, "equivalent_sigma": json_number(res.equivalent_sigma)},
+        "noisy": {"psnr": json_number(res.noisy_psnr), "ssim": json_number(res.noisy_ssim)},
         "models": {
             r.key: {
                 "label": r.label,
                 "backbone": r.backbone,
                 "variant": r.variant,
                 "available": r.output is not None,
-                "psnr": _num(r.psnr),
-                "ssim": _num(r.ssim),
-                "seconds": _num(r.seconds),
+                "psnr": json_number(r.psnr),
+                "ssim": json_number(r.ssim),
+                "seconds": json_number(r.seconds),
                 "message": r.message,
             }
             for r in res.runs

@@ -16,7 +16,7 @@ import torch
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
-from wne.demo.pages.compare import Scene, chw, corrupt, noise_notes
+from wne.demo.pages.compare import Scene, chw, corrupt, hwc, noise_notes
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.wrapper import NormEquivariant, WrapperSteps, ne_defect_map
 
@@ -114,16 +114,11 @@ def normalized_display(t: torch.Tensor) -> np.ndarray:
     """A normalized ``[C, 1, H, W]`` image as uint8 with the fixed mapping
     ``[−3, 3] → [0, 255]`` (:data:`NORMALIZED_RANGE`), so equal images look equal."""
     r = NORMALIZED_RANGE
-    return to_display((_hwc(t).astype(np.float64) + r) / (2 * r))[0]
-
-
-def _hwc(t: torch.Tensor) -> np.ndarray:
-    """``[C, 1, H, W]`` → ``[H, W, C]`` float32."""
-    return t[:, 0].detach().float().permute(1, 2, 0).contiguous().numpy()
+    return to_display((hwc(t[:, 0]).astype(np.float64) + r) / (2 * r))[0]
 
 
 def _img(t: torch.Tensor) -> np.ndarray:
-    return to_display(_hwc(t))[0]
+    return to_display(hwc(t[:, 0]))[0]
 
 
 def _f(v: float) -> str:

@@ -5,11 +5,10 @@ Colour images are restored per channel (``color``) or as grayscale (the default)
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from torch import nn
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
-from wne.demo.pages.compare import db, typed
+from wne.demo.pages.compare import db, hwc, json_number, typed
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.metrics import psnr, ssim
 from wne.sampler import TASKS, WalkStep, problem
@@ -147,10 +146,6 @@ def _prior(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda y: model(y.transpose(0, 1)).transpose(0, 1)
 
 
-def _hwc(t: torch.Tensor) -> np.ndarray:
-    return t[0].detach().float().cpu().permute(1, 2, 0).contiguous().numpy()
-
-
 def _psnr(img: torch.Tensor, clean: torch.Tensor) -> float:
     return float(psnr(img.float().clamp(0, 1), clean, 1.0)[0])
 
@@ -187,10 +182,11 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
     sampler = {"h0": kw["h0"], "beta": kw["beta"], "sigma0_8bit": kw["sigma0"] * 255,
                "sigma_stop_8bit": kw["sigma_stop"] * 255, "max_steps": s.max_steps}  # fmt: skip
     state = RestoreState(
-        s, clean, _hwc(shown), _psnr(shown, x), _ssim(shown, x), runs, sampler, notes=notes
+        s, clean, hwc(shown[0]), _psnr(shown, x), _ssim(shown, x), runs, sampler, notes=notes
     )
     every = max(1, math.ceil(s.max_steps / STREAM_FRAMES))
     active = [r for r in runs if r.variant in walks]
+    latest: dict[str, torch.Tensor] = {}  # each walk's current image, on the device
     while active:
         stopped = False
         for run in list(active):
@@ -198,6 +194,7 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
             item: WalkStep = next(walks[run.variant])
             run.seconds += time.perf_counter() - start
             _advance(run, item, x)
+            latest[run.variant] = item.image
             if item.stop is not None:
                 active.remove(run)
                 stopped = True
@@ -205,9 +202,20 @@ def run(zoo: Zoo, pixels: np.ndarray, settings: Walks) -> Iterator[RestoreState]
         if not active:
             break
         if stopped or step % every == 0:
-            yield copy.deepcopy(state)  # a snapshot: later steps do not change it
-    state.done = True
-    yield state
+            yield _snapshot(state, latest)
+    yield replace(_snapshot(state, latest), done=True)
+
+
+def _snapshot(state: RestoreState, latest: dict[str, torch.Tensor]) -> RestoreState:
+    """A copy of ``state`` that later steps leave alone, with the walks' images on the host
+    (copied only for the streamed frames, not at every step)."""
+    runs = [
+        replace(r, sigmas=list(r.sigmas), psnrs=list(r.psnrs), image=hwc(latest[r.variant][0]))
+        if r.variant in latest
+        else replace(r)
+        for r in state.runs
+    ]
+    return replace(state, runs=runs)
 
 
 def missing_models(zoo: Zoo, s: Walks) -> str:
@@ -227,17 +235,9 @@ def _advance(run: WalkRun, item: WalkStep, x: torch.Tensor) -> None:
         run.stop = item.stop
         if item.stop != "diverged":
             run.ssim = _ssim(item.image, x)
-    run.image = _hwc(item.image)
 
 
 # ----------------------------------------------------------------------------- view
-
-
-def _num(value: float | None, digits: int = 4) -> float | str | None:
-    """A JSON-safe rounded number (``"inf"`` for an infinite PSNR)."""
-    if value is None:
-        return None
-    return "inf" if math.isinf(value) else round(value, digits)
 
 
 def _observed_caption(s: Walks) -> str:
@@ -345,21 +345,24 @@ def _summary(state: RestoreState, notes: list[str]) -> dict[str, Any]:
             continue
         models[r.key] = {
             "label": r.label,
-            "psnr": _num(r.psnr),
-            "ssim": _num(r.ssim),
+            "psnr": json_number(r.psnr, 4),
+            "ssim": json_number(r.ssim, 4),
             "steps": r.steps,
             "stop": r.stop,
             "seconds": round(r.seconds, 3),
-            "last_sigma_hat_8bit": _num(r.sigmas[-1] * 255) if r.sigmas else None,
-            "sigma_hat_8bit": [_num(v * 255) for v in r.sigmas],
-            "psnr_per_step": [None if math.isnan(p) else _num(p) for p in r.psnrs],
+            "last_sigma_hat_8bit": json_number(r.sigmas[-1] * 255, 4) if r.sigmas else None,
+            "sigma_hat_8bit": [json_number(v * 255, 4) for v in r.sigmas],
+            "psnr_per_step": [None if math.isnan(p) else json_number(p, 4) for p in r.psnrs],
         }
     return {
         "done": state.done,
         "settings": state.settings.to_dict(),
         "image": {"width": w, "height": h, "channels": c},
         "sampler": state.sampler,
-        "observed": {"psnr": _num(state.observed_psnr), "ssim": _num(state.observed_ssim)},
+        "observed": {
+            "psnr": json_number(state.observed_psnr, 4),
+            "ssim": json_number(state.observed_ssim, 4),
+        },
         "models": models,
         "unavailable": unavailable,
         "notes": notes,
