@@ -16,7 +16,6 @@ import hashlib
 import inspect
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import fields
@@ -33,6 +32,7 @@ from wne.degrade import NOISES
 from wne.demo import content, links
 from wne.demo.errors import DemoInputError
 from wne.demo.figure import Tile, render_figure
+from wne.demo.imaging import save_png
 from wne.demo.pages import compare, equivariance, inside, restore, sweep
 from wne.demo.serving import Server, checkpoint_keys, cpu_defaults, limit_malloc_arenas
 from wne.demo.zoo import CHECKPOINTS, Zoo
@@ -919,21 +919,6 @@ def _restore_controls(zoo: Zoo, families: list[tuple[str, str]]) -> dict[str, An
 def sigma_choices(have: list[int]) -> list[tuple[str, int]]:
     """The training σ choices, those without models marked."""
     return [(f"σ = {s}" + ("" if s in have else " (no models)"), s) for s in catalog.SIGMA_TRAINS]
-
-
-def save_png(pixels: np.ndarray, folder: Path) -> str:
-    """Writes a uint8 image once, as a PNG named by its pixels (fast compression; a temporary
-    name, then renamed: no client reads a half-written file), and returns its path. A streamed
-    page repeats its images at every step: Gradio then copies a file instead of encoding again."""
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    key = hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:40]
-    path = folder / f"{key}.png"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        Image.fromarray(pixels).save(tmp, format="png", compress_level=1)
-        os.replace(tmp, path)
-    return str(path)
 
 
 def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Path) -> list[str]:

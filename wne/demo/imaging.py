@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,13 +97,30 @@ class Native:
         v = np.ascontiguousarray(v[..., 0] if self.gray else v, dtype=self.dtype)
         ext = {"tiff": "tif"}.get(self.format, self.format)
         digest = hashlib.sha256(v.tobytes() + name.encode()).hexdigest()[:32]
-        path = folder / digest / f"{name}.{ext}"
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{os.getpid()}.{threading.get_ident()}.tmp.{ext}")
-            write_native(tmp, NativeImage(v, self.format, self.meta))
-            os.replace(tmp, path)  # a client never reads a half-written file
-        return str(path)
+        image = NativeImage(v, self.format, self.meta)
+        return write_once(folder / digest / f"{name}.{ext}", lambda tmp: write_native(tmp, image))
+
+
+def write_once(path: Path, write: Callable[[Path], None]) -> str:
+    """Writes a file whose name stands for its content, once: ``write`` fills a temporary
+    name beside it, then it is renamed (no client reads a half-written file); returns the
+    path."""
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+        write(tmp)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def save_png(pixels: np.ndarray, folder: Path) -> str:
+    """Writes a uint8 image once, as a PNG named by its pixels (fast compression), and returns
+    its path. A streamed page repeats its images at every step: Gradio then copies a file
+    instead of encoding again."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    key = hashlib.sha256(pixels.tobytes() + str(pixels.shape).encode()).hexdigest()[:40]
+    save = Image.fromarray(pixels).save
+    return write_once(folder / f"{key}.png", lambda tmp: save(tmp, format="png", compress_level=1))
 
 
 @dataclass
