@@ -19,6 +19,7 @@ static package per ``--sizes`` entry. SwinIR's dynamic sides are ``window·k``, 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import tempfile
@@ -31,10 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 from torch.export import Dim, ExportedProgram
-from torch.utils.benchmark import Timer
 
 import wne
-from wne.models import swinir
+from wne.lab.bench import time_interleaved
 from wne.models._common import pad_to_multiple
 
 KEYS = ("dncnn-plain-s25", "dncnn-wne-s25", "swinir-plain-s25", "swinir-wne-s25")
@@ -68,17 +68,12 @@ def reason(exc: BaseException) -> str:
 @torch.enable_grad()
 def export(module: nn.Module, x: torch.Tensor, dynamic: bool) -> ExportedProgram:
     """``torch.export`` of ``module`` at ``x``, H and W dynamic or static; traced with
-    autograd on, SwinIR's one-pass path (not its chunked CPU loop). Clears SwinIR's
-    ``lru_cache``'d index tensors after: export leaves fake tensors there."""
+    autograd on, SwinIR's one-pass path (not its chunked CPU loop)."""
     multiple = getattr(getattr(module, "backbone", module), "window_size", 1)
     low = 8 if multiple == 1 else 2  # SwinIR: window·k, k ≥ 2 (export's guards)
     hw = [Dim(n, min=low) if multiple == 1 else multiple * Dim(n, min=low) for n in "hw"]
-    try:
-        shapes = ({2: hw[0], 3: hw[1]},) if dynamic else None
-        return torch.export.export(module, (x,), dynamic_shapes=shapes)
-    finally:
-        for fn in vars(swinir).values():
-            getattr(fn, "cache_clear", lambda: None)()
+    shapes = ({2: hw[0], 3: hw[1]},) if dynamic else None
+    return torch.export.export(module, (x,), dynamic_shapes=shapes)
 
 
 def build(
@@ -102,13 +97,10 @@ def build(
 
 
 def timed(fns: dict[str, Callable[..., Any]], x: torch.Tensor, rounds: int) -> dict[str, float]:
-    """Median ms per call of each function on ``x`` over interleaved rounds."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, f in fns.items():
-            timer = Timer("f(x)", globals={"f": f, "x": x}, num_threads=torch.get_num_threads())
-            times[name] += timer.blocked_autorange(min_run_time=0.2).times
-    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    """Median ms per call of each function on ``x`` (:func:`wne.lab.bench.time_interleaved`)."""
+    steps = {name: functools.partial(f, x) for name, f in fns.items()}
+    runs = time_interleaved(steps, repeats=rounds, warmup=1, min_sample_s=0.2)
+    return {n: 1e3 * statistics.median(t for m in ms for t in m.times) for n, ms in runs.items()}
 
 
 def check(key: str, device: str, sizes: Sequence[int], folder: Path) -> dict:
@@ -133,8 +125,6 @@ def check(key: str, device: str, sizes: Sequence[int], folder: Path) -> dict:
     else:  # nothing exports with dynamic sides: one static package per requested size
         for s in up:
             x, path = image(s, s), folder / f"{key}-{s}.pt2"
-            with torch.no_grad():  # fills SwinIR's index caches with real tensors
-                module(x)
             if run := build(rec, f"{what}, static {s}²", module, x, False, path):
                 runners[(s, s)] = run
     rec["compiled"] = f"{what}, {'dynamic' if None in runners else 'static'}" if runners else "none"
