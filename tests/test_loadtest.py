@@ -55,6 +55,9 @@ def test_classroom_material(tmp_path: Path) -> None:
     none = {"cache": 0, "joined": 0, "computed": 0}
     want = {"compare": none | {"cache": 1, "computed": 1}, "sweep": none | {"joined": 1}}
     assert loadtest.cache_counts(log) == want
+    out = [{"path": "/t/a b.png", "meta": {"_type": "gradio.FileData"}}, {"models": {}}]
+    want_url = "http://h/gradio_api/file=/t/a%20b.png"
+    assert loadtest._file_urls(out, "http://h/gradio_api/") == [want_url]
 
 
 @pytest.mark.slow

@@ -7,9 +7,11 @@ refused with "Queue is full"); requests up to the 100th (or ``--soak``) with the
 every 10; a last request. ``classroom``: 30 clients at once, each one example with its settings
 (client ``i`` takes example ``i mod n``), then an upload of its own; RSS before, peak, after and
 the server's result-cache outcomes (its log). ``restore``: ``/restore`` per backbone, size and
-step budget. Latencies: p50/p95 to the complete answer (files fetched, as gradio_client does) and
-to the first streamed step with a model's output. Outside the classroom each request has its
-own seed (computed, never a cache hit) and the app does not warm its cache.
+step budget. Latencies: p50/p95 to the complete answer (its images fetched once over HTTP, as a
+page shows them) and to the first streamed step with a model's output. gradio_client's own
+downloads are off: it fetches every file of every streamed step, in Python, on the machine under
+test (its cost: the lab book). Outside the classroom each request has its own seed (computed,
+never a cache hit) and the app does not warm its cache.
 """
 
 from __future__ import annotations
@@ -74,6 +76,15 @@ def _has_model(output: Any) -> bool:
     return any(isinstance(m, dict) and m.get("available", True) for m in models)
 
 
+def _file_urls(output: Any, root_url: str) -> list[str]:
+    """The URLs the files of an endpoint's output are served at (as gradio_client builds them)."""
+    from gradio_client.utils import encode_file_path, is_file_obj_with_meta, traverse
+
+    paths: list[str] = []
+    traverse(output, lambda f: paths.append(f["path"]) or f, is_file_obj_with_meta)
+    return [f"{root_url}file={encode_file_path(p)}" for p in paths]
+
+
 def _refused(error: str) -> bool:
     return "queue is full" in error.lower()
 
@@ -91,12 +102,21 @@ class Server:
     done: int = 0
     rss_trace: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _http: Any = None
 
     def rss_mb(self) -> float:
         """The server process's resident memory (0 when the process is not ours)."""
         import psutil
 
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20 if self.proc else 0.0
+
+    def http(self) -> Any:
+        """One HTTP connection pool of the test's (``httpx``), for the answers' files."""
+        import httpx
+
+        with self.lock:
+            self._http = self._http or httpx.Client(timeout=self.timeout)
+        return self._http
 
     def log_text(self) -> str:
         """The server's log so far."""
@@ -116,6 +136,8 @@ class Server:
                 seen = len(outputs)
                 time.sleep(0.02)
             final = job.result(timeout=max(1.0, self.timeout - (time.perf_counter() - t)))
+            for url in _file_urls(final, client.src_prefixed):
+                self.http().get(url).raise_for_status()
             seconds, ok = time.perf_counter() - t, _has_model(final)
             error = "" if ok else "no model output"
             steps, first = max(seen, len(job.outputs())), first or (seconds if ok else None)
@@ -132,7 +154,7 @@ class Server:
         """One gradio_client per plan, all started at once, each sending its requests in turn."""
         from gradio_client import Client
 
-        clients = [Client(self.url, verbose=False) for _ in plans]  # connected before the clock
+        clients = [Client(self.url, verbose=False, download_files=False) for _ in plans]
         barrier = threading.Barrier(len(plans))
 
         def user(i: int) -> list[Result]:
@@ -282,7 +304,7 @@ def run(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     from gradio_client import Client
 
     seeds = itertools.count(1000)  # a seed of its own per request: no cache hit, no sharing
-    image, client = args.image, Client(server.url, verbose=False)
+    image, client = args.image, Client(server.url, verbose=False, download_files=False)
 
     def denoise(n: int) -> list[Result]:
         return [server.call(client, "/denoise", image, seed=next(seeds)) for _ in range(n)]
@@ -296,6 +318,8 @@ def run(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         raise RuntimeError(f"the first request failed: {first.error}\n{server.log_text()[-3000:]}")
     doc: dict[str, Any] = {"mode": args.mode, "machine": machine_info(), "image": image.name}
     doc |= {"checkpoints": str(args.checkpoints or "bundled"), "first_s": round(first.seconds, 2)}
+    shown = first.summary.get("settings", {})  # what the page's defaults ran
+    doc["request"] = {"max_side": shown.get("max_side"), "models": sorted(first.summary["models"])}
     if server.proc:
         doc["cold_start_s"] = round(time.perf_counter() - server.started, 2)
     if args.mode == "latency":
