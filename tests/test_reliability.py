@@ -450,13 +450,14 @@ def test_the_app_serves_its_own_complete_output_files(served: tuple[Any, Any]) -
 
 
 def test_the_server_caps_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The demo caps glibc arenas (bounded RSS under concurrent load), respects the env var."""
+    """The demo caps glibc arenas and trims the heap (bounded RSS), respects the env var."""
     import platform
 
-    from wne.demo.serving import limit_malloc_arenas
+    from wne.demo.serving import limit_malloc_arenas, trim_heap
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas(2) is False  # glibc already applied the user's value
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     if platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas(8) is True  # 8 = glibc's own per-core scale: harmless here
+        assert trim_heap() is True

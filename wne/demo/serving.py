@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import json
 import logging
@@ -205,6 +206,8 @@ class Server:
                     self.cache.popitem()  # the least recently used
             self._flights.pop(key, None)
         flight.add(done=True)
+        if self.keep:
+            trim_heap()  # a result may have left the cache
 
     def line(self) -> str:
         """The counters in one line: hits, joins, computations, bytes kept."""
@@ -287,14 +290,32 @@ def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple
     return side, choice, note
 
 
+@functools.cache
+def _glibc() -> Any:
+    """glibc's functions (None off Linux or under another libc, such as musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
 def limit_malloc_arenas(n: int) -> bool:
     """Caps glibc's malloc arenas (RSS climbs under load otherwise); False under
     ``$MALLOC_ARENA_MAX`` or off glibc."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+    if os.environ.get("MALLOC_ARENA_MAX") or (libc := _glibc()) is None:
         return False
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # musl or an unusual libc: nothing to cap
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(libc.mallopt(-8, n))  # -8: M_ARENA_MAX in glibc's malloc.h
+
+
+def trim_heap() -> bool:
+    """Hands the heap's free pages back to the system (glibc's ``malloc_trim``): results the
+    cache lets go leave holes that RSS keeps otherwise. False off glibc."""
+    if (libc := _glibc()) is None:
         return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(-8, n))  # -8: M_ARENA_MAX in glibc's malloc.h
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    libc.malloc_trim(0)
+    return True
