@@ -102,9 +102,8 @@ class Native:
 
 
 def write_once(path: Path, write: Callable[[Path], None]) -> str:
-    """Writes a file whose name stands for its content, once: ``write`` fills a temporary
-    name beside it, then it is renamed (no client reads a half-written file); returns the
-    path."""
+    """Writes a file named by its content once (``write`` fills a temporary name, then it is
+    renamed: no client reads a half-written file); returns the path."""
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")

@@ -240,9 +240,8 @@ def _size(value: Any) -> int:
 
 def checkpoint_keys(zoo: Zoo, backbones: Iterable[str], sigma_train: int) -> list[str | None]:
     """The keys every variant of ``backbones`` runs under ``zoo``'s choice."""
-    return [
-        zoo.checkpoint(b, v, sigma_train) for b in backbones for v in catalog.FAMILIES[b].variants
-    ]
+    slots = [(b, v) for b in backbones for v in catalog.FAMILIES[b].variants]
+    return [zoo.checkpoint(b, v, sigma_train) for b, v in slots]
 
 
 def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple[int, str, str]:
@@ -292,14 +291,14 @@ def cpu_defaults(zoo: Zoo, scene: compare.Scene, target_seconds: float) -> tuple
 
 @functools.cache
 def _glibc() -> Any:
-    """glibc's functions (None off Linux or under another libc, such as musl)."""
-    if not sys.platform.startswith("linux"):
-        return None
+    """glibc's ``mallopt`` and ``malloc_trim``, typed (None off Linux or under another libc)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    except (OSError, AttributeError):
         return None
+    return libc if sys.platform.startswith("linux") else None
 
 
 def limit_malloc_arenas(n: int) -> bool:
@@ -307,15 +306,11 @@ def limit_malloc_arenas(n: int) -> bool:
     ``$MALLOC_ARENA_MAX`` or off glibc."""
     if os.environ.get("MALLOC_ARENA_MAX") or (libc := _glibc()) is None:
         return False
-    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(libc.mallopt(-8, n))  # -8: M_ARENA_MAX in glibc's malloc.h
 
 
 def trim_heap() -> bool:
     """Hands the heap's free pages back to the system (glibc's ``malloc_trim``): results the
     cache lets go leave holes that RSS keeps otherwise. False off glibc."""
-    if (libc := _glibc()) is None:
-        return False
-    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-    libc.malloc_trim(0)
-    return True
+    libc = _glibc()
+    return libc is not None and libc.malloc_trim(0) in (0, 1)
