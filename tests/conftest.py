@@ -56,16 +56,12 @@ torch.set_num_threads(1)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 """Under ``CI=true`` nothing may skip: a missing browser, data folder or package is a
 failure there (``.ci/run`` installs all of them), never a silently smaller suite."""
-CI_ALLOWED_SKIPS = ("CUDA is present",)
-"""Skip reasons that stay skips in CI (they depend on hardware CI does not have)."""
 
 
 def _ci_fail_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
     if not (IN_CI and report.skipped) or hasattr(report, "wasxfail"):
         return
     reason = str(report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr)
-    if any(allowed in reason for allowed in CI_ALLOWED_SKIPS):
-        return
     report.outcome = "failed"
     report.longrepr = f"skipped under CI=true, which must run everything: {reason}"
 

@@ -71,7 +71,7 @@ def test_every_mode_against_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     env = {"WNE_CHECKPOINT_DIR": str(make_demo_checkpoints(tmp_path / "ckpt", broken=False))}
     argv = ["--app", str(ROOT / "app.py"), "--sequential", "2", "--concurrent", "2"]
     argv += ["--concurrent-requests", "1", "--clients", "3", "--requests", "1", "--rss-requests"]
-    argv += ["20", "--overflow-extra", "4", "--backbones", "dncnn", "--sizes", "48", "--steps"]
+    argv += ["20", "--overflow-extra", "10", "--backbones", "dncnn", "--sizes", "48", "--steps"]
     argv += ["6", "--sigma-train", "25", "--request-timeout", "120"]
     docs = {}
     with loadtest.launch_app(ROOT / "app.py", tmp_path, env) as server:
@@ -90,7 +90,7 @@ def test_every_mode_against_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert conc["errors"] == 0 and conc["first_model_result"]["n"] == 2
     assert load["load"]["errors"] == 0 and load["load"]["latency"]["n"] == 3
     burst = load["overflow"]
-    assert burst["submitted"] == 2 + 3 + 4 and burst["other_errors"] == 0, burst
+    assert burst["submitted"] == 2 + 3 + 10 and burst["other_errors"] == 0, burst
     assert burst["refused_queue_full"] >= 1 and burst["completed"] >= 1
     assert {"10", "20"} <= load["memory"]["rss_mb_every_10_requests"].keys()
     assert load["after"] == {"ok": True, "error": "", "alive": True}

@@ -12,7 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from wne.metrics import psnr, ssim
 
-DATA = Path(os.environ.get("WNE_DATA_DIR", "/work/shared/data"))
+DATA = Path(os.environ.get("WNE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def sk_ssim(x: np.ndarray, y: np.ndarray, data_range: float) -> float:

@@ -275,8 +275,7 @@ def test_the_app_and_library_read_no_credentials() -> None:
     environment: never a token, and never a credentials file."""
     files = [REPO / "app.py", *sorted((REPO / "wne").rglob("*.py"))]
     allowed = re.compile(
-        # OUT: the GPU run book's output folder (wne.lab.gpu), set by the GPU machine.
-        r"^(WNE_|GRADIO_)|^(WORLD_SIZE|RANK|LOCAL_RANK|PYTHONPATH|MALLOC_ARENA_MAX|OUT)$"
+        r"^(WNE_|GRADIO_)|^(WORLD_SIZE|RANK|LOCAL_RANK|PYTHONPATH|MALLOC_ARENA_MAX)$"
     )
     for f in files:
         text = f.read_text(encoding="utf-8")

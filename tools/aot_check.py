@@ -177,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = torch.get_num_threads()
     report = {"torch": torch.__version__, "device": device, "threads": threads, "models": models}
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
     print(f"torch {torch.__version__} on {device}, {threads} thread(s)\n{_table(models)}")
     return 0
