@@ -554,11 +554,10 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             ):
                 sigma_rows, psnr_rows = restore.plots(info)
                 budget = [0, info["settings"]["max_steps"]]
+                shown = [None if i is None else save_png(i, files) for i in [observed, *images]]
+                pairs = zip(shown, info["captions"], strict=True)
                 yield [
-                    *(
-                        gr.Image(img, label=cap)
-                        for img, cap in zip([observed, *images], info["captions"], strict=True)
-                    ),
+                    *(gr.Image(f, label=cap) for f, cap in pairs),
                     gr.LinePlot(pd.DataFrame(sigma_rows), x_lim=budget),
                     gr.LinePlot(pd.DataFrame(psnr_rows), x_lim=budget),
                     info["text"],

@@ -232,9 +232,7 @@ class Zoo:
             why = "best available" if self.choice == BEST else "as chosen"
             scores = "; ".join(
                 f"{catalog.SIZE_LABELS[z]} "
-                + " / ".join(
-                    _db(set12_psnr(self.models[s[z]]), "") if z in s else "–" for s in slots
-                )
+                + " / ".join(_db(self.psnrs[s[z]], "") if z in s else "–" for s in slots)
                 + " dB"
                 for z in catalog.SIZES
                 if any(z in s for s in slots)
@@ -283,7 +281,7 @@ class Zoo:
         if several:
             ranks = '(what "best available" ranks by)'
             rows.append(f"\nSet12 PSNR at σ_train recorded in each checkpoint {ranks}:\n")
-            rows += [f"- `{k}`: {_db(set12_psnr(m))}" for k, m in sorted(self.models.items())]
+            rows += [f"- `{k}`: {_db(p)}" for k, p in sorted(self.psnrs.items())]
         rows += [""] if self.errors or self.notes else []
         rows += [f"- `{k}` failed to load: {msg}" for k, msg in sorted(self.errors.items())]
         return "\n".join(rows + [f"- {n}" for n in self.notes])

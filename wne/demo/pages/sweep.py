@@ -10,8 +10,9 @@ import numpy as np
 
 from wne import catalog
 from wne.degrade import NOISES
-from wne.demo.pages.compare import ORDERS, Scene, apply_model, degrade, scores
+from wne.demo.pages.compare import ORDERS, Scene, apply_model, degrade
 from wne.demo.zoo import ModelUnavailableError, Zoo
+from wne.metrics import psnr
 
 SIDE = 128
 """Longest side of the swept image (kept small for speed)."""
@@ -49,7 +50,8 @@ def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Sweep]:
     }
 
     def row(v: float, out: Any, target: Any, model: str) -> dict[str, Any]:
-        return {"level": v, "sigma": eq[v], "psnr": scores(out, target, s.a)[0], "model": model}
+        p = float(psnr(out[None], target[None], data_range=s.a)[0])  # no SSIM: the plot is PSNR
+        return {"level": v, "sigma": eq[v], "psnr": p, "model": model}
 
     rows = [row(v, n, t, "noisy input") for v, (n, t) in pairs]
     notes = []
