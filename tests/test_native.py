@@ -190,9 +190,11 @@ def test_plain_models_map_the_dtype_range_to_unit_interval() -> None:
 
 
 def test_layouts_colour_alpha_stacks_and_torch() -> None:
-    """Channels as grayscale images, alpha kept, frames independent, tensors stay tensors."""
+    """Channels as grayscale images, alpha kept, frames independent, tensors stay tensors,
+    big-endian data (a FITS-style ``.npy``) read as its values."""
     gray = [(_noisy(seed=s) * 1000).astype(np.float32) for s in range(3)]
     alone = [denoise(g, WNE) for g in gray]
+    np.testing.assert_array_equal(denoise(gray[0].astype(">f4"), WNE), alone[0])
     rgba = np.stack([*gray, np.full_like(gray[0], 7.0)], axis=-1)
     out = denoise(rgba, WNE)
     for c in range(3):

@@ -43,7 +43,7 @@ def default_model(device: str | torch.device | None = None, root: str | Path | N
         FileNotFoundError: If no WNE checkpoint at σ_train = 25 is installed.
     """
     root = Path(root) if root is not None else default_root()
-    found = set(available_checkpoints(root)) & set(catalog.keys())
+    found = set(available_checkpoints(root)) & {e.key for e in catalog.entries(sigma_train=25)}
     psnrs = {k: catalog.set12_psnr(read_config(root / k).metrics) for k in sorted(found)}
     dev = pick_device(device)
     picks = [
@@ -98,19 +98,25 @@ def _run(
     stats: str,
     **tiling: object,
 ) -> torch.Tensor:
-    """The model on ``[B, C, H, W]`` values in their own units, tiled."""
+    """The model on ``[B, C, H, W]`` values in their own units, tiled. A WNE model's
+    normalize, backbone and de-normalize are :meth:`wne.NormEquivariant.steps` written in place,
+    so that a frame of any size costs a few copies at most (tested equal to the wrapper)."""
     if units == "plain":
         lo, hi = value_range
         return apply_tiled(model, (y - lo) / (hi - lo), **tiling) * (hi - lo) + lo
     if units == "ne" or stats == "tile":
         return apply_tiled(model, y, **tiling)
-    mean, std = normalization_stats(y)  # over the whole image, per channel
+    mean, std = normalization_stats(y)  # over the whole image, not per tile
     if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
         raise ValueError("the image holds NaN or infinite values")
     z = (y - mean).div_(torch.where(std > 0, std, torch.ones_like(std)))
     g = apply_tiled(model.backbone, z.float(), **tiling).to(std.dtype).mul_(std)
     del z  # in-place steps: a few copies of one frame at most, at any size
     return g.add_(mean) if model.mode == "direct" else y - g
+
+
+def _native_order(image: np.ndarray) -> np.dtype:
+    return np.asarray(image).dtype.newbyteorder("=")  # torch reads native byte order only
 
 
 def denoise(
@@ -153,7 +159,7 @@ def denoise(
     if data_range is not None and not float(data_range[0]) < float(data_range[1]):
         raise ValueError(f"data_range must be (low, high) with low < high, got {data_range}")
     is_torch = isinstance(image, torch.Tensor)
-    x = image if is_torch else torch.from_numpy(np.require(image, requirements=["C", "W"]))
+    x = image if is_torch else torch.from_numpy(np.require(image, _native_order(image), ["C", "W"]))
     if x.dtype == torch.bool or x.is_complex() or x.ndim < 2:
         raise ValueError(f"expected [..., H, W] real image data, got {x.dtype} {tuple(x.shape)}")
     has_c = x.ndim >= 3 and x.shape[-3 if is_torch else -1] <= 4

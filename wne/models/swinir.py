@@ -63,7 +63,6 @@ def _cached(fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         return fn(*args) if torch.compiler.is_exporting() else cached(*args)
 
-    call.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
     return call
 
 
