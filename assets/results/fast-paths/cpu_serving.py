@@ -1,6 +1,7 @@
-"""The transformer on the CPU as the demo serves it (lab book, "Latency"): SwinIR-WNE on
-3 × 256² under inference mode, all windows at once vs the Swin block's chunks of 4096 / 8192 /
-16384 tokens, on one and two threads; then the same model on the main thread vs a new thread
+"""The transformer on the CPU as the demo serves it (lab book, "Fast inference paths"):
+SwinIR-WNE on 3 × 256² under inference mode, all windows at once vs the Swin block's chunks
+of 4096 / 8192 / 16384 tokens, on one and two threads; then the same model on the main thread vs
+a new thread
 (:class:`torch.utils.benchmark.Timer`, fastest block of 2 s). The served app's latency is
 ``wne loadtest --mode latency``.
 

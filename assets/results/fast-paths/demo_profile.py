@@ -3,7 +3,8 @@ server's own work (reading, noise, scores, page view, PNG files as the page send
 
 Five requests (parrots, the default scene with seeds 1–5, after one warm-up) through the
 page's generator under :mod:`cProfile`, every model call in this thread
-(``WNE_SIDE_BY_SIDE=0``). The argument picks the checkpoints (default ``best``).
+(``WNE_SIDE_BY_SIDE=0``), PNG files written into a fresh folder. The argument picks the
+checkpoints (default ``best``).
 
 Run from the repository root:
 ``PYTHONPATH=. python assets/results/fast-paths/demo_profile.py [best|cpu|gpu]``.
@@ -13,12 +14,16 @@ import cProfile
 import os
 import pstats
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 os.environ["WNE_SIDE_BY_SIDE"] = "0"  # before the demo reads it
+os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="wne-profile-")  # no file from a past run
 
 import app
 from wne.demo import Zoo
+from wne.demo.imaging import save_png
 from wne.demo.pages import compare
 from wne.demo.serving import Server
 
@@ -35,14 +40,14 @@ def request(seed: int) -> None:
     from gradio import processing_utils, utils  # as app.py serves them
 
     cache = utils.get_cache_folder()
-    folder = app.Path(utils.get_upload_folder()) / "wne-outputs"
+    folder = Path(utils.get_upload_folder()) / "wne-outputs"
     s = compare.Scene(**{**scene.to_dict(), "seed": seed})
     loaded = server.open(str(app.ASSETS / "examples" / "parrots.png"), s.max_side)
     for res in compare.run(zoo, loaded.pixels, s):  # the page's generator, streamed steps
         noisy, target, gallery, summary = compare.outputs(res, loaded.notes)
         compare.page(noisy, gallery, summary)
         for img in [noisy, target, *(g[0] for g in gallery)]:  # as the page sends them
-            processing_utils.save_file_to_cache(app.save_png(img, folder), cache)
+            processing_utils.save_file_to_cache(save_png(img, folder), cache)
 
 
 request(99)  # warm-up
