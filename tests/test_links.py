@@ -1,4 +1,4 @@
-"""Scenario links (wne.demo.links with app.py's controls): settings → link → settings.
+"""Scenario links (wne.demo.links with the pages' settings): settings → link → settings.
 
 Every parameter a link took before still opens the same scenario (a link printed on a
 slide), every control round-trips exactly, and bad, unknown, repeated, overlong or too
@@ -32,15 +32,26 @@ SLIDE = (
 
 
 @pytest.fixture(scope="module")
-def controls() -> dict[str, Any]:
-    """The page's controls, built without any checkpoint (a page, not a crash)."""
+def demo() -> gr.Blocks:
+    """The page built without any checkpoint (a page, not a crash)."""
     demo = app.build_demo(Zoo({}, torch.device("cpu")))
     assert {d.api_name for d in demo.fns.values()} >= {"denoise", "sweep", "restore"}
+    return demo
+
+
+@pytest.fixture(scope="module")
+def controls(demo: gr.Blocks) -> dict[str, Any]:
+    """The page's controls of the linked settings, each made from its page's schema."""
     return demo.wne_controls  # type: ignore[attr-defined]
 
 
-def parse(controls: dict[str, Any], pairs: Any) -> tuple[dict[str, Any], list[str]]:
-    check = functools.partial(app.link_value, controls, EXAMPLES)
+@pytest.fixture(scope="module")
+def forms(demo: gr.Blocks) -> dict[str, Any]:
+    return demo.wne_forms  # type: ignore[attr-defined]
+
+
+def parse(forms: dict[str, Any], pairs: Any) -> tuple[dict[str, Any], list[str]]:
+    check = functools.partial(app.link_value, forms, EXAMPLES)
     return links.parse_query(pairs, app.LINKS, check, ["backbones"])
 
 
@@ -57,8 +68,8 @@ def other_value(control: Any) -> Any:
     return int(value) if control.precision == 0 else value
 
 
-def test_a_link_printed_before_opens_the_same_scenario(controls: dict[str, Any]) -> None:
-    values, notes = parse(controls, parse_qsl(SLIDE[1:]))
+def test_a_link_printed_before_opens_the_same_scenario(forms: dict[str, Any]) -> None:
+    values, notes = parse(forms, parse_qsl(SLIDE[1:]))
     assert not notes
     assert values == {
         "image": "parrots",
@@ -76,7 +87,7 @@ def test_a_link_printed_before_opens_the_same_scenario(controls: dict[str, Any])
         "present": False,
     }
     noise, _ = parse(
-        controls,
+        forms,
         {
             "noise": "lowlight",
             "photons": "10",
@@ -94,7 +105,7 @@ def test_a_link_printed_before_opens_the_same_scenario(controls: dict[str, Any])
     }
 
 
-def test_every_control_round_trips_exactly(controls: dict[str, Any]) -> None:
+def test_every_control_round_trips_exactly(controls: dict[str, Any], forms: dict[str, Any]) -> None:
     names = [n for n in app.LINKS if n not in ("image", "tab", "present")]
     assert set(names) == {*app.SCENE, "backbone"}
     values = {
@@ -105,11 +116,11 @@ def test_every_control_round_trips_exactly(controls: dict[str, Any]) -> None:
     }
     link = links.build_link(BASE, values)
     assert link.startswith(BASE + "?image=caps&a=")
-    back, notes = parse(controls, parse_qsl(urlsplit(link).query))
+    back, notes = parse(forms, parse_qsl(urlsplit(link).query))
     assert not notes and back == values
 
 
-def test_malformed_parameters_are_ignored_with_a_note(controls: dict[str, Any]) -> None:
+def test_malformed_parameters_are_ignored_with_a_note(forms: dict[str, Any]) -> None:
     pairs = [
         ("a", "banana"),
         ("sigma", "500"),
@@ -122,21 +133,21 @@ def test_malformed_parameters_are_ignored_with_a_note(controls: dict[str, Any]) 
         ("order", "x" * 300),
         ("image", "upload"),
     ]
-    values, notes = parse(controls, pairs)
+    values, notes = parse(forms, pairs)
     assert values == {"b": 0.25, "backbones": ["dncnn", "swinir"], "seed": 2, "image": "upload"}
     text = "\n".join(notes)
     assert "contrast a must be a number" in text and "got 500" in text
     assert "zzz&lt;b&gt;" in text and "given 2 times" in text and "longer than" in text
     assert "uploaded image" in text
-    many, notes = parse(controls, [("a", "1")] * (links.MAX_PARAMS + 5))
+    many, notes = parse(forms, [("a", "1")] * (links.MAX_PARAMS + 5))
     assert many == {"a": 1.0} and f"first {links.MAX_PARAMS}" in notes[0]
 
 
-def test_a_link_cannot_name_a_value_the_page_refuses(controls: dict[str, Any]) -> None:
-    with pytest.raises(DemoInputError, match="working size"):
-        app.link_value(controls, EXAMPLES, "max_side", "4096")
+def test_a_link_cannot_name_a_value_the_page_refuses(forms: dict[str, Any]) -> None:
+    with pytest.raises(DemoInputError, match=r"working size .* must be in \[32, 1024\]"):
+        app.link_value(forms, EXAMPLES, "max_side", "2048")  # the page's CPU limit
     with pytest.raises(DemoInputError, match="tab must be one of"):
-        app.link_value(controls, EXAMPLES, "tab", "settings")
+        app.link_value(forms, EXAMPLES, "tab", "settings")
     assert links.build_link("javascript:alert(1)", {"a": 0.5}) == "?a=0.5"
     assert links.encode(1 / 3) == repr(1 / 3) and links.encode(2.0) == "2"
 

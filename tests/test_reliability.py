@@ -42,7 +42,10 @@ import wne
 from wne.demo import Zoo
 from wne.demo.imaging import load_image
 from wne.demo.pages import compare
+from wne.demo.pages.equivariance import Probe
 
+PROBE = tuple(Probe.__dataclass_fields__)
+"""``/equivariance``'s parameters after the image (the page's settings)."""
 pytest_plugins = ["app_fixtures"]  # the session's served app (`served`)
 
 pytestmark = [
@@ -138,7 +141,7 @@ def _client_call(client: Any, case: Case) -> Any:
     args = case.request
     if case.endpoint == "/equivariance":
         return client.predict(
-            image, *(args.get(k, "dncnn") for k in app.ONE), api_name="/equivariance"
+            image, *(args.get(k, "dncnn") for k in PROBE), api_name="/equivariance"
         )
     return client.predict(image, *args.values(), api_name="/denoise")
 

@@ -226,3 +226,30 @@ def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str
             f"{len(csvs)} table(s)): output PSNR vs test σ for models trained at one σ."
         )
     return pngs, csvs, note
+
+
+PAGE_CSS = """
+.wne-panel h3 {margin-bottom: 0.2em}
+.wne-out img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}
+#present-toggle {position: fixed; top: 10px; right: 14px; z-index: 1000; width: auto;
+  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
+  border-radius: 8px; padding: 2px 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15)}
+.wne-presenting #wne-controls, .wne-presenting .wne-secondary {display: none !important}
+.wne-presenting .wne-out, .wne-presenting .wne-out img {height: 24vh !important}
+.wne-presenting .wne-slider {max-height: 24vh !important}
+.wne-presenting .wne-panel h3, .wne-presenting #scores {font-size: 1.5rem}
+.wne-presenting label span, .wne-presenting .wne-out label {font-size: 1.25rem !important}
+.wne-presenting #link-note {display: none !important}
+"""
+PRESENT_JS = """(on) => {
+  for (const el of [document.querySelector('gradio-app'), document.body]) {
+    if (el) el.classList.toggle('wne-presenting', !!on);
+  }
+  return [];
+}"""
+LINK_JS = """(...args) => {
+  const tab = document.querySelector('#wne-tabs [role="tab"][aria-selected="true"]');
+  args[args.length - 2] = tab ? tab.innerText.trim() : '';
+  args[args.length - 1] = window.location.origin + window.location.pathname;
+  return args;
+}"""

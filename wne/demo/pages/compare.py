@@ -4,22 +4,28 @@ the 0–255 scale; colour channels go through the grayscale models as one batch)
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from wne import catalog
 from wne.degrade import NOISES
+from wne.demo.errors import DemoInputError
+from wne.demo.figure import Tile, render_figure
 from wne.demo.imaging import Native, to_display
-from wne.demo.zoo import ModelUnavailableError, Zoo
+from wne.demo.schema import noise_setting, setting, to_dict, typed
+from wne.demo.zoo import CHECKPOINTS, ModelUnavailableError, Zoo
 from wne.device import synchronize
 from wne.metrics import psnr, ssim
 from wne.settings import EnvSettings
@@ -32,43 +38,68 @@ ORDERS: dict[str, str] = {
 TABLE_HEADERS = ["model", "PSNR (dB)", "SSIM", "time (ms)"]
 
 
+SIGMA_CHOICES = tuple((f"σ = {s}", s) for s in catalog.SIGMA_TRAINS)
+"""The training σ choices (the page marks those without models)."""
+BACKBONES = tuple((f.label, f.id) for f in catalog.families(zoo_only=True))
+"""The backbones a page offers."""
+WORKING_SIZE = "working size (longest side, px)"
+
+
 @dataclass(frozen=True)
 class Scene:
-    """One request's scene: the shift ``a·x + b`` (b in [0, 1] units), the noise (``noise`` a
-    key of :data:`wne.degrade.NOISES`; σ on the 0–255 scale, ``photons``/``read_noise`` for
-    low light, ``quality`` for JPEG), ``seed``, the models (``backbones`` in display order,
-    ``sigma_train``, ``checkpoint`` of :data:`wne.demo.zoo.CHOICES`), ``order`` (a key of
-    :data:`ORDERS`), ``max_side`` (px) and ``clip`` (model inputs and outputs to [0, 1])."""
+    """One request's scene (the Compare page's settings): the shift ``a·x + b`` (b in [0, 1]
+    units), the noise (``noise`` a key of :data:`wne.degrade.NOISES`; σ on the 0–255 scale,
+    ``photons``/``read_noise`` for low light, ``quality`` for JPEG), ``seed``, the models
+    (``backbones`` in display order, ``sigma_train``, ``checkpoint`` of
+    :data:`wne.demo.zoo.CHOICES`), ``order`` (a key of :data:`ORDERS`), ``max_side`` (px) and
+    ``clip`` (model inputs and outputs to [0, 1]). ``Scene()`` is the page's default scene."""
 
-    a: float
-    b: float
-    sigma: float
-    seed: int
-    sigma_train: int
-    backbones: tuple[str, ...]
-    order: str
-    max_side: int
-    clip: bool
-    noise: str
-    photons: float
-    read_noise: float
-    quality: int
-    checkpoint: str
+    a: float = setting(
+        1.0, "contrast a", info="x → a·x + b", lo=0.1, hi=4, step=0.01, elem_id="contrast-a"
+    )
+    b: float = setting(
+        0.0, "brightness b", info="in [0, 1] units", lo=-1, hi=1, step=0.01, elem_id="brightness-b"
+    )
+    sigma: float = noise_setting("sigma")
+    seed: int = setting(0, "noise seed", lo=0, hi=2**31 - 1, widget="number")
+    sigma_train: int = setting(25, "models' training σ", choices=SIGMA_CHOICES)
+    backbones: tuple[str, ...] = setting(("dncnn", "swinir"), "backbones", choices=BACKBONES)
+    order: str = setting(
+        "shift-then-noise", "order of operations", choices=[(t, k) for k, t in ORDERS.items()]
+    )
+    max_side: int = setting(
+        256,
+        WORKING_SIZE,
+        info="larger images are downscaled; large ones run in tiles",
+        lo=32,
+        hi=2048,
+        step=16,
+    )
+    clip: bool = setting(
+        False,
+        "clip to [0, 1]",
+        info="as an 8-bit image; breaks exact equivariance where values saturate",
+    )
+    noise: str = setting(
+        "gaussian",
+        "noise type",
+        choices=[(n.label, k) for k, n in NOISES.items()],
+        widget="dropdown",
+        elem_id="noise-type",
+    )
+    photons: float = noise_setting("photons")
+    read_noise: float = noise_setting("read_noise")
+    quality: int = noise_setting("quality")
+    checkpoint: str = setting(
+        "best",
+        "checkpoints",
+        choices=[(text, k) for k, text in CHECKPOINTS.items()],
+        info="which trained models run; the notes name the checkpoints that ran",
+        elem_id="checkpoint",
+    )
 
-    def __post_init__(self) -> None:
-        typed(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the backbones as a list)."""
-        return {**asdict(self), "backbones": list(self.backbones)}
-
-
-def typed(settings: Any) -> None:
-    """Gives a frozen settings dataclass's fields their declared types (``1`` → ``1.0``,
-    lists → tuples), so equal requests are equal, whoever sent them (and share a cache key)."""
-    kinds = {"float": float, "int": int, "bool": bool, "str": str, "tuple[str, ...]": tuple}
-    for f in fields(settings):
-        object.__setattr__(settings, f.name, kinds[str(f.type)](getattr(settings, f.name)))
+    __post_init__ = typed
+    to_dict = to_dict
 
 
 def corrupt(x: torch.Tensor, s: Scene, level: float | None = None) -> torch.Tensor:
@@ -446,3 +477,31 @@ def _cell(value: Any, digits: int) -> str:
     if isinstance(value, str):
         return "∞" if value == "inf" else value
     return f"{round(value, digits):g}"
+
+
+def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Path) -> list[str]:
+    """The comparison shown as a slide figure (PNG and PDF): noisy input, target and every
+    output with its scores from the summary, under a line with the settings."""
+    if noisy is None or not summary or summary.get("pending"):
+        raise DemoInputError("run a comparison first: the figure shows the comparison on the page")
+
+    def pixels(image: Any) -> np.ndarray:
+        image = image[0] if isinstance(image, tuple | list) else image
+        return np.asarray(Image.open(image)) if isinstance(image, str) else np.asarray(image)
+
+    s, info = summary["settings"], summary["image"]
+    tiles = [
+        Tile(pixels(noisy), "noisy input", f"PSNR {db(summary['noisy']['psnr'])}"),
+        Tile(pixels(target), "target a·x + b", f"a = {s['a']:g}, b = {s['b']:g}"),
+    ]
+    shown = [m for m in summary["models"].values() if m["available"]]  # the gallery's order
+    for (img, _), m in zip(gallery or [], shown, strict=True):
+        score = f"PSNR {db(m['psnr'])} · SSIM {m['ssim']:.3f}"
+        tiles.append(Tile(pixels(img), m["label"], score))
+    subtitle = (
+        f"σ = {s['sigma']:g} ({s['noise']}), seed {s['seed']}, σ_train = {s['sigma_train']}, "
+        f"{s['order']}, {info['width']}×{info['height']} px; PSNR/SSIM vs a·x + b, data range a"
+    )
+    fig = render_figure(tiles, "Plain vs WNE denoisers", subtitle)
+    out = folder / hashlib.sha256(fig.png).hexdigest()[:16]
+    return [str(p) for p in fig.save(out, stem="wne-figure")]

@@ -11,9 +11,27 @@ import torch
 
 from wne import catalog
 from wne.demo.imaging import heatmap
-from wne.demo.pages.compare import Scene, apply_model, chw, corrupt, noise_notes
+from wne.demo.pages.compare import BACKBONES, Scene, apply_model, chw, corrupt, noise_notes
+from wne.demo.schema import derive, setting, to_dict
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.wrapper import ne_defect_map
+
+
+def as_scene(probe: Any) -> Scene:
+    """The one-backbone page's settings as the scene its computation takes (the shift applied
+    to the noisy image, so an equivariant model's outputs are exactly comparable)."""
+    values = {k: v for k, v in to_dict(probe).items() if k != "backbone"}
+    return Scene(**values, backbones=(probe.backbone,), order="noise-then-shift")
+
+
+Probe = derive(
+    Scene,
+    "Probe",
+    drop=("order",),
+    replace={"backbones": ("backbone", str, setting("dncnn", "backbone", choices=BACKBONES))},
+    namespace={"scene": as_scene},
+    doc="The Equivariance page's settings: the scene with one backbone (``.scene()``).",
+)
 
 
 @dataclass

@@ -16,7 +16,9 @@ import torch
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
-from wne.demo.pages.compare import Scene, chw, corrupt, hwc, noise_notes
+from wne.demo.pages.compare import BACKBONES, Scene, chw, corrupt, hwc, noise_notes
+from wne.demo.pages.equivariance import Probe
+from wne.demo.schema import derive, setting
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.wrapper import NormEquivariant, WrapperSteps, ne_defect_map
 
@@ -25,6 +27,29 @@ NORMALIZED_RANGE = 3.0
 INSIDE_STEPS = 4
 """The number of steps the tab shows (two pictures each)."""
 CHANNEL_NAMES = {1: ("gray",), 3: ("red", "green", "blue")}
+WRAPPED = tuple((label, b) for label, b in BACKBONES if "wne" in catalog.FAMILIES[b].variants)
+"""The backbones with a WNE wrapper."""
+MAX_SIDE = 512
+"""The page's largest working size (its steps run untiled)."""
+Steps = derive(
+    Probe,
+    "Steps",
+    replace={
+        "backbone": (
+            "backbone",
+            str,
+            setting(
+                "dncnn",
+                "backbone",
+                choices=WRAPPED,
+                info="a backbone with a WNE wrapper",
+                elem_id="inside-backbone",
+            ),
+        )
+    },
+    namespace={"scene": Probe.scene},
+    doc="The Inside WNE page's settings: a backbone with a WNE wrapper (``.scene()``).",
+)
 
 
 @dataclass

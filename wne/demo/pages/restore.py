@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,8 @@ from torch import nn
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
-from wne.demo.pages.compare import db, hwc, json_number, typed
+from wne.demo.pages.compare import BACKBONES, SIGMA_CHOICES, db, hwc, json_number
+from wne.demo.schema import setting, to_dict, typed
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.metrics import psnr, ssim
 from wne.sampler import TASKS, WalkStep, problem
@@ -32,30 +33,82 @@ LEVELS: dict[str, str] = {
 """The control that is a task's level (only it is shown for that task)."""
 
 
+PAIRED = tuple(
+    (label, b) for label, b in BACKBONES if catalog.FAMILIES[b].variants == ("plain", "wne")
+)
+"""The backbones with a plain and a WNE model."""
+
+
+def _level(default: float, label: str, lo: float, hi: float, name: str, info: str = "") -> Any:
+    return setting(default, label, info=info, lo=lo, hi=hi, step=1, elem_id=f"restore-{name}")
+
+
 @dataclass(frozen=True)
 class Walks:
-    """One ``/restore`` request: ``task`` (a key of :data:`TASKS`) with its parameter (``keep``
-    or ``hole`` percent, ``factor``, ``noise_sigma`` on the 0–255 scale), the ``backbone`` and
-    ``sigma_train``, ``seed``, ``max_steps`` per walk, ``max_side`` (px) and ``color``."""
+    """One ``/restore`` request (the Restore page's settings): ``task`` (a key of
+    :data:`TASKS`) with its parameter (``keep`` or ``hole`` percent, ``factor``,
+    ``noise_sigma`` on the 0–255 scale), the ``backbone`` and ``sigma_train``, ``seed``,
+    ``max_steps`` per walk, ``max_side`` (px) and ``color``."""
 
-    task: str
-    keep: float
-    hole: float
-    factor: int
-    noise_sigma: float
-    backbone: str
-    sigma_train: int
-    seed: int
-    max_steps: int
-    max_side: int
-    color: bool
+    task: str = setting(
+        "inpaint", "task", choices=[(t.label, k) for k, t in TASKS.items()], elem_id="restore-task"
+    )
+    keep: float = _level(
+        10.0, "kept pixels (%)", 1, 100, "keep", "a random mask; the paper keeps 10 %"
+    )
+    hole: float = _level(25.0, "hole size (%)", 5, 75, "hole")
+    factor: int = setting(
+        4,
+        "super-resolution factor",
+        choices=[("×2", 2), ("×4", 4), ("×8", 8)],
+        info="each factor × factor block is seen only via its mean",
+        elem_id="restore-factor",
+    )
+    noise_sigma: float = _level(
+        10.0,
+        "start noise sigma",
+        1,
+        100,
+        "noise-sigma",
+        "the walk stops when σ̂ ≤ 1 (the paper starts at 10)",
+    )
+    backbone: str = setting("dncnn", "backbone", choices=PAIRED)
+    sigma_train: int = setting(
+        10,
+        "training sigma",
+        choices=SIGMA_CHOICES,
+        info="the sampler's models are trained at σ = 10 in the paper",
+    )
+    seed: int = setting(
+        0,
+        "seed",
+        info="mask, start and injected noise",
+        lo=0,
+        hi=2**31 - 1,
+        widget="number",
+        elem_id="restore-seed",
+    )
+    max_steps: int = _level(
+        150, "step budget", 1, 1000, "max-steps", "each walk stops here if σ̂ has not reached σ_L"
+    )
+    max_side: int = setting(
+        128,
+        "working size",
+        info="larger images are downscaled",
+        lo=32,
+        hi=512,
+        step=16,
+        elem_id="restore-max-side",
+    )
+    color: bool = setting(
+        False,
+        "colour",
+        info="3× the time; off: the grayscale image, as the paper",
+        elem_id="restore-color",
+    )
 
-    def __post_init__(self) -> None:
-        typed(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+    __post_init__ = typed
+    to_dict = to_dict
 
 
 STREAM_FRAMES = 40

@@ -11,6 +11,7 @@ import numpy as np
 from wne import catalog
 from wne.degrade import NOISES
 from wne.demo.pages.compare import ORDERS, Scene, apply_model, degrade
+from wne.demo.schema import derive, to_dict
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.metrics import psnr
 
@@ -23,6 +24,24 @@ AXES: dict[str, tuple[str, str]] = {
     "photons": ("photons per pixel", "photons per pixel at white"),
     "quality": ("JPEG quality", "JPEG quality (of σ = 25 noise)"),
 }
+
+WALKED = ("sigma", "max_side", "photons", "quality")
+"""The scene's settings the sweep sets itself (it walks the level on a small image)."""
+
+
+def as_scene(levels: Any) -> Scene:
+    """The sweep's settings as the scene it walks (levels and working size its own)."""
+    fixed = {n: NOISES[k].level.default for n, k in (("photons", "lowlight"), ("quality", "jpeg"))}
+    return Scene(**to_dict(levels), sigma=JPEG_SIGMA, max_side=SIDE, **fixed)
+
+
+Levels = derive(
+    Scene,
+    "Levels",
+    drop=WALKED,
+    namespace={"scene": as_scene},
+    doc="The Noise sweep page's settings: the scene without the level it walks (``.scene()``).",
+)
 
 
 @dataclass

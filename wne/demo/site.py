@@ -1,0 +1,211 @@
+"""The demo's site without Gradio: each page's :class:`~wne.demo.schema.Form` on a server
+(defaults from its models and calibration, ranges from its device), the typed computation
+behind each page and endpoint, the scenario links' check and the server's CPU calibration.
+``app.py`` lays these out on the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wne import catalog
+from wne.demo import links
+from wne.demo.errors import DemoInputError
+from wne.demo.pages import compare, equivariance, inside, restore, sweep
+from wne.demo.schema import Form, Spec, check
+from wne.demo.serving import Server, checkpoint_keys, cpu_defaults
+from wne.demo.zoo import CHECKPOINTS
+from wne.settings import EnvSettings
+
+Progress = Callable[..., Any]
+"""A progress callback, ``progress(fraction, desc=...)`` (e.g. ``gr.Progress``)."""
+DEFAULT_BACKBONES = ("dncnn", "swinir")
+"""The backbones compared by default: a CNN and a transformer."""
+CPU_SIDE_LIMIT, GPU_SIDE = 1024, 512
+"""The largest working size on a CPU, and the default on a GPU."""
+RESTORE_SIDE = {"cpu": (128, 256, 150), "cuda": (256, 512, 1000)}
+"""The Restore page's working size, its largest value and the step budget, by device."""
+SCENE = tuple(compare.Scene.__dataclass_fields__)
+"""``/denoise``'s parameters after the image, in API order (the scene's settings)."""
+LINKED = (*SCENE, "backbone")
+"""The settings a scenario link carries (the scene, and the Equivariance page's backbone)."""
+LINKS = ("image", *LINKED, "tab", "present")
+"""A scenario link's parameters (links printed on slides keep opening the same scenario)."""
+TABS = {
+    "Compare": "compare",
+    "Equivariance": "equivariance",
+    "Noise sweep": "sweep",
+    "Inside WNE": "inside",
+    "Restore from a few pixels": "restore",
+    "About": "about",
+}
+"""The tabs' labels and ids."""
+NO_IMAGE = "no image given: upload an image or pick an example"
+
+
+@dataclass
+class Site:
+    """What the handlers share: the server, the folders of the files they write, each page's
+    :class:`Form` and the bundled examples by id."""
+
+    server: Server
+    files: Path
+    figures: Path
+    native: Path
+    forms: dict[str, Form]
+    examples: dict[str, Path]
+
+
+def sigma_choices(have: list[int]) -> list[tuple[str, int]]:
+    """The training σ choices, those without models marked."""
+    return [(f"σ = {s}" + ("" if s in have else " (no models)"), s) for s in catalog.SIGMA_TRAINS]
+
+
+def page_forms(server: Server) -> dict[str, Form]:
+    """Each page's form on this server: defaults from its models and calibration, ranges
+    from its device."""
+    zoo = server.zoo
+    side, choice, _ = server.defaults
+    have, sizes, chosen = zoo.sigmas(), zoo.sizes(), zoo.backbones()
+    backbones = [b for b in DEFAULT_BACKBONES if b in chosen] or chosen[:1] or ["dncnn"]
+    marked = [
+        (t + ("" if k == "best" or k in sizes else " (no models)"), k)
+        for k, t in CHECKPOINTS.items()
+    ]
+    spec = {
+        "max_side": {"hi": 2048 if zoo.device.type == "cuda" else CPU_SIDE_LIMIT},
+        "sigma_train": {"choices": sigma_choices(have)},
+        "checkpoint": {"choices": marked},
+    }
+    scene = {"sigma_train": zoo.default_sigma(), "max_side": side, "checkpoint": choice}
+    wrapped = [b for _, b in inside.WRAPPED]
+    probe = {**scene, "backbone": backbones[0]}
+    paired = [b for _, b in restore.PAIRED]
+    pairs = {
+        b: [s for s in catalog.SIGMA_TRAINS if all(zoo.has(b, v, s) for v in ("plain", "wne"))]
+        for b in paired
+    }
+    walker = next((b for b in paired if pairs[b]), paired[0])
+    sigma = 10 if 10 in pairs[walker] or not pairs[walker] else pairs[walker][0]
+    r_side, r_limit, steps = RESTORE_SIDE["cuda" if zoo.device.type == "cuda" else "cpu"]
+    walks = {"backbone": walker, "sigma_train": sigma, "max_side": r_side, "max_steps": steps}
+    levels = {k: v for k, v in scene.items() if k != "max_side"}
+    return {
+        "compare": Form(compare.Scene, {**scene, "backbones": backbones}, spec),
+        "equivariance": Form(equivariance.Probe, probe, spec),
+        "sweep": Form(sweep.Levels, {**levels, "backbones": backbones}, spec),
+        "inside": Form(
+            inside.Steps,
+            {**probe, "backbone": next((b for b in backbones if b in wrapped), wrapped[0])},
+            spec,
+        ),
+        "restore": Form(
+            restore.Walks,
+            walks,
+            {
+                "max_side": {"hi": r_limit},
+                "sigma_train": {"choices": sigma_choices(zoo.sigmas([walker]))},
+            },
+        ),
+    }
+
+
+def waiting(progress: Progress) -> Callable[[int], None]:
+    """Shows the queue ahead of a computation."""
+    return lambda ahead: (
+        progress(0.0, desc=f"waiting for the models: {ahead} computation(s) ahead")
+        if ahead
+        else None
+    )
+
+
+def denoise_results(
+    site: Site, image: Any, s: compare.Scene, progress: Progress
+) -> Iterator[tuple]:
+    """The comparison's snapshots, with the native-format downloads once complete."""
+    loaded = site.server.open(image, s.max_side)
+    native = loaded.native  # a 16-bit or float upload: its outputs in its own format too
+    for res in site.server.stream(compare.run, loaded.pixels, s, waiting(progress)):
+        done = [r for r in res.runs if native and not res.pending and r.output is not None]
+        files = [native.save(r.output, site.native, f"denoised-{r.key}") for r in done]
+        yield *compare.outputs(res, loaded.notes, native), files
+
+
+def last(site: Site, page: Any, image: Any, scene: compare.Scene, progress: Any, side: int) -> Any:
+    """A one-shot page's final result on ``image`` at working size ``side``."""
+    loaded = site.server.open(image, side)
+    res = list(site.server.stream(page.run, loaded.pixels, scene, waiting(progress)))[-1]
+    return res, loaded.notes
+
+
+def equivariance_results(site: Site, image: Any, p: Any, progress: Any) -> tuple:
+    """``/equivariance``'s maps, defects and the page's text."""
+    res, notes = last(site, equivariance, image, p.scene(), progress, p.max_side)
+    return equivariance.outputs(res, notes)
+
+
+def sweep_results(site: Site, image: Any, levels: Any, progress: Any) -> tuple:
+    """The sweep and ``/sweep``'s summary."""
+    res, notes = last(site, sweep, image, levels.scene(), progress, sweep.SIDE)
+    return res, sweep.outputs(res, notes)
+
+
+def inside_results(site: Site, image: Any, st: Any, progress: Any) -> tuple:
+    """``/inside``'s pictures and numbers (at most :data:`inside.MAX_SIDE` px, untiled)."""
+    side = min(st.max_side, inside.MAX_SIDE)
+    return inside.outputs(*last(site, inside, image, st.scene(), progress, side))
+
+
+def walks_results(site: Site, image: Any, w: restore.Walks, progress: Any) -> Iterator[tuple]:
+    """The two walks' snapshots."""
+    missing = restore.missing_models(site.server.zoo, w)  # before any device time is asked for
+    if missing:
+        raise DemoInputError(missing)
+    loaded = site.server.open(image, w.max_side)
+    for state in site.server.stream(restore.run, loaded.pixels, w, waiting(progress)):
+        step = max(run.steps for run in state.runs)
+        progress(
+            1.0 if state.done else step / w.max_steps, desc=f"step {step} of at most {w.max_steps}"
+        )
+        yield restore.outputs(state, loaded.notes)
+
+
+def link_value(forms: dict[str, Form], examples: dict[str, Path], name: str, value: Any) -> Any:
+    """A scenario link's value checked against its page's setting (``image``: an example's
+    id or ``upload``; ``tab``: a tab's id; ``present``: presentation mode).
+
+    Raises:
+        DemoInputError: Naming the setting and what it accepts.
+    """
+    allowed = {"image": [*examples, links.UPLOAD], "tab": list(TABS.values())}.get(name)
+    if allowed is not None:
+        if value not in allowed:
+            raise DemoInputError(f"{name} must be one of {allowed}, got {value!r}")
+        return value
+    if name == "present":
+        return check(bool, Spec(name), value, name)
+    return forms["compare" if name in SCENE else "equivariance"].check(name, value)
+
+
+def calibrate(server: Server, env: EnvSettings | None = None) -> None:
+    """Sets ``server.defaults`` (working size, checkpoint choice, a note): 512 px on a GPU,
+    sized to ``$WNE_LATENCY_TARGET`` on a CPU (the one latency rule,
+    :func:`wne.demo.serving.cpu_defaults`) unless ``$WNE_DEMO_MAX_SIDE`` fixes it."""
+    zoo, env = server.zoo, env or EnvSettings.from_env()
+    st = zoo.default_sigma()
+    fixed = max(32, min(CPU_SIDE_LIMIT, env.demo_max_side)) if env.demo_max_side else None
+    best, cpu = (checkpoint_keys(zoo.select(c), DEFAULT_BACKBONES, st) for c in ("best", "cpu"))
+    if zoo.device.type == "cuda" or not zoo.models:
+        server.defaults = (fixed or (GPU_SIDE if zoo.device.type == "cuda" else 256), "best", "")
+    elif fixed and best == cpu:
+        server.defaults = (fixed, "best", "")
+    else:  # a comparison's time depends on its models and size, not on the shift or the noise
+        chosen = tuple(b for b in DEFAULT_BACKBONES if b in zoo.backbones()) or tuple(
+            zoo.backbones()[:1]
+        )
+        scene = compare.Scene(sigma_train=st, backbones=chosen)
+        side, choice, note = cpu_defaults(zoo, scene, env.latency_target)
+        server.defaults = (fixed or side, choice, note)
