@@ -16,6 +16,7 @@ COMMANDS = {
     "loadtest": ("wne.lab.loadtest", "latency and load test of the demo app"),
     "sample": ("wne.lab.sample", "the denoiser-as-prior sampler's protocols"),
     "denoise": ("wne.lab.denoise", "denoise your own images and data files"),
+    "explain": ("wne.lab.explain", "why it works: Δ overlap, adaptive filters, Q-vs-Δ collapse"),
 }
 """Subcommand → (module whose ``main(argv)`` runs it, one-line summary)."""
 
