@@ -9,6 +9,8 @@ equivariant model stays exactly equivariant (WNE's statistics are then per tile)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -16,8 +18,10 @@ __all__ = [
     "GPU_TILE_SIZE",
     "TILE_OVERLAP",
     "TILE_SIZE",
+    "Tile",
     "apply_tiled",
     "tile_count",
+    "tile_grid",
     "tile_size",
     "tile_starts",
 ]
@@ -71,6 +75,43 @@ def _keep(starts: list[int], tile: int, length: int) -> list[tuple[int, int]]:
     return list(zip([0, *cuts], [*cuts, length], strict=True))
 
 
+class Tile(NamedTuple):
+    """One tile of :func:`tile_grid`: the model reads ``rows × cols`` of the image and the
+    tile supplies the output's ``keep_rows × keep_cols`` (both in image coordinates)."""
+
+    rows: slice
+    cols: slice
+    keep_rows: slice
+    keep_cols: slice
+
+    @property
+    def inner(self) -> tuple[slice, slice]:
+        """The kept part in the tile's own coordinates."""
+        top, left = self.rows.start, self.cols.start
+        return (
+            slice(self.keep_rows.start - top, self.keep_rows.stop - top),
+            slice(self.keep_cols.start - left, self.keep_cols.stop - left),
+        )
+
+
+def tile_grid(
+    height: int, width: int, tile: int = TILE_SIZE, overlap: int = TILE_OVERLAP
+) -> list[Tile]:
+    """The tiles :func:`apply_tiled` uses for a ``height × width`` image, row by row; their
+    kept parts partition the image (seams halfway through each overlap).
+
+    Raises:
+        ValueError: If ``overlap`` is not in ``[0, tile)``.
+    """
+    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    th, tw = min(tile, height), min(tile, width)
+    return [
+        Tile(slice(top, top + th), slice(left, left + tw), slice(r0, r1), slice(c0, c1))
+        for top, (r0, r1) in zip(rows, _keep(rows, tile, height), strict=True)
+        for left, (c0, c1) in zip(cols, _keep(cols, tile, width), strict=True)
+    ]
+
+
 def apply_tiled(
     model: nn.Module,
     x: torch.Tensor,
@@ -105,14 +146,12 @@ def apply_tiled(
     home = x.device
     x = x.to(torch.float32)
     h, w = x.shape[-2:]
-    rows, cols = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    grid = tile_grid(h, w, tile, overlap)
     with torch.inference_mode():
-        if len(rows) == 1 and len(cols) == 1:
+        if len(grid) == 1:
             return model(x.to(device)).float().to(home)
         out = torch.empty_like(x)
-        th, tw = min(tile, h), min(tile, w)
-        for top, (r0, r1) in zip(rows, _keep(rows, tile, h), strict=True):
-            for left, (c0, c1) in zip(cols, _keep(cols, tile, w), strict=True):
-                y = model(x[..., top : top + th, left : left + tw].to(device)).float().to(home)
-                out[..., r0:r1, c0:c1] = y[..., r0 - top : r1 - top, c0 - left : c1 - left]
+        for t in grid:
+            y = model(x[..., t.rows, t.cols].to(device)).float().to(home)
+            out[..., t.keep_rows, t.keep_cols] = y[(..., *t.inner)]
         return out
