@@ -6,10 +6,18 @@ other modes to RGB, transparency composited on white, and an RGB image whose thr
 channels are equal to grayscale (``C = 1``). :func:`read_native` keeps a file's own
 dtype, shape, values and metadata (PNG, JPEG, TIFF via ``tifffile``, ``.npy``);
 :func:`write_native` writes them back in the same format.
+
+Files of any size: :func:`inspect_native` reads a header only (shape, dtype, and whether the
+file can be read piece by piece); :func:`open_native` opens a TIFF or ``.npy`` without reading
+its pixels (a read-only memmap, or :class:`TiffPages` for compressed or tiled TIFFs), and
+:func:`create_native` makes the memory-mapped file a result is written into.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +29,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "NATIVE_SUFFIXES",
     "ImageReadError",
+    "NativeHeader",
     "NativeImage",
+    "TiffPages",
+    "create_native",
+    "inspect_native",
     "list_images",
+    "open_native",
     "pil_to_array",
     "read_image",
     "read_native",
@@ -37,6 +50,8 @@ NATIVE_SUFFIXES: dict[str, str] = {
 """File suffix → format that :func:`read_native` and :func:`write_native` handle."""
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R 601-2 luma, as Pillow's ``convert("L")``."""
+
+log = logging.getLogger(__name__)
 
 
 class ImageReadError(ValueError):
@@ -208,28 +223,293 @@ def _native_format(path: Path) -> str:
     return fmt
 
 
+def _tiff_meta(page: Any) -> dict[str, Any]:
+    """What :func:`write_native` keeps of a TIFF page's tags."""
+    tags, icc = page.tags, page.tags.get(34675)
+    photometric = {0: "miniswhite", 1: "minisblack", 2: "rgb"}.get(int(page.photometric))
+    if photometric is None:  # palette indices, YCbCr, CMYK...: not intensities
+        raise ImageReadError(f"unsupported TIFF photometric {page.photometric.name}")
+    meta: dict[str, Any] = {
+        "photometric": photometric,
+        "compression": "zlib" if page.compression in (8, 32946) else None,
+        "description": page.description or None,
+        "icc_profile": icc.value if icc is not None else None,
+    }
+    if 282 in tags and 283 in tags:
+        meta["resolution"], meta["resolutionunit"] = page.resolution, page.resolutionunit
+    return meta
+
+
+def _planar(axes: str) -> bool:
+    return "S" in axes and not axes.endswith("S")
+
+
 def _read_tiff(path: Path) -> NativeImage:
     import tifffile  # imported when used: `import wne` stays light
 
     with tifffile.TiffFile(path) as tif:
-        series, page = tif.series[0], tif.pages.first
+        series = tif.series[0]
+        meta = _tiff_meta(series.keyframe)
         pixels, axes = series.asarray(), series.axes
-        tags, icc = page.tags, page.tags.get(34675)
-        photometric = {0: "miniswhite", 1: "minisblack", 2: "rgb"}.get(int(page.photometric))
-        if photometric is None:  # palette indices, YCbCr, CMYK...: not intensities
-            raise ImageReadError(f"unsupported TIFF photometric {page.photometric.name}")
-        meta: dict[str, Any] = {
-            "photometric": photometric,
-            "compression": "zlib" if page.compression in (8, 32946) else None,
-            "description": page.description or None,
-            "icc_profile": icc.value if icc is not None else None,
-        }
-        if 282 in tags and 283 in tags:
-            meta["resolution"], meta["resolutionunit"] = page.resolution, page.resolutionunit
-    if "S" in axes and not axes.endswith("S"):  # planar colour: channels last while in memory
+    if _planar(axes):  # planar colour: channels last while in memory
         pixels = np.moveaxis(pixels, axes.index("S"), -1)
         meta["planar"] = True
     return NativeImage(pixels, "tiff", {k: v for k, v in meta.items() if v is not None})
+
+
+class TiffPages:
+    """A TIFF series as a read-only array that decodes only the strips or tiles a slice
+    needs (tifffile's own segment reading and decoding), for compressed, tiled or
+    byte-swapped files that cannot be memory-mapped.
+
+    Indexing: ``pages[*frames, rows, cols]`` or ``pages[*frames, rows, cols, channels]`` with
+    an integer per frame axis and step-1 slices (the layout of :func:`read_native`: frames
+    first, channels last); the rows last decoded are kept, so tiles along a row cost one
+    decoding. Memory: a band of whole strips or rows of tiles.
+
+    Args:
+        path: The TIFF file (kept open until :meth:`close` or garbage collection).
+
+    Raises:
+        ImageReadError: If the series' pages are not plain 2-D frames (volumes, odd layouts).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import tifffile
+
+        self._tif = tif = tifffile.TiffFile(path)
+        weakref.finalize(self, tif.close)
+        series = tif.series[0]
+        key = self._key = series.keyframe
+        self._pages = series.pages
+        page_shape = tuple(key.shape)
+        lead = tuple(series.shape[: len(series.shape) - len(page_shape)])
+        if (
+            key.imagedepth != 1
+            or math.prod(lead) != len(self._pages)
+            or tuple(series.shape[len(lead) :]) != page_shape
+        ):
+            tif.close()
+            raise ImageReadError(f"TIFF pages of shape {page_shape} in a series {series.shape}")
+        self._lead, self._samples = lead, key.samplesperpixel
+        self._separate = key.planarconfig == 2 and self._samples > 1
+        self.height, self.width = key.imagelength, key.imagewidth
+        self.dtype = np.dtype(series.dtype).newbyteorder("=")
+        self.shape = (
+            *lead,
+            self.height,
+            self.width,
+            *((self._samples,) if self._samples > 1 else ()),
+        )
+        self.ndim = len(self.shape)
+        self.band_rows = key.chunks[-3 if key.planarconfig == 1 and self._samples > 1 else -2]
+        self._band: tuple[int, int, int, np.ndarray] | None = None
+
+    def close(self) -> None:
+        """Closes the file."""
+        self._band = None
+        self._tif.close()
+
+    def __getitem__(self, key: tuple[Any, ...]) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        n = len(self._lead)
+        frame, rest = key[:n], [*key[n:], slice(None), slice(None), slice(None)][:3]
+        page = int(np.ravel_multi_index(tuple(int(i) for i in frame), self._lead)) if n else 0
+        r0, r1, step = rest[0].indices(self.height) if isinstance(rest[0], slice) else (0, 0, 0)
+        if step != 1 or r1 <= r0:
+            raise IndexError(f"TiffPages takes step-1 row slices, got {rest[0]!r}")
+        band, top = self._rows(page, r0, r1)
+        out = band[r0 - top : r1 - top, rest[1], rest[2]]
+        return out if self._samples > 1 else out[..., 0]
+
+    def _rows(self, page: int, r0: int, r1: int) -> tuple[np.ndarray, int]:
+        """The decoded band of whole segments holding rows ``[r0, r1)``, and its top row."""
+        cr = self.band_rows
+        k0, k1 = r0 // cr, (r1 - 1) // cr + 1
+        if self._band is not None and self._band[:3] == (page, k0, k1):
+            return self._band[3], k0 * cr
+        self._band = None  # let the previous band go before decoding the next
+        key, tif = self._key, self._tif
+        target = self._pages[page]
+        seg_rows = math.ceil(self.height / cr)
+        seg_cols = math.ceil(self.width / key.tilewidth) if key.is_tiled else 1
+        seps = self._samples if self._separate else 1
+        indices = [
+            (s * seg_rows + r) * seg_cols + c
+            for s in range(seps)
+            for r in range(k0, k1)
+            for c in range(seg_cols)
+        ]
+        rows = min(k1 * cr, self.height) - k0 * cr
+        buf = np.zeros((seps, rows, self.width, self._samples // seps), self.dtype)
+        decodeargs: dict[str, Any] = {"_fullsize": key.is_tiled}
+        if key.compression in {6, 7, 34892, 33007}:  # JPEG, as TiffPage.segments does
+            decodeargs["jpegtables"] = target.jpegtables
+            decodeargs["jpegheader"] = key.jpegheader
+        fh = tif.filehandle
+        offsets = [target.dataoffsets[i] for i in indices]
+        counts = [target.databytecounts[i] for i in indices]
+        for data, index in fh.read_segments(offsets, counts, indices=indices, lock=fh.lock):
+            seg, (s, _, y, x, _), _ = key.decode(data, index, **decodeargs)
+            if seg is None:  # an empty segment: zeros
+                continue
+            seg, y = seg[0], y - k0 * cr
+            h, w = min(seg.shape[0], rows - y), min(seg.shape[1], self.width - x)
+            buf[s, y : y + h, x : x + w] = seg[:h, :w]
+        band = buf.transpose(1, 2, 0, 3).reshape(rows, self.width, self._samples)
+        self._band = (page, k0, k1, band)
+        return band, k0 * cr
+
+
+@dataclass(frozen=True)
+class NativeHeader:
+    """What a file holds, from its header alone (:func:`inspect_native`).
+
+    Attributes:
+        format: ``"png"``, ``"jpeg"``, ``"tiff"`` or ``"npy"``.
+        shape: The shape :func:`read_native` gives its pixels.
+        dtype: Their dtype.
+        streamable: Whether :func:`open_native` can read it piece by piece.
+        why: When it cannot, why (a phrase).
+        band_rows: Rows decoded at once when streamed (a strip or a row of tiles; 1 for a
+            memory-mapped file).
+    """
+
+    format: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    streamable: bool
+    why: str = ""
+    band_rows: int = 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the pixels once in memory."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+
+def _memmappable(series: Any) -> bool:
+    return series.dataoffset is not None and bool(series.keyframe.is_memmappable)
+
+
+def _inspect_tiff(path: Path) -> NativeHeader:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        key = series.keyframe
+        _tiff_meta(key)  # unsupported photometrics fail here, before any pixel is read
+        shape, axes, dtype = tuple(series.shape), series.axes, np.dtype(series.dtype)
+        if _planar(axes):
+            shape = (
+                *shape[: axes.index("S")],
+                *shape[axes.index("S") + 1 :],
+                shape[axes.index("S")],
+            )
+        if _memmappable(series):
+            return NativeHeader("tiff", shape, dtype.newbyteorder("="), True)
+    try:
+        pages = TiffPages(path)
+    except ImageReadError as exc:
+        return NativeHeader("tiff", shape, dtype.newbyteorder("="), False, str(exc))
+    rows = pages.band_rows
+    pages.close()
+    return NativeHeader("tiff", shape, dtype.newbyteorder("="), True, band_rows=rows)
+
+
+def inspect_native(path: str | Path) -> NativeHeader:
+    """Reads what a file holds from its header, no pixels.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ImageReadError: For an unsupported type or mode, or an unreadable header.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    fmt = _native_format(path)
+    try:
+        if fmt == "tiff":
+            return _inspect_tiff(path)
+        if fmt == "npy":
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            ok = arr.dtype.kind in "biuf" and arr.ndim >= 2
+            return NativeHeader(
+                fmt, arr.shape, arr.dtype.newbyteorder("="), ok, "" if ok else "not an image array"
+            )
+        with Image.open(path) as im:  # the header only: decoding waits for load()
+            bands, wide = len(im.getbands()), im.mode.startswith("I;16")
+            shape = (im.height, im.width, *((bands,) if bands > 1 else ()))
+            dtype = np.dtype(np.uint16 if wide else np.uint8)
+        return NativeHeader(fmt, shape, dtype, False, f"{fmt.upper()} is decoded whole")
+    except ImageReadError:
+        raise
+    except Exception as exc:
+        raise ImageReadError(f"cannot read {path.name}: {exc}") from None
+
+
+def open_native(path: str | Path) -> NativeImage:
+    """Opens a TIFF or ``.npy`` file without reading its pixels: they are a read-only memmap
+    (uncompressed contiguous data) or :class:`TiffPages`, in :func:`read_native`'s layout.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ImageReadError: If the file cannot be read piece by piece (:func:`inspect_native`).
+    """
+    path = Path(path)
+    header = inspect_native(path)
+    if not header.streamable:
+        raise ImageReadError(f"{path.name} cannot be read piece by piece: {header.why}")
+    if header.format == "npy":
+        return NativeImage(np.load(path, mmap_mode="r", allow_pickle=False), "npy")
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        meta = {k: v for k, v in _tiff_meta(series.keyframe).items() if v is not None}
+        axes, mappable = series.axes, _memmappable(series)
+    if not mappable:
+        return NativeImage(TiffPages(path), "tiff", meta)
+    pixels = tifffile.memmap(path, mode="r")
+    if _planar(axes):
+        pixels = np.moveaxis(pixels, axes.index("S"), -1)
+        meta["planar"] = True
+    return NativeImage(pixels, "tiff", meta)
+
+
+def create_native(
+    path: str | Path, shape: tuple[int, ...], dtype: np.dtype, fmt: str, meta: dict[str, Any]
+) -> np.memmap:
+    """Creates a TIFF or ``.npy`` file of ``shape`` and ``dtype`` (:func:`read_native`'s
+    layout) and returns its pixels memory-mapped read-write, to be filled piece by piece.
+    The file is sparse until written; a TIFF is uncompressed whatever ``meta`` says.
+
+    Raises:
+        ValueError: For another format.
+    """
+    if fmt == "npy":
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+    if fmt != "tiff":
+        raise ValueError(f"{fmt} files cannot be written piece by piece (use TIFF or .npy)")
+    import tifffile
+
+    planar = bool(meta.get("planar"))
+    disk = (*shape[:-3], shape[-1], *shape[-3:-1]) if planar else tuple(shape)
+    if meta.get("compression"):
+        log.info("%s: written uncompressed (piece by piece)", Path(path).name)
+    mm = tifffile.memmap(
+        path,
+        shape=disk,
+        dtype=dtype,
+        photometric=meta.get("photometric") or ("rgb" if shape[-1] in (3, 4) else None),
+        planarconfig="separate" if planar else None,
+        description=meta.get("description"),
+        metadata=None,
+        resolution=meta.get("resolution"),
+        resolutionunit=meta.get("resolutionunit"),
+        iccprofile=meta.get("icc_profile"),
+    )
+    return np.moveaxis(mm, -3, -1) if planar else mm
 
 
 def _png_colour16(path: Path) -> bool:
