@@ -21,33 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 import pandas as pd
 
 from wne import catalog
 from wne.degrade import NOISES
-from wne.demo import content, links
+from wne.demo import content
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
 from wne.demo.pages import compare, inside, restore, sweep
 from wne.demo.schema import Form
 from wne.demo.serving import Server, limit_malloc_arenas
-from wne.demo.site import (
-    LINKED,
-    LINKS,
-    NO_IMAGE,
-    SCENE,
-    TABS,
-    Site,
-    calibrate,
-    denoise_results,
-    equivariance_results,
-    inside_results,
-    link_value,
-    page_forms,
-    sweep_results,
-    walks_results,
-)
+from wne.demo.site import LINKED, NO_IMAGE, SCENE, Site, calibrate, page_forms
 from wne.demo.zoo import Zoo
 from wne.settings import EnvSettings
 
@@ -63,9 +47,6 @@ QUEUE_SIZE = ENV.queue_size
 Outputs4 = tuple[gr.FileData, gr.FileData | None, Any, dict]
 """The type of each yield of ``/denoise`` and ``/restore``: ``gr.api`` reads a tuple return
 hint as that many outputs (each streamed on its own, as the page's components are)."""
-NOISE_PARAMS = list(dict.fromkeys(p.name for n in NOISES.values() for p in n.params))
-"""Every noise type's level settings (σ, photons, read noise, JPEG quality); the page shows
-those of the chosen type."""
 PROGRESS = gr.Progress()
 """The page handlers' progress (Gradio gives each call its own tracker)."""
 MODELS: dict[str, Any] = {"concurrency_id": "models", "concurrency_limit": ACTIVE}
@@ -144,61 +125,59 @@ def control(form: Form, name: str, **kw: Any) -> Any:
     return gr.Slider(sp.lo, sp.hi, step=sp.step, **whole, **kw)
 
 
-def settings_of(form: Form, values: tuple) -> Any:
-    """The page's typed settings from its controls' values (in the form's order)."""
-    return form.parse(dict(zip(form.names, values, strict=True)))
+def typed_call(
+    fn: Callable[..., Any],
+    params: list[inspect.Parameter],
+    convert: Callable[..., tuple],
+    **hints: Any,
+) -> Callable[..., Any]:
+    """``fn(*convert(*args))`` under the signature ``params`` (what Gradio reads), a generator
+    when ``fn`` is one; failures shown as :func:`shown_errors` does."""
+    if inspect.isgeneratorfunction(fn):
+
+        def call(*args: Any) -> Iterator[Any]:
+            yield from fn(*convert(*args))
+
+    else:
+
+        def call(*args: Any) -> Any:
+            return fn(*convert(*args))
+
+    call.__signature__ = inspect.Signature(params, return_annotation=hints.get("return"))  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in params} | hints
+    call.__name__ = call.__qualname__ = getattr(fn, "func", fn).__name__
+    return shown_errors(call)
 
 
-def endpoint(form: Form, fn: Callable[..., Any], returns: Any, name: str) -> Callable[..., Any]:
+ARG = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def endpoint(form: Form, fn: Callable[..., Any], returns: Any) -> Callable[..., Any]:
     """A named API endpoint: ``fn(image path, settings)`` behind a typed signature made from
     ``form`` (the image, then every setting with this page's default), so ``gr.api`` and
     ``gradio_client`` see each setting's name, type and default."""
 
-    def image_path(image: Any) -> str:
+    def convert(image: Any, *values: Any) -> tuple:
         if image is None:
             raise DemoInputError(NO_IMAGE)
-        return image  # a file payload; the server checks that it was uploaded
+        return image, form.from_values(values)  # the server checks that it was uploaded
 
-    if inspect.isgeneratorfunction(fn):
-
-        def call(image: Any, *values: Any) -> Iterator[Any]:
-            yield from fn(image_path(image), settings_of(form, values))
-
-    else:
-
-        def call(image: Any, *values: Any) -> Any:
-            return fn(image_path(image), settings_of(form, values))
-
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [inspect.Parameter("image", kind, annotation=gr.FileData)] + [
-        inspect.Parameter(n, kind, default=form.default(n), annotation=_api_type(s.kind))
+    params = [inspect.Parameter("image", ARG, annotation=gr.FileData)] + [
+        inspect.Parameter(n, ARG, default=form.default(n), annotation=s.hint)
         for n, s in form.settings.items()
     ]
-    call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    call.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
-    call.__name__ = call.__qualname__ = name
-    return shown_errors(call)
-
-
-def _api_type(kind: type) -> Any:
-    return list[str] if kind is tuple else kind
+    return typed_call(fn, params, convert, **{"return": returns})
 
 
 def on_page(form: Form, fn: Callable[..., Any]) -> Callable[..., Any]:
     """A page event's handler: the controls' values as ``form``'s typed settings, then
     ``fn(image, settings, progress)``."""
-    if inspect.isgeneratorfunction(fn):
-
-        def handler(progress: gr.Progress = PROGRESS, image: Any = None, *values: Any) -> Any:
-            yield from fn(image, settings_of(form, values), progress)
-
-    else:
-
-        def handler(progress: gr.Progress = PROGRESS, image: Any = None, *values: Any) -> Any:
-            return fn(image, settings_of(form, values), progress)
-
-    handler.__name__ = getattr(fn, "func", fn).__name__
-    return shown_errors(handler)
+    params = [
+        inspect.Parameter("progress", ARG, default=PROGRESS, annotation=gr.Progress),
+        inspect.Parameter("image", ARG, default=None, annotation=Any),
+        inspect.Parameter("values", inspect.Parameter.VAR_POSITIONAL, annotation=Any),
+    ]
+    return typed_call(fn, params, lambda p, image, *v: (image, form.from_values(v), p))
 
 
 def validator(form: Form) -> Callable[..., list[Any]]:
@@ -214,20 +193,9 @@ def validator(form: Form) -> Callable[..., list[Any]]:
     return validate
 
 
-# -- the computations: one typed function per page, through the server --------------------
-
-
-def png(site: Site, pixels: np.ndarray | None) -> gr.FileData | None:
-    """An API output image (written once, named by its pixels)."""
-    return None if pixels is None else gr.FileData(path=save_png(pixels, site.files))
-
-
-# -- the page views of those results ---------------------------------------------------------
-
-
 def denoise_page(site: Site, image: Any, s: compare.Scene, progress: Any) -> Iterator[list]:
     """The Compare tab, streamed: inputs, a panel per backbone, scores, notes, files."""
-    for img, tgt, out, info, saved in denoise_results(site, image, s, progress):
+    for img, tgt, out, info, saved in site.denoise_results(image, s, progress):
         img, tgt = save_png(img, site.files), save_png(tgt, site.files)
         out = [(save_png(o, site.files), caption) for o, caption in out]
         view = compare.page(img, out, info)
@@ -253,13 +221,13 @@ def denoise_page(site: Site, image: Any, s: compare.Scene, progress: Any) -> Ite
 
 def equivariance_page(site: Site, image: Any, p: Any, progress: Any) -> list:
     """The Equivariance tab: defect maps, text, defects."""
-    out, info, text = equivariance_results(site, image, p, progress)
+    out, info, text = site.equivariance_results(image, p, progress)
     return [out, text, info]
 
 
 def sweep_page(site: Site, image: Any, levels: Any, progress: Any) -> list:
     """The Noise sweep tab: the plot, its notes, the curves."""
-    res, out = sweep_results(site, image, levels, progress)
+    res, out = site.sweep_results(image, levels, progress)
     title, x_title = sweep.plot_titles(res)
     return [
         gr.LinePlot(pd.DataFrame(out["rows"]), x_title=x_title, title=title),
@@ -270,7 +238,7 @@ def sweep_page(site: Site, image: Any, levels: Any, progress: Any) -> list:
 
 def inside_page(site: Site, image: Any, st: Any, progress: Any) -> list:
     """The Inside WNE tab: each step's text and two pictures, the numbers."""
-    out, info = inside_results(site, image, st, progress)
+    out, info = site.inside_results(image, st, progress)
     cells, pics = [], iter(out)
     for step in info["steps"]:
         shown = [next(pics) for _ in range(step["pictures"])]
@@ -284,7 +252,7 @@ def inside_page(site: Site, image: Any, st: Any, progress: Any) -> list:
 
 def restore_page(site: Site, image: Any, w: restore.Walks, progress: Any) -> Iterator[list]:
     """The Restore tab, streamed: observed, plain and WNE images, the two plots, text."""
-    for observed, images, info in walks_results(site, image, w, progress):
+    for observed, images, info in site.walks_results(image, w, progress):
         sigma_rows, psnr_rows = restore.plots(info)
         budget = [0, info["settings"]["max_steps"]]
         shown = [None if i is None else save_png(i, site.files) for i in [observed, *images]]
@@ -300,43 +268,12 @@ def restore_page(site: Site, image: Any, w: restore.Walks, progress: Any) -> Ite
 # -- the named API endpoints: JSON at the edge -----------------------------------------------
 
 
-def denoise_api(site: Site, image: str, s: compare.Scene) -> Iterator[Outputs4]:
-    """``/denoise``: noisy input, target, the outputs with captions, the summary (streamed)."""
-    for img, tgt, out, info, saved in denoise_results(site, image, s, gr.Progress()):
-        downloads = {"downloads": [gr.FileData(path=f).model_dump() for f in saved]}
-        gallery = [{"image": png(site, o), "caption": c} for o, c in out]
-        yield png(site, img), png(site, tgt), gallery, {**info, **(downloads if saved else {})}
-
-
-def equivariance_api(site: Site, image: str, p: Any) -> tuple[list, dict]:
-    """``/equivariance``: the defect maps with captions, and the defects."""
-    out, info, _ = equivariance_results(site, image, p, gr.Progress())
-    return [{"image": png(site, m), "caption": cap} for m, cap in out], info
-
-
-def inside_api(site: Site, image: str, st: Any) -> tuple[list, dict]:
-    """``/inside``: every picture with its caption, and the numbers."""
-    out, info = inside_results(site, image, st, gr.Progress())
-    return [{"image": png(site, m), "caption": cap} for m, cap in out], info
-
-
-def sweep_api(site: Site, image: str, levels: Any) -> dict:
-    """``/sweep``: ``{title, rows, notes}``."""
-    return sweep_results(site, image, levels, gr.Progress())[1]
-
-
-def restore_api(site: Site, image: str, w: restore.Walks) -> Iterator[Outputs4]:
-    """``/restore``: observed, plain, WNE and the summary per snapshot (streamed)."""
-    for observed, images, info in walks_results(site, image, w, gr.Progress()):
-        yield png(site, observed), *(png(site, i) for i in images), info
-
-
-API = {  # endpoint: (page, function, return type)
-    "denoise": ("compare", denoise_api, Outputs4),
-    "equivariance": ("equivariance", equivariance_api, tuple[list, dict]),
-    "sweep": ("sweep", sweep_api, dict),
-    "inside": ("inside", inside_api, tuple[list, dict]),
-    "restore": ("restore", restore_api, Outputs4),
+API = {  # endpoint: (page, return type); its function is the site's ``<endpoint>_api``
+    "denoise": ("compare", Outputs4),
+    "equivariance": ("equivariance", tuple[list, dict]),
+    "sweep": ("sweep", dict),
+    "inside": ("inside", tuple[list, dict]),
+    "restore": ("restore", Outputs4),
 }
 
 
@@ -353,6 +290,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         *(upload / f"wne-{n}" for n in ("outputs", "figures", "native")),
         forms=page_forms(server),
         examples={e.path.stem: e.path for e in examples},
+        file=lambda path: gr.FileData(path=path),
     )
     ui: dict[str, Any] = {}
     with gr.Blocks(title="WNE: normalization-equivariant denoisers") as demo:
@@ -380,12 +318,12 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     _about_tab(ui)
         events = _page_events(site, ui)
         _classroom(site, ui, events, examples, demo)
-        for name, (page, fn, returns) in API.items():
-            call = endpoint(site.forms[page], functools.partial(fn, site), returns, name)
+        for name, (page, returns) in API.items():
+            call = endpoint(site.forms[page], getattr(site, f"{name}_api"), returns)
             gr.api(call, api_name=name, api_description=content.API_DOCS[name], **MODELS)
     demo.queue(max_size=QUEUE_SIZE)
     demo.wne_server = server  # type: ignore[attr-defined]
-    demo.wne_forms = site.forms  # type: ignore[attr-defined]
+    demo.wne_site = site  # type: ignore[attr-defined]
     demo.wne_controls = {n: ui[n] for n in LINKED}  # type: ignore[attr-defined]
     return demo
 
@@ -406,7 +344,7 @@ def _scene_controls(site: Site, ui: dict[str, Any], examples: list[Any]) -> None
     for n in ("a", "b", "noise"):
         ui[n] = control(form, n)
     ui["noise_boxes"] = []
-    for n in NOISE_PARAMS:
+    for n in compare.NOISE_PARAMS:
         with gr.Column(visible=n == "sigma", min_width=0) as box:
             ui[n] = control(form, n)
         ui["noise_boxes"].append(box)
@@ -564,7 +502,6 @@ def _about_tab(ui: dict[str, Any]) -> None:
 
 def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each tab's computation wired to its button; returns the events a link may start."""
-    controls = {**ui, "backbone": ui["backbone"]}
 
     def event(page: str, fn: Callable[..., Any], outputs: list, where: dict) -> dict[str, Any]:
         form = site.forms[page]
@@ -574,11 +511,11 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
     r = ui["restore"]
     events = {  # a tab's computation: run by its button, or by a link that opens the tab
-        "compare": event("compare", denoise_page, ui["compare_out"], controls),
-        "equivariance": event("equivariance", equivariance_page, ui["equivariance_out"], controls),
-        "sweep": event("sweep", sweep_page, ui["sweep_out"], controls),
+        "compare": event("compare", denoise_page, ui["compare_out"], ui),
+        "equivariance": event("equivariance", equivariance_page, ui["equivariance_out"], ui),
+        "sweep": event("sweep", sweep_page, ui["sweep_out"], ui),
         "inside": event(
-            "inside", inside_page, ui["inside_out"], {**controls, "backbone": ui["inside_backbone"]}
+            "inside", inside_page, ui["inside_out"], {**ui, "backbone": ui["inside_backbone"]}
         ),
     }
     for button, tab in zip(("run", "eq_run", "sw_run", "in_run"), events, strict=True):
@@ -586,22 +523,13 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
     walk = event("restore", restore_page, ui["restore_out"], r)
     walking = r["run"].click(**walk, **{**PAGE, "trigger_mode": "once"})
     r["stop"].click(None, cancels=[walking], api_visibility="private")
-    ui["noise"].change(
-        lambda kind: [
-            gr.Column(visible=n in {q.name for q in NOISES[kind].params}) for n in NOISE_PARAMS
-        ],
+    shows(
         ui["noise"],
         ui["noise_boxes"],
-        **PRIVATE,
+        compare.NOISE_PARAMS,
+        lambda k: [p.name for p in NOISES[k].params],
     )
-    r["task"].change(
-        lambda task: [
-            gr.Column(visible=restore.LEVELS[task] == n) for n in restore.LEVELS.values()
-        ],
-        r["task"],
-        r["boxes"],
-        **PRIVATE,
-    )
+    shows(r["task"], r["boxes"], list(restore.LEVELS.values()), lambda t: [restore.LEVELS[t]])
     den = {**events["compare"], **PAGE}
     gr.on(
         [ui["a"].release, ui["b"].release, ui["sigma"].release],
@@ -618,6 +546,12 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
             **PRIVATE,
         ).then(**den)
     return events
+
+
+def shows(choice: Any, boxes: list, names: list[str], shown: Callable[[Any], list[str]]) -> None:
+    """Shows, when ``choice`` changes, only the boxes (one per name) of its ``shown`` names."""
+    update = lambda value: [gr.Column(visible=n in shown(value)) for n in names]  # noqa: E731
+    choice.change(update, choice, boxes, **PRIVATE)
 
 
 def live_gate(on: bool, image: str | None) -> None:
@@ -647,9 +581,10 @@ def _classroom(
                 label="Examples: Kodak images (click to load and run)",
             )
         ex.load_input_event.then(**den)
-    demo.warm_requests = [(image, settings_of(form, v)) for image, *v in rows]  # type: ignore[attr-defined]
+    demo.warm_requests = [(image, form.from_values(v)) for image, *v in rows]  # type: ignore[attr-defined]
     linked = [ui[n] for n in LINKED]
     go = gr.State("")
+
     def opened_link(request: gr.Request) -> list[Any]:
         return open_link(site, request)
 
@@ -662,7 +597,7 @@ def _classroom(
     for tab, ev in events.items():
         opened.then(functools.partial(gate, tab), go, None, **PRIVATE).success(**{**PAGE, **ev})
     copy_in = [ui["image"], *linked, ui["present"], ui["tab_label"], ui["base_url"]]
-    copy = shown_errors(functools.partial(copy_link, site))
+    copy = shown_errors(site.link_to)
     ui["copy"].click(copy, copy_in, ui["link"], js=content.LINK_JS, api_visibility="private")
     figure = shown_errors(functools.partial(compare.slide_figure, folder=site.figures))
     figure_in = [ui["noisy"], ui["target"], ui["gallery"], ui["summary"]]
@@ -672,13 +607,7 @@ def _classroom(
 
 def open_link(site: Site, request: gr.Request) -> list[Any]:
     """The page opened from a scenario link: its settings, tab and a note on what was ignored."""
-    check_link = functools.partial(link_value, site.forms, site.examples)
-    values, lines = links.parse_query(
-        request.query_params.multi_items(), LINKS, check_link, ["backbones"]
-    )
-    scenario = bool(set(values) - {"present"})
-    head = "Opened from a scenario link" if scenario else "This link's settings could not be used"
-    text = "\n".join([f"**{head}.**", *(f"- {n}" for n in lines)]) if lines else ""
+    values, text, tab = site.read_link(request.query_params.multi_items())
     image = values.get("image")
     return [
         gr.Image(str(site.examples[image])) if image in site.examples else gr.skip(),
@@ -686,7 +615,7 @@ def open_link(site: Site, request: gr.Request) -> list[Any]:
         gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip(),
         values.get("present", gr.skip()),
         gr.Markdown(text, visible=bool(text)),
-        values.get("tab", "compare") if scenario else "",
+        tab,
     ]
 
 
@@ -694,16 +623,6 @@ def gate(tab: str, opened: str) -> None:
     """Lets a link's computation run only for the tab it opened."""
     if opened != tab:
         raise gr.Error("not this tab", visible=False, print_exception=False)
-
-
-def copy_link(site: Site, image: str | None, *values: Any) -> str:
-    """The link to the page's scenario (an example image by id, else ``upload``)."""
-    *controls, on, label, base = values
-    current = dict(zip(LINKED, controls, strict=True))
-    current = {"image": links.identify_image(image, site.examples), **current, "present": bool(on)}
-    if label in TABS:
-        current["tab"] = TABS[label]
-    return links.build_link(base, current)
 
 
 def make_server(zoo: Zoo | None = None) -> Server:

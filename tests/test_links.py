@@ -8,7 +8,6 @@ recognised as a bundled example by its pixels. The page is built, not served.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -21,6 +20,7 @@ from PIL import Image
 
 import app
 from wne.demo import DemoInputError, Zoo, content, links
+from wne.demo import site as site_links
 
 EXAMPLES = {e.path.stem: e.path for e in content.load_examples(app.ASSETS / "examples")}
 BASE = "http://127.0.0.1:7860/"
@@ -46,13 +46,15 @@ def controls(demo: gr.Blocks) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def forms(demo: gr.Blocks) -> dict[str, Any]:
-    return demo.wne_forms  # type: ignore[attr-defined]
+def site(demo: gr.Blocks) -> Any:
+    """The page's settings forms and examples (what a link is checked against)."""
+    site = demo.wne_site  # type: ignore[attr-defined]
+    assert site.examples == EXAMPLES
+    return site
 
 
-def parse(forms: dict[str, Any], pairs: Any) -> tuple[dict[str, Any], list[str]]:
-    check = functools.partial(app.link_value, forms, EXAMPLES)
-    return links.parse_query(pairs, app.LINKS, check, ["backbones"])
+def parse(site: Any, pairs: Any) -> tuple[dict[str, Any], list[str]]:
+    return links.parse_query(pairs, site_links.LINKS, site.link_value, ["backbones"])
 
 
 def other_value(control: Any) -> Any:
@@ -68,8 +70,8 @@ def other_value(control: Any) -> Any:
     return int(value) if control.precision == 0 else value
 
 
-def test_a_link_printed_before_opens_the_same_scenario(forms: dict[str, Any]) -> None:
-    values, notes = parse(forms, parse_qsl(SLIDE[1:]))
+def test_a_link_printed_before_opens_the_same_scenario(site: Any) -> None:
+    values, notes = parse(site, parse_qsl(SLIDE[1:]))
     assert not notes
     assert values == {
         "image": "parrots",
@@ -87,7 +89,7 @@ def test_a_link_printed_before_opens_the_same_scenario(forms: dict[str, Any]) ->
         "present": False,
     }
     noise, _ = parse(
-        forms,
+        site,
         {
             "noise": "lowlight",
             "photons": "10",
@@ -105,9 +107,9 @@ def test_a_link_printed_before_opens_the_same_scenario(forms: dict[str, Any]) ->
     }
 
 
-def test_every_control_round_trips_exactly(controls: dict[str, Any], forms: dict[str, Any]) -> None:
-    names = [n for n in app.LINKS if n not in ("image", "tab", "present")]
-    assert set(names) == {*app.SCENE, "backbone"}
+def test_every_control_round_trips_exactly(controls: dict[str, Any], site: Any) -> None:
+    names = [n for n in site_links.LINKS if n not in ("image", "tab", "present")]
+    assert set(names) == {*site_links.SCENE, "backbone"}
     values = {
         "image": "caps",
         **{n: other_value(controls[n]) for n in names},
@@ -116,11 +118,11 @@ def test_every_control_round_trips_exactly(controls: dict[str, Any], forms: dict
     }
     link = links.build_link(BASE, values)
     assert link.startswith(BASE + "?image=caps&a=")
-    back, notes = parse(forms, parse_qsl(urlsplit(link).query))
+    back, notes = parse(site, parse_qsl(urlsplit(link).query))
     assert not notes and back == values
 
 
-def test_malformed_parameters_are_ignored_with_a_note(forms: dict[str, Any]) -> None:
+def test_malformed_parameters_are_ignored_with_a_note(site: Any) -> None:
     pairs = [
         ("a", "banana"),
         ("sigma", "500"),
@@ -133,21 +135,21 @@ def test_malformed_parameters_are_ignored_with_a_note(forms: dict[str, Any]) -> 
         ("order", "x" * 300),
         ("image", "upload"),
     ]
-    values, notes = parse(forms, pairs)
+    values, notes = parse(site, pairs)
     assert values == {"b": 0.25, "backbones": ["dncnn", "swinir"], "seed": 2, "image": "upload"}
     text = "\n".join(notes)
     assert "contrast a must be a number" in text and "got 500" in text
     assert "zzz&lt;b&gt;" in text and "given 2 times" in text and "longer than" in text
     assert "uploaded image" in text
-    many, notes = parse(forms, [("a", "1")] * (links.MAX_PARAMS + 5))
+    many, notes = parse(site, [("a", "1")] * (links.MAX_PARAMS + 5))
     assert many == {"a": 1.0} and f"first {links.MAX_PARAMS}" in notes[0]
 
 
-def test_a_link_cannot_name_a_value_the_page_refuses(forms: dict[str, Any]) -> None:
+def test_a_link_cannot_name_a_value_the_page_refuses(site: Any) -> None:
     with pytest.raises(DemoInputError, match=r"working size .* must be in \[32, 1024\]"):
-        app.link_value(forms, EXAMPLES, "max_side", "2048")  # the page's CPU limit
+        site.link_value("max_side", "2048")  # the page's CPU limit
     with pytest.raises(DemoInputError, match="tab must be one of"):
-        app.link_value(forms, EXAMPLES, "tab", "settings")
+        site.link_value("tab", "settings")
     assert links.build_link("javascript:alert(1)", {"a": 0.5}) == "?a=0.5"
     assert links.encode(1 / 3) == repr(1 / 3) and links.encode(2.0) == "2"
 

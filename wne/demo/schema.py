@@ -76,6 +76,11 @@ class Setting:
     default: Any
     spec: Spec
 
+    @property
+    def hint(self) -> Any:
+        """The type an API client sends (a list for a multiple choice)."""
+        return list[str] if self.kind is tuple else self.kind
+
 
 @functools.cache
 def settings_of(cls: type) -> tuple[Setting, ...]:
@@ -170,6 +175,10 @@ class Form(Generic[T]):
         """A field's default on this page (a list for a multiple choice)."""
         value = getattr(self.defaults, name)
         return list(value) if isinstance(value, tuple) else value
+
+    def from_values(self, values: Iterable[Any]) -> T:
+        """The settings from every field's raw value, in order (a page's controls)."""
+        return self.parse(dict(zip(self.names, values, strict=True)))
 
     def parse(self, values: Mapping[str, Any]) -> T:
         """The settings from raw ``values`` (missing fields take the page's defaults).

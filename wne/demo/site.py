@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wne import catalog
 from wne.demo import links
 from wne.demo.errors import DemoInputError
+from wne.demo.imaging import save_png
 from wne.demo.pages import compare, equivariance, inside, restore, sweep
 from wne.demo.schema import Form, Spec, check
 from wne.demo.serving import Server, checkpoint_keys, cpu_defaults
@@ -43,6 +46,8 @@ TABS = {
     "About": "about",
 }
 """The tabs' labels and ids."""
+_quiet: Progress = lambda *args, **kwargs: None  # noqa: E731
+"""No progress shown (an API call)."""
 NO_IMAGE = "no image given: upload an image or pick an example"
 
 
@@ -57,6 +62,118 @@ class Site:
     native: Path
     forms: dict[str, Form]
     examples: dict[str, Path]
+    file: Callable[[str], Any] = str
+    """An API output file from its path (e.g. ``gr.FileData``)."""
+
+    def png(self, pixels: np.ndarray | None) -> Any:
+        """An API output image (written once, named by its pixels)."""
+        return None if pixels is None else self.file(save_png(pixels, self.files))
+
+    def denoise_api(self, image: str, s: compare.Scene) -> Iterator[tuple]:
+        """``/denoise``: noisy input, target, the outputs with captions, the summary (streamed)."""
+        for img, tgt, out, info, saved in self.denoise_results(image, s, _quiet):
+            downloads = {"downloads": [dict(self.file(f)) for f in saved]}
+            gallery = [{"image": self.png(o), "caption": c} for o, c in out]
+            yield self.png(img), self.png(tgt), gallery, {**info, **(downloads if saved else {})}
+
+    def equivariance_api(self, image: str, p: Any) -> tuple[list, dict]:
+        """``/equivariance``: the defect maps with captions, and the defects."""
+        out, info, _ = self.equivariance_results(image, p, _quiet)
+        return [{"image": self.png(m), "caption": cap} for m, cap in out], info
+
+    def inside_api(self, image: str, st: Any) -> tuple[list, dict]:
+        """``/inside``: every picture with its caption, and the numbers."""
+        out, info = self.inside_results(image, st, _quiet)
+        return [{"image": self.png(m), "caption": cap} for m, cap in out], info
+
+    def sweep_api(self, image: str, levels: Any) -> dict:
+        """``/sweep``: ``{title, rows, notes}``."""
+        return self.sweep_results(image, levels, _quiet)[1]
+
+    def restore_api(self, image: str, w: restore.Walks) -> Iterator[tuple]:
+        """``/restore``: observed, plain, WNE and the summary per snapshot (streamed)."""
+        for observed, images, info in self.walks_results(image, w, _quiet):
+            yield self.png(observed), *(self.png(i) for i in images), info
+
+    def denoise_results(self, image: Any, s: compare.Scene, progress: Progress) -> Iterator[tuple]:
+        """The comparison's snapshots, with the native-format downloads once complete."""
+        loaded = self.server.open(image, s.max_side)
+        native = loaded.native  # a 16-bit or float upload: its outputs in its own format too
+        for res in self.server.stream(compare.run, loaded.pixels, s, waiting(progress)):
+            done = [r for r in res.runs if native and not res.pending and r.output is not None]
+            files = [native.save(r.output, self.native, f"denoised-{r.key}") for r in done]
+            yield *compare.outputs(res, loaded.notes, native), files
+
+    def last(self, page: Any, image: Any, scene: compare.Scene, progress: Any, side: int) -> Any:
+        """A one-shot page's final result on ``image`` at working size ``side``."""
+        loaded = self.server.open(image, side)
+        res = list(self.server.stream(page.run, loaded.pixels, scene, waiting(progress)))[-1]
+        return res, loaded.notes
+
+    def equivariance_results(self, image: Any, p: Any, progress: Any) -> tuple:
+        """``/equivariance``'s maps, defects and the page's text."""
+        res, notes = self.last(equivariance, image, p.scene(), progress, p.max_side)
+        return equivariance.outputs(res, notes)
+
+    def sweep_results(self, image: Any, levels: Any, progress: Any) -> tuple:
+        """The sweep and ``/sweep``'s summary."""
+        res, notes = self.last(sweep, image, levels.scene(), progress, sweep.SIDE)
+        return res, sweep.outputs(res, notes)
+
+    def inside_results(self, image: Any, st: Any, progress: Any) -> tuple:
+        """``/inside``'s pictures and numbers (at most :data:`inside.MAX_SIDE` px, untiled)."""
+        side = min(st.max_side, inside.MAX_SIDE)
+        return inside.outputs(*self.last(inside, image, st.scene(), progress, side))
+
+    def walks_results(self, image: Any, w: restore.Walks, progress: Any) -> Iterator[tuple]:
+        """The two walks' snapshots."""
+        missing = restore.missing_models(self.server.zoo, w)  # before any device time is asked for
+        if missing:
+            raise DemoInputError(missing)
+        loaded = self.server.open(image, w.max_side)
+        for state in self.server.stream(restore.run, loaded.pixels, w, waiting(progress)):
+            step = max(run.steps for run in state.runs)
+            done = 1.0 if state.done else step / w.max_steps
+            progress(done, desc=f"step {step} of at most {w.max_steps}")
+            yield restore.outputs(state, loaded.notes)
+
+    def read_link(self, pairs: list[tuple[str, Any]]) -> tuple[dict[str, Any], str, str]:
+        """A scenario link's query ``pairs``: the valid values, a note on what was ignored
+        (Markdown, "" for none) and the tab whose computation it starts ("" for none)."""
+        values, lines = links.parse_query(pairs, LINKS, self.link_value, ["backbones"])
+        scenario = bool(set(values) - {"present"})
+        head = (
+            "Opened from a scenario link" if scenario else "This link's settings could not be used"
+        )
+        text = "\n".join([f"**{head}.**", *(f"- {n}" for n in lines)]) if lines else ""
+        return values, text, values.get("tab", "compare") if scenario else ""
+
+    def link_to(self, image: str | None, *values: Any) -> str:
+        """The link to the page's scenario: the image (an example's id, else ``upload``),
+        the :data:`LINKED` settings, presentation mode, the tab's label and the page's address."""
+        *settings, on, label, base = values
+        current = dict(zip(LINKED, settings, strict=True))
+        image_id = links.identify_image(image, self.examples)
+        current = {"image": image_id, **current, "present": bool(on)}
+        if label in TABS:
+            current["tab"] = TABS[label]
+        return links.build_link(base, current)
+
+    def link_value(self, name: str, value: Any) -> Any:
+        """A scenario link's value checked against its page's setting (``image``: an example's
+        id or ``upload``; ``tab``: a tab's id; ``present``: presentation mode).
+
+        Raises:
+            DemoInputError: Naming the setting and what it accepts.
+        """
+        allowed = {"image": [*self.examples, links.UPLOAD], "tab": list(TABS.values())}.get(name)
+        if allowed is not None:
+            if value not in allowed:
+                raise DemoInputError(f"{name} must be one of {allowed}, got {value!r}")
+            return value
+        if name == "present":
+            return check(bool, Spec(name), value, name)
+        return self.forms["compare" if name in SCENE else "equivariance"].check(name, value)
 
 
 def sigma_choices(have: list[int]) -> list[tuple[str, int]]:
@@ -120,74 +237,6 @@ def waiting(progress: Progress) -> Callable[[int], None]:
         if ahead
         else None
     )
-
-
-def denoise_results(
-    site: Site, image: Any, s: compare.Scene, progress: Progress
-) -> Iterator[tuple]:
-    """The comparison's snapshots, with the native-format downloads once complete."""
-    loaded = site.server.open(image, s.max_side)
-    native = loaded.native  # a 16-bit or float upload: its outputs in its own format too
-    for res in site.server.stream(compare.run, loaded.pixels, s, waiting(progress)):
-        done = [r for r in res.runs if native and not res.pending and r.output is not None]
-        files = [native.save(r.output, site.native, f"denoised-{r.key}") for r in done]
-        yield *compare.outputs(res, loaded.notes, native), files
-
-
-def last(site: Site, page: Any, image: Any, scene: compare.Scene, progress: Any, side: int) -> Any:
-    """A one-shot page's final result on ``image`` at working size ``side``."""
-    loaded = site.server.open(image, side)
-    res = list(site.server.stream(page.run, loaded.pixels, scene, waiting(progress)))[-1]
-    return res, loaded.notes
-
-
-def equivariance_results(site: Site, image: Any, p: Any, progress: Any) -> tuple:
-    """``/equivariance``'s maps, defects and the page's text."""
-    res, notes = last(site, equivariance, image, p.scene(), progress, p.max_side)
-    return equivariance.outputs(res, notes)
-
-
-def sweep_results(site: Site, image: Any, levels: Any, progress: Any) -> tuple:
-    """The sweep and ``/sweep``'s summary."""
-    res, notes = last(site, sweep, image, levels.scene(), progress, sweep.SIDE)
-    return res, sweep.outputs(res, notes)
-
-
-def inside_results(site: Site, image: Any, st: Any, progress: Any) -> tuple:
-    """``/inside``'s pictures and numbers (at most :data:`inside.MAX_SIDE` px, untiled)."""
-    side = min(st.max_side, inside.MAX_SIDE)
-    return inside.outputs(*last(site, inside, image, st.scene(), progress, side))
-
-
-def walks_results(site: Site, image: Any, w: restore.Walks, progress: Any) -> Iterator[tuple]:
-    """The two walks' snapshots."""
-    missing = restore.missing_models(site.server.zoo, w)  # before any device time is asked for
-    if missing:
-        raise DemoInputError(missing)
-    loaded = site.server.open(image, w.max_side)
-    for state in site.server.stream(restore.run, loaded.pixels, w, waiting(progress)):
-        step = max(run.steps for run in state.runs)
-        progress(
-            1.0 if state.done else step / w.max_steps, desc=f"step {step} of at most {w.max_steps}"
-        )
-        yield restore.outputs(state, loaded.notes)
-
-
-def link_value(forms: dict[str, Form], examples: dict[str, Path], name: str, value: Any) -> Any:
-    """A scenario link's value checked against its page's setting (``image``: an example's
-    id or ``upload``; ``tab``: a tab's id; ``present``: presentation mode).
-
-    Raises:
-        DemoInputError: Naming the setting and what it accepts.
-    """
-    allowed = {"image": [*examples, links.UPLOAD], "tab": list(TABS.values())}.get(name)
-    if allowed is not None:
-        if value not in allowed:
-            raise DemoInputError(f"{name} must be one of {allowed}, got {value!r}")
-        return value
-    if name == "present":
-        return check(bool, Spec(name), value, name)
-    return forms["compare" if name in SCENE else "equivariance"].check(name, value)
 
 
 def calibrate(server: Server, env: EnvSettings | None = None) -> None:

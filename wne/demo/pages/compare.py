@@ -43,6 +43,9 @@ SIGMA_CHOICES = tuple((f"σ = {s}", s) for s in catalog.SIGMA_TRAINS)
 BACKBONES = tuple((f.label, f.id) for f in catalog.families(zoo_only=True))
 """The backbones a page offers."""
 WORKING_SIZE = "working size (longest side, px)"
+NOISE_PARAMS = list(dict.fromkeys(p.name for n in NOISES.values() for p in n.params))
+"""Every noise type's level settings (σ, photons, read noise, JPEG quality); the page shows
+those of the chosen type."""
 
 
 @dataclass(frozen=True)
