@@ -283,7 +283,7 @@ def image_folder(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     for k in range(3):
         pixels = (rng.random((40, 44)) * 120 + 60 * k).astype(np.uint8)
-        Image.fromarray(pixels, mode="L").save(folder / f"{k}.png")
+        Image.fromarray(pixels).save(folder / f"{k}.png")
     return folder
 
 
@@ -298,6 +298,10 @@ def test_cli_coverage_writes_csv_and_json(image_folder: Path, tmp_path: Path) ->
     data = json.loads((out / "coverage.json").read_text())
     assert np.array(data["coverage"]).shape == (2, 2) and data["patches"] == 300
     assert data["cpu"] and data["held_out"] is True
+    # the images at twice their resolution: smoother patches, a higher Δ tail
+    assert cli_main([*args, "--zoom", "2", "--out", str(tmp_path / "zoom")]) == 0
+    zoomed = json.loads((tmp_path / "zoom" / "coverage.json").read_text())
+    assert zoomed["zoom"] == 2.0 and zoomed["upper"][0] > data["upper"][0]
 
 
 def test_cli_filters_and_collapse(tiny_checkpoint_dir: Path, image_folder: Path, tmp_path: Path):

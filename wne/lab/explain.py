@@ -3,7 +3,8 @@
 Three modes, one per run:
 
 - ``--coverage --data DIR``: the model-free Δ-overlap table (paper Table 3) from random
-  70×70 patches of a training folder, written as ``coverage.csv`` and ``coverage.json``.
+  70×70 patches of a training folder, written as ``coverage.csv`` and ``coverage.json``
+  (``--zoom 2``: the images at twice their resolution, so a patch sees less of the scene).
 - ``--filters --image PATH``: literalness ρ and adaptive-filter sums (paper Fig. 5) of
   each ``--models`` checkpoint on a noisy crop, written as ``filters.csv`` and
   ``filters.json`` (with each model's filter window around ``--pixel``).
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from wne import checkpoints, explain
@@ -73,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sigmas", type=float, nargs="+", metavar="S", help="noise levels, 0–255")
     p.add_argument("--sigmas-test", type=float, nargs="+", metavar="S", help="coverage columns")
     p.add_argument("--in-sample", action="store_true", help="coverage: test the interval sample")
+    p.add_argument("--zoom", type=float, default=1.0,
+                   help="resize the training images by this factor first (bicubic; 1)")  # fmt: skip
     p.add_argument("--models", "--model", nargs="+", metavar="KEY", default=list(PAIR),
                    help=f"checkpoint keys or folders ({' '.join(PAIR)})")  # fmt: skip
     p.add_argument("--root", type=Path, help="checkpoint folder (default: bundled)")
@@ -130,10 +134,23 @@ def _write_json(out: Path | None, name: str, payload: dict[str, Any]) -> None:
     (out / name).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def _patches(data: Path, n: int, patch: int, seed: int) -> torch.Tensor:
-    """``n`` random ``patch``² crops (dihedral augmentations) of the folder's images."""
-    sampler = PatchSampler(load_folder(data), patch)
+def _patches(data: Path, n: int, patch: int, seed: int, zoom: float = 1.0) -> torch.Tensor:
+    """``n`` random ``patch``² crops (dihedral augmentations) of the folder's images, resized
+    by ``zoom`` first (bicubic, clipped to [0, 1]): a crop then sees 1/zoom of the scene."""
+    images = load_folder(data)
+    if zoom != 1.0:
+        if not zoom > 0:
+            raise ValueError(f"--zoom must be > 0, got {zoom}")
+        images = [_resize(im, zoom) for im in images]
+    sampler = PatchSampler(images, patch)
     return sampler.sample(n, step_generator(seed, 0))
+
+
+def _resize(image: np.ndarray, zoom: float) -> np.ndarray:
+    h, w = image.shape
+    size = (max(1, round(w * zoom)), max(1, round(h * zoom)))
+    resized = Image.fromarray(image.astype(np.float32)).resize(size, Image.BICUBIC)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
 
 def _load(key: str, root: Path | None) -> nn.Module:
@@ -149,7 +166,7 @@ def _coverage(args: argparse.Namespace, start: float) -> int:
     sigmas = [float(s) for s in args.sigmas or SIGMAS_COVERAGE]
     tests = [float(s) for s in args.sigmas_test or sigmas]
     n = args.patches or 4000
-    patches = _patches(args.data, n, args.patch, args.seed).numpy()
+    patches = _patches(args.data, n, args.patch, args.seed, args.zoom).numpy()
     levels = list(dict.fromkeys(sigmas + tests))
     first: dict[float, np.ndarray] = {}
     second: dict[float, np.ndarray] = {}
@@ -178,6 +195,7 @@ def _coverage(args: argparse.Namespace, start: float) -> int:
         "data": str(args.data),
         "patch": args.patch,
         "patches": n,
+        "zoom": args.zoom,
         "seed": args.seed,
         **_environment(start),
     }
@@ -249,7 +267,7 @@ def _collapse(args: argparse.Namespace, start: float) -> int:
 
     sigmas = [float(s) for s in args.sigmas or SIGMAS_COLLAPSE]
     n = args.patches or 200
-    clean = _patches(args.data, n, args.patch, args.seed).numpy().astype(np.float64)
+    clean = _patches(args.data, n, args.patch, args.seed, args.zoom).numpy().astype(np.float64)
     noisy = {}
     for s in sigmas:
         rng = np.random.default_rng([args.seed, round(s * 1000), 2])
@@ -292,6 +310,7 @@ def _collapse(args: argparse.Namespace, start: float) -> int:
         "data": str(args.data),
         "patch": args.patch,
         "patches_per_sigma": n,
+        "zoom": args.zoom,
         "sigmas_test": sigmas,
         "bins": args.bins,
         "range": list(value_range),
