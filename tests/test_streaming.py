@@ -8,13 +8,15 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 import torch
-from conftest import save_tiny_checkpoints
+from conftest import make_tiny_model, save_tiny_checkpoints
 from PIL import Image
 
 from wne import native
@@ -129,6 +131,43 @@ def test_folder_with_a_huge_header_a_corrupt_and_a_good_file(
     out = read_native(tmp_path / "data_denoised/good.tif").pixels
     np.testing.assert_array_equal(out, denoise(good, WNE))
     assert sorted(p.name for p in (tmp_path / "data_denoised").iterdir()) == ["good.tif"]
+
+
+def test_library_on_memmaps_holds_a_few_bands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``wne.denoise`` from a memmap into a memmap (4096² uint16: 32 MiB each) keeps its
+    resident memory, sampled every few ms through the statistics pass and the tiles, within
+    a few MB: the pages of each band and row of tiles are handed back once done."""
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setattr(native, "_BAND_VALUES", 1 << 18)
+    n, model = 4096, make_tiny_model("dncnn-wne-tiny")
+    src = tifffile.memmap(tmp_path / "in.tif", shape=(n, n), dtype=np.uint16)
+    rng = np.random.default_rng(0)
+    for r in range(0, n, 512):
+        src[r : r + 512] = rng.integers(200, 3200, (512, n), dtype=np.uint16)
+    src.flush()
+    del src
+    image = open_native(tmp_path / "in.tif").pixels
+    out = tifffile.memmap(tmp_path / "out.tif", shape=(n, n), dtype=np.uint16)
+    proc, peak, stop = psutil.Process(), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.002)
+
+    denoise(image[:64, :64], model, tile=128)  # warm: the allocator's first tiles
+    start = proc.memory_info().rss
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        denoise(image, model, tile=128, out=out)
+    finally:
+        stop.set()
+        thread.join()
+    assert (peak[0] - start) / 2**20 < 20, (start, peak[0])  # input + output: 64 MiB
+    assert float(out[::64, ::64].mean()) > 200
 
 
 def _peak_rss_kb(args: list[str], env: dict[str, str]) -> int:

@@ -5,8 +5,10 @@ a·f(y) + b``): a 12-bit frame in 16 bits or a float frame with a negative offse
 answer of the image scaled to [0, 1], with no rescaling guess. A plain model's input is
 mapped to [0, 1] from ``data_range`` (default: the dtype's range, ``[iinfo.min,
 iinfo.max]``; floats taken to be in [0, 1]) and its output mapped back. Images go through
-:func:`wne.apply_tiled`; with ``stats="image"`` WNE's mean and spread are the whole
-image's, so the result does not depend on the tile size or device.
+the tiles of :func:`wne.tiling.tile_grid`, read and written one at a time; with
+``stats="image"`` WNE's mean and spread are the whole image's (one streaming pass before
+the tiles), so the result does not depend on the tile size or device, and memory does not
+grow with the image beyond its input and output (none of either for memmaps).
 """
 
 from __future__ import annotations
@@ -341,14 +343,18 @@ def denoise(
         def read(rows: slice, cols: slice = whole, i: int = i) -> torch.Tensor:
             return layout.read(image, i, rows, cols, col).to(work)
 
+        def band(rows: slice) -> torch.Tensor:
+            y = read(rows)
+            _release(image)  # a copy is taken: the band's pages may leave memory
+            return y
+
         with torch.inference_mode():  # `out` stays a normal tensor
             image_stats = None
             if units == "wne" and stats == "image":  # over the whole image, not per tile
-                mean, std = _image_stats(read, layout.height, layout.width, takes == 1)
+                mean, std = _image_stats(band, layout.height, layout.width, takes == 1)
                 if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
                     raise ValueError("the image holds NaN or infinite values")
                 image_stats = (mean, std)
-                _release(image)
             run = _tile_model(net, units, value_range, image_stats, dev)
             for k, t in enumerate(grid):
                 y = read(t.rows, t.cols)
