@@ -15,7 +15,9 @@ import glob
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -243,7 +245,18 @@ def _one(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``wne denoise``: exit status 0 when every file was denoised, 1 when some failed,
-    2 on bad arguments or an unusable model (``argv``: default sys.argv)."""
+    2 on bad arguments or an unusable model (``argv``: default sys.argv). Killed by
+    SIGTERM, it removes the partial file it was writing (exit status 143)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    before = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from tqdm import tqdm
 
     parser = _parser()
