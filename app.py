@@ -26,12 +26,14 @@ import pandas as pd
 from wne import catalog
 from wne.degrade import NOISES
 from wne.demo import content
+from wne.demo.calibration import calibrate
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
 from wne.demo.pages import compare, inside, restore, sweep
+from wne.demo.process import limit_malloc_arenas
 from wne.demo.schema import Form
-from wne.demo.serving import Server, limit_malloc_arenas
-from wne.demo.site import LINKED, NO_IMAGE, SCENE, Site, calibrate, page_forms
+from wne.demo.serving import Server
+from wne.demo.site import LINKED, NO_IMAGE, SCENE, Site, page_forms
 from wne.demo.zoo import Zoo
 from wne.settings import EnvSettings
 
@@ -321,6 +323,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         for name, (page, returns) in API.items():
             call = endpoint(site.forms[page], getattr(site, f"{name}_api"), returns)
             gr.api(call, api_name=name, api_description=content.API_DOCS[name], **MODELS)
+        gr.api(
+            cache_report(server), api_name="cache_stats", api_visibility="undocumented", queue=False
+        )
     demo.queue(max_size=QUEUE_SIZE)
     demo.wne_server = server  # type: ignore[attr-defined]
     demo.wne_site = site  # type: ignore[attr-defined]
@@ -357,7 +362,7 @@ def _scene_controls(site: Site, ui: dict[str, Any], examples: list[Any]) -> None
         for n in ("order", "seed", "max_side", "clip"):
             ui[n] = control(form, n)
         ui["live"] = gr.Checkbox(True, label="re-run when a slider is released")
-    note = site.server.defaults[2]
+    note = site.server.defaults.note
     with gr.Accordion("Available models", open=False):
         gr.Markdown(zoo.summary_markdown() + (f"\n\n- {note}" if note else ""))
     with gr.Accordion("Classroom: link to this scenario, slide figure", open=False):
@@ -554,6 +559,15 @@ def shows(choice: Any, boxes: list, names: list[str], shown: Callable[[Any], lis
     choice.change(update, choice, boxes, **PRIVATE)
 
 
+def cache_report(server: Server) -> Callable[[], dict]:
+    """``/cache_stats`` (undocumented): the result cache's counters as data."""
+
+    def cache_stats() -> dict:
+        return server.report()
+
+    return cache_stats
+
+
 def live_gate(on: bool, image: str | None) -> None:
     """Lets a released slider re-run the comparison only when live updates are on."""
     if not on or image is None:
@@ -631,7 +645,7 @@ def make_server(zoo: Zoo | None = None) -> Server:
     zoo = zoo if zoo is not None else Zoo.discover()
     roots = [gr.utils.get_upload_folder(), str(ASSETS / "examples")]
     server = Server(zoo, gpu=gpu, upload_roots=roots)
-    calibrate(server)
+    server.defaults = calibrate(zoo)
     return server
 
 

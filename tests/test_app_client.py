@@ -101,7 +101,7 @@ def test_endpoint_defaults_are_the_page_controls(served: tuple[Any, Any]) -> Non
     assert defaults == {
         **GOOD,
         "sigma": 25.0,
-        "max_side": server.defaults[0],
+        "max_side": server.defaults.side,
         "noise": "gaussian",
         "photons": 20.0,
         "read_noise": 1.0,
@@ -167,9 +167,9 @@ def test_denoise_streams_model_by_model_and_ends_with_the_complete_result(
     assert {
         k: {f: v for f, v in m.items() if f != "seconds"} for k, m in summary["models"].items()
     } == numbers
-    hits = server.stats["cache"]
+    hits = server.cache.totals()["cache"]
     again = client.predict(handle_file(str(PARROTS)), *args.values(), api_name="/denoise")
-    assert again[3] == summary and server.stats["cache"] == hits + 1
+    assert again[3] == summary and server.cache.totals()["cache"] == hits + 1
 
 
 def test_the_page_says_how_many_requests_it_serves_and_what_a_full_queue_means(
@@ -192,7 +192,7 @@ def test_arguments_left_out_take_the_page_defaults(served: tuple[Any, Any]) -> N
     s = summary["settings"]
     expected = (1.0, 0.0, 25.0, "shift-then-noise", False)
     assert (s["a"], s["b"], s["sigma"], s["order"], s["clip"]) == expected
-    assert s["max_side"] == server.defaults[0] and s["checkpoint"] == server.defaults[1]
+    assert s["max_side"] == server.defaults.side and s["checkpoint"] == server.defaults.checkpoint
     assert s["backbones"] == ["dncnn", "swinir"]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,8 +21,9 @@ import torch
 from app_fixtures import make_demo_checkpoints, save_demo_checkpoint
 
 from wne.demo import Zoo
+from wne.demo.calibration import MIN_CPU_SIDE, cpu_defaults
 from wne.demo.pages import compare
-from wne.demo.serving import MIN_CPU_SIDE, Server, cpu_defaults
+from wne.demo.serving import Server
 
 HANG = 30.0
 PIXELS = np.zeros((8, 8, 1), dtype=np.float32)
@@ -71,7 +72,7 @@ def test_a_class_of_30_identical_requests_is_computed_once(server: Server) -> No
     ]
     for t in threads:
         t.start()
-    _until(lambda: sum(server.stats.values()) == 30)
+    _until(lambda: sum(server.cache.totals().values()) == 30)
     GATE.set()
     for t in threads:
         t.join(HANG)
@@ -79,10 +80,13 @@ def test_a_class_of_30_identical_requests_is_computed_once(server: Server) -> No
     assert all(
         [r[0] for r in res] == ["partial", "final"] for res in results
     )  # every follower streams
-    assert (server.stats["computed"], server.stats["joined"]) == (1, 29)
-    assert [r[0] for r in server.stream(slow, PIXELS, Ask(1))] == ["final"] and server.stats[
-        "cache"
-    ] == 1
+    totals = server.cache.totals()
+    assert (totals["computed"], totals["joined"]) == (1, 29)
+    assert [r[0] for r in server.stream(slow, PIXELS, Ask(1))] == ["final"]
+    assert server.cache.totals()["cache"] == 1
+    assert server.cache.counters() == {
+        "test_demo_serving": {"cache": 1, "joined": 29, "computed": 1}
+    }
     assert CALLS == [1]
 
 
@@ -91,7 +95,7 @@ def test_errors_reach_the_request_and_are_not_kept(server: Server) -> None:
     for _ in range(2):
         with pytest.raises(ValueError, match="bad pixels"):
             list(server.stream(slow, PIXELS, Ask(-1)))
-    assert CALLS == [-1, -1] and len(server.cache) == 0
+    assert CALLS == [-1, -1] and len(server.cache.lru) == 0
 
 
 def test_a_request_that_goes_away_does_not_stop_its_computation(server: Server) -> None:
@@ -99,7 +103,7 @@ def test_a_request_that_goes_away_does_not_stop_its_computation(server: Server) 
     assert next(stream) == ("partial", 2)
     stream.close()
     GATE.set()
-    _until(lambda: len(server.cache) == 1)
+    _until(lambda: len(server.cache.lru) == 1)
     assert next(iter(server.stream(slow, PIXELS, Ask(2))))[:2] == ("final", 2) and CALLS == [2]
 
 
@@ -112,11 +116,11 @@ def test_the_cache_is_bounded_in_bytes_and_keys_differ(server: Server) -> None:
     assert CALLS == [3, 3, 4]  # different pixels or settings: different entries
     tiny = Server(Zoo({}, torch.device("cpu")), cache_mb=0.001)  # below one result
     list(tiny.stream(slow, PIXELS, Ask(5)))
-    assert len(tiny.cache) == 0 and tiny.cache.maxsize < 2**20
-    assert server.cache.currsize <= server.cache.maxsize
-    server.entries = 2
+    assert len(tiny.cache.lru) == 0 and tiny.cache.lru.maxsize < 2**20
+    assert server.cache.lru.currsize <= server.cache.lru.maxsize
+    server.cache.entries = 2
     list(server.stream(slow, PIXELS, Ask(8)))
-    assert len(server.cache) == 2 and CALLS[-1] == 8  # bounded in entries too
+    assert len(server.cache.lru) == 2 and CALLS[-1] == 8  # bounded in entries too
 
 
 def test_the_models_run_one_computation_at_a_time_in_order(server: Server) -> None:
@@ -149,15 +153,15 @@ def test_the_comparison_through_the_server_equals_the_page_function(tmp_path: An
     assert len(served) == len(direct)
     for a, b in zip(served[-1].runs, direct[-1].runs, strict=True):
         np.testing.assert_array_equal(a.output, b.output)
-    side, choice, note = cpu_defaults(zoo, scene, target_seconds=1e-6)  # an impossible target
+    side, choice, note = astuple(cpu_defaults(zoo, scene, target_seconds=1e-6))  # impossible
     assert side == MIN_CPU_SIDE and choice == "best" and note == ""  # nothing smaller to run
-    side, _, _ = cpu_defaults(zoo, scene, target_seconds=1e6)
+    side = cpu_defaults(zoo, scene, target_seconds=1e6).side
     assert side == 512
     for i, v in enumerate(("plain", "wne")):  # GPU-trained twins, better on Set12
         save_demo_checkpoint(root, "dncnn", v, 25, seed=50 + i, size="gpu", set12_psnr=40.0)
     zoo = Zoo.discover(root, device="cpu", hub_repo="")
-    assert cpu_defaults(zoo, scene, target_seconds=1e6)[1:] == ("best", "")
-    _, choice, note = cpu_defaults(zoo, scene, target_seconds=1e-6)
+    assert astuple(cpu_defaults(zoo, scene, target_seconds=1e6))[1:] == ("best", "")
+    _, choice, note = astuple(cpu_defaults(zoo, scene, target_seconds=1e-6))
     assert choice == "cpu" and "CPU-sized checkpoints" in note
 
 

@@ -43,18 +43,19 @@ def test_bad_places_fail_before_anything_starts(tmp_path: Path, capsys) -> None:
 
 def test_classroom_material(tmp_path: Path) -> None:
     """The examples are the page's (image and settings); the uploads are distinct images; the
-    server's result-cache outcomes are counted from its log."""
+    server's result-cache outcomes are counted from its ``/cache_stats`` data."""
     examples = loadtest.examples_of(ROOT / "app.py")
     spec = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text())
     assert [(p.name, st) for p, st in examples] == [(e["file"], e["settings"]) for e in spec]
     uploads = loadtest.distinct_uploads([p for p, _ in examples], 9, tmp_path, side=64)
     pixels = [np.asarray(Image.open(u)) for u in uploads]
     assert all(p.shape == (64, 64, 3) for p in pixels) and len({p.tobytes() for p in pixels}) == 9
-    log = "result cache: computed compare 1a2b (…)\nresult cache: cache compare 1a2b (…)\n"
-    log += "x: result cache: joined sweep 3c4d (…)\n"
     none = {"cache": 0, "joined": 0, "computed": 0}
+    before = {"computations": {"compare": none | {"computed": 2}, "inside": none | {"cache": 1}}}
+    now = {"compare": none | {"cache": 1, "computed": 3}, "sweep": none | {"joined": 1}}
+    after = {"computations": {**before["computations"], **now}}
     want = {"compare": none | {"cache": 1, "computed": 1}, "sweep": none | {"joined": 1}}
-    assert loadtest.cache_counts(log) == want
+    assert loadtest.cache_counts(before, after) == want
     out = [{"path": "/t/a b.png", "meta": {"_type": "gradio.FileData"}}, {"models": {}}]
     want_url = "http://h/gradio_api/file=/t/a%20b.png"
     assert loadtest._file_urls(out, "http://h/gradio_api/") == [want_url]

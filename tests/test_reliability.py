@@ -456,7 +456,7 @@ def test_the_server_caps_malloc_arenas(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo caps glibc arenas and trims the heap (bounded RSS), respects the env var."""
     import platform
 
-    from wne.demo.serving import limit_malloc_arenas, trim_heap
+    from wne.demo.process import limit_malloc_arenas, trim_heap
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas(2) is False  # glibc already applied the user's value

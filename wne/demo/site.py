@@ -15,20 +15,16 @@ import numpy as np
 
 from wne import catalog
 from wne.demo import links
+from wne.demo.calibration import CPU_SIDE_LIMIT, DEFAULT_BACKBONES
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
 from wne.demo.pages import compare, equivariance, inside, restore, sweep
 from wne.demo.schema import Form, Spec, check
-from wne.demo.serving import Server, checkpoint_keys, cpu_defaults
+from wne.demo.serving import Server
 from wne.demo.zoo import CHECKPOINTS
-from wne.settings import EnvSettings
 
 Progress = Callable[..., Any]
 """A progress callback, ``progress(fraction, desc=...)`` (e.g. ``gr.Progress``)."""
-DEFAULT_BACKBONES = ("dncnn", "swinir")
-"""The backbones compared by default: a CNN and a transformer."""
-CPU_SIDE_LIMIT, GPU_SIDE = 1024, 512
-"""The largest working size on a CPU, and the default on a GPU."""
 RESTORE_SIDE = {"cpu": (128, 256, 150), "cuda": (256, 512, 1000)}
 """The Restore page's working size, its largest value and the step budget, by device."""
 SCENE = tuple(compare.Scene.__dataclass_fields__)
@@ -185,7 +181,7 @@ def page_forms(server: Server) -> dict[str, Form]:
     """Each page's form on this server: defaults from its models and calibration, ranges
     from its device."""
     zoo = server.zoo
-    side, choice, _ = server.defaults
+    side, choice = server.defaults.side, server.defaults.checkpoint
     have, sizes, chosen = zoo.sigmas(), zoo.sizes(), zoo.backbones()
     backbones = [b for b in DEFAULT_BACKBONES if b in chosen] or chosen[:1] or ["dncnn"]
     marked = [
@@ -237,24 +233,3 @@ def waiting(progress: Progress) -> Callable[[int], None]:
         if ahead
         else None
     )
-
-
-def calibrate(server: Server, env: EnvSettings | None = None) -> None:
-    """Sets ``server.defaults`` (working size, checkpoint choice, a note): 512 px on a GPU,
-    sized to ``$WNE_LATENCY_TARGET`` on a CPU (the one latency rule,
-    :func:`wne.demo.serving.cpu_defaults`) unless ``$WNE_DEMO_MAX_SIDE`` fixes it."""
-    zoo, env = server.zoo, env or EnvSettings.from_env()
-    st = zoo.default_sigma()
-    fixed = max(32, min(CPU_SIDE_LIMIT, env.demo_max_side)) if env.demo_max_side else None
-    best, cpu = (checkpoint_keys(zoo.select(c), DEFAULT_BACKBONES, st) for c in ("best", "cpu"))
-    if zoo.device.type == "cuda" or not zoo.models:
-        server.defaults = (fixed or (GPU_SIDE if zoo.device.type == "cuda" else 256), "best", "")
-    elif fixed and best == cpu:
-        server.defaults = (fixed, "best", "")
-    else:  # a comparison's time depends on its models and size, not on the shift or the noise
-        chosen = tuple(b for b in DEFAULT_BACKBONES if b in zoo.backbones()) or tuple(
-            zoo.backbones()[:1]
-        )
-        scene = compare.Scene(sigma_train=st, backbones=chosen)
-        side, choice, note = cpu_defaults(zoo, scene, env.latency_target)
-        server.defaults = (fixed or side, choice, note)

@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -117,6 +116,12 @@ class Server:
         with self.lock:
             self._http = self._http or httpx.Client(timeout=self.timeout)
         return self._http
+
+    def cache_stats(self) -> dict[str, Any]:
+        """The app's result-cache counters (its ``/cache_stats`` endpoint)."""
+        from gradio_client import Client
+
+        return Client(self.url, verbose=False).predict(api_name="/cache_stats")
 
     def log_text(self) -> str:
         """The server's log so far."""
@@ -239,12 +244,15 @@ def distinct_uploads(
     return [folder / f"upload-{i:02d}.png" for i in range(n)]
 
 
-def cache_counts(log_text: str) -> dict[str, dict[str, int]]:
-    """The server's result-cache outcomes per computation, from its ``result cache:`` log lines."""
-    counts: dict[str, dict[str, int]] = {}
-    for outcome, kind in re.findall(r"result cache: (cache|joined|computed) (\w+) ", log_text):
-        counts.setdefault(kind, {"cache": 0, "joined": 0, "computed": 0})[outcome] += 1
-    return counts
+def cache_counts(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The server's result-cache outcomes per computation between two ``/cache_stats``."""
+    was, now = before["computations"], after["computations"]
+    none = {"cache": 0, "joined": 0, "computed": 0}
+    return {
+        kind: {k: n - was.get(kind, none)[k] for k, n in counts.items()}
+        for kind, counts in now.items()
+        if counts != was.get(kind, none)
+    }
 
 
 def _overflow(server: Server, client: Any, image: Path, n: int, seeds: Iterator[int]) -> dict:
@@ -270,7 +278,7 @@ def _classroom(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     lesson: dict[str, Any] = {"clients": args.clients}
     t = time.perf_counter()
     while args.warm and server.proc and time.perf_counter() - t < 600:
-        if "result cache warmed" in server.log_text():  # the app's start-up warming is done
+        if server.cache_stats()["warmed"]:  # the app's start-up warming is done
             lesson["warm_waited_s"] = round(time.perf_counter() - t, 2)
             break
         time.sleep(0.5)
@@ -278,7 +286,7 @@ def _classroom(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     uploads = distinct_uploads([p for p, _ in examples], args.clients, args.workdir / "uploads")
     plans = [[("/denoise", *examples[i % len(examples)]), ("/denoise", up, {})]
              for i, up in enumerate(uploads)]  # fmt: skip
-    peak, stop, start = [server.rss_mb()], threading.Event(), len(server.log_text())
+    peak, stop, before = [server.rss_mb()], threading.Event(), server.cache_stats()
 
     def sample() -> None:
         while not stop.wait(0.5):
@@ -295,7 +303,7 @@ def _classroom(server: Server, args: argparse.Namespace) -> dict[str, Any]:
         lesson[name] = _phase([rs[i] for rs in results if len(rs) > i], wall)
     rss = {"before": peak[0], "peak": max(peak), "after": server.rss_mb()}
     lesson["rss_mb"] = {k: round(v, 1) for k, v in rss.items()}
-    lesson["server_cache"] = cache_counts(server.log_text()[start:])
+    lesson["server_cache"] = cache_counts(before, server.cache_stats())
     return lesson
 
 
