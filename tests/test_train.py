@@ -3,6 +3,7 @@ data-parallel and writes checkpoints; `wne <subcommand>` dispatches to the lab's
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import wne
 from wne import catalog, cli, models
 from wne.lab import train, zoo
 from wne.lab.data import DevicePatchSampler, PatchSampler, load_folder, step_generator
+from wne.models.dncnn import DnCNN
 
 TINY = {
     "dncnn": {"depth": 4, "width": 8},
@@ -281,3 +283,114 @@ def test_wne_command_dispatches_to_the_lab(capsys, monkeypatch) -> None:
     cmd = [sys.executable, "-m", "wne", "zoo", "--list"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.split() == list(catalog.keys())
+
+
+# --- the rivals' options: --wrapper input, --sigma-range, --soft-ne -----------------------
+
+
+def _rival_run(image_dir: Path, tmp: Path, steps: int, *extra: str, sigma: tuple = ()) -> dict:
+    """A tiny DnCNN run with the rivals' options: ``sigma`` replaces ``--sigma 25``."""
+    argv = _args(image_dir, tmp, "dncnn", "none", steps, *extra)
+    if sigma:
+        i = argv.index("--sigma")
+        argv[i : i + 2] = list(sigma)
+    return train.train(train.parse_args(argv))
+
+
+def _pair_args(*extra: str) -> argparse.Namespace:
+    return train.parse_args(["--arch", "dncnn", "--data", "d", "--out", "o", *extra])
+
+
+def test_sigma_range_and_soft_ne_make_the_pairs_they_say() -> None:
+    """``training_pair``: a fixed σ is the trainer's old formula bit for bit; ``--sigma-range``
+    gives each patch its own σ inside the range (the residual's spread); ``--soft-ne`` maps
+    noisy and target by the same α·t + μ per patch, α and μ inside their ranges and varying."""
+    clean = torch.rand(64, 1, 32, 32)
+    fixed = train.training_pair(clean, step_generator(0, 3), _pair_args("--sigma", "25"))
+    gen = step_generator(0, 3)
+    old = clean + torch.randn(clean.shape, generator=gen) * (25 / 255.0)
+    assert torch.equal(fixed[0], old) and torch.equal(fixed[1], clean)
+
+    noisy, target = train.training_pair(
+        clean, step_generator(0, 3), _pair_args("--sigma-range", "5", "45")
+    )
+    assert torch.equal(target, clean)
+    spread = (noisy - clean).flatten(1).std(dim=1) * 255
+    assert float(spread.min()) > 4.0 and float(spread.max()) < 47.0
+    assert float(spread.max() - spread.min()) > 20.0  # per patch, not per batch
+
+    args = _pair_args("--sigma", "10", "--soft-ne", "--soft-ne-alpha", "0.5", "2")
+    noisy, target = train.training_pair(clean, step_generator(0, 3), args)
+    c, t = clean.flatten(1), target.flatten(1)
+    alpha = ((c - c.mean(1, keepdim=True)) * (t - t.mean(1, keepdim=True))).sum(1) / (
+        (c - c.mean(1, keepdim=True)).square().sum(1)
+    )
+    mu = t.mean(1) - alpha * c.mean(1)
+    assert float(alpha.min()) >= 0.5 and float(alpha.max()) <= 2.0 and float(alpha.std()) > 0.2
+    assert float(mu.min()) >= 0.0 and float(mu.max()) <= 1.0 and float(mu.std()) > 0.1
+    residual = (noisy - target).flatten(1).std(dim=1) / alpha * 255
+    assert torch.allclose(residual, torch.full_like(residual, 10.0), rtol=0.15)
+
+
+def test_rival_options_are_checked_by_the_parser(capsys: pytest.CaptureFixture) -> None:
+    """Either --sigma or --sigma-range; ranges need 0 <= LO <= HI; the soft-NE ranges need
+    --soft-ne, whose default is the catalog's (the paper's) α ~ U(0, 1), μ ~ U(0, 1)."""
+    for bad in ([], ["--sigma", "5", "--sigma-range", "0", "5"], ["--sigma-range", "9", "2"],
+                ["--sigma", "5", "--soft-ne-mu", "0", "1"]):  # fmt: skip
+        with pytest.raises(SystemExit):
+            _pair_args(*bad)
+    capsys.readouterr()
+    args = _pair_args("--sigma", "10", "--soft-ne")
+    assert (args.soft_ne_alpha, args.soft_ne_mu) == ([0.0, 1.0], [0.0, 1.0])
+    assert train.recipe_fingerprint(args)["soft_ne"] == {"alpha": [0.0, 1.0], "mu": [0.0, 1.0]}
+    plain = train.recipe_fingerprint(_pair_args("--sigma", "10"))
+    assert not set(train.OPTIONAL_RECIPE_FIELDS) & set(plain)  # old fingerprints unchanged
+    assert train.validation_sigma(_pair_args("--sigma-range", "0", "55")) == 27.5
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "extra", "sigma"),
+    [
+        ("input", (), ()),
+        ("none", ("--soft-ne",), ()),
+        ("wne", (), ("--sigma-range", "0", "55")),
+    ],
+)
+def test_rival_runs_resume_bit_for_bit_and_record_what_they_are(
+    image_dir: Path, tmp_path: Path, wrapper: str, extra: tuple, sigma: tuple
+) -> None:
+    """Each rival option trains deterministically: stopped after 9 steps and rerun, it ends
+    with the weights of an uninterrupted run; config.json records the wrapper, the noise range
+    (σ_train null) or the augmentation, and the loaded model is the right wrapper."""
+    extra = ("--wrapper", wrapper, *extra)
+    _rival_run(image_dir, tmp_path / "a", 20, *extra, sigma=sigma)
+    _rival_run(image_dir, tmp_path / "b", 20, *extra, "--stop-after", "9", sigma=sigma)
+    assert _rival_run(image_dir, tmp_path / "b", 20, *extra, sigma=sigma)["start_step"] == 9
+    assert _same_weights(tmp_path / "a", tmp_path / "b")
+    cfg = _config(tmp_path / "a")
+    assert cfg["wrapper"] == wrapper
+    model = wne.load("ck", root=tmp_path / "a")
+    kind = {"input": wne.wrapper.InputNormalized, "wne": wne.NormEquivariant}
+    assert isinstance(model, kind.get(wrapper, DnCNN))
+    if sigma:
+        assert cfg["sigma_train"] is None and cfg["sigma_range"] == [0.0, 55.0]
+        assert cfg["recipe"]["sigma_range"] == [0.0, 55.0]
+        assert "σ ~ U[0, 55] per patch" in (tmp_path / "a" / "ck" / "README.md").read_text()
+    else:
+        assert cfg["sigma_train"] == 25 and "sigma_range" not in cfg
+    if "--soft-ne" in extra:
+        assert cfg["augment"] == {"soft_ne": {"alpha": [0.0, 1.0], "mu": [0.0, 1.0]}}
+        assert cfg["recipe"]["soft_ne"] == cfg["augment"]["soft_ne"]
+    else:
+        assert "augment" not in cfg and "soft_ne" not in cfg["recipe"]
+
+
+def test_a_rival_state_is_not_resumed_without_its_options(image_dir: Path, tmp_path: Path) -> None:
+    """A state saved with --soft-ne (or a noise range) is refused by a run without it, and
+    the other way round: the optional fields are compared both ways."""
+    _rival_run(image_dir, tmp_path, 20, "--soft-ne", "--stop-after", "3")
+    with pytest.raises(SystemExit, match="soft_ne"):
+        _rival_run(image_dir, tmp_path, 20)
+    _rival_run(image_dir, tmp_path / "r", 20, "--stop-after", "3")
+    with pytest.raises(SystemExit, match="sigma_range"):
+        _rival_run(image_dir, tmp_path / "r", 20, sigma=("--sigma-range", "0", "55"))

@@ -1,11 +1,20 @@
 """The model catalog: every backbone family and zoo checkpoint, as data; the one place that
-builds checkpoint keys (``dncnn-wne-s25``, ``dncnn-wne-s25-gpu``) and picks the one that runs
-(:func:`best_checkpoint`). Loaded models are described by ``config.json`` (:func:`describe`),
-never by their key. A backbone is one :class:`Family` here plus a file in :mod:`wne.models`.
+builds checkpoint keys (``dncnn-wne-s25``, ``dncnn-wne-s25-gpu``, ``swinir-plain-s0-55``) and
+picks the one that runs (:func:`best_checkpoint`). Loaded models are described by
+``config.json`` (:func:`describe`), never by their key. A backbone is one :class:`Family` here
+plus a file in :mod:`wne.models`.
+
+Beside the zoo, the **rivals** (:func:`rivals`, :data:`RIVAL_FAMILIES`): the simpler ideas the
+paper shows falling short of WNE (input-only normalization, soft-NE augmentation, multi-noise
+training, the SE-arch and the FDnCNN twins of Table 7), trained by the same CPU recipe. They
+have keys (:func:`get`, :func:`wne.load`, ``wne zoo --print KEY``) but are not in
+:func:`keys`, :func:`entries` or :func:`families`, which list the zoo only (the demo's).
 
 >>> from wne import catalog
 >>> catalog.get("swinir-wne-s25").wrapper
 'wne'
+>>> catalog.get("swinir-plain-s0-55").sigma_range
+(0, 55)
 """
 
 from __future__ import annotations
@@ -18,9 +27,13 @@ from typing import Any
 
 __all__ = [
     "FAMILIES",
+    "RIVAL_FAMILIES",
+    "RIVAL_VARIANT_LABELS",
+    "ROLES",
     "SIGMA_TRAINS",
     "SIZES",
     "SIZE_LABELS",
+    "SOFT_NE",
     "VARIANTS",
     "VARIANT_LABELS",
     "Entry",
@@ -35,6 +48,8 @@ __all__ = [
     "key",
     "keys",
     "label",
+    "rival_keys",
+    "rivals",
     "set12_psnr",
 ]
 
@@ -44,6 +59,20 @@ VARIANTS: tuple[str, ...] = ("plain", "wne", "ne")
 VARIANT_LABELS: Mapping[str, str] = MappingProxyType(
     {"plain": "plain", "wne": "WNE", "ne": "NE-arch"}
 )
+RIVAL_VARIANT_LABELS: Mapping[str, str] = MappingProxyType(
+    {"in": "input-normalized", "softne": "soft-NE", "se": "SE-arch"}
+)
+"""Variants of the rivals' own families: ``in``, input-only normalization
+(:class:`wne.wrapper.InputNormalized`, config ``wrapper: "input"``); ``softne``, the plain
+backbone trained with the soft-NE augmentation (:data:`SOFT_NE`); ``se``, an architecturally
+scale-equivariant backbone."""
+ROLES: tuple[str, ...] = ("zoo", "rival")
+"""``zoo``: a checkpoint of :func:`keys` (the demo's); ``rival``: one of :func:`rivals`."""
+SOFT_NE: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {"alpha": (0.0, 1.0), "mu": (0.0, 1.0)}
+)
+"""The soft-NE augmentation's ranges (paper App. D, ``soft_ne_{alpha,mu}_{min,max}``): each
+training pair (y, x) becomes (α·y + μ, α·x + μ) with α ~ U(alpha), μ ~ U(mu) per patch."""
 SIGMA_TRAINS: tuple[int, ...] = (10, 25, 50)
 """Training noise levels (0–255 scale) of the zoo, ascending."""
 SIZES: tuple[str, ...] = ("cpu", "gpu")
@@ -207,24 +236,33 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
 
 @dataclass(frozen=True)
 class Entry:
-    """One checkpoint of the zoo.
+    """One checkpoint of the zoo, or of the rivals.
 
     Attributes:
         family: Its backbone family.
-        variant: One of :data:`VARIANTS`.
-        sigma_train: Training noise level (0–255 scale).
+        variant: One of the family's variants (:data:`VARIANTS`, :data:`RIVAL_VARIANT_LABELS`).
+        sigma_train: Training noise level (0–255 scale); None when trained on a range.
         size: One of :data:`SIZES`.
+        sigma_range: ``(lo, hi)``: trained with σ ~ U[lo, hi] per patch (paper App. E).
+        sigma_eval: The σ_test of a range-trained checkpoint's "matched" numbers (the
+            σ_train of the zoo checkpoints whose recipe it shares).
+        role: One of :data:`ROLES`.
     """
 
     family: Family
     variant: str
-    sigma_train: int
+    sigma_train: int | None
     size: str = "cpu"
+    sigma_range: tuple[int, int] | None = None
+    sigma_eval: int | None = None
+    role: str = "zoo"
 
     @property
     def key(self) -> str:
         """The checkpoint key, e.g. ``"dncnn-wne-s25"`` (:func:`key`)."""
-        return key(self.family.id, self.variant, self.sigma_train, self.size)
+        return key(
+            self.family.id, self.variant, self.sigma_train, self.size, sigma_range=self.sigma_range
+        )
 
     @property
     def arch(self) -> str:
@@ -233,8 +271,33 @@ class Entry:
 
     @property
     def wrapper(self) -> str:
-        """``"wne"`` or ``"none"``, as ``config.json`` records it."""
-        return "wne" if self.variant == "wne" else "none"
+        """``"wne"``, ``"input"`` (input-only normalization) or ``"none"``, as ``config.json``
+        records it."""
+        return {"wne": "wne", "in": "input"}.get(self.variant, "none")
+
+    @property
+    def augment(self) -> dict[str, Any] | None:
+        """The training augmentation beyond the dihedral ones, as ``config.json`` records it
+        (``{"soft_ne": {"alpha": [lo, hi], "mu": [lo, hi]}}``), None without one."""
+        if self.variant != "softne":
+            return None
+        return {"soft_ne": {k: list(v) for k, v in SOFT_NE.items()}}
+
+    @property
+    def matched_sigma(self) -> int:
+        """The σ_test of its "matched" numbers: σ_train, or :attr:`sigma_eval` for a range."""
+        sigma = self.sigma_train if self.sigma_train is not None else self.sigma_eval
+        if sigma is None:
+            raise ValueError(f"{self.key} has neither sigma_train nor sigma_eval")
+        return sigma
+
+    @property
+    def label(self) -> str:
+        """Display name, e.g. ``"Transformer · plain, σ ~ U[0, 55]"``."""
+        text = label(self.family.id, self.variant)
+        return text + (
+            f", σ ~ U[{self.sigma_range[0]}, {self.sigma_range[1]}]" if self.sigma_range else ""
+        )
 
     def recipe(self, paper: bool = False) -> Recipe:
         """The recipe the bundled checkpoint was trained by (its size's), or the paper's
@@ -247,32 +310,44 @@ class Entry:
         return replace(self.family.cpu, steps=steps) if steps else self.family.cpu
 
 
-def key(family: str, variant: str, sigma_train: int, size: str = "cpu") -> str:
+def key(
+    family: str,
+    variant: str,
+    sigma_train: int | None,
+    size: str = "cpu",
+    *,
+    sigma_range: tuple[int, int] | None = None,
+) -> str:
     """The checkpoint key of a (family, variant, σ_train) slot at a size.
 
     A single-variant family's key omits the variant's repetition
     (``("fdncnn-ne", "ne", 25) → "fdncnn-ne-s25"``); a GPU-trained paper-size
     checkpoint's key ends in ``-gpu`` (``("dncnn", "wne", 25, "gpu") →
-    "dncnn-wne-s25-gpu"``).
+    "dncnn-wne-s25-gpu"``); one trained on a noise range names it instead of σ_train
+    (``("swinir", "plain", None, sigma_range=(0, 55)) → "swinir-plain-s0-55"``).
 
     Raises:
-        ValueError: For an unknown family, a variant it does not have or an unknown size.
+        ValueError: For an unknown family, a variant it does not have, an unknown size, or
+            neither (or both of) σ_train and a range.
     """
-    fam = FAMILIES.get(family)
+    fam = FAMILIES.get(family) or RIVAL_FAMILIES.get(family)
     if fam is None or variant not in fam.variants:
         raise ValueError(f"no {variant!r} variant of family {family!r} in the catalog")
     if size not in SIZES:
         raise ValueError(f"no checkpoint size {size!r}; known: {', '.join(SIZES)}")
+    if (sigma_train is None) == (sigma_range is None):
+        raise ValueError("give either sigma_train or sigma_range")
     suffix = "" if size == "cpu" else f"-{size}"
+    noise = f"{sigma_train:g}" if sigma_range is None else "{:g}-{:g}".format(*sigma_range)
     if len(fam.variants) == 1:
-        return f"{fam.id}-s{sigma_train:g}{suffix}"
-    return f"{fam.id}-{variant}-s{sigma_train:g}{suffix}"
+        return f"{fam.id}-s{noise}{suffix}"
+    return f"{fam.id}-{variant}-s{noise}{suffix}"
 
 
 def label(family: str, variant: str) -> str:
     """Display name of a (family, variant) slot, e.g. ``("dncnn", "wne") → "CNN · WNE"``;
     a single-variant family shows its short name alone (``"NE-arch"``)."""
-    fam = FAMILIES[family]
+    fam = FAMILIES.get(family) or RIVAL_FAMILIES[family]
     if len(fam.variants) == 1:
         return fam.short
     return f"{fam.short} · {VARIANT_LABELS[variant]}"
@@ -291,6 +366,61 @@ def _build() -> dict[str, Entry]:
 
 
 _ENTRIES: Mapping[str, Entry] = MappingProxyType(_build())
+
+
+def _rival_family(id: str, arch: str, label: str, short: str, variant: str, sigma: int,
+                  like: Family) -> Family:  # fmt: skip
+    """A rival's own single-variant family, trained by ``like``'s CPU recipe at ``sigma``."""
+    steps = like.cpu_steps.get(sigma, like.cpu.steps)
+    return Family(id, arch, label, short, (variant,), sigmas=(sigma,),
+                  cpu=replace(like.cpu, steps=steps), paper=like.paper)  # fmt: skip
+
+
+RIVAL_FAMILIES: Mapping[str, Family] = MappingProxyType(
+    {
+        f.id: f
+        for f in (
+            _rival_family("dncnn-in", "dncnn", "DnCNN, input-only normalization (App. O)",
+                          "DnCNN-IN", "in", 10, FAMILIES["dncnn"]),
+            _rival_family("swinir-softne", "swinir", "SwinIR-lite, soft-NE augmentation (App. D)",
+                          "SwinIR soft-NE", "softne", 10, FAMILIES["swinir"]),
+            _rival_family("fdncnn-se", "fdncnn_se", "FDnCNN SE-arch (bias-free, §5.2)",
+                          "SE-arch", "se", 25, FAMILIES["fdncnn"]),
+        )
+    }
+)  # fmt: skip
+"""The rivals' own families (their variants are not the zoo's), by id. The rivals trained as
+a zoo family's plain or WNE variant (multi-noise SwinIR, Table 7's FDnCNN twins) use the zoo
+family, outside its :attr:`Family.sigmas`."""
+
+
+def _rivals() -> dict[str, Entry]:
+    r, f = RIVAL_FAMILIES, FAMILIES
+    found = (
+        Entry(r["dncnn-in"], "in", 10, role="rival"),
+        Entry(r["fdncnn-se"], "se", 25, role="rival"),
+        Entry(f["fdncnn"], "plain", 25, role="rival"),
+        Entry(f["fdncnn"], "wne", 25, role="rival"),
+        Entry(r["swinir-softne"], "softne", 10, role="rival"),
+        Entry(f["swinir"], "plain", None, sigma_range=(0, 55), sigma_eval=25, role="rival"),
+        Entry(f["swinir"], "wne", None, sigma_range=(0, 55), sigma_eval=25, role="rival"),
+    )
+    return {e.key: e for e in found}
+
+
+_RIVALS: Mapping[str, Entry] = MappingProxyType(_rivals())
+
+
+def rivals() -> list[Entry]:
+    """The rivals' entries, in training order: ``dncnn-in-s10``, ``fdncnn-se-s25``,
+    ``fdncnn-plain-s25``, ``fdncnn-wne-s25``, ``swinir-softne-s10``, ``swinir-plain-s0-55``,
+    ``swinir-wne-s0-55``."""
+    return list(_RIVALS.values())
+
+
+def rival_keys() -> list[str]:
+    """The rivals' keys (:func:`rivals`' order); none of them is in :func:`keys`."""
+    return list(_RIVALS)
 
 
 def keys() -> list[str]:
@@ -313,15 +443,16 @@ def entries(
 
 
 def get(key: str) -> Entry:
-    """The zoo entry of a key.
+    """The entry of a zoo key or a rival's key (:attr:`Entry.role` tells which).
 
     Raises:
-        ValueError: If the key is not in the zoo (the message lists the keys).
+        ValueError: If the key is in neither (the message lists the keys).
     """
-    try:
-        return _ENTRIES[key]
-    except KeyError:
-        raise ValueError(f"not a zoo key: {key!r}; known: {', '.join(_ENTRIES)}") from None
+    found = _ENTRIES.get(key) or _RIVALS.get(key)
+    if found is None:
+        known = ", ".join([*_ENTRIES, *_RIVALS])
+        raise ValueError(f"not a zoo key: {key!r}; known: {known}")
+    return found
 
 
 def families(*, zoo_only: bool = False) -> list[Family]:
@@ -329,13 +460,24 @@ def families(*, zoo_only: bool = False) -> list[Family]:
     return [f for f in FAMILIES.values() if f.sigmas or f.gpu or not zoo_only]
 
 
-def describe(arch: str, wrapper: str = "none") -> tuple[Family, str] | None:
-    """(family, variant) of a model from its ``config.json`` fields ``arch`` and
-    ``wrapper`` (``"wne"`` or ``"none"``); None for a pair the catalog does not know."""
-    for fam in FAMILIES.values():
+def describe(
+    arch: str, wrapper: str = "none", *, augment: Mapping[str, Any] | None = None
+) -> tuple[Family, str] | None:
+    """(family, variant) of a model from its ``config.json`` fields ``arch``, ``wrapper``
+    (``"wne"``, ``"input"`` or ``"none"``) and ``augment`` (``{"soft_ne": ...}``); a zoo
+    family first, then a rival's (:data:`RIVAL_FAMILIES`); None for what the catalog does not
+    know. A noise range (``sigma_range``) changes the checkpoint, not the (family, variant)."""
+    if augment:
+        if set(augment) != {"soft_ne"} or wrapper != "none":
+            return None
+        want: str | None = "softne"
+    else:
+        want = {"wne": "wne", "input": "in", "none": None}.get(wrapper, "?")
+    for fam in (*FAMILIES.values(), *RIVAL_FAMILIES.values()):
         if fam.arch != arch:
             continue
-        variant = "wne" if wrapper == "wne" else ("ne" if fam.variants == ("ne",) else "plain")
+        own = fam.variants[0] if fam.variants in (("ne",), ("se",)) else "plain"
+        variant = want or own
         if variant in fam.variants:
             return fam, variant
     return None

@@ -22,9 +22,10 @@ from torch import nn
 
 from wne import models
 from wne.settings import EnvSettings
-from wne.wrapper import NormEquivariant
+from wne.wrapper import InputNormalized, NormEquivariant
 
 __all__ = [
+    "WRAPPERS",
     "CheckpointError",
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
@@ -48,6 +49,12 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+WRAPPERS: tuple[str, ...] = ("none", "wne", "input")
+"""``config.json``'s ``wrapper``: ``none`` (the bare backbone), ``wne``
+(:class:`~wne.NormEquivariant`), ``input`` (:class:`~wne.wrapper.InputNormalized`, the
+input-only rival)."""
+_OPTIONAL = ("sigma_range", "augment")
+"""Fields written only when set (a config without them reads as before they existed)."""
 Source = Literal["auto", "local", "hub"]
 
 
@@ -75,9 +82,12 @@ class ModelConfig:
         key: Model key, e.g. ``"dncnn-wne-s25"``.
         arch: Registered backbone name.
         arch_kwargs: Backbone constructor arguments.
-        wrapper: ``"wne"`` or ``"none"``.
+        wrapper: One of :data:`WRAPPERS`.
         wrapper_mode: ``"direct"`` or ``"residual"`` (WNE only).
-        sigma_train: Training noise level on the 0–255 scale.
+        sigma_train: Training noise level on the 0–255 scale (None: trained on a range).
+        sigma_range: ``[lo, hi]``: trained with σ ~ U[lo, hi] per patch (0–255 scale).
+        augment: Training augmentation beyond the dihedral ones, e.g. ``{"soft_ne":
+            {"alpha": [0, 1], "mu": [0, 1]}}`` (None: none).
         sha256: Hex digest of the weights file.
         weights: Weights file name (always a ``.safetensors`` file).
         recipe: Training recipe (free-form).
@@ -98,6 +108,8 @@ class ModelConfig:
     metrics: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     wne_version: str = ""
+    sigma_range: list[float] | None = None
+    augment: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -119,8 +131,18 @@ class ModelConfig:
                 f"config.json names unknown architecture {cfg.arch!r}; "
                 f"known: {', '.join(models.available())}"
             )
-        if cfg.wrapper not in ("none", "wne"):
+        if cfg.wrapper not in WRAPPERS:
             raise CheckpointError(f"config.json names unknown wrapper {cfg.wrapper!r}")
+        rng = cfg.sigma_range
+        if rng is not None and not (
+            isinstance(rng, list)
+            and len(rng) == 2
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in rng)
+            and 0 <= rng[0] <= rng[1]
+        ):
+            raise CheckpointError(f"config.json field 'sigma_range' must be [lo, hi], got {rng!r}")
+        if cfg.augment is not None and not isinstance(cfg.augment, dict):
+            raise CheckpointError("config.json field 'augment' must be a JSON object or null")
         if cfg.wrapper_mode not in (None, "direct", "residual"):
             raise CheckpointError(f"config.json names unknown wrapper_mode {cfg.wrapper_mode!r}")
         for name in ("arch_kwargs", "recipe", "metrics"):
@@ -137,8 +159,12 @@ class ModelConfig:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready dictionary."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The JSON-ready dictionary (:data:`_OPTIONAL` fields only when set)."""
+        return {
+            k: getattr(self, k)
+            for k in self.__dataclass_fields__
+            if k not in _OPTIONAL or getattr(self, k) is not None
+        }
 
 
 def default_root() -> Path:
@@ -197,11 +223,13 @@ def build_from_config(cfg: ModelConfig) -> nn.Module:
         raise CheckpointError(f"bad arch_kwargs for {cfg.arch!r}: {exc}") from exc
     if cfg.wrapper == "wne":
         return NormEquivariant(backbone, mode=cfg.wrapper_mode or "direct")
+    if cfg.wrapper == "input":
+        return InputNormalized(backbone)
     return backbone
 
 
 def _backbone(model: nn.Module) -> nn.Module:
-    return model.backbone if isinstance(model, NormEquivariant) else model
+    return model.backbone if isinstance(model, NormEquivariant | InputNormalized) else model
 
 
 def _load_verified(
@@ -393,12 +421,23 @@ def load(
 
 def _model_card(cfg: ModelConfig) -> str:
     r, set12 = cfg.recipe, cfg.metrics.get("set12")
-    kind = "WNE-wrapped (exactly normalization-equivariant)" if cfg.wrapper == "wne" else "plain"
+    kind = {
+        "wne": "WNE-wrapped (exactly normalization-equivariant)",
+        "input": "input-normalized (f(y) = g((y − mean) / std), never de-normalized: the "
+        "paper's App. O rival, invariant to brightness and contrast, not equivariant)",
+    }.get(cfg.wrapper, "plain")
+    noise = f"σ = {cfg.sigma_train} (0–255 scale)"
+    if cfg.sigma_range is not None:
+        noise = "σ ~ U[{:g}, {:g}] per patch (0–255 scale)".format(*cfg.sigma_range)
+    soft = (cfg.augment or {}).get("soft_ne")
+    if isinstance(soft, dict):
+        a, m = soft.get("alpha", "?"), soft.get("mu", "?")
+        noise += f", with the soft-NE augmentation (y, x) → (α·y + μ, α·x + μ), α ~ U{a}, μ ~ U{m}"
     lines = [
         "---\nlibrary_name: wne\npipeline_tag: image-to-image",
         "tags: [image-denoising, normalization-equivariance]\n---",
         f"# {cfg.key}\n\nBlind Gaussian denoiser: `{cfg.arch}` backbone, {kind}, trained at "
-        f"σ = {cfg.sigma_train} (0–255 scale) on grayscale images.\n",
+        f"{noise} on grayscale images.\n",
         f'```python\nimport wne\nmodel = wne.load("{cfg.key}")  # y in [0, 1], [B, 1, H, W]\n```\n',
         f"Architecture kwargs: `{json.dumps(cfg.arch_kwargs)}`\n",
     ]
@@ -412,9 +451,10 @@ def _model_card(cfg: ModelConfig) -> str:
             text += f" ({r.get('total_steps')} in all)."
         lines.append(text + "\n")
     if isinstance(set12, dict) and "psnr_matched" in set12:
+        at = "σ_train" if cfg.sigma_range is None else f"{set12.get('sigma_train')}"
         lines.append(
             f"Set12 ({set12.get('n_images')} images): PSNR {set12['psnr_matched']:.2f} dB at "
-            f"σ_test = σ_train, {set12.get('psnr_sigma5', math.nan):.2f} dB at σ_test = 5; "
+            f"σ_test = {at}, {set12.get('psnr_sigma5', math.nan):.2f} dB at σ_test = 5; "
             f"largest NE defect {set12.get('ne_defect_max', math.nan):.1e}.\n"
         )
     if cfg.metrics:
@@ -432,10 +472,13 @@ def save(
     sigma_train: float | None = None,
     recipe: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    sigma_range: tuple[float, float] | None = None,
+    augment: dict[str, Any] | None = None,
 ) -> ModelConfig:
-    """Writes a model (a registered backbone, or one wrapped in :class:`~wne.NormEquivariant`,
-    which the config records) in the checkpoint layout under ``folder``, with the
-    ``config.json`` fields given (σ on the 0–255 scale); only the backbone's tensors
+    """Writes a model (a registered backbone, or one wrapped in :class:`~wne.NormEquivariant`
+    or :class:`~wne.wrapper.InputNormalized`, which the config records) in the checkpoint
+    layout under ``folder``, with the ``config.json`` fields given (σ on the 0–255 scale;
+    ``sigma_range`` and ``augment``: how a rival was trained); only the backbone's tensors
     are stored.
 
     Returns:
@@ -454,7 +497,7 @@ def save(
     try:
         # What load() will see: JSON turns tuples into lists.
         arch_kwargs = json.loads(json.dumps(dict(arch_kwargs or {})))
-        json.dumps([recipe, metrics, sigma_train])
+        json.dumps([recipe, metrics, sigma_train, augment])
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"arch_kwargs, recipe and metrics must be JSON-serializable: {exc}"
@@ -481,17 +524,20 @@ def save(
     save_file(state, str(tmp), metadata={"key": key, "arch": arch})
     os.replace(tmp, weights)
     wrapped = isinstance(model, NormEquivariant)
+    wrapper = "wne" if wrapped else "input" if isinstance(model, InputNormalized) else "none"
     cfg = ModelConfig(
         key=key,
         arch=arch,
         arch_kwargs=arch_kwargs,
-        wrapper="wne" if wrapped else "none",
+        wrapper=wrapper,
         wrapper_mode=model.mode if wrapped else None,
         sigma_train=sigma_train,
         sha256=sha256_file(weights),
         recipe=dict(recipe or {}),
         metrics=dict(metrics or {}),
         wne_version=__version__,
+        sigma_range=[float(v) for v in sigma_range] if sigma_range is not None else None,
+        augment=json.loads(json.dumps(augment)) if augment is not None else None,
     )
     _write_config(folder, cfg)
     return cfg

@@ -12,6 +12,7 @@ COMMANDS = {
     "train": ("wne.lab.train", "train one checkpoint; resumable, --budget-s for time limits"),
     "zoo": ("wne.lab.zoo", "the catalog's training commands: --list, --print KEY, --run KEY"),
     "evaluate": ("wne.lab.evaluate", "the noise-mismatch evaluation of checkpoints"),
+    "defect": ("wne.lab.defect", "ε_NE across σ_test (the paper's App. E protocol)"),
     "bench": ("wne.lab.bench", "speed and memory of plain and WNE models"),
     "loadtest": ("wne.lab.loadtest", "latency and load test of the demo app"),
     "sample": ("wne.lab.sample", "the denoiser-as-prior sampler's protocols"),

@@ -17,7 +17,7 @@ from torch import nn
 
 from wne.models._common import check_input
 from wne.settings import EnvSettings
-from wne.wrapper import NormEquivariant
+from wne.wrapper import InputNormalized, NormEquivariant
 
 __all__ = ["ACCELERATED_ARCHS", "accelerate", "is_accelerated"]
 
@@ -27,6 +27,8 @@ ACCELERATED_ARCHS = frozenset({"dncnn", "fdncnn"})
 """Architectures compiled by :func:`accelerate` (measured faster frozen than eager)."""
 
 _PROBE = (1, 1, 48, 48)
+_WRAPPERS = (NormEquivariant, InputNormalized)
+"""Wrappers that run eagerly around a compiled backbone (their statistics' checks stay)."""
 _CHECKS = ((2, 1, 37, 53), (1, 1, 64, 41))
 
 
@@ -48,7 +50,7 @@ class _Frozen(nn.Module):
 
 def is_accelerated(model: nn.Module) -> bool:
     """Whether ``model`` (or its wrapped backbone) runs a frozen graph."""
-    inner = model.backbone if isinstance(model, NormEquivariant) else model
+    inner = model.backbone if isinstance(model, _WRAPPERS) else model
     return isinstance(inner, _Frozen)
 
 
@@ -89,7 +91,7 @@ def accelerate(model: nn.Module, *, tolerance: float = 1e-5) -> nn.Module:
     """
     if not EnvSettings.from_env().fast:
         return model
-    wrapped = isinstance(model, NormEquivariant)
+    wrapped = isinstance(model, _WRAPPERS)
     backbone = model.backbone if wrapped else model
     arch = _arch(model) or _arch(backbone)
     if arch not in ACCELERATED_ARCHS or isinstance(backbone, _Frozen):

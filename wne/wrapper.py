@@ -1,5 +1,6 @@
 """The normalization-equivariance wrapper (WNE) and its defect measure: the whole of the
-method's math, depending on nothing else in the package.
+method's math, depending on nothing else in the package; beside it, on the same
+normalization, the input-only rival the paper shows failing (:class:`InputNormalized`).
 
 Reference: Y. Saied, F. Fleuret, "Normalization Equivariance for Arbitrary
 Backbones, with Application to Image Denoising", ICML 2026.
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "InputNormalized",
     "Mode",
     "NormEquivariant",
     "WrapperSteps",
@@ -67,6 +69,37 @@ def normalization_stats(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     each ``[B, 1, 1, 1]`` in at least float32; a constant image gives exactly ``std == 0``."""
     _, _, ref, mean_d, std = _stats(y)
     return ref + mean_d, std
+
+
+def _normalize(
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The checked normalization step shared by every wrapper: ``(y_s, mean, std, safe_std,
+    z)`` with ``z = T(y) = (y − mean) / std`` (exactly 0 where ``std = 0``) in the statistics
+    dtype and ``safe_std`` the std with 1 where it is 0.
+
+    Raises:
+        ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN or infinite values.
+    """
+    if y.ndim != 4:
+        raise ValueError(f"expected images of shape [B, C, H, W], got {tuple(y.shape)}")
+    if not y.is_floating_point():
+        raise ValueError(f"expected a floating-point tensor, got {y.dtype}")
+    y_s, d, ref, mean_d, std = _stats(y)
+    mean = ref + mean_d
+    # NaN/inf anywhere in y make these [B, 1, 1, 1] statistics non-finite: checking
+    # them is as strict as checking y and costs no extra pass over the image.
+    if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
+        raise ValueError("input holds NaN or infinite values; NE statistics are undefined")
+    constant = std == 0
+    safe_std = torch.where(constant, torch.ones_like(std), std)
+    inv_std = torch.where(constant, torch.zeros_like(std), 1.0 / safe_std)
+    return y_s, mean, std, safe_std, (d - mean_d) * inv_std
+
+
+def _check_output(out: torch.Tensor, y: torch.Tensor) -> None:
+    if out.shape != y.shape:
+        raise ValueError(f"backbone returned shape {tuple(out.shape)} for input {tuple(y.shape)}")
 
 
 _SIGMA_HINTS = ("sigma", "noise", "std", "level")
@@ -172,21 +205,8 @@ class NormEquivariant(nn.Module):
             ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN or
                 infinite values.
         """
-        if y.ndim != 4:
-            raise ValueError(f"expected images of shape [B, C, H, W], got {tuple(y.shape)}")
-        if not y.is_floating_point():
-            raise ValueError(f"expected a floating-point tensor, got {y.dtype}")
-        y_s, d, ref, mean_d, std = _stats(y)
-        mean = ref + mean_d
-        # NaN/inf anywhere in y make these [B, 1, 1, 1] statistics non-finite: checking
-        # them is as strict as checking y and costs no extra pass over the image.
-        if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
-            raise ValueError("input holds NaN or infinite values; NE statistics are undefined")
+        y_s, mean, std, safe_std, z = _normalize(y)
         stat_dtype = mean.dtype
-        constant = std == 0
-        safe_std = torch.where(constant, torch.ones_like(std), std)
-        inv_std = torch.where(constant, torch.zeros_like(std), 1.0 / safe_std)
-        z = (d - mean_d) * inv_std  # T(y); exactly 0 for a constant image
 
         if self.takes_sigma and sigma is not None:
             sigma_t = torch.as_tensor(sigma, dtype=stat_dtype, device=y.device)
@@ -195,10 +215,7 @@ class NormEquivariant(nn.Module):
             out = self.backbone(z.to(y.dtype), (sigma_t / safe_std).to(y.dtype))
         else:
             out = self.backbone(z.to(y.dtype))
-        if out.shape != y.shape:
-            raise ValueError(
-                f"backbone returned shape {tuple(out.shape)} for input {tuple(y.shape)}"
-            )
+        _check_output(out, y)
         out = out.to(stat_dtype)
 
         # std = 0 for a constant image, so both forms return it exactly (0·g + c).
@@ -207,6 +224,41 @@ class NormEquivariant(nn.Module):
         else:
             res = torch.addcmul(y_s, std, out, value=-1.0)
         return WrapperSteps(mean, std, z.to(y.dtype), out, res.to(y.dtype))
+
+
+class InputNormalized(nn.Module):
+    """Input-only normalization, the paper's failing rival (App. O, "DnCNN-IN"):
+    ``f(y) = g(T(y))`` with ``T(y) = (y − mean(y)) / std(y)`` as in :class:`NormEquivariant`
+    (the same statistics, the same constant-image guardrail), never de-normalized.
+
+    ``f`` is invariant, not equivariant: ``f(a·y + b) = f(y)`` for ``a > 0``, so the output
+    cannot follow the input's brightness or contrast. Trained on the raw clean target (the
+    paper's raw-space MSE), ``g`` must guess the image's mean and spread from ``T(y)`` alone.
+
+    Args:
+        backbone: The module ``g``.
+
+    Raises:
+        TypeError: If ``backbone`` is not a ``torch.nn.Module``.
+    """
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone)}")
+        self.backbone = backbone
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """``g(T(y))`` in ``y``'s dtype.
+
+        Raises:
+            ValueError: If ``y`` is not a 4-D floating-point tensor or holds NaN or
+                infinite values.
+        """
+        z = _normalize(y)[4]
+        out = self.backbone(z.to(y.dtype))
+        _check_output(out, y)
+        return out.to(y.dtype)
 
 
 def _shift(

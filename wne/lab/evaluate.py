@@ -3,10 +3,12 @@
 ``wne evaluate --models KEY ... --data DIR --out OUT`` evaluates checkpoints (keys or folders)
 with :mod:`wne.lab.protocol` and writes :mod:`wne.lab.report`'s files. ``--sigma-train S``
 alone takes every checkpoint of ``--root`` trained at S, ``--all`` every σ_train 10/25/50
-into ``OUT/sigma<S>`` (the catalog's ``--size`` checkpoints, and any outside it). ``--noise``
-picks another corruption of the library's table, ``--levels`` its levels (σ, photons at
-white with ``--read-noise``, JPEG qualities with ``--jpeg-sigma``); such a run has no defect
-sweep. ``common_parser``, ``start``, ``guarded`` and ``load_run`` serve ``wne sample`` too.
+into ``OUT/sigma<S>`` (the catalog's ``--size`` checkpoints, and any outside it; the rivals
+of :func:`wne.catalog.rivals` only by ``--models``, a range-trained one with
+``--sigma-train``). ``--noise`` picks another corruption of the library's table, ``--levels``
+its levels (σ, photons at white with ``--read-noise``, JPEG qualities with ``--jpeg-sigma``);
+such a run has no defect sweep. ``common_parser``, ``start``, ``guarded`` and ``load_run``
+serve ``wne sample`` too.
 """
 
 from __future__ import annotations
@@ -115,9 +117,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _keys(args: argparse.Namespace, sigma: float) -> list[str]:
-    """Checkpoints trained at ``sigma`` of ``--size`` (keys outside the catalog: always)."""
-    known, size = set(catalog.keys()), args.size
-    keys = pr.checkpoints_for_sigma(args.root, sigma)
+    """Checkpoints trained at ``sigma`` of ``--size`` (keys outside the catalog: always; the
+    rivals: never, they are evaluated by ``--models``)."""
+    known, rivals, size = set(catalog.keys()), set(catalog.rival_keys()), args.size
+    keys = [k for k in pr.checkpoints_for_sigma(args.root, sigma) if k not in rivals]
     return [k for k in keys if size == "all" or k not in known or catalog.get(k).size == size]
 
 

@@ -29,7 +29,9 @@ Column names follow the paper's run names: ``b_`` = Baseline (plain), ``se_`` /
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from wne import catalog
 
@@ -83,8 +85,15 @@ def value_at(sigma_train: float, column: str, sigma_test: float) -> tuple[float,
     return sigmas[j], values[j]
 
 
-def paper_column(arch: str, wrapper: str = "none") -> str | None:
-    """The paper column of a checkpoint's ``(arch, wrapper)``: its catalog family's
-    ``paper_columns[variant]`` (:func:`wne.catalog.describe`), or ``None``."""
-    found = catalog.describe(arch, wrapper)
+def paper_column(
+    arch: str,
+    wrapper: str = "none",
+    *,
+    augment: Mapping[str, Any] | None = None,
+    sigma_range: Sequence[float] | None = None,
+) -> str | None:
+    """The paper column of a checkpoint's ``(arch, wrapper, augment)``: its catalog family's
+    ``paper_columns[variant]`` (:func:`wne.catalog.describe`), or ``None`` (also for a model
+    trained on a noise range: the columns are single-σ runs)."""
+    found = None if sigma_range is not None else catalog.describe(arch, wrapper, augment=augment)
     return None if found is None else found[0].paper_columns.get(found[1])

@@ -191,8 +191,9 @@ def load_images(
 class EvalModel:
     """A model under evaluation: its ``key`` (the CSVs' ``model`` label, never parsed), the
     module in eval mode on the device, σ_train (0–255), backbone ``arch`` (``""``: unknown),
-    ``wrapper``, ``channels``, local checkpoint ``folder`` (``None``: from the Hub) and the
-    weights' ``sha256`` (``""``: unknown, never cached)."""
+    ``wrapper``, ``channels``, local checkpoint ``folder`` (``None``: from the Hub), the
+    weights' ``sha256`` (``""``: unknown, never cached) and, from ``config.json``, the training
+    noise range and augmentation of a rival (``sigma_range``, ``augment``)."""
 
     key: str
     model: nn.Module
@@ -202,11 +203,16 @@ class EvalModel:
     channels: int = 1
     folder: Path | None = None
     sha256: str = ""
+    sigma_range: Sequence[float] | None = None
+    augment: dict[str, Any] | None = None
 
     @property
     def paper_column(self) -> str | None:
         """The matching model of the paper's tables, if any (by catalog family)."""
-        return paper.paper_column(self.arch, self.wrapper) if self.arch else None
+        if not self.arch:
+            return None
+        kw = {"augment": self.augment, "sigma_range": self.sigma_range}
+        return paper.paper_column(self.arch, self.wrapper, **kw)
 
 
 def resolve_models(
@@ -244,7 +250,7 @@ def resolve_models(
         fast = accelerate(model.eval())  # equal to eager to float round-off
         channels = int(cfg.arch_kwargs.get("channels", 1))
         args = (cfg.key, fast, float(s_train), cfg.arch, cfg.wrapper, channels, folder, cfg.sha256)
-        out.append(EvalModel(*args))
+        out.append(EvalModel(*args, sigma_range=cfg.sigma_range, augment=cfg.augment))
     return out
 
 

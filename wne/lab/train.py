@@ -7,6 +7,14 @@ optimizer (Adam), schedule (linear warm-up, cosine decay) and steps. CUDA runs u
 ``torchrun --nproc_per_node N -m wne.lab.train ...`` runs data-parallel (gloo on CPU, nccl on
 GPU; every rank's final weight digest goes into the recipe).
 
+The rivals' options (:func:`wne.catalog.rivals`): ``--wrapper input`` (input-only
+normalization, trained on the raw clean target like every run), ``--sigma-range LO HI``
+instead of ``--sigma`` (σ ~ U[LO, HI] per patch, validated at the range's middle) and
+``--soft-ne`` (each pair (y, x) becomes (α·y + μ, α·x + μ) per patch after the noise,
+α ~ U(``--soft-ne-alpha``), μ ~ U(``--soft-ne-mu``); validated on plain noisy images). Both
+draws come from the step's generator after the noise, so they are as deterministic and
+resumable as the rest; they enter the recipe only when used.
+
 Interruptions: the state folder (``--work``, default ``runs/<key>``) holds the weights, the
 optimizer, torch's random state, the loss average and the step, written atomically every
 ``--save-every`` steps and whenever the run stops early: before ``--budget-s`` wall seconds are
@@ -40,16 +48,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from wne import checkpoints, models
+from wne import catalog, checkpoints, models
 from wne.degrade import add_gaussian_noise
 from wne.device import pick_device
 from wne.lab.data import DevicePatchSampler, PatchSampler, load_folder, step_generator
 from wne.metrics import psnr
-from wne.wrapper import NormEquivariant
+from wne.wrapper import InputNormalized, NormEquivariant
 
 __all__ = [
     "EX_TEMPFAIL", "main", "parse_args", "recipe_fingerprint", "stop_on_signals", "train",
-    "weights_digest",
+    "training_pair", "validation_sigma", "weights_digest",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,9 @@ RECIPE_FIELDS = (
     "arch", "arch_kwargs", "wrapper", "mode", "sigma", "steps", "batch", "patch",
     "lr", "lr_min_ratio", "warmup", "seed", "val_images", "sampler", "init",
 )  # fmt: skip
+# Trajectory-defining too, but in the fingerprint only when used (the rivals' options), so
+# every run without them keeps the fingerprint it had before they existed.
+OPTIONAL_RECIPE_FIELDS = ("sigma_range", "soft_ne")
 # Arguments that change how a run is carried out, not what it computes.
 _NOT_RECIPE = ("out", "work", "no_progress", "device", "threads", "key", "budget_s", "stop_after")
 
@@ -75,9 +86,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = p.add_argument
     a("--arch", required=True, choices=models.available())
     a("--arch-kwargs", default="{}", help="JSON dict of backbone arguments")
-    a("--wrapper", choices=("none", "wne"), default="none")
+    a("--wrapper", choices=checkpoints.WRAPPERS, default="none", help="input: input-only (rival)")
     a("--mode", choices=("direct", "residual"), default="direct", help="WNE mode")
-    a("--sigma", type=float, required=True, help="training noise σ (0–255 scale)")
+    a("--sigma", type=float, help="training noise σ (0–255 scale)")
+    a("--sigma-range", type=float, nargs=2, metavar=("LO", "HI"), help="σ ~ U[LO, HI] per patch")
+    a("--soft-ne", action="store_true", help="soft-NE augmentation (y, x) → (α·y + μ, α·x + μ)")
+    alpha, mu = (list(catalog.SOFT_NE[k]) for k in ("alpha", "mu"))
+    a("--soft-ne-alpha", type=float, nargs=2, metavar=("LO", "HI"), help=f"α's range {alpha}")
+    a("--soft-ne-mu", type=float, nargs=2, metavar=("LO", "HI"), help=f"μ's range {mu}")
     a("--data", required=True, help="folder of training images")
     a("--out", required=True, help="checkpoint folder to write")
     a("--key", help="model key (default: the --out folder name)")
@@ -112,6 +128,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         kwargs = None
     if not isinstance(kwargs, dict):
         p.error(f"--arch-kwargs must be a JSON object, got {args.arch_kwargs!r}")
+    if (args.sigma is None) == (args.sigma_range is None):
+        p.error("give either --sigma or --sigma-range")
+    for name in ("sigma_range", "soft_ne_alpha", "soft_ne_mu"):
+        lo_hi = getattr(args, name)
+        if lo_hi is not None and not (0 <= lo_hi[0] <= lo_hi[1] and math.isfinite(lo_hi[1])):
+            p.error(f"--{name.replace('_', '-')} needs 0 <= LO <= HI, got {lo_hi}")
+    if not args.soft_ne and (args.soft_ne_alpha or args.soft_ne_mu):
+        p.error("--soft-ne-alpha and --soft-ne-mu need --soft-ne")
+    if args.soft_ne:
+        args.soft_ne_alpha = args.soft_ne_alpha or alpha
+        args.soft_ne_mu = args.soft_ne_mu or mu
     return args
 
 
@@ -126,10 +153,44 @@ def lr_at(step: int, args: argparse.Namespace) -> float:
 
 
 def recipe_fingerprint(args: argparse.Namespace) -> dict[str, Any]:
-    """The trajectory-defining arguments of a run, as stored in its state."""
+    """The trajectory-defining arguments of a run, as stored in its state
+    (:data:`OPTIONAL_RECIPE_FIELDS` only when used)."""
     out = {k: getattr(args, k, None) for k in RECIPE_FIELDS}
     out["arch_kwargs"] = json.loads(args.arch_kwargs)
+    if getattr(args, "sigma_range", None) is not None:
+        out["sigma_range"] = list(args.sigma_range)
+    if getattr(args, "soft_ne", False):
+        out["soft_ne"] = {"alpha": list(args.soft_ne_alpha), "mu": list(args.soft_ne_mu)}
     return out
+
+
+def validation_sigma(args: argparse.Namespace) -> float:
+    """The σ of the held-out validation: ``--sigma``, or the middle of ``--sigma-range``."""
+    return args.sigma if args.sigma is not None else sum(args.sigma_range) / 2
+
+
+def training_pair(
+    clean: torch.Tensor, gen: torch.Generator, args: argparse.Namespace
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's ``(noisy, target)`` from its clean patches ``[B, C, H, W]`` and generator:
+    Gaussian noise of σ ``--sigma`` (or σ ~ U[``--sigma-range``] per patch), never clipped;
+    with ``--soft-ne`` both then become ``α·t + μ`` per patch (α ~ U(``--soft-ne-alpha``),
+    μ ~ U(``--soft-ne-mu``)). The draws follow each other in that order on ``gen``."""
+    noise = torch.randn(clean.shape, generator=gen, device=clean.device)
+    b, shape = clean.shape[0], (clean.shape[0], 1, 1, 1)
+
+    def uniform(lo_hi: list[float], scale: float = 1.0) -> torch.Tensor:
+        u = torch.rand(b, generator=gen, device=clean.device).view(shape)
+        return (lo_hi[0] + (lo_hi[1] - lo_hi[0]) * u) * scale
+
+    if args.sigma_range is None:
+        noisy = clean + noise * (args.sigma / 255.0)
+    else:
+        noisy = clean + noise * uniform(args.sigma_range, 1 / 255.0)
+    if args.soft_ne:
+        alpha, mu = uniform(args.soft_ne_alpha), uniform(args.soft_ne_mu)
+        noisy, clean = alpha * noisy + mu, alpha * clean + mu
+    return noisy, clean
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -167,7 +228,12 @@ def _load_state(
     meta = json.loads((work / f"{STATE}.json").read_text(encoding="utf-8"))
     now = recipe_fingerprint(args)
     saved = meta.get("recipe", {})
-    diff = [f"{k}: state {saved.get(k)!r} != now {now[k]!r}" for k in now if saved.get(k) != now[k]]
+    keys = [*now, *(k for k in saved if k not in now)]
+    diff = [
+        f"{k}: state {saved.get(k)!r} != now {now.get(k)!r}"
+        for k in keys
+        if saved.get(k) != now.get(k)
+    ]
     if diff:
         raise SystemExit(
             f"refusing to resume {work} (step {meta.get('step')}) with a different recipe: "
@@ -284,7 +350,11 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
     arch_kwargs = json.loads(args.arch_kwargs)
     torch.manual_seed(args.seed)
     backbone = models.build(args.arch, **arch_kwargs)
-    model = NormEquivariant(backbone, mode=args.mode) if args.wrapper == "wne" else backbone
+    model = backbone
+    if args.wrapper == "wne":
+        model = NormEquivariant(backbone, mode=args.mode)
+    elif args.wrapper == "input":
+        model = InputNormalized(backbone)
     init = load_init(model, args) if args.init else None
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model.to(device, memory_format=fmt).train()
@@ -322,7 +392,7 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
             ema = lv if ema is None else 0.98 * ema + 0.02 * lv
         pending.clear()
 
-    sigma, amp = args.sigma / 255.0, args.amp and device.type == "cuda"
+    amp, val_sigma = args.amp and device.type == "cuda", validation_sigma(args)
     last_check, longest_stretch, step = _now(), 0.0, start
     quiet = args.no_progress or rank != 0
     bar = tqdm(range(start, stop_at), initial=start, total=args.steps, desc=key, disable=quiet)
@@ -335,8 +405,7 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
             if _agree(late or (stop is not None and stop.is_set()), world, device):
                 break
         gen = step_generator(args.seed, step, rank, gen_device)
-        clean = sampler.sample(args.batch, gen)
-        noisy = clean + torch.randn(clean.shape, generator=gen, device=gen_device) * sigma
+        noisy, clean = training_pair(sampler.sample(args.batch, gen), gen, args)
         clean, noisy = (t.to(device, memory_format=fmt) for t in (clean, noisy))
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args)
@@ -353,7 +422,7 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
             read_back()
             bar.set_postfix(loss=f"{ema:.2e}", lr=f"{lr_at(step, args):.1e}")
         if rank == 0 and (due_val or done == args.steps):
-            v = validate(model, val_imgs, args.sigma, device)
+            v = validate(model, val_imgs, val_sigma, device)
             history.append({"step": done, "val_psnr": round(v, 4), "loss_ema": ema})
             bar.write(f"[{key}] step {done}: val PSNR {v:.3f} dB, loss {ema:.3e}")
         if rank == 0 and due_save and done < stop_at:
@@ -378,6 +447,9 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
     if rank == 0:
         wall = float(meta["wall_s"]) + _now() - t0
         recipe = {k: v for k, v in vars(args).items() if k not in _NOT_RECIPE}
+        for name in ("sigma_range", "soft_ne", "soft_ne_alpha", "soft_ne_mu"):
+            recipe.pop(name)
+        recipe |= {k: v for k, v in recipe_fingerprint(args).items() if k in OPTIONAL_RECIPE_FIELDS}
         recipe |= {
             "loss": "mse", "optimizer": "adam", "schedule": "linear warm-up + cosine",
             "world_size": world, "global_batch": args.batch * world, "device": str(device),
@@ -402,6 +474,8 @@ def train(args: argparse.Namespace, stop: threading.Event | None = None) -> dict
             model.cpu(), args.out, key=key, arch=args.arch, arch_kwargs=arch_kwargs,
             sigma_train=args.sigma, recipe=recipe,
             metrics={"train_val_psnr": final_val, "history": history},
+            sigma_range=args.sigma_range,
+            augment={"soft_ne": recipe["soft_ne"]} if args.soft_ne else None,
         )  # fmt: skip
     if world > 1:
         dist.barrier()

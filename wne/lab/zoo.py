@@ -7,6 +7,8 @@ twins share every argument but ``--wrapper``. ``--paper`` gives the paper-size r
 a GPU). Keys and recipes come from :mod:`wne.catalog`; a ``-gpu`` key's command is the recipe
 its paper-size checkpoint was trained by. A recipe that continues from another checkpoint
 (``--init``) has several runs, printed and run in order, the first writing ``<key>-init``.
+A rival's key (:func:`wne.catalog.rivals`; ``--list --rivals`` lists them) prints and runs
+the same way, its wrapper, noise range or augmentation from its catalog entry.
 """
 
 from __future__ import annotations
@@ -47,9 +49,19 @@ def stages(
     out = []
     for depth, recipe in enumerate(reversed(chain)):
         run_key = key + INIT_SUFFIX * (len(chain) - 1 - depth)
+        noise = (
+            ["--sigma", str(entry.sigma_train)]
+            if entry.sigma_range is None
+            else ["--sigma-range", *map(str, entry.sigma_range)]
+        )
+        soft = (entry.augment or {}).get("soft_ne")
+        if soft is not None:
+            noise.append("--soft-ne")
+            for name, (lo, hi) in soft.items():
+                noise += [f"--soft-ne-{name}", f"{lo:g}", f"{hi:g}"]
         args = [
             "--arch", entry.arch, "--arch-kwargs", json.dumps(dict(recipe.arch_kwargs)),
-            "--wrapper", entry.wrapper, "--sigma", str(entry.sigma_train), "--data", data,
+            "--wrapper", entry.wrapper, *noise, "--data", data,
             "--out", str(Path(root) / run_key), "--steps", str(recipe.steps),
             "--batch", str(recipe.batch), "--patch", str(recipe.patch),
         ]  # fmt: skip
@@ -78,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="wne zoo", description=__doc__.split("\n")[0])
     a = p.add_argument
     a("--list", action="store_true", help="print every zoo key")
+    a("--rivals", action="store_true", help="--list: the rivals' keys (wne.catalog.rivals)")
     a("--print", nargs="*", metavar="KEY", dest="print_keys", help="print their commands")
     a("--run", nargs="*", metavar="KEY", help="train these keys, one after the other")
     a("--paper", action="store_true", help="paper-size recipes")
@@ -92,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     if args.list:
-        print("\n".join(catalog.keys()))
+        print("\n".join(catalog.rival_keys() if args.rivals else catalog.keys()))
     for key in args.print_keys or []:
         for cmd in stages(key, data=args.data, root=args.root, paper=args.paper):
             print(shlex.join(["wne", "train", *cmd]))

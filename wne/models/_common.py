@@ -32,7 +32,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
 
 
 def conv_stack(
-    channels: int, depth: int, width: int, *, batch_norm: bool = False, last_bias: bool = True
+    channels: int,
+    depth: int,
+    width: int,
+    *,
+    batch_norm: bool = False,
+    last_bias: bool = True,
+    bias: bool = True,
 ) -> nn.Sequential:
     """The DnCNN-family body: conv-ReLU, ``depth − 2`` × conv(-BN)-ReLU, conv; 3×3, zero padding.
 
@@ -42,15 +48,19 @@ def conv_stack(
         width: Feature channels.
         batch_norm: BatchNorm after each middle conv (whose bias is then dropped).
         last_bias: Whether the last conv has a bias.
+        bias: Whether the other convs have biases (False: none at all, with ``last_bias``).
 
     Raises:
         ValueError: If ``depth < 3``.
     """
     if depth < 3:
         raise ValueError(f"depth must be >= 3, got {depth}")
-    layers: list[nn.Module] = [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(channels, width, 3, padding=1, bias=bias),
+        nn.ReLU(inplace=True),
+    ]
     for _ in range(depth - 2):
-        layers.append(nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm))
+        layers.append(nn.Conv2d(width, width, 3, padding=1, bias=bias and not batch_norm))
         if batch_norm:
             layers.append(nn.BatchNorm2d(width))
         layers.append(nn.ReLU(inplace=True))
