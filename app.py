@@ -29,7 +29,7 @@ from wne.demo import content
 from wne.demo.calibration import calibrate
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
-from wne.demo.pages import compare, inside, restore, sweep
+from wne.demo.pages import compare, inside, restore, sweep, why
 from wne.demo.process import limit_malloc_arenas
 from wne.demo.schema import Form
 from wne.demo.serving import Server
@@ -61,6 +61,7 @@ WALK_PLOTS = (  # title, y, y_title, elem_id
     ("noise σ̂ per step", "log10_sigma_hat", "log₁₀ σ̂ (0–255 scale)", "restore-sigma"),
     ("PSNR per step", "psnr", "PSNR vs clean (dB)", "restore-psnr"),
 )
+COLLAPSE = {"x": "delta", "y": "q", "color": "curve", "x_title": "Δ", "y_title": "Q (dB)"}
 SWEEP_PLOT = {"x": "level", "y": "psnr", "color": "model", "height": 360, "y_title": "PSNR (dB)"}
 
 
@@ -252,6 +253,12 @@ def inside_page(site: Site, image: Any, st: Any, progress: Any) -> list:
     return [*cells, info["text"], out, info]
 
 
+def why_page(site: Site, image: Any, f: Any, progress: Any) -> list:
+    """The Why tab: the marked image, the filters, the numbers, Q vs Δ with the image's Δ."""
+    marked, pictures, info, text, rows = site.filters_results(image, f, progress)
+    return [marked, pictures, text, pd.DataFrame(rows, columns=["delta", "q", "curve"]), info]
+
+
 def restore_page(site: Site, image: Any, w: restore.Walks, progress: Any) -> Iterator[list]:
     """The Restore tab, streamed: observed, plain and WNE images, the two plots, text."""
     for observed, images, info in site.walks_results(image, w, progress):
@@ -275,6 +282,7 @@ API = {  # endpoint: (page, return type); its function is the site's ``<endpoint
     "equivariance": ("equivariance", tuple[list, dict]),
     "sweep": ("sweep", dict),
     "inside": ("inside", tuple[list, dict]),
+    "filters": ("why", tuple[list, dict]),
     "restore": ("restore", Outputs4),
 }
 
@@ -293,6 +301,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         forms=page_forms(server),
         examples={e.path.stem: e.path for e in examples},
         file=lambda path: gr.FileData(path=path),
+        explained=ASSETS / "results" / "explain",
     )
     ui: dict[str, Any] = {}
     with gr.Blocks(title="WNE: normalization-equivariant denoisers") as demo:
@@ -316,6 +325,8 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
                     _inside_tab(site, ui)
                 with gr.Tab("Restore from a few pixels", id="restore"):
                     _restore_tab(site, ui)
+                with gr.Tab("Why it works", id="why"):
+                    _why_tab(site, ui)
                 with gr.Tab("About", id="about"):
                     _about_tab(ui)
         events = _page_events(site, ui)
@@ -495,6 +506,35 @@ def _restore_tab(site: Site, ui: dict[str, Any]) -> None:
     ui["restore"], ui["restore_out"] = r, [*walked, *plots, text, result]
 
 
+def _why_tab(site: Site, ui: dict[str, Any]) -> None:
+    """The Why page: a pixel's adaptive filters (plain vs WNE, on y and a·y + b) and Δ."""
+    gr.Markdown(content.WHY_HELP)
+    form, w = site.forms["why"], {}
+    with gr.Row():
+        w["backbone"] = control(form, "backbone")
+        for n in ("row", "col", "radius", "crop"):
+            w[n] = control(form, n)
+    ui["why_run"] = gr.Button("Show the filters", variant="primary", elem_id="why-run")
+    with gr.Row():
+        picked = gr.Image(label="noisy image: click a pixel", elem_id="why-image", **IMG)
+        shown = gr.Gallery(label="filters", format="png", columns=2, elem_id="why-filters")
+    text = gr.Markdown(elem_id="why-numbers")
+    headers, rows = why.coverage_rows(site.coverage)
+    label = "Δ coverage (%) of 70² patches: σ_test in σ_train's range"
+    gr.Dataframe(rows, headers=headers, label=label, elem_id="why-coverage")
+    collapse = gr.LinePlot(title="normalized error Q vs Δ", elem_id="why-collapse", **COLLAPSE)
+    with gr.Accordion("Numbers (JSON)", open=False):
+        summary = gr.JSON(label="per model filter_sum and rho, Δ")
+    picked.select(pick_pixel, None, [w["row"], w["col"]], **PRIVATE)
+    ui["why"], ui["why_out"] = w, [picked, shown, text, collapse, summary]
+
+
+def pick_pixel(evt: gr.SelectData) -> list[int]:
+    """The clicked pixel of the noisy image as (row, column)."""
+    x, y = evt.index
+    return [int(y), int(x)]
+
+
 def _about_tab(ui: dict[str, Any]) -> None:
     gr.Markdown(content.ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True}])
     gr.Markdown("### Try it: one-click scenarios")
@@ -522,8 +562,9 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "inside": event(
             "inside", inside_page, ui["inside_out"], {**ui, "backbone": ui["inside_backbone"]}
         ),
+        "why": event("why", why_page, ui["why_out"], {**ui, **ui["why"]}),
     }
-    for button, tab in zip(("run", "eq_run", "sw_run", "in_run"), events, strict=True):
+    for button, tab in zip(("run", "eq_run", "sw_run", "in_run", "why_run"), events, strict=True):
         ui[button].click(**events[tab], **PAGE)
     walk = event("restore", restore_page, ui["restore_out"], r)
     walking = r["run"].click(**walk, **{**PAGE, "trigger_mode": "once"})

@@ -107,6 +107,17 @@ def test_a_request_that_goes_away_does_not_stop_its_computation(server: Server) 
     assert next(iter(server.stream(slow, PIXELS, Ask(2))))[:2] == ("final", 2) and CALLS == [2]
 
 
+def unpicklable(zoo: Zoo, pixels: np.ndarray, s: Ask) -> Iterator[Any]:
+    yield ("final", lambda: s.value)  # a result the cache cannot size
+
+
+def test_a_result_the_cache_cannot_keep_is_served_and_the_flight_ends(server: Server) -> None:
+    for _ in range(2):  # the second call would hang on a flight left open
+        ((tag, fn),) = list(server.stream(unpicklable, PIXELS, Ask(7)))
+        assert tag == "final" and fn() == 7
+    assert len(server.cache.lru) == 0 and server.cache.totals()["computed"] == 2
+
+
 def test_the_cache_is_bounded_in_bytes_and_keys_differ(server: Server) -> None:
     GATE.set()
     other = PIXELS.copy()

@@ -5,7 +5,7 @@ identical requests in flight coalesced (a follower gets the same results as they
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import pickle
 import threading
 from collections import Counter
@@ -15,6 +15,8 @@ from typing import Any
 from cachetools import LRUCache
 
 from wne.demo.process import trim_heap
+
+log = logging.getLogger(__name__)
 
 
 class Flight:
@@ -93,16 +95,27 @@ class ResultCache:
         """Ends ``key``'s flight, keeping its last result (kept before the flight ends: no
         window for a recompute)."""
         flight = self.flights[key]
-        with self.lock:
-            if error is None and self.keep and last is not None:
-                with contextlib.suppress(ValueError):  # larger than the cache: served, not kept
-                    self.lru[key] = last
-                while len(self.lru) > self.entries:
-                    self.lru.popitem()  # the least recently used
-            self.flights.pop(key, None)
-        flight.add(done=True, error=error)
+        try:
+            with self.lock:
+                if error is None and self.keep and last is not None:
+                    self._keep(key, last)
+        finally:  # whatever happens here, the followers are released
+            with self.lock:
+                self.flights.pop(key, None)
+            flight.add(done=True, error=error)
         if error is None and self.keep:
             trim_heap()  # a result may have left the cache
+
+    def _keep(self, key: str, last: Any) -> None:
+        try:
+            self.lru[key] = last
+        except ValueError:  # larger than the cache: served, not kept
+            return
+        except Exception as exc:  # a result that cannot be sized (pickled) is served, not kept
+            log.warning("result %s not kept: %s", key[:12], exc)
+            return
+        while len(self.lru) > self.entries:
+            self.lru.popitem()  # the least recently used
 
     def counters(self) -> dict[str, dict[str, int]]:
         """The outcomes per computation (``{"compare": {"cache": 1, "joined": 0, ...}}``)."""

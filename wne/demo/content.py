@@ -37,6 +37,22 @@ NOISE_HELP = (
     "dark (Poisson photon noise + read noise, brightened back); JPEG compresses the noisy image. "
     "Low light and JPEG report an equivalent Gaussian σ."
 )
+WHY_HELP = """
+**Why does WNE work, and why does nothing simpler?** A denoiser that is normalization-equivariant
+(*f(a·y + b) = a·f(y) + b*) is an **adaptive filter**: each output pixel is a weighted average of
+the input, *f(y) = J(y)·y*, with weights (a row of its Jacobian *J*) that **sum to 1** and that
+**do not change** when the image is shifted to *a·y + b*. Click a pixel of the noisy image: the
+maps show its weights (red positive, blue negative) for the plain and the WNE model, on *y* and
+on *a·y + b*. The plain model's weights move with the shift, do not sum to 1, and its output is
+not only a filter of its input (literalness ρ > 0); the WNE model's are the same, sum to 1, and
+ρ is 0 up to round-off.
+
+The second half of the answer is **Δ**, the noise level of a patch *after* normalization
+(*‖ỹ − x̃‖*). WNE only ever sees normalized images, so what matters is whether training met
+patches of the same Δ, not of the same σ: the table shows, for 70² training patches, which
+share of the patches at one σ falls inside the range of Δ that training at another σ covered
+(paper Table 3). Training at a low σ covers most high-σ patches, not the reverse.
+"""
 SWEEP_HELP = (
     "Output PSNR vs the noise level on your image (downscaled to {side} px) for the selected "
     "backbones, with the current a, b, order, clip and noise type: the x-axis is σ, the photons "
@@ -121,6 +137,13 @@ API_DOCS = {
     "result, WNE result, JSON: settings, sampler parameters, and per model PSNR/SSIM against "
     "the clean image, steps, stop reason (converged / max_steps / diverged), seconds and σ̂ per "
     "step on the 0–255 scale).",
+    "filters": "One output pixel (row, col of the working-size image) of each of the "
+    "backbone's models as an adaptive filter: the row of its Jacobian on a crop around the "
+    "pixel, on the noisy y and on a·y + b (noise, then shift). Returns (gallery: the noisy image "
+    "marked, then per model the filter window on y and on a·y + b; JSON: per model filter_sum, "
+    "filter_sum_shifted, rho and rho_shifted (‖f(y) − J_f(y)·y‖ / ‖f(y)‖ on the crop), the "
+    "largest weight change under the shift, and the Δ of the image's 70² patches against the "
+    "interval training at σ_train covered).",
 }
 """The API description of each endpoint."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import sys
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -108,20 +109,22 @@ def derive(
     *,
     drop: Iterable[str] = (),
     replace: Mapping[str, tuple[str, type, Any]] | None = None,
+    add: Iterable[tuple[str, type, Any]] = (),
     doc: str = "",
     namespace: Mapping[str, Any] | None = None,
 ) -> type:
     """A settings class made from another's fields: ``drop`` some, ``replace`` some by
-    ``(name, type, setting(...))`` in their place; frozen, typed, with ``to_dict``."""
+    ``(name, type, setting(...))`` in their place, ``add`` more after them; frozen, typed,
+    with ``to_dict``."""
     replace, hints = replace or {}, typing.get_type_hints(cls)
     made = [
         replace[f.name] if f.name in replace else (f.name, hints[f.name], _copy(f))
         for f in fields(cls)
         if f.name not in set(drop)
-    ]
+    ] + list(add)
     ns = {"__post_init__": typed, "to_dict": to_dict, "__doc__": doc, **(namespace or {})}
     made_cls = dataclasses.make_dataclass(name, made, frozen=True, namespace=ns)
-    made_cls.__module__ = cls.__module__
+    made_cls.__module__ = sys._getframe(1).f_globals["__name__"]  # where it is defined: pickles
     return made_cls
 
 

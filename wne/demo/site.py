@@ -6,6 +6,7 @@ behind each page and endpoint, the scenario links' check and the server's CPU ca
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from wne.demo import links
 from wne.demo.calibration import CPU_SIDE_LIMIT, DEFAULT_BACKBONES
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
-from wne.demo.pages import compare, equivariance, inside, restore, sweep
+from wne.demo.pages import compare, equivariance, inside, restore, sweep, why
 from wne.demo.schema import Form, Spec, check
 from wne.demo.serving import Server
 from wne.demo.zoo import CHECKPOINTS
@@ -39,6 +40,7 @@ TABS = {
     "Noise sweep": "sweep",
     "Inside WNE": "inside",
     "Restore from a few pixels": "restore",
+    "Why it works": "why",
     "About": "about",
 }
 """The tabs' labels and ids."""
@@ -60,6 +62,13 @@ class Site:
     examples: dict[str, Path]
     file: Callable[[str], Any] = str
     """An API output file from its path (e.g. ``gr.FileData``)."""
+    explained: Path | None = None
+    """The folder of ``wne explain``'s results (the Δ table, the Q-vs-Δ curves)."""
+
+    @functools.cached_property
+    def coverage(self) -> dict[str, Any] | None:
+        """The precomputed Δ coverage table (:func:`wne.demo.pages.why.load_coverage`)."""
+        return why.load_coverage(self.explained / "coverage") if self.explained else None
 
     def png(self, pixels: np.ndarray | None) -> Any:
         """An API output image (written once, named by its pixels)."""
@@ -82,6 +91,13 @@ class Site:
         out, info = self.inside_results(image, st, _quiet)
         return [{"image": self.png(m), "caption": cap} for m, cap in out], info
 
+    def filters_api(self, image: str, f: Any) -> tuple[list, dict]:
+        """``/filters``: the noisy image marked, then per model its filter window on ``y``
+        and on ``a·y + b`` (captions name them), and the summary (``filter_sum``, ``rho``)."""
+        marked, pictures, info, *_ = self.filters_results(image, f, _quiet)
+        shown = [(marked, "noisy image: the pixel (red) and the crop (yellow)"), *pictures]
+        return [{"image": self.png(m), "caption": cap} for m, cap in shown], info
+
     def sweep_api(self, image: str, levels: Any) -> dict:
         """``/sweep``: ``{title, rows, notes}``."""
         return self.sweep_results(image, levels, _quiet)[1]
@@ -100,7 +116,7 @@ class Site:
             files = [native.save(r.output, self.native, f"denoised-{r.key}") for r in done]
             yield *compare.outputs(res, loaded.notes, native), files
 
-    def last(self, page: Any, image: Any, scene: compare.Scene, progress: Any, side: int) -> Any:
+    def last(self, page: Any, image: Any, scene: Any, progress: Any, side: int) -> Any:
         """A one-shot page's final result on ``image`` at working size ``side``."""
         loaded = self.server.open(image, side)
         res = list(self.server.stream(page.run, loaded.pixels, scene, waiting(progress)))[-1]
@@ -120,6 +136,21 @@ class Site:
         """``/inside``'s pictures and numbers (at most :data:`inside.MAX_SIDE` px, untiled)."""
         side = min(st.max_side, inside.MAX_SIDE)
         return inside.outputs(*self.last(inside, image, st.scene(), progress, side))
+
+    def filters_results(self, image: Any, f: Any, progress: Any) -> tuple:
+        """The Why page's marked image, filter pictures, summary, text and the Q-vs-Δ curves
+        of the backbone's bundled twins with the image's median Δ."""
+        res, notes = self.last(why, image, f, progress, f.max_side)
+        marked, pictures, info, text = why.outputs(res, notes, self.coverage)
+        folder = self.explained / f"collapse-{f.backbone}" if self.explained else None
+        rows = why.load_collapse(folder) if folder else []
+        if rows:
+            qs = [r["q"] for r in rows]
+            d = info["delta"]["median"]
+            rows += [
+                {"delta": d, "q": q, "curve": "this image: median Δ"} for q in (min(qs), max(qs))
+            ]
+        return marked, pictures, info, text, rows
 
     def walks_results(self, image: Any, w: restore.Walks, progress: Any) -> Iterator[tuple]:
         """The two walks' snapshots."""
@@ -215,6 +246,7 @@ def page_forms(server: Server) -> dict[str, Form]:
             {**probe, "backbone": next((b for b in backbones if b in wrapped), wrapped[0])},
             spec,
         ),
+        "why": Form(why.Filters, {**probe, "max_side": min(side, 256)}, spec),
         "restore": Form(
             restore.Walks,
             walks,

@@ -19,7 +19,7 @@ from wne import catalog
 from wne.checkpoints import CheckpointNotFoundError, HubError
 from wne.demo.errors import DemoInputError
 from wne.device import pick_device
-from wne.fast import accelerate
+from wne.fast import accelerate, is_accelerated
 from wne.settings import EnvSettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class Zoo:
         self.notes = list(notes or [])
         self.choice = _check_choice(choice)
         self._slots: dict[Slot, dict[str, str]] = {}
+        self._eager: dict[str, nn.Module] = {}
         for name, model in models.items():
             slot = describe_model(model)
             if slot is None:
@@ -93,8 +94,11 @@ class Zoo:
                 continue
             size = next((z for z in catalog.SIZES if catalog.key(*slot, z) == name), "cpu")
             key = catalog.key(*slot, size)
-            # CPU models of the measured-faster architectures run a frozen graph (wne.fast)
+            # CPU models of the measured-faster architectures run a frozen graph (wne.fast);
+            # the eager twin is kept for what needs gradients (the Why page's filters)
+            eager = copy.deepcopy(model.eval())
             self.models[key] = accelerate(model.eval())
+            self._eager[key] = eager if is_accelerated(self.models[key]) else self.models[key]
             self._slots.setdefault(slot, {})[size] = key
         self.psnrs = {k: set12_psnr(m) for k, m in self.models.items()}
         for slot, sizes in self._slots.items():  # the catalog's size order
@@ -214,6 +218,11 @@ class Zoo:
             reason = self.unavailable_reason(backbone, variant, sigma_train)
             raise ModelUnavailableError(reason or "unavailable")
         return self.models[key]
+
+    def differentiable(self, backbone: str, variant: str, sigma_train: int) -> nn.Module:
+        """The model of a slot, as :meth:`get`, in eager PyTorch (gradients flow through it)."""
+        self.get(backbone, variant, sigma_train)  # the same choice, and the same refusal
+        return self._eager[self.checkpoint(backbone, variant, sigma_train)]
 
     def choice_notes(self, backbones: Iterable[str], sigma_train: int) -> list[str]:
         """Which checkpoints run for each backbone that has more than one size at

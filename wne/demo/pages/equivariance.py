@@ -20,7 +20,7 @@ from wne.wrapper import ne_defect_map
 def as_scene(probe: Any) -> Scene:
     """The one-backbone page's settings as the scene its computation takes (the shift applied
     to the noisy image, so an equivariant model's outputs are exactly comparable)."""
-    values = {k: v for k, v in to_dict(probe).items() if k != "backbone"}
+    values = {k: v for k, v in to_dict(probe).items() if k in Scene.__dataclass_fields__}
     return Scene(**values, backbones=(probe.backbone,), order="noise-then-shift")
 
 
