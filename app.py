@@ -1,10 +1,9 @@
 """Gradio demo: plain denoisers break under contrast/brightness shifts, WNE twins hold.
 
 Run ``python app.py`` (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` set the address).
-Each page's settings are one typed dataclass of :mod:`wne.demo.pages` (a
-:class:`wne.demo.schema.Form` with this server's defaults): its controls, its named API
-endpoint and its scenario links are made from it. This file lays out the page and wires one
-typed handler per event to the pages through :class:`wne.demo.serving.Server`.
+Each page's settings are one typed dataclass of :mod:`wne.demo.pages` whose
+:class:`~wne.demo.schema.Form` makes its controls, its API endpoint and its links' check; this
+file lays out the page and wires one typed handler per event (:class:`wne.demo.site.Site`).
 """
 
 try:  # ZeroGPU: `spaces` must be imported before anything initializes CUDA.
@@ -24,7 +23,6 @@ import gradio as gr
 import pandas as pd
 
 from wne import catalog
-from wne.degrade import NOISES
 from wne.demo import content
 from wne.demo.calibration import calibrate
 from wne.demo.errors import DemoInputError
@@ -38,19 +36,16 @@ from wne.demo.zoo import Zoo
 from wne.settings import EnvSettings
 
 log = logging.getLogger("app")
-ASSETS = Path(__file__).resolve().parent / "assets"
-"""Example images (``examples/``) and precomputed Set12 curves (``results/``)."""
+ASSETS = Path(__file__).resolve().parent / "assets"  # examples/, results/ (the lab's)
 ENV = EnvSettings.from_env()
 ACTIVE = ENV.concurrent_requests
 """Requests handled at once; the models still run one at a time (the server's queue), so
 a request answered from the cache never waits behind computations."""
-QUEUE_SIZE = ENV.queue_size
-"""Requests that may wait beyond :data:`ACTIVE` (a class clicking at once fits)."""
+QUEUE_SIZE = ENV.queue_size  # requests that may wait beyond ACTIVE (a class clicking at once)
 Outputs4 = tuple[gr.FileData, gr.FileData | None, Any, dict]
 """The type of each yield of ``/denoise`` and ``/restore``: ``gr.api`` reads a tuple return
 hint as that many outputs (each streamed on its own, as the page's components are)."""
-PROGRESS = gr.Progress()
-"""The page handlers' progress (Gradio gives each call its own tracker)."""
+PROGRESS = gr.Progress()  # the page handlers' progress (Gradio gives each call its own)
 MODELS: dict[str, Any] = {"concurrency_id": "models", "concurrency_limit": ACTIVE}
 PAGE: dict[str, Any] = {**MODELS, "api_visibility": "private", "trigger_mode": "always_last"}
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
@@ -334,9 +329,7 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
         for name, (page, returns) in API.items():
             call = endpoint(site.forms[page], getattr(site, f"{name}_api"), returns)
             gr.api(call, api_name=name, api_description=content.API_DOCS[name], **MODELS)
-        gr.api(
-            cache_report(server), api_name="cache_stats", api_visibility="undocumented", queue=False
-        )
+        gr.api(server.report, api_name="cache_stats", api_visibility="undocumented", queue=False)
     demo.queue(max_size=QUEUE_SIZE)
     demo.wne_server = server  # type: ignore[attr-defined]
     demo.wne_site = site  # type: ignore[attr-defined]
@@ -569,12 +562,7 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
     walk = event("restore", restore_page, ui["restore_out"], r)
     walking = r["run"].click(**walk, **{**PAGE, "trigger_mode": "once"})
     r["stop"].click(None, cancels=[walking], api_visibility="private")
-    shows(
-        ui["noise"],
-        ui["noise_boxes"],
-        compare.NOISE_PARAMS,
-        lambda k: [p.name for p in NOISES[k].params],
-    )
+    shows(ui["noise"], ui["noise_boxes"], compare.NOISE_PARAMS, compare.noise_params_of)
     shows(r["task"], r["boxes"], list(restore.LEVELS.values()), lambda t: [restore.LEVELS[t]])
     den = {**events["compare"], **PAGE}
     gr.on(
@@ -598,15 +586,6 @@ def shows(choice: Any, boxes: list, names: list[str], shown: Callable[[Any], lis
     """Shows, when ``choice`` changes, only the boxes (one per name) of its ``shown`` names."""
     update = lambda value: [gr.Column(visible=n in shown(value)) for n in names]  # noqa: E731
     choice.change(update, choice, boxes, **PRIVATE)
-
-
-def cache_report(server: Server) -> Callable[[], dict]:
-    """``/cache_stats`` (undocumented): the result cache's counters as data."""
-
-    def cache_stats() -> dict:
-        return server.report()
-
-    return cache_stats
 
 
 def live_gate(on: bool, image: str | None) -> None:

@@ -45,7 +45,12 @@ BACKBONES = tuple((f.label, f.id) for f in catalog.families(zoo_only=True))
 WORKING_SIZE = "working size (longest side, px)"
 NOISE_PARAMS = list(dict.fromkeys(p.name for n in NOISES.values() for p in n.params))
 """Every noise type's level settings (σ, photons, read noise, JPEG quality); the page shows
-those of the chosen type."""
+those of the chosen type (:func:`noise_params_of`)."""
+
+
+def noise_params_of(noise: str) -> list[str]:
+    """The settings of noise type ``noise``."""
+    return [p.name for p in NOISES[noise].params]
 
 
 @dataclass(frozen=True)
