@@ -31,7 +31,7 @@ from wne.demo.pages import compare, inside, restore, sweep, why
 from wne.demo.process import limit_malloc_arenas
 from wne.demo.schema import Form
 from wne.demo.serving import Server
-from wne.demo.site import LINKED, NO_IMAGE, SCENE, Site, page_forms
+from wne.demo.site import LINKED, NO_IMAGE, SCENE, TABS, Site, page_forms
 from wne.demo.zoo import Zoo
 from wne.settings import EnvSettings
 
@@ -310,20 +310,9 @@ def build_demo(zoo: Zoo | None = None, server: Server | None = None) -> gr.Block
             with gr.Column(scale=1, min_width=320, elem_id="wne-controls") as ui["left"]:
                 _scene_controls(site, ui, examples)
             with gr.Column(scale=3), gr.Tabs(selected="compare", elem_id="wne-tabs") as ui["tabs"]:
-                with gr.Tab("Compare", id="compare"):
-                    _compare_tab(site, ui)
-                with gr.Tab("Equivariance", id="equivariance"):
-                    _equivariance_tab(site, ui)
-                with gr.Tab("Noise sweep", id="sweep"):
-                    _sweep_tab(ui)
-                with gr.Tab("Inside WNE", id="inside"):
-                    _inside_tab(site, ui)
-                with gr.Tab("Restore from a few pixels", id="restore"):
-                    _restore_tab(site, ui)
-                with gr.Tab("Why it works", id="why"):
-                    _why_tab(site, ui)
-                with gr.Tab("About", id="about"):
-                    _about_tab(ui)
+                for label, tab in TABS.items():
+                    with gr.Tab(label, id=tab):
+                        TAB_LAYOUTS[tab](site, ui)
         events = _page_events(site, ui)
         _classroom(site, ui, events, examples, demo)
         for name, (page, returns) in API.items():
@@ -430,7 +419,7 @@ def _equivariance_tab(site: Site, ui: dict[str, Any]) -> None:
     ui["equivariance_out"] = [maps, text, defects]
 
 
-def _sweep_tab(ui: dict[str, Any]) -> None:
+def _sweep_tab(site: Site, ui: dict[str, Any]) -> None:
     gr.Markdown(content.SWEEP_HELP.format(side=sweep.SIDE))
     ui["sw_run"] = gr.Button("Run noise sweep", variant="primary")
     plot = gr.LinePlot(title="PSNR vs σ", x_title="test σ (0–255)", **SWEEP_PLOT)
@@ -528,7 +517,7 @@ def pick_pixel(evt: gr.SelectData) -> list[int]:
     return [int(y), int(x)]
 
 
-def _about_tab(ui: dict[str, Any]) -> None:
+def _about_tab(site: Site, ui: dict[str, Any]) -> None:
     gr.Markdown(content.ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True}])
     gr.Markdown("### Try it: one-click scenarios")
     ui["scenarios"] = []
@@ -536,6 +525,18 @@ def _about_tab(ui: dict[str, Any]) -> None:
         with gr.Row():
             ui["scenarios"].append((name, gr.Button(name.capitalize(), scale=1)))
             gr.Markdown(text)
+
+
+TAB_LAYOUTS = {
+    "compare": _compare_tab,
+    "equivariance": _equivariance_tab,
+    "sweep": _sweep_tab,
+    "inside": _inside_tab,
+    "restore": _restore_tab,
+    "why": _why_tab,
+    "about": _about_tab,
+}
+"""Each tab's layout, by tab id (:data:`wne.demo.site.TABS` gives their labels and order)."""
 
 
 def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:

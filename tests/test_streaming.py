@@ -35,6 +35,18 @@ def _noisy(h: int, w: int, seed: int = 0) -> np.ndarray:
     return 0.5 + 0.3 * np.sin(xx / 6.0) * np.cos(yy / 9.0) + rng.normal(0, 25 / 255, (h, w))
 
 
+def _random_tiff(path: Path, n: int) -> np.random.Generator:
+    """An uncompressed ``n × n`` uint16 TIFF of 12-bit-like noise, written band by band (never
+    whole in memory); returns the generator, to draw more from."""
+    image = tifffile.memmap(path, shape=(n, n), dtype=np.uint16)
+    rng = np.random.default_rng(0)
+    for r in range(0, n, 512):
+        image[r : r + 512] = rng.integers(200, 3200, (512, n), dtype=np.uint16)
+    image.flush()
+    del image
+    return rng
+
+
 def test_streamed_statistics_are_the_wrappers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Band by band (here 7 rows a band) gives normalization_stats of the whole frame;
     a constant frame keeps exactly std == 0."""
@@ -142,12 +154,7 @@ def test_library_on_memmaps_holds_a_few_bands(
     psutil = pytest.importorskip("psutil")
     monkeypatch.setattr(native, "_BAND_VALUES", 1 << 18)
     n, model = 4096, make_tiny_model("dncnn-wne-tiny")
-    src = tifffile.memmap(tmp_path / "in.tif", shape=(n, n), dtype=np.uint16)
-    rng = np.random.default_rng(0)
-    for r in range(0, n, 512):
-        src[r : r + 512] = rng.integers(200, 3200, (512, n), dtype=np.uint16)
-    src.flush()
-    del src
+    _random_tiff(tmp_path / "in.tif", n)
     image = open_native(tmp_path / "in.tif").pixels
     out = tifffile.memmap(tmp_path / "out.tif", shape=(n, n), dtype=np.uint16)
     proc, peak, stop = psutil.Process(), [0], threading.Event()
@@ -194,12 +201,7 @@ def test_streamed_memory_does_not_grow_with_the_image(tmp_path: Path) -> None:
     env = {**os.environ, "WNE_CHECKPOINT_DIR": str(ck), "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     n = 4096
-    big = tifffile.memmap(tmp_path / "big.tif", shape=(n, n), dtype=np.uint16)
-    rng = np.random.default_rng(0)
-    for r in range(0, n, 512):
-        big[r : r + 512] = rng.integers(200, 3200, (512, n), dtype=np.uint16)
-    big.flush()
-    del big
+    rng = _random_tiff(tmp_path / "big.tif", n)
     tifffile.imwrite(tmp_path / "small.tif", rng.integers(200, 3200, (64, 64), dtype=np.uint16))
     common = ["--model", "dncnn-wne-tiny", "--device", "cpu", "--stream", "always"]
     base = _peak_rss_kb([str(tmp_path / "small.tif"), "-o", str(tmp_path / "s.tif"), *common], env)

@@ -417,6 +417,14 @@ def _inspect_tiff(path: Path) -> NativeHeader:
     return NativeHeader("tiff", shape, dtype.newbyteorder("="), True, band_rows=rows)
 
 
+def _existing(path: str | Path) -> tuple[Path, str]:
+    """The path of an existing image file and its native format."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    return path, _native_format(path)
+
+
 def inspect_native(path: str | Path) -> NativeHeader:
     """Reads what a file holds from its header, no pixels.
 
@@ -424,10 +432,7 @@ def inspect_native(path: str | Path) -> NativeHeader:
         FileNotFoundError: If the file does not exist.
         ImageReadError: For an unsupported type or mode, or an unreadable header.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    fmt = _native_format(path)
+    path, fmt = _existing(path)
     try:
         if fmt == "tiff":
             return _inspect_tiff(path)
@@ -548,10 +553,7 @@ def read_native(path: str | Path) -> NativeImage:
         FileNotFoundError: If the file does not exist.
         ImageReadError: For an unsupported type or mode, or an unreadable file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    fmt = _native_format(path)
+    path, fmt = _existing(path)
     try:
         if fmt == "npy":
             return NativeImage(np.load(path, allow_pickle=False), fmt)

@@ -9,16 +9,15 @@ a brightness offset ``y + b`` is not followed.
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from wne.models._common import check_input, conv_stack
+from wne.models._common import conv_stack
+from wne.models.fdncnn import FDnCNN
 from wne.models.registry import register
 
 
 @register("fdncnn_se")
-class FDnCNNSE(nn.Module):
-    """Blind bias-free FDnCNN: conv-ReLU stack, no bias anywhere, direct output.
+class FDnCNNSE(FDnCNN):
+    """Blind bias-free FDnCNN: the :class:`~wne.models.fdncnn.FDnCNN` stack with no bias
+    anywhere, so ``f(a·y) = a·f(y)`` for ``a > 0`` (scale-equivariant, not shift-equivariant).
 
     Args:
         channels: Image channels.
@@ -27,11 +26,5 @@ class FDnCNNSE(nn.Module):
     """
 
     def __init__(self, channels: int = 1, depth: int = 12, width: int = 32) -> None:
-        super().__init__()
-        self.channels = channels
+        super().__init__(channels, depth, width)
         self.body = conv_stack(channels, depth, width, bias=False, last_bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Denoises ``x`` (``[B, C, H, W]``)."""
-        check_input(x, self.channels)
-        return self.body(x)
