@@ -507,8 +507,8 @@ def _why_tab(site: Site, ui: dict[str, Any]) -> None:
     collapse = gr.LinePlot(title="normalized error Q vs Δ", elem_id="why-collapse", **COLLAPSE)
     with gr.Accordion("Numbers (JSON)", open=False):
         summary = gr.JSON(label="per model filter_sum and rho, Δ")
-    picked.select(pick_pixel, None, [w["row"], w["col"]], **PRIVATE)
-    ui["why"], ui["why_out"] = w, [picked, shown, text, collapse, summary]
+    ui["why"], ui["why_picked"] = w, picked
+    ui["why_out"] = [picked, shown, text, collapse, summary]
 
 
 def pick_pixel(evt: gr.SelectData) -> list[int]:
@@ -565,6 +565,10 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
     r["stop"].click(None, cancels=[walking], api_visibility="private")
     shows(ui["noise"], ui["noise_boxes"], compare.NOISE_PARAMS, compare.noise_params_of)
     shows(r["task"], r["boxes"], list(restore.LEVELS.values()), lambda t: [restore.LEVELS[t]])
+    w = ui["why"]  # a clicked pixel is shown at once
+    ui["why_picked"].select(pick_pixel, None, [w["row"], w["col"]], **PRIVATE).success(
+        **events["why"], **PAGE
+    )
     den = {**events["compare"], **PAGE}
     gr.on(
         [ui["a"].release, ui["b"].release, ui["sigma"].release],

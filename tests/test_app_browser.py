@@ -395,3 +395,51 @@ def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Pa
         page.screenshot(
             path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "restore.png")), full_page=True
         )
+
+
+def _png(page: sync_api.Page, src: str) -> np.ndarray:
+    """The pixels of an image the page shows (fetched from its address)."""
+    import io
+
+    return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"))
+
+
+def test_why_tab_click_a_pixel_and_see_its_filters(page: sync_api.Page) -> None:
+    """Why it works: with a brightness shift, "Show the filters" draws the plain and WNE
+    filters on y and a·y + b (the WNE pair identical, the plain pair not); clicking the noisy
+    image picks that pixel, re-runs, and the marked image shows it in red there."""
+    page.locator("#brightness-b input[type=number]").fill("0.3")
+    page.locator("#brightness-b input[type=number]").press("Tab")
+    page.get_by_role("tab", name="Why it works").click()
+    page.locator("#why-run").click()
+    numbers = page.locator("#why-numbers")
+    sync_api.expect(numbers).to_contain_text("weights sum to", timeout=180_000)
+    sync_api.expect(numbers).to_contain_text("WNE: weights sum to 1.000000")
+    filters = page.locator("#why-filters img")
+    sync_api.expect(filters).to_have_count(4, timeout=60_000)
+    drawn = [_png(page, filters.nth(i).get_attribute("src") or "") for i in range(4)]
+    assert np.array_equal(drawn[2], drawn[3]) and not np.array_equal(drawn[0], drawn[1])
+    assert len(np.unique(drawn[2].reshape(-1, 3), axis=0)) >= 3  # weights drawn, not a flat square
+
+    before = (_number(page, "why-row"), _number(page, "why-col"))
+    shown = page.locator("#why-image img")
+    bb = shown.bounding_box()
+    assert bb is not None
+    page.mouse.click(bb["x"] + 0.3 * bb["width"], bb["y"] + 0.7 * bb["height"])
+    page.wait_for_function(
+        "([r, c]) => { const v = id => parseFloat(document.querySelector("
+        "`#${id} input[type=number]`).value); return v('why-row') != r || v('why-col') != c; }",
+        arg=list(before),
+    )
+    row, col = int(_number(page, "why-row")), int(_number(page, "why-col"))
+    sync_api.expect(numbers).to_contain_text("weights sum to", timeout=180_000)
+    page.wait_for_function(
+        "(src) => (document.querySelector('#why-image img') || {}).src !== src",
+        arg=shown.get_attribute("src"),
+        timeout=180_000,
+    )
+    marked = _png(page, page.locator("#why-image img").get_attribute("src") or "")
+    assert tuple(marked[row, col]) == (255, 0, 0), (row, col)
+    sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+    if os.environ.get("WNE_SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "why.png")), full_page=True)
