@@ -385,6 +385,9 @@ def test_restore_tab_streams_both_walks_then_shows_the_numbers(page: sync_api.Pa
     assert all(any(r[4].startswith(x) for x in reasons) and int(r[3]) <= 300 for r in rows), rows
     for plot in ("#restore-sigma", "#restore-psnr"):
         sync_api.expect(page.locator(f"{plot} canvas, {plot} svg").first).to_be_visible()
+        for series in ("CNN · plain", "CNN · WNE"):  # each walk drawn, not only σ_L
+            sync_api.expect(page.locator(plot)).to_contain_text(series)
+    sync_api.expect(page.locator("#restore-sigma")).to_contain_text("σ_L")
     for eid in ("#restore-observed", "#restore-plain", "#restore-wne"):
         src = page.locator(f"{eid} img").get_attribute("src") or ""
         assert src.endswith(".png"), (eid, src)

@@ -10,6 +10,7 @@ the shipped ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -230,6 +231,12 @@ def test_restore_streams_then_scores_and_a_seed_repeats(zoo: Zoo, clean: np.ndar
     assert len(summary["captions"]) == 3 and "Done." in summary["text"]
     sigma_rows, psnr_rows = restore.plots(summary)
     assert {r["model"] for r in sigma_rows} == {"CNN · plain", "CNN · WNE", "σ_L"} and psnr_rows
+    for _, _, frame in states:  # from the first frame on, each walk has its σ̂ series (the
+        rows = restore.plots(frame)[0]  # page's plot keeps the series it is first sent)
+        assert {r["model"] for r in rows} == {"CNN · plain", "CNN · WNE", "σ_L"}
+        first = {r["model"]: r for r in rows if r["step"] == 0 and r["model"] != "σ_L"}
+        start = math.log10(frame["sampler"]["sigma0_8bit"])  # every walk starts at σ0
+        assert all(r["log10_sigma_hat"] == pytest.approx(start) for r in first.values())
     again = last(restore.run(zoo, clean, WALKS))
     other = last(restore.run(zoo, clean, replace(WALKS, seed=2)))
     np.testing.assert_array_equal(restore.outputs(again, [])[1][1], images[1])

@@ -332,13 +332,15 @@ def outputs(
 def plots(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The page's two plots from ``/restore``'s summary: σ̂ per step of each walk (0–255
     scale, with the stopping level σ_L) and PSNR per step."""
-    stop = summary["sampler"]["sigma_stop_8bit"]
+    stop, start = summary["sampler"]["sigma_stop_8bit"], summary["sampler"]["sigma0_8bit"]
     sigma_rows, psnr_rows = [], []
     for m in summary["models"].values():
         lg, label = math.log10, m["label"]
+        # every walk starts at σ0: each model has a series from the first frame on (Gradio's
+        # plot keeps the series of the first data it is sent)
         sigma_rows += [
-            {"step": t, "sigma_hat": v, "log10_sigma_hat": lg(max(v, 1e-12)), "model": label}
-            for t, v in enumerate(m["sigma_hat_8bit"], start=1)
+            {"step": t, "log10_sigma_hat": lg(max(v, 1e-12)), "model": label}
+            for t, v in enumerate([start, *m["sigma_hat_8bit"]])
             if isinstance(v, float | int)
         ]
         psnr_rows += [
@@ -346,9 +348,9 @@ def plots(summary: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
             for t, p in enumerate(m["psnr_per_step"])
             if isinstance(p, float | int)
         ]
-    level = {"sigma_hat": stop, "log10_sigma_hat": math.log10(stop), "model": "σ_L"}
+    level = {"log10_sigma_hat": math.log10(stop), "model": "σ_L"}
     budget = summary["settings"]["max_steps"]
-    return [*sigma_rows, {"step": 0, **level}, {"step": budget, **level}], psnr_rows
+    return [{"step": 0, **level}, {"step": budget, **level}, *sigma_rows], psnr_rows
 
 
 def _results_text(state: RestoreState, notes: list[str]) -> str:
