@@ -433,8 +433,10 @@ def _sweep_tab(site: Site, ui: dict[str, Any]) -> None:
     if pngs:
         shown = [(str(p), str(p.relative_to(results))) for p in pngs]
         gr.Gallery(shown, label="Set12 curves", format="png", columns=2, height=480)
-    if csvs:
-        gr.File([str(p) for p in csvs], label="Set12 tables (CSV)")
+    if csvs:  # named by their folder: eight are psnr.csv
+        named = content.named_copies(csvs, results, site.files.parent / "wne-tables")
+        label = "Set12 tables (CSV), named by their folder"
+        gr.File([str(p) for p in named], label=label, elem_id="sweep-tables")
 
 
 def _inside_tab(site: Site, ui: dict[str, Any]) -> None:

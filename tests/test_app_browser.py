@@ -323,6 +323,50 @@ def test_presentation_mode_hides_the_controls(page: sync_api.Page, app_url: str)
     sync_api.expect(page.locator("#wne-controls")).to_be_hidden()
 
 
+def _overlap(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a is not None and b is not None
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_on_a_narrow_screen_the_presentation_toggle_covers_no_image(
+    page: sync_api.Page, app_url: str
+) -> None:
+    """A phone-sized window: the toggle sits in the page's flow, over none of the images."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(app_url)
+    toggle = page.locator("#present-toggle")
+    sync_api.expect(toggle).to_be_visible()
+    images = page.locator("#input-image, .wne-out")
+    sync_api.expect(images.first).to_be_visible()
+    for i in range(images.count()):  # each image scrolled to the top, where a floating
+        image = images.nth(i)  # toggle would stay
+        image.evaluate("el => el.scrollIntoView({block: 'start'})")
+        box = image.bounding_box()
+        if box is not None and box["height"] > 0:
+            assert not _overlap(toggle.bounding_box(), box), (i, box)
+    page.set_viewport_size({"width": 1400, "height": 1000})  # a wide one keeps it floating
+    assert (
+        page.evaluate("() => getComputedStyle(document.querySelector('#present-toggle')).position")
+        == "fixed"
+    )
+
+
+def test_the_sweep_tables_are_named_by_their_folder(page: sync_api.Page) -> None:
+    """Noise sweep: the precomputed CSV list shows which table each file is, no two alike."""
+    page.get_by_role("tab", name="Noise sweep").click()
+    tables = page.locator("#sweep-tables")
+    sync_api.expect(tables).to_contain_text("sigma25-psnr")
+    text = re.sub(r"\s+\.csv", ".csv", tables.inner_text())  # shown as "name .csv"
+    names = re.findall(r"[\w.-]+\.csv", text)
+    assert len(names) >= 8 and len(set(names)) == len(names), names
+    assert {"sigma10-defect.csv", "noise-jpeg-psnr.csv"} <= set(names), names
+
+
 # --------------------------------------------------------------------------- restore page
 
 WATCH_RESTORE = """() => {

@@ -251,12 +251,28 @@ def precomputed_results(folder: str | Path) -> tuple[list[Path], list[Path], str
     return pngs, csvs, note
 
 
+def named_copies(files: list[Path], root: Path, folder: Path) -> list[Path]:
+    """Each file copied into ``folder`` under a name that says which it is: its path below
+    ``root`` joined by ``-`` (``sigma25/psnr.csv`` → ``sigma25-psnr.csv``), as a page's file
+    list shows base names only. A copy already there with the same bytes is kept."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for f in files:
+        target = folder / "-".join(f.relative_to(root).parts)
+        data = f.read_bytes()
+        if not target.is_file() or target.read_bytes() != data:
+            target.write_bytes(data)
+        out.append(target)
+    return out
+
+
 PAGE_CSS = """
 .wne-panel h3 {margin-bottom: 0.2em}
 .wne-out img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}
 #present-toggle {position: fixed; top: 10px; right: 14px; z-index: 1000; width: auto;
   background: var(--background-fill-primary); border: 1px solid var(--border-color-primary);
   border-radius: 8px; padding: 2px 8px; box-shadow: 0 1px 4px rgba(0,0,0,.15)}
+@media (max-width: 900px) {#present-toggle {position: static; box-shadow: none}}
 .wne-presenting #wne-controls, .wne-presenting .wne-secondary {display: none !important}
 .wne-presenting .wne-out, .wne-presenting .wne-out img {height: 24vh !important}
 .wne-presenting .wne-slider {max-height: 24vh !important}
