@@ -178,6 +178,12 @@ def on_page(form: Form, fn: Callable[..., Any]) -> Callable[..., Any]:
     return typed_call(fn, params, lambda p, image, *v: (image, form.from_values(v), p))
 
 
+def and_unplaced(form: Form, names: tuple[str, ...], *placed: dict[str, Any]) -> list[str]:
+    """``names``, then the form's settings no control was laid out for (a new field's goes
+    there: a new setting is one dataclass field)."""
+    return [*names, *(n for n in form.names if n not in names and not any(n in p for p in placed))]
+
+
 def validator(form: Form) -> Callable[..., list[Any]]:
     """The page's validator: an image is given, and a comparison has a backbone."""
 
@@ -352,7 +358,7 @@ def _scene_controls(site: Site, ui: dict[str, Any], examples: list[Any]) -> None
         ui[n] = control(form, n)
     ui["run"] = gr.Button("Denoise & compare", variant="primary", elem_id="run")
     with gr.Accordion("More settings", open=False):
-        for n in ("order", "seed", "max_side", "clip"):
+        for n in and_unplaced(form, ("order", "seed", "max_side", "clip"), ui):
             ui[n] = control(form, n)
         ui["live"] = gr.Checkbox(True, label="re-run when a slider is released")
     note = site.server.defaults.note
@@ -470,7 +476,7 @@ def _restore_tab(site: Site, ui: dict[str, Any]) -> None:
                 r[n] = control(form, n)
         with gr.Column(min_width=240):
             with gr.Accordion("More settings", open=False):
-                for n in ("seed", "max_steps", "max_side", "color"):
+                for n in and_unplaced(form, ("seed", "max_steps", "max_side", "color"), r):
                     r[n] = control(form, n)
             r["run"] = gr.Button("Restore", variant="primary", elem_id="restore-run")
             r["stop"] = gr.Button("Stop", elem_id="restore-stop")
@@ -496,7 +502,7 @@ def _why_tab(site: Site, ui: dict[str, Any]) -> None:
     form, w = site.forms["why"], {}
     with gr.Row():
         w["backbone"] = control(form, "backbone")
-        for n in ("row", "col", "radius", "crop"):
+        for n in and_unplaced(form, ("row", "col", "radius", "crop"), ui, w):
             w[n] = control(form, n)
     ui["why_run"] = gr.Button("Show the filters", variant="primary", elem_id="why-run")
     with gr.Row():
