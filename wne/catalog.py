@@ -369,11 +369,14 @@ _ENTRIES: Mapping[str, Entry] = MappingProxyType(_build())
 
 
 def _rival_family(id: str, arch: str, label: str, short: str, variant: str, sigma: int,
-                  like: Family) -> Family:  # fmt: skip
-    """A rival's own single-variant family, trained by ``like``'s CPU recipe at ``sigma``."""
+                  like: Family, paper_column: str | None = None) -> Family:  # fmt: skip
+    """A rival's own single-variant family, trained by ``like``'s CPU recipe at ``sigma``
+    (``paper_column``: its column of the paper's mismatch tables, if it has one)."""
     steps = like.cpu_steps.get(sigma, like.cpu.steps)
+    columns = {variant: paper_column} if paper_column else {}
     return Family(id, arch, label, short, (variant,), sigmas=(sigma,),
-                  cpu=replace(like.cpu, steps=steps), paper=like.paper)  # fmt: skip
+                  cpu=replace(like.cpu, steps=steps), paper=like.paper,
+                  paper_columns=columns)  # fmt: skip
 
 
 RIVAL_FAMILIES: Mapping[str, Family] = MappingProxyType(
@@ -385,7 +388,7 @@ RIVAL_FAMILIES: Mapping[str, Family] = MappingProxyType(
             _rival_family("swinir-softne", "swinir", "SwinIR-lite, soft-NE augmentation (App. D)",
                           "SwinIR soft-NE", "softne", 10, FAMILIES["swinir"]),
             _rival_family("fdncnn-se", "fdncnn_se", "FDnCNN SE-arch (bias-free, §5.2)",
-                          "SE-arch", "se", 25, FAMILIES["fdncnn"]),
+                          "SE-arch", "se", 25, FAMILIES["fdncnn"], "se_fdncnn"),
         )
     }
 )  # fmt: skip
