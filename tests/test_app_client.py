@@ -431,3 +431,23 @@ def test_16bit_and_float_files_are_denoised_and_downloaded_in_their_own_units(
         for k in ("denoised-dncnn-wne-s25", "denoised-dncnn-plain-s25")
     )
     assert wne.max() <= 1.0 and plain.mean() > 10
+
+
+def test_no_noise_added_means_no_reference_and_no_psnr(served: tuple[Any, Any]) -> None:
+    """σ = 0 on an upload (a photo that is noisy already): no PSNR/SSIM against itself, an
+    estimated σ̂ for the input and each output, and each model's method noise y − f(y)."""
+    _, client = served
+    _, _, gallery, info = _denoise(client, PARROTS, sigma=0, backbones=["dncnn"])
+    assert info["reference"] is False and info["noisy"]["psnr"] is None
+    assert isinstance(info["noisy"]["estimated_sigma"], float)
+    models = info["models"].values()
+    assert all(m["psnr"] is None and m["ssim"] is None for m in models)
+    assert all(isinstance(m["estimated_sigma"], float) for m in models)
+    captions = [g["caption"] for g in gallery]
+    residuals = [g for g in gallery if "method noise" in g["caption"]]
+    assert len(residuals) == 2 and all("σ̂" in c for c in captions[:2]), captions
+    shown = np.asarray(Image.open(residuals[0]["image"]), dtype=np.float64)
+    assert shown.std() > 0  # the removed noise is drawn, not a flat image
+    assert any("no PSNR or SSIM is shown" in n for n in info["notes"])
+    *_, scored = _denoise(client, PARROTS, sigma=5, backbones=["dncnn"])  # noise added: scored
+    assert scored["reference"] is True and isinstance(scored["noisy"]["psnr"], float)

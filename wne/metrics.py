@@ -1,4 +1,4 @@
-"""Image quality metrics in torch: PSNR and SSIM.
+"""Image quality metrics in torch: PSNR and SSIM, and a no-reference noise estimate.
 
 SSIM follows Wang et al. (2004) with the standard settings: an 11×11 Gaussian
 window (σ = 1.5), ``K1 = 0.01``, ``K2 = 0.03``, population covariances, mean over
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["estimate_sigma", "psnr", "ssim"]
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
@@ -87,3 +87,31 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
     out = s.mean(dim=(1, 2, 3)).view(b, c).mean(dim=1)
     return out[0] if single else out
+
+
+MAD_TO_SIGMA = 0.6744897501960817
+"""The median of ``|N(0, 1)|``: a Gaussian's MAD over this is its σ."""
+
+
+def estimate_sigma(image: torch.Tensor) -> float:
+    """The Gaussian noise level of an image without a reference: the wavelet MAD estimate
+    (Donoho & Johnstone 1994), ``median(|HH|) / 0.6745`` of the finest diagonal detail of the
+    orthonormal Haar transform, per channel, averaged over the channels (as scikit-image's
+    ``estimate_sigma(..., average_sigmas=True)``, which uses the db2 wavelet). In the image's
+    units; robust to edges, which leave most HH coefficients near zero.
+
+    Args:
+        image: ``[C, H, W]`` or ``[H, W]``, sides >= 2.
+
+    Raises:
+        ValueError: If a side is below 2.
+    """
+    x = image.detach().to(torch.float64)
+    x = x[None] if x.ndim == 2 else x
+    h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
+    if min(h, w) < 2:
+        raise ValueError(f"estimate_sigma needs sides >= 2, got {tuple(image.shape)}")
+    x = x[..., :h, :w]
+    hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+    per_channel = hh.abs().flatten(1).median(dim=1).values / MAD_TO_SIGMA
+    return float(per_channel.mean())

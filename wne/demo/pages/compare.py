@@ -27,7 +27,7 @@ from wne.demo.imaging import Native, to_display
 from wne.demo.schema import noise_setting, setting, to_dict, typed
 from wne.demo.zoo import CHECKPOINTS, ModelUnavailableError, Zoo
 from wne.device import synchronize
-from wne.metrics import psnr, ssim
+from wne.metrics import estimate_sigma, psnr, ssim
 from wne.settings import EnvSettings
 from wne.tiling import apply_tiled, tile_count, tile_size
 
@@ -199,7 +199,9 @@ def _run_jobs(jobs: list[Callable[[], None]]) -> None:
 @dataclass
 class ModelRun:
     """One model's output: ``output`` ``[H, W, C]`` (None: unavailable, see ``message``),
-    PSNR/SSIM vs the target, wall time in seconds, and the checkpoint key that ran."""
+    PSNR/SSIM vs the target, wall time in seconds, and the checkpoint key that ran; without a
+    reference (:func:`has_reference`) no scores but the output's estimated noise level
+    (0–255 scale) and its method noise ``y − f(y)``."""
 
     backbone: str
     variant: str
@@ -209,6 +211,8 @@ class ModelRun:
     ssim: float | None = None
     seconds: float | None = None
     message: str | None = None
+    estimated_sigma: float | None = None
+    residual: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -231,6 +235,15 @@ class Comparison:
     runs: list[ModelRun] = field(default_factory=list)
     pending: tuple[tuple[str, str], ...] = ()
     notes: list[str] = field(default_factory=list)
+    reference: bool = True
+    noisy_sigma: float | None = None
+    """Without a reference: the noisy input's estimated noise level (0–255 scale)."""
+
+
+def has_reference(s: Scene) -> bool:
+    """Whether the image is a clean reference: not when no noise is added (Gaussian, σ = 0),
+    the case of a photo that is noisy already, which must not be scored against itself."""
+    return not (s.noise == "gaussian" and s.sigma == 0)
 
 
 def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Comparison]:
@@ -248,6 +261,9 @@ def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Comparison]:
         str(zoo.device),
         pending=tuple(slots),
     )
+    if not has_reference(s):
+        res.reference, res.noisy_psnr, res.noisy_ssim = False, None, None
+        res.noisy_sigma = 255 * estimate_sigma(noisy)
     yield replace(res, runs=list(res.runs))
     pairs = side_by_side(zoo.device)
     for bid in s.backbones:
@@ -300,7 +316,10 @@ def _job(
         synchronize(device)
         r.seconds = time.perf_counter() - start
         out = out.clamp(0, 1) if s.clip else out
-        r.psnr, r.ssim = scores(out, target, s.a)
+        if has_reference(s):
+            r.psnr, r.ssim = scores(out, target, s.a)
+        else:  # what the model removed, and what it left
+            r.estimated_sigma, r.residual = 255 * estimate_sigma(out), hwc(noisy - out)
         r.output = hwc(out)
 
     return job
@@ -331,9 +350,20 @@ def outputs(
             img, outside = to_display(r.output, window)
             clipped += [r.label] if outside > 0 and native is None else []
             ms = 1000 * (r.seconds or 0)
-            gallery.append(
-                (img, f"{r.label} · PSNR {db(r.psnr)} · SSIM {r.ssim:.3f} · {ms:.0f} ms")
+            score = (
+                f"PSNR {db(r.psnr)} · SSIM {r.ssim:.3f}"
+                if r.ssim is not None
+                else f"σ̂ {r.estimated_sigma:.1f}"
             )
+            gallery.append((img, f"{r.label} · {score} · {ms:.0f} ms"))
+    removed = [r.residual for r in res.runs if r.residual is not None]
+    if removed:  # no reference: after the outputs, the method noise on one symmetric scale
+        half = max(max(float(np.quantile(np.abs(x), 0.99)) for x in removed), 1e-6)
+        gallery += [
+            (to_display(r.residual, (-half, half))[0], f"{r.label} · method noise y − f(y)")
+            for r in res.runs
+            if r.residual is not None
+        ]
     notes = [*notes, *([native.note] if native else []), *res.notes]
     if clipped and not res.pending:
         notes.append(
@@ -341,7 +371,18 @@ def outputs(
             + ", ".join(clipped)
             + ("; the scores use the unclipped values." if not s.clip else ".")
         )
-    if not res.pending:
+    if not res.pending and not res.reference:
+        sigmas = [f"noisy input {res.noisy_sigma:.1f}"] + [
+            f"{r.label} {r.estimated_sigma:.1f}" for r in res.runs if r.estimated_sigma is not None
+        ]
+        notes.append(
+            "No noise was added and there is no clean image: the upload is the noisy input, so "
+            "no PSNR or SSIM is shown (they would only score how much each model changed it). "
+            "Estimated noise σ̂ (wavelet MAD, 0–255 scale): " + ", ".join(sigmas) + ". The method "
+            "noise y − f(y) of each model is under 'All outputs': noise without structure is "
+            "good, edges in it are lost detail."
+        )
+    elif not res.pending:
         notes.append(
             f"PSNR and SSIM are measured against the target a·x + b with data range a = {s.a:g}: "
             "with the shift applied to the noisy image, an equivariant model gets the same PSNR "
@@ -354,7 +395,12 @@ def outputs(
         "device": res.device,
         "psnr_data_range": s.a,
         "noise": {"type": s.noise, "equivalent_sigma": json_number(res.equivalent_sigma)},
-        "noisy": {"psnr": json_number(res.noisy_psnr), "ssim": json_number(res.noisy_ssim)},
+        "reference": res.reference,
+        "noisy": {
+            "psnr": json_number(res.noisy_psnr),
+            "ssim": json_number(res.noisy_ssim),
+            "estimated_sigma": json_number(res.noisy_sigma, 3),
+        },
         "models": {
             r.key: {
                 "label": r.label,
@@ -364,6 +410,7 @@ def outputs(
                 "psnr": json_number(r.psnr),
                 "ssim": json_number(r.ssim),
                 "seconds": json_number(r.seconds),
+                "estimated_sigma": json_number(r.estimated_sigma, 3),
                 "message": r.message,
             }
             for r in res.runs
@@ -417,7 +464,7 @@ def _panel(
         if v in waiting
         else f"{name[v]} · unavailable"
         if m is None
-        else f"{'output' if v == 'ne' else name[v]} · {db(m['psnr'])}"
+        else f"{'output' if v == 'ne' else name[v]} · {_score(m)}"
         for v, m in zip(fam.variants, got, strict=True)
     ]
     p = Panel("\n\n".join(header), True, got[0] and got[0]["image"], labels[0])
@@ -432,6 +479,12 @@ def _panel(
         p.pair = (summary["noisy_image"], outs[0]["image"])
         p.pair_label = f"noisy ↔ {name[outs[0]['variant']]} (drag to compare)"
     return p
+
+
+def _score(m: dict[str, Any]) -> str:
+    """A model's readout: its PSNR, or without a reference its estimated σ̂."""
+    sigma = m.get("estimated_sigma")
+    return db(m["psnr"]) if m["psnr"] is not None or sigma is None else f"σ̂ {sigma:.1f}"
 
 
 def page(noisy: Any, gallery: list[Any], summary: dict[str, Any]) -> dict[str, Any]:
@@ -470,9 +523,14 @@ def page(noisy: Any, gallery: list[Any], summary: dict[str, Any]) -> dict[str, A
     eq = summary["noise"]["equivalent_sigma"]
     lossy = s["noise"] in ("lowlight", "jpeg") and isinstance(eq, float)
     eq_text = f" · equivalent σ ≈ {eq:.1f}" if lossy else ""
+    referenced = summary.get("reference", True)
     return {
-        "noisy_label": f"noisy input · PSNR {db(noisy_scores['psnr'])}{eq_text}",
-        "target_label": f"target a·x + b (a = {s['a']:g}, b = {s['b']:g})",
+        "noisy_label": f"noisy input · PSNR {db(noisy_scores['psnr'])}{eq_text}"
+        if referenced
+        else f"noisy input (no reference) · σ̂ {noisy_scores['estimated_sigma']:.1f}",
+        "target_label": f"target a·x + b (a = {s['a']:g}, b = {s['b']:g})"
+        if referenced
+        else "no clean reference: the shifted upload",
         "panels": panels,
         "table": table,
         "notes": "\n".join(f"- {n}" for n in summary["notes"]),
@@ -503,8 +561,10 @@ def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Pa
         Tile(pixels(target), "target a·x + b", f"a = {s['a']:g}, b = {s['b']:g}"),
     ]
     shown = [m for m in summary["models"].values() if m["available"]]  # the gallery's order
-    for (img, _), m in zip(gallery or [], shown, strict=True):
-        score = f"PSNR {db(m['psnr'])} · SSIM {m['ssim']:.3f}"
+    for (img, _), m in zip((gallery or [])[: len(shown)], shown, strict=True):
+        score = (
+            f"PSNR {db(m['psnr'])} · SSIM {m['ssim']:.3f}" if m["ssim"] is not None else _score(m)
+        )
         tiles.append(Tile(pixels(img), m["label"], score))
     subtitle = (
         f"σ = {s['sigma']:g} ({s['noise']}), seed {s['seed']}, σ_train = {s['sigma_train']}, "
