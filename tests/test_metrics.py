@@ -124,8 +124,8 @@ def test_single_image_shapes_and_edge_cases() -> None:
 @pytest.mark.parametrize("sigma", [5, 15, 25, 50])
 def test_estimate_sigma_finds_the_noise_added_to_real_photos(sigma: float) -> None:
     """Gaussian noise of σ/255 on Set12 and Kodak: the estimate is within 10 % of σ (at
-    σ = 5 up to 2.5 above: a textured photo's finest detail adds to it) and moves with the image exactly:
-    estimate(a·y + b) = a·estimate(y) (the Haar detail ignores b)."""
+    σ = 5 up to 2.5 above: a textured photo's finest detail adds to it) and moves with the
+    image exactly: estimate(a·y + b) = a·estimate(y) (the Haar detail ignores b)."""
     for idx, (img, _channels) in enumerate(_real_images()):
         clean = img.astype(np.float64) / 255.0
         rng = np.random.default_rng(100 + idx)
