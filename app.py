@@ -578,20 +578,13 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
         **events["why"], **PAGE
     )
     den = {**events["compare"], **PAGE}
-    gr.on(
-        [ui["a"].release, ui["b"].release, ui["sigma"].release],
-        live_gate,
-        [ui["live"], ui["image"]],
-        None,
-        **PRIVATE,
-    ).success(**{**den, "show_progress": "minimal"})
+    released = [ui["a"].release, ui["b"].release, ui["sigma"].release]
+    gated = gr.on(released, live_gate, [ui["live"], ui["image"]], None, **PRIVATE)
+    gated.success(**{**den, "show_progress": "minimal"})
+    scenario = [*(ui[k] for k in content.SCENARIO_CONTROLS), ui["tabs"]]
     for name, btn in ui["scenarios"]:
-        btn.click(
-            functools.partial(set_scenario, name),
-            ui["sigma_train"],
-            [*(ui[k] for k in content.SCENARIO_CONTROLS), ui["tabs"]],
-            **PRIVATE,
-        ).then(**den)
+        pick = functools.partial(set_scenario, name)
+        btn.click(pick, ui["sigma_train"], scenario, **PRIVATE).then(**den)
     return events
 
 
@@ -635,12 +628,8 @@ def _classroom(
     def opened_link(request: gr.Request) -> list[Any]:
         return open_link(site, request)
 
-    opened = demo.load(
-        opened_link,
-        None,
-        [ui["image"], *linked, ui["tabs"], ui["present"], ui["link_note"], go],
-        api_visibility="private",
-    )
+    shown = [ui["image"], *linked, ui["tabs"], ui["present"], ui["link_note"], go]
+    opened = demo.load(opened_link, None, shown, api_visibility="private")
     for tab, ev in events.items():
         opened.then(functools.partial(gate, tab), go, None, **PRIVATE).success(**{**PAGE, **ev})
     copy_in = [ui["image"], *linked, ui["present"], ui["tab_label"], ui["base_url"]]
