@@ -470,6 +470,7 @@ def test_why_tab_click_a_pixel_and_see_its_filters(page: sync_api.Page) -> None:
 
     before = (_number(page, "why-row"), _number(page, "why-col"))
     shown = page.locator("#why-image img")
+    old_src = shown.get_attribute("src")  # before the click: the re-run may finish at once
     bb = shown.bounding_box()
     assert bb is not None
     shown.click(position={"x": 0.3 * bb["width"], "y": 0.7 * bb["height"]})  # scrolled into view
@@ -482,7 +483,7 @@ def test_why_tab_click_a_pixel_and_see_its_filters(page: sync_api.Page) -> None:
     sync_api.expect(numbers).to_contain_text("weights sum to", timeout=180_000)
     page.wait_for_function(
         "(src) => (document.querySelector('#why-image img') || {}).src !== src",
-        arg=shown.get_attribute("src"),
+        arg=old_src,
         timeout=180_000,
     )
     marked = _png(page, page.locator("#why-image img").get_attribute("src") or "")
