@@ -350,11 +350,7 @@ def outputs(
             img, outside = to_display(r.output, window)
             clipped += [r.label] if outside > 0 and native is None else []
             ms = 1000 * (r.seconds or 0)
-            score = (
-                f"PSNR {db(r.psnr)} · SSIM {r.ssim:.3f}"
-                if r.ssim is not None
-                else f"σ̂ {r.estimated_sigma:.1f}"
-            )
+            score = readout(r.psnr, r.ssim, r.estimated_sigma)
             gallery.append((img, f"{r.label} · {score} · {ms:.0f} ms"))
     removed = [r.residual for r in res.runs if r.residual is not None]
     if removed:  # no reference: after the outputs, the method noise on one symmetric scale
@@ -481,6 +477,14 @@ def _panel(
     return p
 
 
+def readout(psnr_db: float | None, ssim_value: float | None, sigma: float | None) -> str:
+    """A model's scores as shown under its output: PSNR and SSIM, or without a reference
+    its estimated noise level σ̂."""
+    if ssim_value is None and sigma is not None:
+        return f"σ̂ {sigma:.1f}"
+    return f"PSNR {db(psnr_db)} · SSIM {ssim_value:.3f}"
+
+
 def _score(m: dict[str, Any]) -> str:
     """A model's readout: its PSNR, or without a reference its estimated σ̂."""
     sigma = m.get("estimated_sigma")
@@ -562,9 +566,7 @@ def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Pa
     ]
     shown = [m for m in summary["models"].values() if m["available"]]  # the gallery's order
     for (img, _), m in zip((gallery or [])[: len(shown)], shown, strict=True):
-        score = (
-            f"PSNR {db(m['psnr'])} · SSIM {m['ssim']:.3f}" if m["ssim"] is not None else _score(m)
-        )
+        score = readout(m["psnr"], m["ssim"], m.get("estimated_sigma"))
         tiles.append(Tile(pixels(img), m["label"], score))
     subtitle = (
         f"σ = {s['sigma']:g} ({s['noise']}), seed {s['seed']}, σ_train = {s['sigma_train']}, "
