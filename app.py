@@ -27,7 +27,7 @@ from wne.demo import content
 from wne.demo.calibration import calibrate
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
-from wne.demo.pages import compare, inside, restore, sweep, why
+from wne.demo.pages import compare, inside, restore, rivals, sweep, why
 from wne.demo.process import limit_malloc_arenas
 from wne.demo.schema import Form
 from wne.demo.serving import Server
@@ -185,12 +185,12 @@ def and_unplaced(form: Form, names: tuple[str, ...], *placed: dict[str, Any]) ->
 
 
 def validator(form: Form) -> Callable[..., list[Any]]:
-    """The page's validator: an image is given, and a comparison has a backbone."""
+    """The page's validator: an image is given, and every multiple choice has a choice."""
 
     def validate(image: str | None, *values: Any) -> list[Any]:
-        v = dict(zip(form.names, values, strict=False))
+        v, kinds = dict(zip(form.names, values, strict=False)), form.settings
         return [gr.validate(image is not None, NO_IMAGE)] + [
-            gr.validate(n != "backbones" or bool(v[n]), "choose at least one backbone")
+            gr.validate(kinds[n].kind is not tuple or bool(v[n]), f"choose at least one of {n}")
             for n in form.names
         ]
 
@@ -260,6 +260,12 @@ def why_page(site: Site, image: Any, f: Any, progress: Any) -> list:
     return [marked, pictures, text, pd.DataFrame(rows, columns=["delta", "q", "curve"]), info]
 
 
+def rivals_page(site: Site, image: Any, r: Any, progress: Any) -> Iterator[list]:
+    """The Why-not-simpler tab, streamed: the shifted input, the outputs, answers, table."""
+    for shifted, gallery, info, text, table in site.rivals_results(image, r, progress):
+        yield [shifted, gallery, text, pd.DataFrame(table, columns=rivals.TABLE_HEADERS), info]
+
+
 def restore_page(site: Site, image: Any, w: restore.Walks, progress: Any) -> Iterator[list]:
     """The Restore tab, streamed: observed, plain and WNE images, the two plots, text."""
     for observed, images, info in site.walks_results(image, w, progress):
@@ -284,6 +290,7 @@ API = {  # endpoint: (page, return type); its function is the site's ``<endpoint
     "sweep": ("sweep", dict),
     "inside": ("inside", tuple[list, dict]),
     "filters": ("why", tuple[list, dict]),
+    "rivals": ("rivals", tuple[list, dict]),
     "restore": ("restore", Outputs4),
 }
 
@@ -519,6 +526,30 @@ def _why_tab(site: Site, ui: dict[str, Any]) -> None:
     ui["why_out"] = [picked, shown, text, collapse, summary]
 
 
+def _rivals_tab(site: Site, ui: dict[str, Any]) -> None:
+    """The Why-not-simpler page: each rival beside plain and WNE on the image and its shift."""
+    gr.Markdown(content.RIVALS_HELP)
+    form, r = site.forms["rivals"], {}
+    for n in and_unplaced(form, ("objections",), ui):
+        r[n] = control(form, n)
+    ui["rivals_run"] = gr.Button("Answer the objections", variant="primary", elem_id="rivals-run")
+    text = gr.Markdown(elem_id="rivals-answers")
+    label = "PSNR at y and at a·y + b (data range a), ε_NE between them"
+    table = gr.Dataframe(
+        headers=rivals.TABLE_HEADERS, interactive=False, label=label, elem_id="rivals-table"
+    )
+    with gr.Row():
+        shifted = gr.Image(label="noisy a·y + b", elem_id="rivals-input", **IMG)
+        outs = gr.Gallery(label="outputs at a·y + b", format="png", columns=3, elem_id="rivals-out")
+    make = gr.Button("Download figure (PNG, PDF)", size="sm", elem_id="rivals-figure")
+    files = gr.File(label="slide figure", file_count="multiple", height=120)
+    with gr.Accordion("Numbers (JSON)", open=False):
+        summary = gr.JSON(label="per model PSNR and ε_NE, per objection the finding")
+    figure = shown_errors(functools.partial(rivals.slide_figure, folder=site.figures))
+    make.click(figure, [shifted, outs, summary], files, api_visibility="private")
+    ui["rivals"], ui["rivals_out"] = r, [shifted, outs, text, table, summary]
+
+
 def pick_pixel(evt: gr.SelectData) -> list[int]:
     """The clicked pixel of the noisy image as (row, column)."""
     x, y = evt.index
@@ -542,6 +573,7 @@ TAB_LAYOUTS = {
     "inside": _inside_tab,
     "restore": _restore_tab,
     "why": _why_tab,
+    "rivals": _rivals_tab,
     "about": _about_tab,
 }
 """Each tab's layout, by tab id (:data:`wne.demo.site.TABS` gives their labels and order)."""
@@ -565,8 +597,10 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "inside", inside_page, ui["inside_out"], {**ui, "backbone": ui["inside_backbone"]}
         ),
         "why": event("why", why_page, ui["why_out"], {**ui, **ui["why"]}),
+        "rivals": event("rivals", rivals_page, ui["rivals_out"], {**ui, **ui["rivals"]}),
     }
-    for button, tab in zip(("run", "eq_run", "sw_run", "in_run", "why_run"), events, strict=True):
+    buttons = ("run", "eq_run", "sw_run", "in_run", "why_run", "rivals_run")
+    for button, tab in zip(buttons, events, strict=True):
         ui[button].click(**events[tab], **PAGE)
     walk = event("restore", restore_page, ui["restore_out"], r)
     walking = r["run"].click(**walk, **{**PAGE, "trigger_mode": "once"})

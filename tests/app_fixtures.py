@@ -30,6 +30,7 @@ from torch import nn
 
 import wne
 from wne import models
+from wne.wrapper import InputNormalized
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -45,6 +46,9 @@ TINY_ARCH: dict[str, tuple[str, dict[str, Any]]] = {
     "dncnn": ("dncnn", {"depth": 4, "width": 8}),
     "swinir": ("swinir", {"embed_dim": 8, "depths": [1], "num_heads": 2, "window_size": 4}),
     "fdncnn-ne": ("fdncnn_ne", {"depth": 3, "width": 8}),
+    "fdncnn": ("fdncnn", {"depth": 3, "width": 8}),
+    "fdncnn-se": ("fdncnn_se", {"depth": 3, "width": 8}),
+    "dncnn-in": ("dncnn", {"depth": 4, "width": 8}),
 }
 """Family id → (arch, arch_kwargs) of the tiny test models."""
 DEMO_KEYS: tuple[tuple[str, str, int], ...] = (
@@ -56,6 +60,13 @@ DEMO_KEYS: tuple[tuple[str, str, int], ...] = (
     ("dncnn", "plain", 10),  # its WNE twin is missing on purpose
 )
 """The (family, variant, σ_train) slots :func:`make_demo_checkpoints` fills."""
+DEMO_RIVALS: tuple[tuple[str, str, int], ...] = (
+    ("dncnn-in", "in", 10),
+    ("fdncnn-se", "se", 25),
+    ("fdncnn", "plain", 25),
+    ("fdncnn", "wne", 25),
+)
+"""The rivals it fills (the SwinIR ones are missing on purpose)."""
 
 
 def make_tiny_demo_model(family: str, variant: str, seed: int) -> nn.Module:
@@ -68,6 +79,8 @@ def make_tiny_demo_model(family: str, variant: str, seed: int) -> nn.Module:
         for name, p in model.named_parameters():
             if name.endswith("bias"):
                 p.normal_(0.0, 0.1)
+    if variant == "in":
+        return InputNormalized(model)
     return wne.NormEquivariant(model) if variant == "wne" else model
 
 
@@ -103,7 +116,7 @@ def make_demo_checkpoints(root: Path, *, broken: bool = True) -> Path:
     With ``broken``, also writes ``swinir-wne-s10`` with tampered weights (fails
     its sha256 check) and ``other-model`` (a key the demo ignores).
     """
-    for i, slot in enumerate(DEMO_KEYS):
+    for i, slot in enumerate(DEMO_KEYS + DEMO_RIVALS):
         save_demo_checkpoint(root, *slot, seed=i)
     if broken:
         weights = save_demo_checkpoint(root, "swinir", "wne", 10, 99) / "model.safetensors"

@@ -491,3 +491,35 @@ def test_why_tab_click_a_pixel_and_see_its_filters(page: sync_api.Page) -> None:
     sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
     if os.environ.get("WNE_SCREENSHOT_DIR"):
         page.screenshot(path=str(Path(os.environ["WNE_SCREENSHOT_DIR"], "why.png")), full_page=True)
+
+
+def test_rivals_tab_opened_from_a_link_answers_each_objection(
+    page: sync_api.Page, app_url: str
+) -> None:
+    """Why not simpler?: a scenario link with a brightness shift opens the tab and runs it;
+    each objection gets its finding, the table its ε_NE, the outputs are drawn (the WNE one
+    is not a flat image), and the tab's slide figure downloads."""
+    page.goto(app_url.rstrip("/") + "/?image=parrots&a=0.6&b=0.2&sigma=25&tab=rivals")
+    answers = page.locator("#rivals-answers")
+    sync_api.expect(answers).to_contain_text("Isn't a scale-equivariant network enough?")
+    sync_api.expect(answers).to_contain_text("Here with b = 0.2 its ε_NE is", timeout=180_000)
+    sync_api.expect(answers).to_contain_text("The rival is not installed")  # the tiny zoo's
+    table = page.locator("#rivals-table")
+    sync_api.expect(table).to_contain_text("SE-arch, σ_train 25")
+    outs = page.locator("#rivals-out img")
+    sync_api.expect(outs.first).to_be_visible(timeout=60_000)
+    captions = page.locator("#rivals-out").inner_text()
+    assert "FDnCNN · WNE, σ_train 25 at a·y + b" in captions, captions
+    n = outs.count()
+    drawn = [_png(page, outs.nth(i).get_attribute("src") or "") for i in range(n)]
+    # the tiny zoo's six: DnCNN-IN, CNN plain σ 10, Transformer WNE σ 25, the three FDnCNNs
+    assert n == 6 and {d.shape for d in drawn} == {(256, 256, 3)}
+    assert drawn[-1].std() > 1  # FDnCNN · WNE: an image, not a flat square
+    shown = _png(page, page.locator("#rivals-input img").get_attribute("src") or "")
+    clean = np.asarray(Image.open(REPO / "assets" / "examples" / "parrots.png").convert("RGB"))
+    assert abs(shown.mean() - (0.6 * clean.mean() + 0.2 * 255)) < 3  # y shifted to a·y + b
+    page.locator("#rivals-figure").click()
+    both = re.compile(r"wne-rivals\s*\.png[\s\S]*wne-rivals\s*\.pdf")
+    sync_api.expect(page.get_by_text(re.compile("wne-rivals")).first).to_be_visible(timeout=60_000)
+    sync_api.expect(page.locator("#wne-tabs")).to_contain_text(both, timeout=60_000)
+    sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)

@@ -26,7 +26,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing"),  # pandas 3 notes
 ]
 
-ENDPOINT_NAMES = ("denoise", "equivariance", "sweep", "inside", "filters", "restore")
+ENDPOINT_NAMES = ("denoise", "equivariance", "sweep", "inside", "filters", "rivals", "restore")
 GOOD: dict[str, Any] = {
     "a": 1.0,
     "b": 0.0,

@@ -53,6 +53,14 @@ patches of the same Δ, not of the same σ: the table shows, for 70² training p
 share of the patches at one σ falls inside the range of Δ that training at another σ covered
 (paper Table 3). Training at a low σ covers most high-σ patches, not the reverse.
 """
+RIVALS_HELP = """
+**Why not something simpler?** Each objection below was tried by the paper with a model trained
+for it, and each of those rivals is trained here with the same recipe, data and steps as the plain
+and WNE models it is put beside. All of them denoise your image *y* (the noise and image on the
+left) and its shift *a·y + b*: the table gives each one's PSNR at both and its defect
+*ε_NE = ‖f(a·y + b) − (a·f(y) + b)‖ / ‖a·f(y) + b‖*, 0 for an equivariant model. Under each
+question: what the paper's experiment shows, then what your image shows.
+"""
 SWEEP_HELP = (
     "Output PSNR vs the noise level on your image (downscaled to {side} px) for the selected "
     "backbones, with the current a, b, order, clip and noise type: the x-axis is σ, the photons "
@@ -144,6 +152,12 @@ API_DOCS = {
     "filter_sum_shifted, rho and rho_shifted (‖f(y) − J_f(y)·y‖ / ‖f(y)‖ on the crop), the "
     "largest weight change under the shift, and the Δ of the image's 70² patches against the "
     "interval training at σ_train covered).",
+    "rivals": "The objections to WNE (normalize the input, augment, train over a noise range, "
+    "a scale-equivariant net), each answered by its trained rival beside plain and WNE models "
+    "on the noisy image y and on a·y + b (noise, then shift; a = 1, b = 0 measures a = 0.5, "
+    "b = 0.2). Returns (gallery: the noisy a·y + b, then each model's output at a·y + b; JSON: "
+    "per model psnr_y, psnr_shifted (data range a) and defect ε_NE, per objection its question, "
+    "claim, models and finding).",
 }
 """The API description of each endpoint."""
 

@@ -19,7 +19,7 @@ from wne.demo import links
 from wne.demo.calibration import CPU_SIDE_LIMIT, DEFAULT_BACKBONES
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import save_png
-from wne.demo.pages import compare, equivariance, inside, restore, sweep, why
+from wne.demo.pages import compare, equivariance, inside, restore, rivals, sweep, why
 from wne.demo.schema import Form, Spec, check
 from wne.demo.serving import Server
 from wne.demo.zoo import CHECKPOINTS
@@ -41,6 +41,7 @@ TABS = {
     "Inside WNE": "inside",
     "Restore from a few pixels": "restore",
     "Why it works": "why",
+    "Why not simpler?": "rivals",
     "About": "about",
 }
 """The tabs' labels and ids."""
@@ -98,6 +99,14 @@ class Site:
         shown = [(marked, "noisy image: the pixel (red) and the crop (yellow)"), *pictures]
         return [{"image": self.png(m), "caption": cap} for m, cap in shown], info
 
+    def rivals_api(self, image: str, r: Any) -> tuple[list, dict]:
+        """``/rivals``: the shifted noisy image, then every model's output at ``a·y + b``
+        (captions name them), and the summary (per model PSNRs and ε_NE, per objection its
+        finding)."""
+        *_, (shifted, gallery, info, *_) = self.rivals_results(image, r, _quiet)
+        shown = [(shifted, "noisy a·y + b"), *gallery]
+        return [{"image": self.png(m), "caption": cap} for m, cap in shown], info
+
     def sweep_api(self, image: str, levels: Any) -> dict:
         """``/sweep``: ``{title, rows, notes}``."""
         return self.sweep_results(image, levels, _quiet)[1]
@@ -151,6 +160,13 @@ class Site:
                 {"delta": d, "q": q, "curve": "this image: median Δ"} for q in (min(qs), max(qs))
             ]
         return marked, pictures, info, text, rows
+
+    def rivals_results(self, image: Any, r: Any, progress: Any) -> Iterator[tuple]:
+        """The rivals page's snapshots: the shifted noisy image, the outputs, summary, text,
+        table (one per objection answered)."""
+        loaded = self.server.open(image, r.max_side)
+        for res in self.server.stream(rivals.run, loaded.pixels, r, waiting(progress)):
+            yield rivals.outputs(res, loaded.notes)
 
     def walks_results(self, image: Any, w: restore.Walks, progress: Any) -> Iterator[tuple]:
         """The two walks' snapshots."""
@@ -247,6 +263,7 @@ def page_forms(server: Server) -> dict[str, Form]:
             spec,
         ),
         "why": Form(why.Filters, {**probe, "max_side": min(side, 256)}, spec),
+        "rivals": Form(rivals.Rivals, {"max_side": min(side, rivals.SIDE)}, spec),
         "restore": Form(
             restore.Walks,
             walks,

@@ -52,6 +52,24 @@ def describe_model(model: nn.Module) -> Slot | None:
     return family.id, variant, round(float(cfg.sigma_train))
 
 
+def rival_mismatch(key: str, model: nn.Module) -> str | None:
+    """Why a loaded rival's ``config.json`` does not describe the rival ``key`` (None: it does)."""
+    cfg, e = getattr(model, "wne_config", None), catalog.get(key)
+    if cfg is None:
+        return "it has no config.json"
+    want = (e.arch, e.wrapper, e.sigma_train, list(e.sigma_range or []) or None, e.augment)
+    rng = list(cfg.sigma_range) if cfg.sigma_range else None
+    train = None if cfg.sigma_train is None else round(float(cfg.sigma_train))
+    got = (
+        cfg.arch,
+        cfg.wrapper,
+        train if e.sigma_range is None else None,
+        rng,
+        cfg.augment or None,
+    )
+    return None if got == want else f"its config.json describes {got}, not {want}"
+
+
 def set12_psnr(model: nn.Module) -> float | None:
     """The Set12 PSNR at σ_train its ``config.json`` records (:func:`wne.catalog.set12_psnr`)."""
     cfg = getattr(model, "wne_config", None)
@@ -67,6 +85,7 @@ class Zoo:
         errors: Why checkpoints failed to load, by key.
         notes: Start-up notes for the page.
         choice: Which checkpoint of a slot :meth:`get` returns (:data:`CHOICES`).
+        rivals: Loaded rivals (:func:`wne.catalog.rivals`) by key, outside the slots.
 
     Attributes:
         psnrs: Each loaded key's recorded Set12 PSNR (None: not recorded).
@@ -79,8 +98,10 @@ class Zoo:
         errors: dict[str, str] | None = None,
         notes: list[str] | None = None,
         choice: str = BEST,
+        rivals: dict[str, nn.Module] | None = None,
     ) -> None:
         self.models: dict[str, nn.Module] = {}
+        self.rivals = {k: accelerate(m.eval()) for k, m in (rivals or {}).items()}
         self.device = device
         self.errors = dict(errors or {})
         self.notes = list(notes or [])
@@ -132,7 +153,8 @@ class Zoo:
         hub_repo = hub_repo if hub_repo is not None else EnvSettings.from_env().hub_repo
         known, found = catalog.keys(), wne.available_checkpoints(root)
         local = [k for k in known if k in found]
-        if skipped := sorted(set(found) - set(local)):
+        rival_keys = [k for k in catalog.rival_keys() if k in found]
+        if skipped := sorted(set(found) - set(local) - set(rival_keys)):
             log.info("ignoring checkpoints the demo does not use: %s", ", ".join(skipped))
         keys = local + ([k for k in known if k not in local] if hub_repo else [])
         models: dict[str, nn.Module] = {}
@@ -167,8 +189,21 @@ class Zoo:
                 log.warning("checkpoint %s: %s", key, errors[key])
                 continue
             models[key] = model
+        rivals = {}
+        for key in rival_keys:  # the Why-not-simpler page's, local only
+            try:
+                model = wne.load(key, device=dev, root=root, source="local")
+            except Exception as exc:  # a broken checkpoint must not stop the app
+                errors[key] = f"{type(exc).__name__}: {exc}"
+                log.warning("could not load rival %s: %s", key, exc)
+                continue
+            if (why := rival_mismatch(key, model)) is not None:
+                errors[key] = why
+                log.warning("rival %s: %s", key, why)
+                continue
+            rivals[key] = model
         log.info("demo models on %s: %s", dev, ", ".join(sorted(models)) or "none")
-        return cls(models, dev, errors, notes)
+        return cls(models, dev, errors, notes, rivals=rivals)
 
     def has(self, backbone: str, variant: str, sigma_train: int) -> bool:
         """Whether that slot has a loaded model (of any size)."""
@@ -223,6 +258,23 @@ class Zoo:
         """The model of a slot, as :meth:`get`, in eager PyTorch (gradients flow through it)."""
         self.get(backbone, variant, sigma_train)  # the same choice, and the same refusal
         return self._eager[self.checkpoint(backbone, variant, sigma_train)]
+
+    def by_key(self, key: str) -> nn.Module:
+        """A loaded zoo checkpoint or rival by its key (whatever the choice);
+        ModelUnavailableError with the reason."""
+        found = self.models.get(key) or self.rivals.get(key)
+        if found is not None:
+            return found
+        why = self.errors.get(key)
+        name = catalog.get(key).label if key in {*catalog.keys(), *catalog.rival_keys()} else key
+        raise ModelUnavailableError(
+            f"{name} ({key!r}) is unavailable: "
+            + (
+                f"its checkpoint failed to load ({why})"
+                if why
+                else "no such checkpoint is installed"
+            )
+        )
 
     def choice_notes(self, backbones: Iterable[str], sigma_train: int) -> list[str]:
         """Which checkpoints run for each backbone that has more than one size at

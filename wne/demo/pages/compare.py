@@ -180,7 +180,7 @@ def side_by_side(device: torch.device | str) -> int:
     return 2 if torch.device(device).type == "cpu" and torch.get_num_threads() >= 2 else 1
 
 
-def _run_jobs(jobs: list[Callable[[], None]]) -> None:
+def run_jobs(jobs: list[Callable[[], None]]) -> None:
     """Runs ``jobs`` one after the other, or (two or more) each on a thread of one core."""
     if len(jobs) < 2:
         for job in jobs:
@@ -279,7 +279,7 @@ def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Comparison]:
                 except ModelUnavailableError as exc:
                     r.message = str(exc)
                     res.notes.append(f"{exc}.")
-            _run_jobs(jobs)
+            run_jobs(jobs)
             res.runs += runs
             res.pending = res.pending[len(runs) :]
             if res.pending:
