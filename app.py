@@ -31,7 +31,7 @@ from wne.demo.pages import compare, inside, restore, rivals, sweep, why
 from wne.demo.process import limit_malloc_arenas
 from wne.demo.schema import Form
 from wne.demo.serving import Server
-from wne.demo.site import LINKED, NO_IMAGE, SCENE, TABS, Site, page_forms
+from wne.demo.site import LINKED, NO_IMAGE, SCENE, SECTIONS, TABS, Site, page_forms
 from wne.demo.zoo import Zoo
 from wne.settings import EnvSettings
 
@@ -261,7 +261,7 @@ def why_page(site: Site, image: Any, f: Any, progress: Any) -> list:
 
 
 def rivals_page(site: Site, image: Any, r: Any, progress: Any) -> Iterator[list]:
-    """The Why-not-simpler tab, streamed: the shifted input, the outputs, answers, table."""
+    """The Why tab's objections, streamed: the shifted input, the outputs, answers, table."""
     for shifted, gallery, info, text, table in site.rivals_results(image, r, progress):
         yield [shifted, gallery, text, pd.DataFrame(table, columns=rivals.TABLE_HEADERS), info]
 
@@ -524,11 +524,12 @@ def _why_tab(site: Site, ui: dict[str, Any]) -> None:
         summary = gr.JSON(label="per model filter_sum and rho, Δ")
     ui["why"], ui["why_picked"] = w, picked
     ui["why_out"] = [picked, shown, text, collapse, summary]
+    _rivals_section(site, ui)
 
 
-def _rivals_tab(site: Site, ui: dict[str, Any]) -> None:
-    """The Why-not-simpler page: each rival beside plain and WNE on the image and its shift."""
-    gr.Markdown(content.RIVALS_HELP)
+def _rivals_section(site: Site, ui: dict[str, Any]) -> None:
+    """The Why tab's objections: each rival beside plain and WNE on the image and its shift."""
+    gr.Markdown(content.RIVALS_HELP, elem_id="rivals-help")
     form, r = site.forms["rivals"], {}
     for n in and_unplaced(form, ("objections",), ui):
         r[n] = control(form, n)
@@ -573,7 +574,6 @@ TAB_LAYOUTS = {
     "inside": _inside_tab,
     "restore": _restore_tab,
     "why": _why_tab,
-    "rivals": _rivals_tab,
     "about": _about_tab,
 }
 """Each tab's layout, by tab id (:data:`wne.demo.site.TABS` gives their labels and order)."""
@@ -664,7 +664,8 @@ def _classroom(
 
     shown = [ui["image"], *linked, ui["tabs"], ui["present"], ui["link_note"], go]
     opened = demo.load(opened_link, None, shown, api_visibility="private")
-    for tab, ev in events.items():
+    for name, ev in events.items():
+        tab = SECTIONS.get(name, name)
         opened.then(functools.partial(gate, tab), go, None, **PRIVATE).success(**{**PAGE, **ev})
     copy_in = [ui["image"], *linked, ui["present"], ui["tab_label"], ui["base_url"]]
     copy = shown_errors(site.link_to)

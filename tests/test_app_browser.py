@@ -496,10 +496,11 @@ def test_why_tab_click_a_pixel_and_see_its_filters(page: sync_api.Page) -> None:
 def test_rivals_tab_opened_from_a_link_answers_each_objection(
     page: sync_api.Page, app_url: str
 ) -> None:
-    """Why not simpler?: a scenario link with a brightness shift opens the tab and runs it;
+    """Why it works, its objections: a scenario link with a brightness shift opens the tab and
+    runs them;
     each objection gets its finding, the table its ε_NE, the outputs are drawn (the WNE one
     is not a flat image), and the tab's slide figure downloads."""
-    page.goto(app_url.rstrip("/") + "/?image=parrots&a=0.6&b=0.2&sigma=25&tab=rivals")
+    page.goto(app_url.rstrip("/") + "/?image=parrots&a=0.6&b=0.2&sigma=25&tab=why")
     answers = page.locator("#rivals-answers")
     sync_api.expect(answers).to_contain_text("Isn't a scale-equivariant network enough?")
     sync_api.expect(answers).to_contain_text("Here with b = 0.2 its ε_NE is", timeout=180_000)

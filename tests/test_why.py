@@ -109,3 +109,36 @@ def test_bundled_twins_plain_is_no_filter_wne_is_one(tmp_path: Path) -> None:
     _check(summary, "dncnn-wne-s25", equivariant=True)
     assert summary["models"]["dncnn-plain-s25"]["rho"] > 0.01  # the paper's 0.05–0.25 range
     assert summary["delta"]["inside"] == 1.0
+
+
+@pytest.mark.parametrize("bias_free", [True, False])
+def test_a_rival_beside_the_twins(bias_free: bool) -> None:
+    """The bundled SE-arch rival (bias-free, piecewise linear) is an exact filter, ρ at
+    round-off, but its weights do not sum to 1 and move with a brightness b: scale-equivariant,
+    not shift-equivariant. Input-only normalization is no exact filter at all."""
+    key = "fdncnn-se-s25" if bias_free else "dncnn-in-s10"
+    twins = ("dncnn-plain-s25", "dncnn-wne-s25")
+    zoo = Zoo(
+        {k: wne.load(k, device="cpu") for k in twins},
+        torch.device("cpu"),
+        rivals={key: wne.load(key, device="cpu")},
+    )
+    pixels = load_image(str(PARROTS), max_side=64).pixels
+    s = why.Filters(a=1.5, b=0.2, sigma=25, row=30, col=30, crop=32, rival=key)
+    _, pictures, summary, text = why.outputs(list(why.run(zoo, pixels, s))[-1], [])
+    assert list(summary["models"]) == [*twins, key] and len(pictures) == 6
+    m = summary["models"][key]
+    if bias_free:
+        assert m["rho"] < 1e-9 and m["rho_shifted"] < 1e-9, m
+    else:
+        assert m["rho"] > 1e-3, m
+    assert abs(m["filter_sum"] - 1) > 1e-3 and m["filter_change"] > 1e-6, m
+    assert m["label"] in text
+
+
+def test_an_uninstalled_rival_is_named() -> None:
+    zoo = Zoo({}, torch.device("cpu"))
+    pixels = load_image(str(PARROTS), max_side=32).pixels
+    s = why.Filters(crop=32, rival="swinir-softne-s10")
+    summary = why.outputs(list(why.run(zoo, pixels, s))[-1], [])[2]
+    assert "'swinir-softne-s10'" in summary["models"]["swinir-softne-s10"]["message"]

@@ -45,7 +45,9 @@ the input, *f(y) = J(y)·y*, with weights (a row of its Jacobian *J*) that **sum
 maps show its weights (red positive, blue negative) for the plain and the WNE model, on *y* and
 on *a·y + b*. The plain model's weights move with the shift, do not sum to 1, and its output is
 not only a filter of its input (literalness ρ > 0); the WNE model's are the same, sum to 1, and
-ρ is 0 up to round-off.
+ρ is 0 up to round-off. Put a rival beside them: the bias-free SE net is an exact filter too
+(ρ ≈ 0) but its weights do not sum to 1, so a brightness b moves them; input-only normalization's
+weights sum to 0 (it ignores b).
 
 The second half of the answer is **Δ**, the noise level of a patch *after* normalization
 (*‖ỹ − x̃‖*). WNE only ever sees normalized images, so what matters is whether training met
@@ -54,7 +56,9 @@ share of the patches at one σ falls inside the range of Δ that training at ano
 (paper Table 3). Training at a low σ covers most high-σ patches, not the reverse.
 """
 RIVALS_HELP = """
-**Why not something simpler?** Each objection below was tried by the paper with a model trained
+### Why not something simpler?
+
+Each objection below was tried by the paper with a model trained
 for it, and each of those rivals is trained here with the same recipe, data and steps as the plain
 and WNE models it is put beside. All of them denoise your image *y* (the noise and image on the
 left) and its shift *a·y + b*: the table gives each one's PSNR at both and its defect
@@ -151,7 +155,7 @@ API_DOCS = {
     "marked, then per model the filter window on y and on a·y + b; JSON: per model filter_sum, "
     "filter_sum_shifted, rho and rho_shifted (‖f(y) − J_f(y)·y‖ / ‖f(y)‖ on the crop), the "
     "largest weight change under the shift, and the Δ of the image's 70² patches against the "
-    "interval training at σ_train covered).",
+    "interval training at σ_train covered); rival: a rival's key (or none) adds its filter.",
     "rivals": "The objections to WNE (normalize the input, augment, train over a noise range, "
     "a scale-equivariant net), each answered by its trained rival beside plain and WNE models "
     "on the noisy image y and on a·y + b (noise, then shift; a = 1, b = 0 measures a = 0.5, "

@@ -41,10 +41,11 @@ TABS = {
     "Inside WNE": "inside",
     "Restore from a few pixels": "restore",
     "Why it works": "why",
-    "Why not simpler?": "rivals",
     "About": "about",
 }
 """The tabs' labels and ids."""
+SECTIONS = {"rivals": "why"}
+"""Computations laid out in another page's tab (the objections, under Why it works), by page."""
 _quiet: Progress = lambda *args, **kwargs: None  # noqa: E731
 """No progress shown (an API call)."""
 NO_IMAGE = "no image given: upload an image or pick an example"

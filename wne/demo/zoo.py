@@ -101,13 +101,17 @@ class Zoo:
         rivals: dict[str, nn.Module] | None = None,
     ) -> None:
         self.models: dict[str, nn.Module] = {}
-        self.rivals = {k: accelerate(m.eval()) for k, m in (rivals or {}).items()}
+        self._eager: dict[str, nn.Module] = {}
+        self.rivals: dict[str, nn.Module] = {}
+        for key, model in (rivals or {}).items():
+            eager = copy.deepcopy(model.eval())
+            self.rivals[key] = accelerate(model)
+            self._eager[key] = eager if is_accelerated(self.rivals[key]) else self.rivals[key]
         self.device = device
         self.errors = dict(errors or {})
         self.notes = list(notes or [])
         self.choice = _check_choice(choice)
         self._slots: dict[Slot, dict[str, str]] = {}
-        self._eager: dict[str, nn.Module] = {}
         for name, model in models.items():
             slot = describe_model(model)
             if slot is None:
@@ -275,6 +279,11 @@ class Zoo:
                 else "no such checkpoint is installed"
             )
         )
+
+    def differentiable_key(self, key: str) -> nn.Module:
+        """A checkpoint by key, as :meth:`by_key`, in eager PyTorch (gradients flow through it)."""
+        self.by_key(key)  # the same refusal
+        return self._eager[key]
 
     def choice_notes(self, backbones: Iterable[str], sigma_train: int) -> list[str]:
         """Which checkpoints run for each backbone that has more than one size at

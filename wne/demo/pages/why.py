@@ -25,6 +25,7 @@ import torch
 
 from wne import catalog, explain
 from wne.demo.imaging import to_display
+from wne.demo.pages import rivals
 from wne.demo.pages.compare import BACKBONES, corrupt
 from wne.demo.pages.equivariance import Probe
 from wne.demo.schema import derive, setting
@@ -36,6 +37,7 @@ PATCH = 70
 """Side of the patches whose Δ is measured (the paper's Table 3: d = 70² = 4900)."""
 ZOOM = 8
 """Each filter weight is shown as a ZOOM × ZOOM block."""
+NO_RIVAL = "none"
 
 
 def _whole(default: int, label: str, lo: int, hi: int, name: str, info: str, **kw: Any) -> Any:
@@ -62,6 +64,19 @@ Filters = derive(
         ),
         ("radius", int, _whole(7, "filter window radius (px)", 2, 16, "radius", "shown around it")),
         ("crop", int, _whole(64, "crop side (px)", 32, 128, "crop", "the models see it", step=16)),
+        (
+            "rival",
+            str,
+            setting(
+                NO_RIVAL,
+                "beside them, a rival",
+                choices=[("none", NO_RIVAL)]
+                + [(rivals.model_label(k), k) for k in catalog.rival_keys()],
+                info="its filter too (the objections' models, below)",
+                widget="dropdown",
+                elem_id="why-rival",
+            ),
+        ),
     ],
     namespace={"scene": Probe.scene},
     doc="The Why page's settings: the scene with one backbone, a pixel, its window and crop.",
@@ -84,7 +99,12 @@ class ModelFilter:
     @property
     def label(self) -> str:
         """E.g. ``"CNN · WNE"``."""
-        return catalog.label(catalog.get(self.key).family.id, self.variant)
+        e = catalog.get(self.key)
+        return (
+            rivals.model_label(self.key)
+            if e.role == "rival"
+            else catalog.label(e.family.id, self.variant)
+        )
 
 
 @dataclass
@@ -135,15 +155,17 @@ def run(zoo: Zoo, clean: np.ndarray, s: Any) -> Iterator[Explanation]:
     top, left, side = _box(h, w, pixel, s.crop)
     at = (pixel[0] - top, pixel[1] - left)
     crops = [t[0, top : top + side, left : left + side] for t in (y, shifted)]
-    runs = []
-    for v in catalog.FAMILIES[s.backbone].variants:
-        key = zoo.checkpoint(s.backbone, v, s.sigma_train) or catalog.key(
-            s.backbone, v, s.sigma_train
-        )
-        r = ModelFilter(v, key)
+    runs, slots = [], [(v, None) for v in catalog.FAMILIES[s.backbone].variants]
+    slots += [(catalog.get(s.rival).variant, s.rival)] if s.rival != NO_RIVAL else []
+    for v, rival in slots:
+        key = rival or zoo.checkpoint(s.backbone, v, s.sigma_train)
+        r = ModelFilter(v, key or catalog.key(s.backbone, v, s.sigma_train))
         runs.append(r)
         try:
-            model = zoo.differentiable(s.backbone, v, s.sigma_train)
+            if rival:
+                model = zoo.differentiable_key(rival)
+            else:
+                model = zoo.differentiable(s.backbone, v, s.sigma_train)
         except ModelUnavailableError as exc:
             r.message = str(exc)
             continue
