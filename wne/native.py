@@ -27,6 +27,7 @@ from torch import nn
 
 from wne import catalog
 from wne.checkpoints import available_checkpoints, default_root, load, read_config
+from wne.chunked import denoise_dask, is_dask
 from wne.device import pick_device
 from wne.models._common import MIN_SIZE
 from wne.tiling import TILE_OVERLAP, tile_grid, tile_size
@@ -332,6 +333,21 @@ def denoise(
         work, value_range = torch.float32, (float(info.min), float(info.max))
         clip = value_range
     value_range = (float(data_range[0]), float(data_range[1])) if data_range else value_range
+    if is_dask(image):
+        if out is not None:
+            raise ValueError("out is not taken with a dask array: store the lazy result")
+
+        def block(y: torch.Tensor, st: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+            res = _tile_model(net, units, value_range, st, dev)(
+                y[:, None] if takes == 1 else y[None]
+            )
+            return res.reshape(colour, *res.shape[-2:])
+
+        return denoise_dask(
+            image, block, has_c=layout.has_c, colour=colour, per_channel=takes == 1,
+            image_stats=units == "wne" and stats == "image", work=work, clip=clip,
+            tile=tile or tile_size(dev), overlap=overlap,
+        )  # fmt: skip
     if out is None:
         out = torch.empty_like(image) if is_torch else np.empty(image.shape, _native_order(image))
     elif tuple(out.shape) != tuple(image.shape) or isinstance(out, torch.Tensor) != is_torch:

@@ -33,10 +33,11 @@ from wne.imageio import (
     write_native,
 )
 from wne.lab import parse
+from wne.lab.cluster import connect, denoise_store, is_zarr_store, remote_file
 from wne.native import denoise, load_model
 from wne.tiling import tile_size
 
-__all__ = ["available_memory", "main", "needs", "plan"]
+__all__ = ["available_memory", "denoise_file", "main", "needs", "plan"]
 
 SUFFIX = "_denoised"
 STREAM_ABOVE = 512 << 20
@@ -50,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wne denoise",
         description="Denoise image files in their own format, bit depth and units: PNG, JPEG, "
-        "TIFF (8/16-bit, float32, stacks frame by frame) and .npy. Without -o, a file's "
+        "TIFF (8/16-bit, float32, stacks frame by frame), .npy and zarr / OME-Zarr stores "
+        "(through dask). Without -o, a file's "
         f"result goes beside it as NAME{SUFFIX}.EXT and a folder's into FOLDER{SUFFIX}/.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders (recursive), globs")
@@ -83,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="N",
         help="refuse files of more than N pixels (frames × height × width), e.g. 1e9",
+    )
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a dask cluster: a scheduler's address (tcp://host:8786) or 'local' (one "
+        "on this machine); files go to its workers one each, zarr stores chunk by chunk",
     )
     return p
 
@@ -130,7 +138,9 @@ def _expand(arg: str, output: Path | None) -> Iterator[tuple[Path, Path | None]]
     """(file, its folder argument or None) for one INPUT; a path that matches nothing
     is yielded as is (reading it reports it)."""
     path = Path(arg)
-    if path.is_dir():
+    if is_zarr_store(path):
+        yield path, None
+    elif path.is_dir():
         skip = _folder_root(path, output).resolve()  # never re-read earlier results
         skip = None if skip == path.resolve() else skip
         found = (p for p in path.rglob("*") if p.suffix.lower() in NATIVE_SUFFIXES)
@@ -194,7 +204,7 @@ def _decide(src: Path, dst: Path, header: NativeHeader, args: argparse.Namespace
     return stream
 
 
-def _one(
+def denoise_file(
     src: Path,
     dst: Path,
     net: object,
@@ -208,6 +218,9 @@ def _one(
         raise ValueError(f"another input is already written to {dst}")
     if dst.exists() and not args.overwrite:
         raise ValueError(f"{dst} exists (pass --overwrite to replace it)")
+    if is_zarr_store(src):
+        taken.add(dst.resolve())
+        return denoise_store(src, dst, net, args)
     header = inspect_native(src)
     stream = _decide(src, dst, header, args)
     total, done = _pixels(header), 0
@@ -274,6 +287,8 @@ def _main(argv: Sequence[str] | None) -> int:
     first = next(iter(net.parameters()), None)
     args.device_type = first.device if first is not None else args.device
     failed, pixels, start, taken = 0, 0, time.perf_counter(), set()
+    if args.dask:
+        return _on_cluster(pairs, net, args)
     with tqdm(pairs, unit="file", desc="denoise") as bar:
         for src, dst in bar:
             inner = None
@@ -293,7 +308,7 @@ def _main(argv: Sequence[str] | None) -> int:
                     inner.update(done - inner.n)
 
             try:
-                pixels += _one(src, dst, net, args, taken, progress)
+                pixels += denoise_file(src, dst, net, args, taken, progress)
             except Exception as exc:  # one bad file must not stop the others
                 failed += 1
                 reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -302,6 +317,54 @@ def _main(argv: Sequence[str] | None) -> int:
                 if inner is not None:
                     inner.close()
             bar.set_postfix_str(f"{pixels / 1e6 / (time.perf_counter() - start):.2f} MP/s")
+    if failed:
+        print(f"wne denoise: {failed} of {len(pairs)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _on_cluster(pairs: list[tuple[Path, Path]], net: object, args: argparse.Namespace) -> int:
+    """The files on the cluster's workers, the zarr stores through it; exit status as main's."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    try:
+        client = connect(args.dask)
+    except (OSError, ValueError, TimeoutError) as exc:
+        print(f"wne denoise: dask cluster {args.dask}: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    with client, tqdm(total=len(pairs), unit="file", desc="denoise (dask)") as bar:
+
+        def failure(src: Path, exc: BaseException) -> None:
+            nonlocal failed
+            failed += 1
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            bar.write(f"wne denoise: {src}: {reason}", file=sys.stderr)
+
+        dsts = [d.resolve() for _, d in pairs]
+        clash = {d for d in dsts if dsts.count(d) > 1}
+        jobs = {}
+        for src, dst in pairs:
+            if dst.resolve() in clash:
+                failure(src, ValueError(f"another input is also written to {dst}"))
+                bar.update()
+            elif is_zarr_store(src):
+                try:
+                    denoise_file(src, dst, net, args, set())
+                except Exception as exc:  # one bad store must not stop the others
+                    failure(src, exc)
+                bar.update()
+            else:
+                jobs[client.submit(remote_file, src, dst, args, pure=False)] = src
+        for future in as_completed(jobs):
+            try:
+                future.result()
+            except Exception as exc:  # a worker's failure, reported with its file
+                failure(jobs[future], exc)
+            bar.update()
+        cluster = client.cluster
+    if cluster is not None:
+        cluster.close()
     if failed:
         print(f"wne denoise: {failed} of {len(pairs)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
