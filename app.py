@@ -26,7 +26,7 @@ from wne import catalog
 from wne.demo import content
 from wne.demo.calibration import calibrate
 from wne.demo.errors import DemoInputError
-from wne.demo.imaging import save_png
+from wne.demo.imaging import save_png, stretched_preview
 from wne.demo.pages import compare, inside, restore, rivals, sweep, why
 from wne.demo.process import limit_malloc_arenas
 from wne.demo.schema import Form
@@ -352,6 +352,7 @@ def _scene_controls(site: Site, ui: dict[str, Any], examples: list[Any]) -> None
         sources=["upload", "clipboard", "webcam"],
         label="Clean image (upload, paste or webcam)",
     )
+    ui["preview"] = gr.Image(visible=False, elem_id="native-preview", height=200, **OUT)
     for n in ("a", "b", "noise"):
         ui[n] = control(form, n)
     ui["noise_boxes"] = []
@@ -606,6 +607,7 @@ def _page_events(site: Site, ui: dict[str, Any]) -> dict[str, dict[str, Any]]:
     walking = r["run"].click(**walk, **{**PAGE, "trigger_mode": "once"})
     r["stop"].click(None, cancels=[walking], api_visibility="private")
     shows(ui["noise"], ui["noise_boxes"], compare.NOISE_PARAMS, compare.noise_params_of)
+    ui["image"].change(preview, ui["image"], ui["preview"], **PRIVATE)
     shows(r["task"], r["boxes"], list(restore.LEVELS.values()), lambda t: [restore.LEVELS[t]])
     w = ui["why"]  # a clicked pixel is shown at once
     ui["why_picked"].select(pick_pixel, None, [w["row"], w["col"]], **PRIVATE).success(
@@ -626,6 +628,12 @@ def shows(choice: Any, boxes: list, names: list[str], shown: Callable[[Any], lis
     """Shows, when ``choice`` changes, only the boxes (one per name) of its ``shown`` names."""
     update = lambda value: [gr.Column(visible=n in shown(value)) for n in names]  # noqa: E731
     choice.change(update, choice, boxes, **PRIVATE)
+
+
+def preview(image: str | None) -> Any:
+    """A 16-bit or float upload shown stretched from its value range (else hidden)."""
+    pixels, label = stretched_preview(image)
+    return gr.Image(pixels, label=label or None, visible=pixels is not None)
 
 
 def live_gate(on: bool, image: str | None) -> None:

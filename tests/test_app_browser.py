@@ -524,3 +524,22 @@ def test_rivals_tab_opened_from_a_link_answers_each_objection(
     sync_api.expect(page.get_by_text(re.compile("wne-rivals")).first).to_be_visible(timeout=60_000)
     sync_api.expect(page.locator("#wne-tabs")).to_contain_text(both, timeout=60_000)
     sync_api.expect(page.locator(".toast-body.error")).to_have_count(0)
+
+
+def test_a_16_bit_upload_is_previewed_stretched(page: sync_api.Page) -> None:
+    """The Lighthouse example (12-bit values in a 16-bit PNG) shows black in the browser's own
+    preview; the page shows it stretched from its value range, an 8-bit upload hides it."""
+    src = REPO / "assets" / "examples" / "lighthouse_12bit.png"
+    raw = np.asarray(Image.open(src)).astype(np.float64)
+    assert raw.max() < 4096 and raw.mean() / 257 < 10  # as 8 bits: nearly black
+    box = page.locator("#input-image")
+    box.get_by_label("Remove Image").click()
+    box.locator("input[type=file]").set_input_files(str(src))
+    shown = page.locator("#native-preview img")
+    sync_api.expect(shown).to_be_visible(timeout=60_000)
+    pixels = _png(page, shown.get_attribute("src") or "")
+    assert pixels.max() >= 250 and pixels.mean() > 40, pixels.mean()  # stretched, not black
+    sync_api.expect(page.locator("#native-preview")).to_contain_text("shown stretched")
+    box.get_by_label("Remove Image").click()
+    box.locator("input[type=file]").set_input_files(str(REPO / "assets" / "examples" / "caps.png"))
+    sync_api.expect(page.locator("#native-preview")).to_be_hidden(timeout=60_000)

@@ -373,3 +373,22 @@ def heatmap(error: np.ndarray, vmax: float, cmap: str = "inferno") -> np.ndarray
     t = np.clip(np.asarray(error, dtype=np.float64) / scale, 0.0, 1.0)
     rgba = colormaps[cmap](t)
     return np.rint(rgba[..., :3] * 255.0).astype(np.uint8)
+
+
+PREVIEW_SIDE = 512
+"""Longest side of the stretched preview of a 16-bit or float upload."""
+
+
+def stretched_preview(source: Any) -> tuple[np.ndarray | None, str]:
+    """A 16-bit or float file as the browser cannot show it: its pixels stretched from its
+    own value range to uint8 (at most :data:`PREVIEW_SIDE`), with a label; ``(None, "")``
+    for an 8-bit image or anything unreadable (the page's run reports that)."""
+    try:
+        loaded = load_image(source, max_side=PREVIEW_SIDE)
+    except DemoInputError:
+        return None, ""
+    native = loaded.native
+    if native is None:
+        return None, ""
+    label = f"{native.dtype} file, values {native.lo:.6g}–{native.hi:.6g}: shown stretched"
+    return to_display(loaded.pixels, native.window)[0], label
