@@ -449,5 +449,10 @@ def test_no_noise_added_means_no_reference_and_no_psnr(served: tuple[Any, Any]) 
     shown = np.asarray(Image.open(residuals[0]["image"]), dtype=np.float64)
     assert shown.std() > 0  # the removed noise is drawn, not a flat image
     assert any("no PSNR or SSIM is shown" in n for n in info["notes"])
+    noisy, target = (np.asarray(Image.open(f)) for f in _denoise(client, PARROTS, sigma=0)[:2])
+    out = [(g["image"], g["caption"]) for g in gallery]
+    tiles, _, subtitle = compare.figure_tiles(noisy, target, out, info)  # the slide figure
+    assert [t.title for t in tiles[:2]] == ["noisy input (no reference)", "the shifted upload"]
+    assert all("PSNR" not in t.caption for t in tiles) and "no clean reference" in subtitle
     *_, scored = _denoise(client, PARROTS, sigma=5, backbones=["dncnn"])  # noise added: scored
     assert scored["reference"] is True and isinstance(scored["noisy"]["psnr"], float)

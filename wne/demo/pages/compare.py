@@ -549,9 +549,11 @@ def _cell(value: Any, digits: int) -> str:
     return f"{round(value, digits):g}"
 
 
-def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Path) -> list[str]:
-    """The comparison shown as a slide figure (PNG and PDF): noisy input, target and every
-    output with its scores from the summary, under a line with the settings."""
+def figure_tiles(
+    noisy: Any, target: Any, gallery: Any, summary: Any
+) -> tuple[list[Tile], str, str]:
+    """The slide figure's tiles, title and subtitle from the comparison on the page (without a
+    reference: the upload's and each output's σ̂, no PSNR)."""
     if noisy is None or not summary or summary.get("pending"):
         raise DemoInputError("run a comparison first: the figure shows the comparison on the page")
 
@@ -559,19 +561,35 @@ def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Pa
         image = image[0] if isinstance(image, tuple | list) else image
         return np.asarray(Image.open(image)) if isinstance(image, str) else np.asarray(image)
 
-    s, info = summary["settings"], summary["image"]
-    tiles = [
-        Tile(pixels(noisy), "noisy input", f"PSNR {db(summary['noisy']['psnr'])}"),
-        Tile(pixels(target), "target a·x + b", f"a = {s['a']:g}, b = {s['b']:g}"),
-    ]
+    s, info, n = summary["settings"], summary["image"], summary["noisy"]
+    shift = f"a = {s['a']:g}, b = {s['b']:g}"
+    if summary.get("reference", True):
+        tiles = [
+            Tile(pixels(noisy), "noisy input", f"PSNR {db(n['psnr'])}"),
+            Tile(pixels(target), "target a·x + b", shift),
+        ]
+        scored = "PSNR/SSIM vs a·x + b, data range a"
+    else:
+        tiles = [
+            Tile(pixels(noisy), "noisy input (no reference)", f"σ̂ {n['estimated_sigma']:.1f}"),
+            Tile(pixels(target), "the shifted upload", shift),
+        ]
+        scored = "no clean reference: σ̂, the estimated noise level (0–255)"
     shown = [m for m in summary["models"].values() if m["available"]]  # the gallery's order
     for (img, _), m in zip((gallery or [])[: len(shown)], shown, strict=True):
         score = readout(m["psnr"], m["ssim"], m.get("estimated_sigma"))
         tiles.append(Tile(pixels(img), m["label"], score))
     subtitle = (
         f"σ = {s['sigma']:g} ({s['noise']}), seed {s['seed']}, σ_train = {s['sigma_train']}, "
-        f"{s['order']}, {info['width']}×{info['height']} px; PSNR/SSIM vs a·x + b, data range a"
+        f"{s['order']}, {info['width']}×{info['height']} px; {scored}"
     )
-    fig = render_figure(tiles, "Plain vs WNE denoisers", subtitle)
+    return tiles, "Plain vs WNE denoisers", subtitle
+
+
+def slide_figure(noisy: Any, target: Any, gallery: Any, summary: Any, folder: Path) -> list[str]:
+    """The comparison shown as a slide figure (PNG and PDF): noisy input, target and every
+    output with its scores from the summary, under a line with the settings
+    (:func:`figure_tiles`)."""
+    fig = render_figure(*figure_tiles(noisy, target, gallery, summary))
     out = folder / hashlib.sha256(fig.png).hexdigest()[:16]
     return [str(p) for p in fig.save(out, stem="wne-figure")]
