@@ -417,6 +417,18 @@ def outputs(
     return shown["noisy input"][0], shown["target"][0], gallery, summary
 
 
+def sci(value: float | None, digits: int = 1) -> str:
+    """A small number for the page in scientific notation (``"3.2e-03"``), ``"–"`` for None."""
+    return "–" if value is None else f"{value:.{digits}e}"
+
+
+def figure_pixels(image: Any) -> np.ndarray:
+    """A picture on the page (a path, an array, or a gallery's ``(image, caption)``) as an
+    array, for the slide figures."""
+    image = image[0] if isinstance(image, tuple | list) else image
+    return np.asarray(Image.open(image)) if isinstance(image, str) else np.asarray(image)
+
+
 def db(value: Any) -> str:
     """A PSNR for the page: ``"27.31 dB"``, ``"∞ dB"``, or ``"–"`` for None."""
     if value is None:
@@ -556,11 +568,7 @@ def figure_tiles(
     reference: the upload's and each output's σ̂, no PSNR)."""
     if noisy is None or not summary or summary.get("pending"):
         raise DemoInputError("run a comparison first: the figure shows the comparison on the page")
-
-    def pixels(image: Any) -> np.ndarray:
-        image = image[0] if isinstance(image, tuple | list) else image
-        return np.asarray(Image.open(image)) if isinstance(image, str) else np.asarray(image)
-
+    pixels = figure_pixels
     s, info, n = summary["settings"], summary["image"], summary["noisy"]
     shift = f"a = {s['a']:g}, b = {s['b']:g}"
     if summary.get("reference", True):

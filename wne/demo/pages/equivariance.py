@@ -11,7 +11,15 @@ import torch
 
 from wne import catalog
 from wne.demo.imaging import heatmap
-from wne.demo.pages.compare import BACKBONES, Scene, apply_model, chw, corrupt, noise_notes
+from wne.demo.pages.compare import (
+    BACKBONES,
+    Scene,
+    apply_model,
+    chw,
+    corrupt,
+    noise_notes,
+    sci,
+)
 from wne.demo.schema import derive, setting, to_dict
 from wne.demo.zoo import ModelUnavailableError, Zoo
 from wne.wrapper import ne_defect_map
@@ -97,10 +105,6 @@ def run(zoo: Zoo, clean: np.ndarray, scene: Scene) -> Iterator[Equivariance]:
     )
 
 
-def _sci(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2e}"
-
-
 def outputs(
     res: Equivariance, notes: list[str]
 ) -> tuple[list[tuple[np.ndarray, str]], dict[str, Any], str]:
@@ -120,8 +124,8 @@ def outputs(
         if r.error is None:
             lines.append(f"| {name} | unavailable | {r.message} |")
             continue
-        gallery.append((heatmap(r.error, vmax), f"{name} · relative defect {_sci(r.relative)}"))
-        lines.append(f"| {name} | {_sci(r.relative)} | {_sci(r.max_abs)} |")
+        gallery.append((heatmap(r.error, vmax), f"{name} · relative defect {sci(r.relative, 2)}"))
+        lines.append(f"| {name} | {sci(r.relative, 2)} | {sci(r.max_abs, 2)} |")
     if (s.a, s.b) == (1.0, 0.0):
         lines += ["", "**⚠ a = 1, b = 0 is the identity: move the contrast or brightness slider.**"]
     lines += [

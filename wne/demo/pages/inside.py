@@ -16,7 +16,7 @@ import torch
 from wne import catalog
 from wne.demo.errors import DemoInputError
 from wne.demo.imaging import to_display
-from wne.demo.pages.compare import BACKBONES, Scene, chw, corrupt, hwc, noise_notes
+from wne.demo.pages.compare import BACKBONES, Scene, chw, corrupt, hwc, noise_notes, sci
 from wne.demo.pages.equivariance import Probe
 from wne.demo.schema import derive, setting
 from wne.demo.zoo import ModelUnavailableError, Zoo
@@ -150,10 +150,6 @@ def _f(v: float) -> str:
     return f"{v:.4g}" if math.isfinite(v) else str(v)
 
 
-def _sci(v: float | None) -> str:
-    return "–" if v is None else f"{v:.1e}"
-
-
 def _values(t: torch.Tensor) -> list[float]:
     return [float(v) for v in t.double().flatten()]
 
@@ -193,13 +189,13 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
             "Subtracting the mean and dividing by the spread removes contrast and brightness, so "
             "both copies become **the same image**:  \n"
             f"`T(y) = (y − {_f(m)}) / {_f(sd)}`,  `T(a·y + b) = (a·y + b − {_f(m2)}) / {_f(sd2)}`"
-            f"  \nLargest difference between them: **{_sci(tmax)}**, float round-off: this is why "
+            f"  \nLargest difference between them: **{sci(tmax)}**, float round-off: this is why "
             f"WNE is exact. Both shown with one fixed scale, [−{r:g}, {r:g}] → black…white.",
             [
                 (normalized_display(res.wne_y.normalized), "T(y)"),
                 (
                     normalized_display(res.wne_shifted.normalized),
-                    f"T(a·y + b) · max diff {_sci(tmax)}",
+                    f"T(a·y + b) · max diff {sci(tmax)}",
                 ),
             ],
         ),
@@ -210,7 +206,7 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
             f"`f(y) = s · g(T(y)) + m = {_f(sd)} · g(T(y)) + {_f(m)}`  \n"
             "For the shifted copy g gets the same input, so f(a·y + b) = a·s·g + a·m + b = "
             "a·f(y) + b: measured defect |f(a·y+b) − (a·f(y)+b)| / a ≤ "
-            f"**{_sci(wne['max_abs'])}**.",
+            f"**{sci(wne['max_abs'])}**.",
             [
                 (normalized_display(res.wne_y.backbone_output), "g(T(y)) (same fixed scale)"),
                 (_img(res.wne_y.output), f"f(y) = {_f(sd)} · g(T(y)) + {_f(m)}"),
@@ -226,7 +222,7 @@ def outputs(res: Inside, notes: list[str]) -> tuple[list[tuple[np.ndarray, str]]
         rows.append(
             f"| {name} | {_f(float(res.wne_y.mean[i]))} | {_f(float(res.wne_y.std[i]))} | "
             f"{_f(float(res.wne_shifted.mean[i]))} | {_f(float(res.wne_shifted.std[i]))} | "
-            f"{_sci(float(tdiff[i].max()))} |"
+            f"{sci(float(tdiff[i].max()))} |"
         )
     h, w = res.y.shape[-2:]
     notes = [
@@ -273,7 +269,7 @@ def _plain_step(
         f"to {_f(input_diff)}). Undoing the shift on its second output, (f(a·y + b) − b) / a, "
         "should give f(y) again, but it is off by up to "
         f"**{_f(plain['max_abs'])}** (relative {_f(plain['relative'])}); "
-        f"with WNE: {_sci(wne['max_abs'])}."
+        f"with WNE: {sci(wne['max_abs'])}."
     )
     off = f"plain (f(a·y + b) − b) / a · off by ≤ {_f(plain['max_abs'])}"
     return InsideStep(title, text, [(_img(res.plain_y), "plain f(y)"), (_img(undone), off)])

@@ -32,11 +32,13 @@ from wne.demo.pages.compare import (
     apply_model,
     chw,
     corrupt,
+    figure_pixels,
     has_reference,
     hwc,
     json_number,
     noise_notes,
     run_jobs,
+    sci,
 )
 from wne.demo.schema import derive, setting
 from wne.demo.zoo import ModelUnavailableError, Zoo
@@ -258,10 +260,6 @@ def _measure(
     out.output = hwc(got[1])
 
 
-def _sci(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1e}"
-
-
 def _db(value: float | None) -> str:
     if value is None:
         return "–"
@@ -288,9 +286,9 @@ def finding(
     p = ran.get(_kin(o, "none") or "")
     exact = "at round-off" if r.defect is not None and r.defect < EXACT else "clearly above 0"
     lead = {
-        "normalize": f"its output does not follow the shift (ε_NE {_sci(r.defect)}, {exact})",
+        "normalize": f"its output does not follow the shift (ε_NE {sci(r.defect)}, {exact})",
         "augment": (
-            f"its ε_NE {_sci(r.defect)} is "
+            f"its ε_NE {sci(r.defect)} is "
             + (
                 f"{p.defect / r.defect:.1f}× smaller than the plain model's"
                 if p and p.defect and r.defect and r.defect < p.defect
@@ -301,14 +299,14 @@ def finding(
         "range": (
             f"the shifted image's noise a·σ = {a * sigma:.1f} is "
             + ("inside" if a * sigma <= 55 else "outside")
-            + f" its range [0, 55], and its ε_NE is {_sci(r.defect)} ({exact})"
+            + f" its range [0, 55], and its ε_NE is {sci(r.defect)} ({exact})"
         ),
         "scale": (
-            f"with b = {b:g} its ε_NE is {_sci(r.defect)} ({exact}"
+            f"with b = {b:g} its ε_NE is {sci(r.defect)} ({exact}"
             + ("; set a brightness b to break it)" if b == 0 else ")")
         ),
     }[o.id]
-    wne = f"; the WNE model's is {_sci(w.defect)}" if w else ""
+    wne = f"; the WNE model's is {sci(w.defect)}" if w else ""
     scores = ""
     if r.psnr_shifted is not None:
         kin = [m for m in (w, p) if m is not None and m.psnr_shifted is not None]
@@ -340,11 +338,11 @@ def outputs(
             elif m.output is None:
                 table.append([o.question, f"{m.label} (unavailable)", "–", "–", "–"])
             else:
-                row = [_db(m.psnr_y), _db(m.psnr_shifted), _sci(m.defect)]
+                row = [_db(m.psnr_y), _db(m.psnr_shifted), sci(m.defect)]
                 table.append([o.question, m.label, *row])
                 if key not in shown:
                     score = "" if m.psnr_shifted is None else f"PSNR {_db(m.psnr_shifted)} dB · "
-                    caption = f"{m.label} at a·y + b · {score}ε_NE {_sci(m.defect)}"
+                    caption = f"{m.label} at a·y + b · {score}ε_NE {sci(m.defect)}"
                     gallery.append((to_display(m.output, window)[0], caption))
                     shown.add(key)
         found[oid] = finding(o, res.runs, res.shift, sigma) if done else None
@@ -398,12 +396,7 @@ def slide_figure(shifted: Any, gallery: Any, summary: Any, folder: Path) -> list
     model's output at ``a·y + b`` with its PSNR and ε_NE, under a line with the settings."""
     if shifted is None or not summary or summary.get("pending") or "objections" not in summary:
         raise DemoInputError("answer the objections first: the figure shows the page's result")
-
-    def pixels(image: Any) -> np.ndarray:
-        from PIL import Image
-
-        image = image[0] if isinstance(image, tuple | list) else image
-        return np.asarray(Image.open(image)) if isinstance(image, str) else np.asarray(image)
+    pixels = figure_pixels
 
     s, shift = summary["settings"], summary["shift"]
     tiles = [Tile(pixels(shifted), "noisy a·y + b", f"a = {shift['a']:g}, b = {shift['b']:g}")]
